@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian bookworm machine (run as root).
+#
+# Installs what building scx_gamer and running its tests needs, and fetches the
+# sched_ext-capable kernel the VM test bed boots (see scripts/vm-run). Safe to
+# run again: every step checks before it acts.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: must run as root (it installs Debian packages)" >&2
+    exit 1
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${SCX_GAMER_CACHE:-/var/cache/scx_gamer}
+
+# --- Debian packages --------------------------------------------------------
+# clang-19: scx_cargo refuses clang < 18. libelf/zlib/pkg-config: libbpf-sys
+# builds libbpf from source. qemu-system-x86: the TCG VM (ships virtiofsd).
+# Xvfb/mesa/mangohud/glxgears: the "game" used by MangoHud and tuner tests.
+pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev pkg-config make
+      qemu-system-x86 cpio busybox-static procps util-linux
+      xvfb mesa-utils libgl1-mesa-dri mangohud)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- The VM kernel (trixie-backports cloud kernel, sched_ext built in) -------
+"$here/fetch-kernel.sh" "$cache/kernel"
+
+# --- Rust tooling -------------------------------------------------------------
+command -v cargo >/dev/null || { echo "setup.sh: cargo not found (install Rust first)" >&2; exit 1; }
+echo "setup.sh: ok"

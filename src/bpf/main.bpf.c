@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * scx_gamer: a sched_ext scheduler for games.
+ *
+ * Policy in one paragraph: every task is ordered by a virtual deadline
+ * (weighted vruntime plus the CPU time it has used since it last woke up), so
+ * interactive tasks run before CPU hogs and nobody starves. Threads of the
+ * game (the process tree userspace names in game_tgids, plus anything those
+ * processes fork) get their deadline pulled forward by game_boost_ns. For
+ * input_window_ns after userspace signals an input event, game threads get a
+ * second such credit and may preempt a CPU that runs a non-game task, so the
+ * frame that answers the input is not queued behind background work. Each task
+ * may change CPU at most mig_max times per mig_window_ns; past that it waits
+ * for its previous CPU (warm caches, less jitter) unless that CPU already has
+ * a queue, in which case it may go anywhere.
+ *
+ * Queues: one shared DSQ for tasks free to run anywhere, one DSQ per CPU for
+ * tasks kept on their CPU (affinity or migration limit). A CPU takes the
+ * earlier deadline of the heads of its own DSQ and of the shared DSQ.
+ *
+ * Every knob is const volatile (rodata), fixed at load time: the tuner loads
+ * a fresh copy of this program for every config it tries.
+ */
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+/* --- knobs (rodata, set by userspace before load) --- */
+const volatile u64 slice_ns = 1000ULL * 1000;
+const volatile u64 input_window_ns = 5000ULL * 1000;
+const volatile u64 game_boost_ns = 2000ULL * 1000;
+const volatile u64 mig_window_ns = 100ULL * 1000 * 1000;
+const volatile u32 mig_max = 3;		/* 0: no migration limit */
+
+/*
+ * Most vruntime credit a task keeps from sleeping, and most CPU time since
+ * wake-up counted against its deadline. Bounds both how far an interactive
+ * task can jump ahead and how far a hog falls behind.
+ */
+const volatile u64 slice_lag_ns = 20ULL * 1000 * 1000;
+
+/* --- runtime data shared with userspace (bss) --- */
+
+/* bpf_ktime_get_ns() of the last input event (0: none yet). */
+volatile u64 last_input_ns;
+/* Bumped whenever game_tgids changes, so tasks refresh their cached flag. */
+volatile u64 game_gen;
+
+/* Counters read by userspace as scheduler stats (monotonic). */
+volatile u64 nr_local_dispatches;	/* straight to an idle CPU */
+volatile u64 nr_cpu_dispatches;	/* to a per-CPU DSQ */
+volatile u64 nr_shared_dispatches;	/* to the shared DSQ */
+volatile u64 nr_kthread_dispatches;	/* per-CPU kthreads, run at once */
+volatile u64 nr_game_dispatches;	/* any of the above, for a game thread */
+volatile u64 nr_boosted_dispatches;	/* game thread inside the input window */
+volatile u64 nr_input_events;
+volatile u64 nr_migrations;		/* task ran on another CPU than last time */
+volatile u64 nr_mig_blocked;		/* over budget: kept on its CPU */
+volatile u64 nr_mig_saturated;		/* over budget, CPU busy: let go */
+volatile u64 nr_preempt_kicks;		/* boosted game thread preempted a CPU */
+volatile u64 nr_idle_kicks;
+volatile u64 nr_slice_expired;		/* ran a whole slice and still runnable */
+volatile u64 nr_game_forks;		/* processes added by fork inheritance */
+volatile u64 nr_running;
+
+UEI_DEFINE(uei);
+
+static u64 nr_cpu_ids;
+/* Largest task vtime seen running: the reference point for new tasks. */
+static u64 vtime_now;
+
+/* Processes that are the game: tgid -> enum game_tgid_origin. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GAMER_MAX_GAME_TGIDS);
+	__type(key, u32);
+	__type(value, u32);
+} game_tgids SEC(".maps");
+
+struct task_ctx {
+	u64 vtime;		/* weighted runtime, our own clock for fairness */
+	u64 exec_vtime;		/* weighted runtime since the last wake-up */
+	u64 last_run_at;
+	u64 mig_window_start;
+	u64 game_gen;		/* game_gen when is_game was computed */
+	u32 mig_count;
+	s32 last_cpu;
+	bool is_game;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctxs SEC(".maps");
+
+struct cpu_ctx {
+	bool running_game;	/* the task on this CPU is a game thread */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
+
+static struct task_ctx *lookup_task_ctx(const struct task_struct *p)
+{
+	return bpf_task_storage_get(&task_ctxs, (struct task_struct *)p, 0, 0);
+}
+
+static struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
+}
+
+static u64 cpu_dsq(s32 cpu)
+{
+	return (u64)cpu;
+}
+
+static u64 nr_cpus_walked(void)
+{
+	return nr_cpu_ids < GAMER_MAX_CPUS ? nr_cpu_ids : GAMER_MAX_CPUS;
+}
+
+static bool is_game(const struct task_struct *p, struct task_ctx *tctx)
+{
+	u64 gen = READ_ONCE(game_gen);
+	u32 tgid;
+
+	if (tctx->game_gen != gen) {
+		tgid = p->tgid;
+		tctx->is_game = bpf_map_lookup_elem(&game_tgids, &tgid) != NULL;
+		tctx->game_gen = gen;
+	}
+	return tctx->is_game;
+}
+
+static bool in_input_window(u64 now)
+{
+	u64 last = READ_ONCE(last_input_ns);
+
+	return input_window_ns && last && now - last < input_window_ns;
+}
+
+/*
+ * True when @tctx used up its migrations for the current window. Starts a new
+ * window when the old one is over.
+ */
+static bool mig_limited(struct task_ctx *tctx, u64 now)
+{
+	if (!mig_max)
+		return false;
+	if (now - tctx->mig_window_start >= mig_window_ns) {
+		tctx->mig_window_start = now;
+		tctx->mig_count = 0;
+	}
+	return tctx->mig_count >= mig_max;
+}
+
+/* A CPU is saturated when its own queue already holds a waiting task. */
+static bool cpu_saturated(s32 cpu)
+{
+	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0;
+}
+
+static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
+			 bool game, bool boosted)
+{
+	u64 lag = scale_by_task_weight(p, slice_lag_ns);
+	u64 credit = 0;
+
+	/* Sleeping earns at most @lag of credit against the running tasks. */
+	if (time_before(tctx->vtime, vtime_now - lag))
+		tctx->vtime = vtime_now - lag;
+
+	if (game)
+		credit += game_boost_ns;
+	if (boosted)
+		credit += game_boost_ns;
+
+	return tctx->vtime + (tctx->exec_vtime < lag ? tctx->exec_vtime : lag) - credit;
+}
+
+enum dispatch_kind { DISPATCH_LOCAL, DISPATCH_CPU, DISPATCH_SHARED };
+
+static void count_dispatch(enum dispatch_kind kind, bool game, bool boosted)
+{
+	switch (kind) {
+	case DISPATCH_LOCAL:
+		__sync_fetch_and_add(&nr_local_dispatches, 1);
+		break;
+	case DISPATCH_CPU:
+		__sync_fetch_and_add(&nr_cpu_dispatches, 1);
+		break;
+	case DISPATCH_SHARED:
+		__sync_fetch_and_add(&nr_shared_dispatches, 1);
+		break;
+	}
+	if (game)
+		__sync_fetch_and_add(&nr_game_dispatches, 1);
+	if (boosted)
+		__sync_fetch_and_add(&nr_boosted_dispatches, 1);
+}
+
+static void kick_idle(s32 cpu)
+{
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	__sync_fetch_and_add(&nr_idle_kicks, 1);
+}
+
+/* Preempt @cpu if it runs a non-game task; true if it was kicked. */
+static bool preempt_non_game(s32 cpu)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+
+	if (!cctx || cctx->running_game)
+		return false;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	__sync_fetch_and_add(&nr_preempt_kicks, 1);
+	return true;
+}
+
+/*
+ * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; for a
+ * boosted game thread, else a CPU that runs something other than the game.
+ */
+static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boosted)
+{
+	s32 cpu;
+	u64 i;
+
+	if (dsq != GAMER_SHARED_DSQ) {
+		/* Queued on prev_cpu's own DSQ: only that CPU can take it. */
+		if (!(boosted && preempt_non_game(prev_cpu)))
+			kick_idle(prev_cpu);
+		return;
+	}
+
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		kick_idle(cpu);
+		return;
+	}
+	if (!boosted)
+		return;
+
+	bpf_for(i, 0, nr_cpus_walked()) {
+		if (bpf_cpumask_test_cpu(i, p->cpus_ptr) && preempt_non_game(i))
+			return;
+	}
+}
+
+s32 BPF_STRUCT_OPS(gamer_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	u64 now = bpf_ktime_get_ns();
+	bool game, boosted, is_idle = false;
+	s32 cpu;
+
+	if (!tctx)
+		return prev_cpu;
+	game = is_game(p, tctx);
+	boosted = game && in_input_window(now);
+
+	if (mig_limited(tctx, now) && bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr)) {
+		/* Over budget: stay put; ops.enqueue() decides if it waits. */
+		if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+			count_dispatch(DISPATCH_LOCAL, game, boosted);
+		}
+		return prev_cpu;
+	}
+
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		count_dispatch(DISPATCH_LOCAL, game, boosted);
+	}
+	return cpu;
+}
+
+void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	s32 prev_cpu = scx_bpf_task_cpu(p);
+	u64 now = bpf_ktime_get_ns();
+	enum dispatch_kind kind = DISPATCH_SHARED;
+	u64 dsq = GAMER_SHARED_DSQ;
+	bool game, boosted;
+
+	if (!tctx) {
+		scx_bpf_error("enqueue: task %d (%s) has no context", p->pid, p->comm);
+		return;
+	}
+
+	/* Per-CPU kthreads (ksoftirqd, kworkers) run at once: they hold up I/O. */
+	if ((p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		__sync_fetch_and_add(&nr_kthread_dispatches, 1);
+		return;
+	}
+
+	game = is_game(p, tctx);
+	boosted = game && in_input_window(now);
+
+	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p)) {
+		dsq = cpu_dsq(prev_cpu);
+		kind = DISPATCH_CPU;
+	} else if (mig_limited(tctx, now)) {
+		if (cpu_saturated(prev_cpu)) {
+			__sync_fetch_and_add(&nr_mig_saturated, 1);
+		} else {
+			dsq = cpu_dsq(prev_cpu);
+			kind = DISPATCH_CPU;
+			__sync_fetch_and_add(&nr_mig_blocked, 1);
+		}
+	}
+
+	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, task_deadline(p, tctx, game, boosted),
+				 enq_flags);
+	count_dispatch(kind, game, boosted);
+	wake_cpu_for(p, dsq, prev_cpu, boosted);
+}
+
+/* Move the head of @dsq to this CPU's local DSQ; false if it had none. */
+static bool take_head(u64 dsq, struct task_struct *head)
+{
+	return head && scx_bpf_dsq_move_to_local(dsq, 0);
+}
+
+void BPF_STRUCT_OPS(gamer_dispatch, s32 cpu, struct task_struct *prev)
+{
+	struct task_struct *own = __COMPAT_scx_bpf_dsq_peek(cpu_dsq(cpu));
+	struct task_struct *shared = __COMPAT_scx_bpf_dsq_peek(GAMER_SHARED_DSQ);
+
+	/* Earliest deadline first between the two queue heads. */
+	if (own && (!shared || time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime))) {
+		if (take_head(cpu_dsq(cpu), own) || take_head(GAMER_SHARED_DSQ, shared))
+			return;
+	} else {
+		if (take_head(GAMER_SHARED_DSQ, shared) || take_head(cpu_dsq(cpu), own))
+			return;
+	}
+
+	/* Nothing else wants this CPU: let the previous task go on. */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
+		scx_bpf_task_set_slice(prev, slice_ns);
+}
+
+void BPF_STRUCT_OPS(gamer_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		tctx->exec_vtime = 0;
+}
+
+void BPF_STRUCT_OPS(gamer_running, struct task_struct *p)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	s32 cpu = scx_bpf_task_cpu(p);
+	u64 now = bpf_ktime_get_ns();
+	struct cpu_ctx *cctx;
+
+	__sync_fetch_and_add(&nr_running, 1);
+	if (!tctx)
+		return;
+
+	tctx->last_run_at = now;
+	if (time_before(vtime_now, tctx->vtime))
+		vtime_now = tctx->vtime;
+
+	if (tctx->last_cpu >= 0 && tctx->last_cpu != cpu) {
+		mig_limited(tctx, now);		/* roll the window first */
+		tctx->mig_count++;
+		__sync_fetch_and_add(&nr_migrations, 1);
+	}
+	tctx->last_cpu = cpu;
+
+	cctx = lookup_cpu_ctx(cpu);
+	if (cctx)
+		cctx->running_game = is_game(p, tctx);
+}
+
+void BPF_STRUCT_OPS(gamer_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	u64 delta;
+
+	__sync_fetch_and_sub(&nr_running, 1);
+	if (!tctx)
+		return;
+
+	delta = scale_by_task_weight_inverse(p, bpf_ktime_get_ns() - tctx->last_run_at);
+	tctx->vtime += delta;
+	tctx->exec_vtime += delta;
+
+	if (runnable && p->scx.slice == 0)
+		__sync_fetch_and_add(&nr_slice_expired, 1);
+}
+
+void BPF_STRUCT_OPS(gamer_enable, struct task_struct *p)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		tctx->vtime = vtime_now;
+}
+
+s32 BPF_STRUCT_OPS(gamer_init_task, struct task_struct *p, struct scx_init_task_args *args)
+{
+	struct task_ctx *tctx;
+	u32 parent, child, origin = GAME_FROM_FORK;
+
+	tctx = bpf_task_storage_get(&task_ctxs, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tctx)
+		return -ENOMEM;
+	tctx->last_cpu = -1;
+
+	/*
+	 * A process forked by a game process is part of the game (launchers,
+	 * Wine/Proton helpers) from its first instruction; userspace's /proc
+	 * scan would only catch it up to a second later.
+	 */
+	if (args->fork) {
+		parent = bpf_get_current_pid_tgid() >> 32;
+		child = p->tgid;
+		if (child != parent && bpf_map_lookup_elem(&game_tgids, &parent) &&
+		    !bpf_map_update_elem(&game_tgids, &child, &origin, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&game_gen, 1);
+			__sync_fetch_and_add(&nr_game_forks, 1);
+		}
+	}
+	return 0;
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(gamer_init)
+{
+	s32 err;
+	u64 i;
+
+	nr_cpu_ids = scx_bpf_nr_cpu_ids();
+	if (nr_cpu_ids > GAMER_MAX_CPUS) {
+		scx_bpf_error("%llu CPUs, at most %d supported", nr_cpu_ids, GAMER_MAX_CPUS);
+		return -E2BIG;
+	}
+
+	bpf_for(i, 0, nr_cpus_walked()) {
+		err = scx_bpf_create_dsq(cpu_dsq(i), -1);
+		if (err) {
+			scx_bpf_error("failed to create DSQ of CPU %llu: %d", i, err);
+			return err;
+		}
+	}
+	err = scx_bpf_create_dsq(GAMER_SHARED_DSQ, -1);
+	if (err)
+		scx_bpf_error("failed to create the shared DSQ: %d", err);
+	return err;
+}
+
+void BPF_STRUCT_OPS(gamer_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+/*
+ * Called by userspace (BPF_PROG_TEST_RUN) when input devices report events:
+ * opens the input window. Also the test hook that injects input.
+ */
+SEC("syscall")
+int signal_input(struct input_arg *arg)
+{
+	u32 n = arg->nr_events ? arg->nr_events : 1;
+
+	WRITE_ONCE(last_input_ns, bpf_ktime_get_ns());
+	__sync_fetch_and_add(&nr_input_events, n);
+	return 0;
+}
+
+SCX_OPS_DEFINE(gamer_ops,
+	       .select_cpu	= (void *)gamer_select_cpu,
+	       .enqueue		= (void *)gamer_enqueue,
+	       .dispatch	= (void *)gamer_dispatch,
+	       .runnable	= (void *)gamer_runnable,
+	       .running		= (void *)gamer_running,
+	       .stopping	= (void *)gamer_stopping,
+	       .enable		= (void *)gamer_enable,
+	       .init_task	= (void *)gamer_init_task,
+	       .init		= (void *)gamer_init,
+	       .exit		= (void *)gamer_exit,
+	       .timeout_ms	= GAMER_TIMEOUT_MS,
+	       .name		= "scx_gamer");

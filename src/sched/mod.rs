@@ -1,0 +1,16 @@
+//! The sched_ext scheduler: its config, loading and switching, stats, and
+//! the inputs it reacts to (the game's processes, input devices).
+
+pub use crate::bpf_intf;
+pub(crate) use crate::bpf_skel;
+
+pub mod config;
+pub mod game;
+pub mod input;
+pub mod preflight;
+pub mod scheduler;
+pub mod stats;
+
+pub use config::SchedConfig;
+pub use scheduler::{Scheduler, SwitchTiming};
+pub use stats::Metrics;

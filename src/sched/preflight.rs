@@ -1,0 +1,105 @@
+//! Checks before loading: privileges, a sched_ext kernel, no other sched_ext
+//! scheduler. Each failure says what is wrong and what to do.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+pub const SCHED_EXT_SYSFS: &str = "/sys/kernel/sched_ext";
+
+/// The effective capability set of this process, from /proc/self/status.
+fn effective_caps() -> Result<u64> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .ok_or_else(|| anyhow::anyhow!("/proc/self/status has no CapEff line"))?;
+    Ok(u64::from_str_radix(hex.trim(), 16)?)
+}
+
+/// Names of the capabilities (of CAP_SYS_ADMIN, CAP_BPF) missing from `caps`.
+fn missing_caps(caps: u64) -> Vec<&'static str> {
+    [(CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (CAP_BPF, "CAP_BPF")]
+        .into_iter()
+        .filter(|(bit, _)| caps & (1u64 << bit) == 0)
+        .map(|(_, name)| name)
+        .collect()
+}
+
+pub fn check_privileges() -> Result<()> {
+    let missing = missing_caps(effective_caps()?);
+    if !missing.is_empty() {
+        bail!(
+            "loading a sched_ext scheduler needs root: this process (uid {}) lacks {}. Run it with sudo.",
+            nix::unistd::geteuid(),
+            missing.join(" and ")
+        );
+    }
+    Ok(())
+}
+
+pub fn check_sched_ext_kernel() -> Result<()> {
+    if !Path::new(SCHED_EXT_SYSFS).is_dir() {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        bail!(
+            "this kernel ({}) has no sched_ext: {} is missing. Boot a kernel built with \
+             CONFIG_SCHED_CLASS_EXT=y (6.12 or newer), or use the VM test bed: scripts/vm-run -- scx_gamer …",
+            release.trim(),
+            SCHED_EXT_SYSFS
+        );
+    }
+    Ok(())
+}
+
+/// `/sys/kernel/sched_ext/state`: "enabled", "disabled", "enabling", …
+pub fn sched_ext_state() -> Result<String> {
+    Ok(fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("state"))?.trim().to_string())
+}
+
+/// Name of the attached sched_ext scheduler, if any.
+pub fn attached_ops() -> Option<String> {
+    let state = sched_ext_state().ok()?;
+    if state == "disabled" {
+        return None;
+    }
+    let ops = fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("root/ops"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Some(if ops.is_empty() { format!("<unknown, state {state}>") } else { ops })
+}
+
+pub fn check_no_other_scheduler() -> Result<()> {
+    if let Some(ops) = attached_ops() {
+        bail!(
+            "another sched_ext scheduler is attached: {ops}. Stop it first (only one can run at a time)."
+        );
+    }
+    Ok(())
+}
+
+/// Everything `run` needs before it loads anything.
+pub fn check_all() -> Result<()> {
+    check_privileges()?;
+    check_sched_ext_kernel()?;
+    check_no_other_scheduler()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_caps_are_enough() {
+        assert!(missing_caps(u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn names_each_missing_cap() {
+        assert_eq!(missing_caps(0), vec!["CAP_SYS_ADMIN", "CAP_BPF"]);
+        assert_eq!(missing_caps(1 << CAP_SYS_ADMIN), vec!["CAP_BPF"]);
+    }
+}

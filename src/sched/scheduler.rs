@@ -1,0 +1,328 @@
+//! `Scheduler`: one loaded copy of the BPF scheduler with one `SchedConfig`.
+//!
+//! Life cycle: `load` (open, set rodata, verifier) → `attach` → … → `detach`.
+//! Loading does not need sched_ext to be free, so the tuner loads the next
+//! config while the current one is still attached; a switch is then only
+//! detach + attach (`switch_to`). Many schedulers may be loaded, one after
+//! another, in one process.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, OpenObject, PrintLevel, ProgramInput};
+use scx_utils::{UserExitInfo, scx_ops_attach, scx_ops_load, scx_ops_open};
+
+use super::bpf_intf;
+use super::bpf_skel::{BpfSkel, BpfSkelBuilder};
+use super::config::SchedConfig;
+use super::preflight;
+use super::stats::Metrics;
+
+/// Lines libbpf printed recently (the verifier log among them): the tail goes
+/// into the error when a load fails. libbpf's print hook is a plain fn, hence
+/// a global.
+static LIBBPF_LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+const LIBBPF_LOG_LINES: usize = 400;
+const VERIFIER_TAIL_LINES: usize = 30;
+
+fn capture_libbpf_print(level: PrintLevel, msg: String) {
+    if level == PrintLevel::Warn {
+        log::debug!("libbpf: {}", msg.trim_end());
+    }
+    let mut log = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    for line in msg.lines() {
+        if log.len() == LIBBPF_LOG_LINES {
+            log.pop_front();
+        }
+        log.push_back(line.to_string());
+    }
+}
+
+fn libbpf_log_tail(n: usize) -> String {
+    let log = LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    let skip = log.len().saturating_sub(n);
+    log.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+}
+
+/// Where a scheduler is in its life cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Loaded,
+    Attached,
+    Detached,
+}
+
+pub struct Scheduler {
+    // Field order is drop order: the link before the skeleton, the skeleton
+    // before the storage it borrows.
+    link: Option<Link>,
+    skel: BpfSkel<'static>,
+    _object: Box<MaybeUninit<OpenObject>>,
+    dump_ptr: *const std::ffi::c_char,
+    config: SchedConfig,
+    phase: Phase,
+    load_time: Duration,
+}
+
+/// Timings of one switch from an attached scheduler to a loaded one.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct SwitchTiming {
+    /// Detaching the old scheduler (until sched_ext reads "disabled").
+    pub detach: Duration,
+    /// Old one detached → sched_ext "enabled" with the new one: the time
+    /// the system ran on the kernel's default scheduler.
+    pub gap: Duration,
+}
+
+impl Scheduler {
+    /// Open and load (verify) the BPF scheduler with `config`; not attached.
+    pub fn load(config: &SchedConfig) -> Result<Self> {
+        config.validate()?;
+        preflight::check_privileges()?;
+        preflight::check_sched_ext_kernel()?;
+        scx_utils::try_set_rlimit_infinity();
+        libbpf_rs::set_print(Some((PrintLevel::Debug, capture_libbpf_print)));
+
+        let start = Instant::now();
+        let mut object = Box::new(MaybeUninit::<OpenObject>::uninit());
+        // SAFETY: the skeleton borrows the boxed storage for as long as it
+        // lives. The box is never moved out of nor dropped before the
+        // skeleton: both are fields of `Scheduler`, declared so that the
+        // skeleton drops first, and a box's heap address is stable.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            unsafe { &mut *(object.as_mut() as *mut MaybeUninit<OpenObject>) };
+
+        let builder = BpfSkelBuilder::default();
+        let mut open = scx_ops_open!(builder, storage, gamer_ops, None::<libbpf_sys::bpf_object_open_opts>)
+            .context("opening the scx_gamer BPF object")?;
+
+        let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
+        rodata.slice_ns = config.slice_us * 1_000;
+        rodata.input_window_ns = config.input_window_us * 1_000;
+        rodata.game_boost_ns = config.game_boost_us * 1_000;
+        rodata.mig_max = config.mig_max;
+        rodata.mig_window_ns = config.mig_window_ms * 1_000_000;
+
+        let skel = match scx_ops_load!(open, gamer_ops, uei) {
+            Ok(skel) => skel,
+            Err(e) => {
+                return Err(e.context(format!(
+                    "the kernel rejected scx_gamer ({config}); last lines of the libbpf/verifier log:\n{}",
+                    libbpf_log_tail(VERIFIER_TAIL_LINES)
+                )));
+            }
+        };
+
+        // The exit dump buffer of *this* skeleton (scx_utils keeps only the
+        // latest one globally, which is another scheduler's once the next
+        // config is preloaded).
+        let dump_ptr = {
+            let mut size = 0usize;
+            let map = &skel.maps.data_uei_dump;
+            // SAFETY: the map belongs to the loaded skeleton; libbpf returns
+            // its mmap'ed contents, valid while the skeleton lives.
+            unsafe {
+                libbpf_sys::bpf_map__initial_value(
+                    map.as_libbpf_object().as_ptr(),
+                    (&raw mut size).cast(),
+                ) as *const std::ffi::c_char
+            }
+        };
+
+        Ok(Self {
+            link: None,
+            skel,
+            _object: object,
+            dump_ptr,
+            config: *config,
+            phase: Phase::Loaded,
+            load_time: start.elapsed(),
+        })
+    }
+
+    pub fn config(&self) -> &SchedConfig {
+        &self.config
+    }
+
+    /// Time `load` took (open + rodata + verifier).
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    pub fn is_attached(&self) -> bool {
+        self.phase == Phase::Attached
+    }
+
+    /// Make this the system's sched_ext scheduler.
+    pub fn attach(&mut self) -> Result<()> {
+        match self.phase {
+            Phase::Attached => bail!("scheduler ({}) is already attached", self.config),
+            Phase::Detached => bail!("scheduler ({}) was detached; load a new one", self.config),
+            Phase::Loaded => {}
+        }
+        preflight::check_no_other_scheduler()?;
+        let link = scx_ops_attach!(self.skel, gamer_ops)
+            .with_context(|| format!("attaching scx_gamer ({})", self.config))?;
+        self.link = Some(link);
+        self.phase = Phase::Attached;
+        Ok(())
+    }
+
+    /// Stop being the system's scheduler; returns once sched_ext is disabled.
+    pub fn detach(&mut self) -> Result<Duration> {
+        let start = Instant::now();
+        if self.phase == Phase::Attached {
+            drop(self.link.take());
+            self.phase = Phase::Detached;
+            wait_for_state(|s| s == "disabled", Duration::from_secs(10))
+                .context("sched_ext did not become disabled after detaching")?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Detach `self` and attach `next` (already loaded), timing the gap.
+    pub fn switch_to(&mut self, next: &mut Scheduler) -> Result<SwitchTiming> {
+        let detach = self.detach()?;
+        let detached_at = Instant::now();
+        next.attach()?;
+        wait_for_state(|s| s == "enabled", Duration::from_secs(10))
+            .context("sched_ext did not become enabled after attaching")?;
+        Ok(SwitchTiming { detach, gap: detached_at.elapsed() })
+    }
+
+    /// True once the kernel ended this scheduler (error, watchdog, sysrq or
+    /// our own detach).
+    pub fn exited(&self) -> bool {
+        let uei = &self.skel.maps.data_data.as_ref().expect("loaded skeleton has .data").uei;
+        // SAFETY: plain read of mmap'ed BPF memory the kernel writes to.
+        unsafe { std::ptr::read_volatile(&uei.kind) != 0 }
+    }
+
+    /// True when the kernel ended this scheduler while it was attached
+    /// (an error, a stall, sysrq-S), not through `detach`.
+    pub fn ejected(&self) -> bool {
+        self.phase == Phase::Attached && self.exited()
+    }
+
+    /// The kernel's exit record: kind, reason, message, debug dump.
+    pub fn exit_info(&self) -> UserExitInfo {
+        let uei = &self.skel.maps.data_data.as_ref().expect("loaded skeleton has .data").uei;
+        let has = |field| scx_utils::compat::struct_has_field("scx_exit_info", field).unwrap_or(false);
+        UserExitInfo::new(
+            &uei.kind as *const _,
+            if has("exit_code") { &uei.exit_code as *const _ } else { std::ptr::null() },
+            if has("exit_cpu") { &uei.exit_cpu as *const _ } else { std::ptr::null() },
+            uei.reason.as_ptr() as *const _,
+            uei.msg.as_ptr() as *const _,
+            self.dump_ptr,
+        )
+    }
+
+    /// The counters since this scheduler was loaded.
+    pub fn stats(&self) -> Metrics {
+        let b = self.skel.maps.bss_data.as_ref().expect("loaded skeleton has .bss");
+        Metrics {
+            nr_running: b.nr_running,
+            game_tgids: self.game_tgids().len() as u64,
+            local_dispatches: b.nr_local_dispatches,
+            cpu_dispatches: b.nr_cpu_dispatches,
+            shared_dispatches: b.nr_shared_dispatches,
+            kthread_dispatches: b.nr_kthread_dispatches,
+            game_dispatches: b.nr_game_dispatches,
+            boosted_dispatches: b.nr_boosted_dispatches,
+            input_events: b.nr_input_events,
+            migrations: b.nr_migrations,
+            mig_blocked: b.nr_mig_blocked,
+            mig_saturated: b.nr_mig_saturated,
+            preempt_kicks: b.nr_preempt_kicks,
+            idle_kicks: b.nr_idle_kicks,
+            slice_expired: b.nr_slice_expired,
+            game_forks: b.nr_game_forks,
+        }
+    }
+
+    /// The processes the scheduler treats as the game.
+    pub fn game_tgids(&self) -> BTreeSet<u32> {
+        self.skel
+            .maps
+            .game_tgids
+            .keys()
+            .filter_map(|k| k.try_into().ok().map(u32::from_ne_bytes))
+            .collect()
+    }
+
+    /// Add and remove game processes; tasks pick the change up at their next
+    /// scheduling event.
+    pub fn update_game_tgids(&self, add: &[u32], remove: &[u32]) -> Result<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let map = &self.skel.maps.game_tgids;
+        let origin = (bpf_intf::game_tgid_origin_GAME_FROM_USER as u32).to_ne_bytes();
+        for tgid in add {
+            map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY)
+                .with_context(|| format!("adding game process {tgid}"))?;
+        }
+        for tgid in remove {
+            // Already gone (raced with another removal) is fine.
+            let _ = map.delete(&tgid.to_ne_bytes());
+        }
+        self.bump_game_gen();
+        Ok(())
+    }
+
+    fn bump_game_gen(&self) {
+        let bss = self.skel.maps.bss_data.as_ref().expect("loaded skeleton has .bss");
+        let ptr = &bss.game_gen as *const u64 as *mut u64;
+        // SAFETY: game_gen is an aligned u64 in the mmap'ed .bss that BPF
+        // also bumps with atomic adds; an atomic add here cannot lose theirs.
+        unsafe { AtomicU64::from_ptr(ptr) }.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Tell BPF that `nr_events` input events just happened: opens the
+    /// input window. Also the way tests inject input without a keyboard.
+    pub fn signal_input(&self, nr_events: u32) -> Result<()> {
+        let mut arg = bpf_intf::input_arg { nr_events };
+        // SAFETY: input_arg is a plain C struct; the slice covers exactly it.
+        let ctx = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&raw mut arg).cast::<u8>(),
+                std::mem::size_of::<bpf_intf::input_arg>(),
+            )
+        };
+        let input = ProgramInput { context_in: Some(ctx), ..Default::default() };
+        let out = self.skel.progs.signal_input.test_run(input).context("running signal_input")?;
+        if out.return_value != 0 {
+            bail!("signal_input returned {}", out.return_value);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if self.phase == Phase::Attached {
+            let _ = self.detach();
+        }
+    }
+}
+
+/// Poll /sys/kernel/sched_ext/state until `want` holds.
+pub fn wait_for_state(want: impl Fn(&str) -> bool, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = preflight::sched_ext_state()?;
+        if want(&state) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("sched_ext state stayed '{state}' for {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}

@@ -1,0 +1,152 @@
+//! `Metrics`: the scheduler's counters, as served through scx_stats and
+//! printed by `--stats`. The tuner scores configs alongside these.
+
+use std::io::Write;
+
+use anyhow::Result;
+use scx_stats::prelude::*;
+use scx_stats_derive::{Stats, stat_doc};
+use serde::{Deserialize, Serialize};
+
+#[stat_doc]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Stats)]
+#[stat(top)]
+pub struct Metrics {
+    #[stat(desc = "Tasks running on a CPU right now")]
+    pub nr_running: u64,
+    #[stat(desc = "Processes (tgids) scheduled as the game")]
+    pub game_tgids: u64,
+    #[stat(desc = "Dispatches straight to an idle CPU")]
+    pub local_dispatches: u64,
+    #[stat(desc = "Dispatches to a per-CPU queue (affinity or migration limit)")]
+    pub cpu_dispatches: u64,
+    #[stat(desc = "Dispatches to the shared queue")]
+    pub shared_dispatches: u64,
+    #[stat(desc = "Per-CPU kthread dispatches")]
+    pub kthread_dispatches: u64,
+    #[stat(desc = "Dispatches of game threads")]
+    pub game_dispatches: u64,
+    #[stat(desc = "Dispatches of game threads inside the input window")]
+    pub boosted_dispatches: u64,
+    #[stat(desc = "Input events signalled to the scheduler")]
+    pub input_events: u64,
+    #[stat(desc = "Tasks that ran on another CPU than the last time")]
+    pub migrations: u64,
+    #[stat(desc = "Tasks over their migration budget kept on their CPU")]
+    pub mig_blocked: u64,
+    #[stat(desc = "Tasks over budget let go because their CPU was saturated")]
+    pub mig_saturated: u64,
+    #[stat(desc = "CPUs preempted for a boosted game thread")]
+    pub preempt_kicks: u64,
+    #[stat(desc = "Idle CPUs woken for a queued task")]
+    pub idle_kicks: u64,
+    #[stat(desc = "Tasks that used a whole slice and were still runnable")]
+    pub slice_expired: u64,
+    #[stat(desc = "Processes added to the game by fork inheritance")]
+    pub game_forks: u64,
+}
+
+impl Metrics {
+    /// Counters accumulated between `prev` and `self`; gauges (running
+    /// tasks, game processes) keep their current value. Saturating, so a
+    /// scheduler switch (counters restart at 0) gives 0, not garbage.
+    pub fn delta(&self, prev: &Self) -> Self {
+        Self {
+            nr_running: self.nr_running,
+            game_tgids: self.game_tgids,
+            local_dispatches: self.local_dispatches.saturating_sub(prev.local_dispatches),
+            cpu_dispatches: self.cpu_dispatches.saturating_sub(prev.cpu_dispatches),
+            shared_dispatches: self.shared_dispatches.saturating_sub(prev.shared_dispatches),
+            kthread_dispatches: self.kthread_dispatches.saturating_sub(prev.kthread_dispatches),
+            game_dispatches: self.game_dispatches.saturating_sub(prev.game_dispatches),
+            boosted_dispatches: self.boosted_dispatches.saturating_sub(prev.boosted_dispatches),
+            input_events: self.input_events.saturating_sub(prev.input_events),
+            migrations: self.migrations.saturating_sub(prev.migrations),
+            mig_blocked: self.mig_blocked.saturating_sub(prev.mig_blocked),
+            mig_saturated: self.mig_saturated.saturating_sub(prev.mig_saturated),
+            preempt_kicks: self.preempt_kicks.saturating_sub(prev.preempt_kicks),
+            idle_kicks: self.idle_kicks.saturating_sub(prev.idle_kicks),
+            slice_expired: self.slice_expired.saturating_sub(prev.slice_expired),
+            game_forks: self.game_forks.saturating_sub(prev.game_forks),
+        }
+    }
+
+    /// All dispatches, whatever the queue.
+    pub fn dispatches(&self) -> u64 {
+        self.local_dispatches + self.cpu_dispatches + self.shared_dispatches + self.kthread_dispatches
+    }
+
+    /// One human-readable line.
+    pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
+        writeln!(
+            w,
+            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} | kick preempt {} idle {} | slice-exp {}",
+            self.nr_running,
+            self.game_tgids,
+            self.local_dispatches,
+            self.cpu_dispatches,
+            self.shared_dispatches,
+            self.kthread_dispatches,
+            self.game_dispatches,
+            self.boosted_dispatches,
+            self.input_events,
+            self.migrations,
+            self.mig_blocked,
+            self.mig_saturated,
+            self.preempt_kicks,
+            self.idle_kicks,
+            self.slice_expired,
+        )?;
+        Ok(())
+    }
+}
+
+/// The scx_stats server's data: one "top" stat answering each client with the
+/// counters since that client's previous request.
+pub fn server_data() -> StatsServerData<(), Metrics> {
+    let open: Box<dyn StatsOpener<(), Metrics>> = Box::new(move |(req_ch, res_ch)| {
+        req_ch.send(())?;
+        let mut prev = res_ch.recv()?;
+        let read: Box<dyn StatsReader<(), Metrics>> = Box::new(move |_args, (req_ch, res_ch)| {
+            req_ch.send(())?;
+            let cur = res_ch.recv()?;
+            let delta = cur.delta(&prev);
+            prev = cur;
+            delta.to_json()
+        });
+        Ok(read)
+    });
+    StatsServerData::new()
+        .add_meta(Metrics::meta())
+        .add_ops("top", StatsOps { open, close: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_subtracts_counters_and_keeps_gauges() {
+        let prev = Metrics { game_dispatches: 10, migrations: 4, nr_running: 9, ..Default::default() };
+        let cur = Metrics { game_dispatches: 25, migrations: 4, nr_running: 2, game_tgids: 3, ..Default::default() };
+        let d = cur.delta(&prev);
+        assert_eq!(d.game_dispatches, 15);
+        assert_eq!(d.migrations, 0);
+        assert_eq!(d.nr_running, 2);
+        assert_eq!(d.game_tgids, 3);
+    }
+
+    #[test]
+    fn delta_after_a_switch_does_not_underflow() {
+        let prev = Metrics { shared_dispatches: 1000, ..Default::default() };
+        let cur = Metrics { shared_dispatches: 5, ..Default::default() };
+        assert_eq!(cur.delta(&prev).shared_dispatches, 0);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let m = Metrics { boosted_dispatches: 7, input_events: 2, ..Default::default() };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Metrics>(&text).unwrap(), m);
+    }
+}
