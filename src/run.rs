@@ -116,11 +116,16 @@ impl Session {
                         self.stats_res.send(sched.stats())?;
                     }
                 }
-                recv(self.input_rx) -> n => {
-                    // One BPF call for a burst of events.
-                    let total = n.unwrap_or(0) + self.input_rx.try_iter().sum::<u32>();
-                    sched.signal_input(total)?;
-                }
+                recv(self.input_rx) -> n => match n {
+                    Ok(n) => {
+                        // One BPF call for a burst of events.
+                        let total = n + self.input_rx.try_iter().sum::<u32>();
+                        sched.signal_input(total)?;
+                    }
+                    // No device readers left (none found): stop listening,
+                    // or this arm would fire on every select.
+                    Err(_) => self.input_rx = channel::never(),
+                },
                 default(wait) => {}
             }
         }

@@ -1,0 +1,193 @@
+//! The scheduler in a real sched_ext kernel (the TCG VM test bed).
+//! Every test here boots the VM; none can pass without it.
+
+mod support;
+
+use serde_json::Value;
+use support::{CPU_HOGS, GAME_LIKE_LOAD, WAIT_STATE, run_in_vm};
+
+fn totals(out: &support::VmOutput) -> Value {
+    let line = out
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("totals: "))
+        .unwrap_or_else(|| panic!("no totals line:\n{}", out.output));
+    serde_json::from_str(line).unwrap()
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn run_schedules_a_game_under_full_load_and_detaches_on_sigint() {
+    let script = format!(
+        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+$SCX_GAMER run --game-pid $GAME --stats 1 --stats-json &
+SCHED=$!
+wait_state enabled
+{CPU_HOGS}
+echo STATE_RUNNING=$(cat /sys/kernel/sched_ext/state)
+echo OPS=$(cat /sys/kernel/sched_ext/root/ops)
+sleep 6
+echo STATE_BEFORE_SIGINT=$(cat /sys/kernel/sched_ext/state)
+kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+kill $HOGS $GAME
+"#
+    );
+    let out = run_in_vm(&script, 240);
+    assert_eq!(out.status, 0, "{}", out.output);
+    assert_eq!(out.field("STATE_RUNNING"), "enabled");
+    assert!(out.field("OPS").starts_with("scx_gamer"), "{}", out.output);
+    // Still attached after seconds of full CPU load: no watchdog ejection.
+    assert_eq!(out.field("STATE_BEFORE_SIGINT"), "enabled", "{}", out.output);
+    assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+
+    // --stats-json lines came through the stats socket, once a second.
+    let lines = out.json_lines_with("game_dispatches");
+    assert!(lines.len() >= 3, "expected stats lines:\n{}", out.output);
+    let interval_sum: u64 = lines.iter().map(|v| num(v, "game_dispatches")).sum();
+    assert!(interval_sum > 0, "no game dispatches in the stats lines:\n{}", out.output);
+
+    let t = totals(&out);
+    assert!(num(&t, "game_dispatches") > 0, "{t}");
+    assert!(num(&t, "shared_dispatches") + num(&t, "local_dispatches") > num(&t, "game_dispatches"), "{t}");
+    // The game forks `sleep` every frame: the children join the game in BPF.
+    assert!(num(&t, "game_forks") > 0, "{t}");
+    // Hogs outnumber CPUs, so slices expire.
+    assert!(num(&t, "slice_expired") > 0, "{t}");
+    assert_eq!(num(&t, "boosted_dispatches"), 0, "no input was given: {t}");
+}
+
+#[test]
+fn one_process_switches_between_three_configs() {
+    let script = format!(
+        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+( while :; do cat /sys/kernel/sched_ext/root/ops 2>/dev/null; sleep 0.2; done ) > /tmp/ops.log &
+WATCH=$!
+$SCX_GAMER cycle --game-pid $GAME --hold-secs 2 \
+    --config slice_us=500,mig_max=1 \
+    --config slice_us=5000,mig_max=0,input_window_us=0 \
+    --config slice_us=5,game_boost_us=0
+echo CYCLE_RC=$?
+kill $WATCH $GAME
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
+"#
+    );
+    let out = run_in_vm(&script, 240);
+    assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    assert!(out.field("OPS_SEEN").parse::<u32>().unwrap() >= 1, "{}", out.output);
+
+    let records = out.json_lines_with("gap_ms");
+    assert_eq!(records.len(), 3, "{}", out.output);
+    let configs: Vec<&str> = records.iter().map(|r| r["config"].as_str().unwrap()).collect();
+    assert!(configs[0].contains("slice_us=500,") && configs[0].contains("mig_max=1"), "{configs:?}");
+    assert!(configs[1].contains("slice_us=5000,"), "{configs:?}");
+    assert!(configs[2].contains("slice_us=5,"), "{configs:?}");
+    for (i, r) in records.iter().enumerate() {
+        assert!(r["load_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(num(&r["stats"], "game_dispatches") > 0, "config {i} never ran the game: {r}");
+        if i < 2 {
+            assert_eq!(r["next"].as_str().unwrap(), configs[i + 1]);
+            let gap = r["gap_ms"].as_f64().unwrap();
+            assert!(gap > 0.0 && gap < 10_000.0, "{r}");
+        } else {
+            assert!(r["next"].is_null() && r["gap_ms"].is_null(), "{r}");
+        }
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_attach_nothing() {
+    let script = format!(
+        r#"{WAIT_STATE}
+$SCX_GAMER run --slice-us 0 > /tmp/e1 2>&1; echo BAD_KNOB_RC=$?
+echo BAD_KNOB_ERR=$(grep -o 'slice_us = 0 is out of range.*' /tmp/e1)
+echo STATE_AFTER_BAD_KNOB=$(cat /sys/kernel/sched_ext/state)
+$SCX_GAMER cycle --config slice_us=5,mig_window_ms=0 > /tmp/e2 2>&1; echo BAD_CYCLE_RC=$?
+echo BAD_CYCLE_ERR=$(grep -c 'mig_window_ms = 0 is out of range' /tmp/e2)
+$SCX_GAMER run --game-pid 4000000 > /tmp/e3 2>&1; echo BAD_PID_RC=$?
+echo BAD_PID_ERR=$(grep -c 'no such process' /tmp/e3)
+setpriv --reuid=65534 --regid=65534 --clear-groups $SCX_GAMER run > /tmp/e4 2>&1; echo NOT_ROOT_RC=$?
+echo NOT_ROOT_ERR=$(grep -o 'needs root[^.]*' /tmp/e4)
+$SCX_GAMER run & FIRST=$!
+wait_state enabled
+$SCX_GAMER run > /tmp/e5 2>&1; echo SECOND_RC=$?
+echo SECOND_ERR=$(grep -o 'another sched_ext scheduler is attached: [a-z_]*' /tmp/e5)
+echo STATE_WITH_FIRST=$(cat /sys/kernel/sched_ext/state)
+kill -INT $FIRST; wait $FIRST; echo FIRST_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+"#
+    );
+    let out = run_in_vm(&script, 240);
+    assert_eq!(out.field("BAD_KNOB_RC"), "1", "{}", out.output);
+    assert_eq!(out.field("BAD_KNOB_ERR"), "slice_us = 0 is out of range: allowed 1..=100000 µs");
+    assert_eq!(out.field("STATE_AFTER_BAD_KNOB"), "disabled");
+    // A bad --config is a command-line usage error: clap's exit status 2.
+    assert_eq!(out.field("BAD_CYCLE_RC"), "2", "{}", out.output);
+    assert_eq!(out.field("BAD_CYCLE_ERR"), "1", "{}", out.output);
+    assert_eq!(out.field("BAD_PID_RC"), "1", "{}", out.output);
+    assert_eq!(out.field("BAD_PID_ERR"), "1", "{}", out.output);
+    assert_eq!(out.field("NOT_ROOT_RC"), "1", "{}", out.output);
+    assert!(out.field("NOT_ROOT_ERR").contains("uid 65534"), "{}", out.output);
+    assert_eq!(out.field("SECOND_RC"), "1", "{}", out.output);
+    assert_eq!(out.field("SECOND_ERR"), "another sched_ext scheduler is attached: scx_gamer_", "{}", out.output);
+    // The failed second start did not disturb the first.
+    assert_eq!(out.field("STATE_WITH_FIRST"), "enabled");
+    assert_eq!(out.field("FIRST_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+}
+
+#[test]
+fn input_events_from_an_evdev_device_boost_the_game() {
+    // A FIFO stands in for /dev/input/event0: the same reader path, fed
+    // with real `struct input_event` records (a key press + SYN each).
+    let script = format!(
+        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+mkdir -p /tmp/input && mkfifo /tmp/input/event0
+$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 &
+SCHED=$!
+wait_state enabled
+{CPU_HOGS}
+exec 3>/tmp/input/event0
+Z='\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
+N=100
+for _ in $(seq $N); do printf "$Z\x01\x00\x1e\x00\x01\x00\x00\x00$Z\x00\x00\x00\x00\x00\x00\x00\x00" >&3; sleep 0.01; done
+echo SENT=$N
+sleep 1
+kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+exec 3>&-
+kill $HOGS $GAME
+"#
+    );
+    let out = run_in_vm(&script, 240);
+    assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
+    let t = totals(&out);
+    let sent: u64 = out.field("SENT").parse().unwrap();
+    // Every key record counted once, SYN records not at all.
+    assert_eq!(num(&t, "input_events"), sent, "{t}");
+    assert!(num(&t, "boosted_dispatches") > 0, "{t}");
+    assert!(num(&t, "boosted_dispatches") <= num(&t, "game_dispatches"), "{t}");
+}
+
+#[test]
+fn an_ejected_scheduler_exits_nonzero_with_the_kernels_reason() {
+    let script = format!(
+        r#"{WAIT_STATE}
+$SCX_GAMER run > /tmp/out 2>&1 & SCHED=$!
+wait_state enabled
+echo S > /proc/sysrq-trigger
+wait $SCHED; echo RUN_RC=$?
+echo REASON=$(grep -o 'ejected scx_gamer.*' /tmp/out)
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+"#
+    );
+    let out = run_in_vm(&script, 240);
+    assert_eq!(out.field("RUN_RC"), "1", "{}", out.output);
+    assert!(out.field("REASON").to_lowercase().contains("sysrq"), "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+}
