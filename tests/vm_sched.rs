@@ -29,7 +29,10 @@ wait_state enabled
 {CPU_HOGS}
 echo STATE_RUNNING=$(cat /sys/kernel/sched_ext/state)
 echo OPS=$(cat /sys/kernel/sched_ext/root/ops)
+$SCX_GAMER --monitor 1 --stats-json > /tmp/monitor.out 2>&1 & MON=$!
 sleep 6
+kill -INT $MON; wait $MON; echo MONITOR_RC=$?
+echo MONITOR_LINES=$(grep -c '"game_dispatches"' /tmp/monitor.out)
 echo STATE_BEFORE_SIGINT=$(cat /sys/kernel/sched_ext/state)
 kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
@@ -44,6 +47,9 @@ kill $HOGS $GAME
     assert_eq!(out.field("STATE_BEFORE_SIGINT"), "enabled", "{}", out.output);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
+    // A second process read the same stats through the scx_stats socket.
+    assert_eq!(out.field("MONITOR_RC"), "0");
+    assert!(out.field("MONITOR_LINES").parse::<u32>().unwrap() >= 2, "{}", out.output);
 
     // --stats-json lines came through the stats socket, once a second.
     let lines = out.json_lines_with("game_dispatches");
@@ -59,6 +65,8 @@ kill $HOGS $GAME
     // Hogs outnumber CPUs, so slices expire.
     assert!(num(&t, "slice_expired") > 0, "{t}");
     assert_eq!(num(&t, "boosted_dispatches"), 0, "no input was given: {t}");
+    // Default mig_max=3 with hogs bouncing between CPUs: the limit bites.
+    assert!(num(&t, "migrations") > 0 && num(&t, "mig_blocked") > 0, "{t}");
 }
 
 #[test]
@@ -91,6 +99,10 @@ echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
     for (i, r) in records.iter().enumerate() {
         assert!(r["load_ms"].as_f64().unwrap() > 0.0, "{r}");
         assert!(num(&r["stats"], "game_dispatches") > 0, "config {i} never ran the game: {r}");
+        if i == 1 {
+            // mig_max=0: no limit, so nothing is ever held back.
+            assert_eq!(num(&r["stats"], "mig_blocked") + num(&r["stats"], "mig_saturated"), 0, "{r}");
+        }
         if i < 2 {
             assert_eq!(r["next"].as_str().unwrap(), configs[i + 1]);
             let gap = r["gap_ms"].as_f64().unwrap();

@@ -326,3 +326,18 @@ pub fn wait_for_state(want: impl Fn(&str) -> bool, timeout: Duration) -> Result<
         std::thread::sleep(Duration::from_micros(100));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_log_tail_keeps_the_last_lines_of_multi_line_messages() {
+        for i in 0..LIBBPF_LOG_LINES {
+            capture_libbpf_print(PrintLevel::Debug, format!("filler {i}\n"));
+        }
+        capture_libbpf_print(PrintLevel::Warn, "0: (b7) r0 = 0\n1: (95) exit\nR0 invalid mem access\n".into());
+        assert_eq!(libbpf_log_tail(2), "1: (95) exit\nR0 invalid mem access");
+        assert_eq!(LIBBPF_LOG.lock().unwrap().len(), LIBBPF_LOG_LINES);
+    }
+}
