@@ -124,6 +124,8 @@ $SCX_GAMER cycle --config slice_us=5,mig_window_ms=0 > /tmp/e2 2>&1; echo BAD_CY
 echo BAD_CYCLE_ERR=$(grep -c 'mig_window_ms = 0 is out of range' /tmp/e2)
 $SCX_GAMER run --game-pid 4000000 > /tmp/e3 2>&1; echo BAD_PID_RC=$?
 echo BAD_PID_ERR=$(grep -c 'no such process' /tmp/e3)
+unshare --mount sh -c "mount -t tmpfs none /sys/kernel && $SCX_GAMER run" > /tmp/e6 2>&1; echo NO_SCX_RC=$?
+echo NO_SCX_ERR=$(grep -o 'has no sched_ext: /sys/kernel/sched_ext is missing' /tmp/e6)
 setpriv --reuid=65534 --regid=65534 --clear-groups $SCX_GAMER run > /tmp/e4 2>&1; echo NOT_ROOT_RC=$?
 echo NOT_ROOT_ERR=$(grep -o 'needs root[^.]*' /tmp/e4)
 $SCX_GAMER run & FIRST=$!
@@ -144,6 +146,8 @@ echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
     assert_eq!(out.field("BAD_CYCLE_ERR"), "1", "{}", out.output);
     assert_eq!(out.field("BAD_PID_RC"), "1", "{}", out.output);
     assert_eq!(out.field("BAD_PID_ERR"), "1", "{}", out.output);
+    assert_eq!(out.field("NO_SCX_RC"), "1", "{}", out.output);
+    assert_eq!(out.field("NO_SCX_ERR"), "has no sched_ext: /sys/kernel/sched_ext is missing");
     assert_eq!(out.field("NOT_ROOT_RC"), "1", "{}", out.output);
     assert!(out.field("NOT_ROOT_ERR").contains("uid 65534"), "{}", out.output);
     assert_eq!(out.field("SECOND_RC"), "1", "{}", out.output);
@@ -190,7 +194,7 @@ kill $HOGS $GAME
 fn an_ejected_scheduler_exits_nonzero_with_the_kernels_reason() {
     let script = format!(
         r#"{WAIT_STATE}
-$SCX_GAMER run > /tmp/out 2>&1 & SCHED=$!
+$SCX_GAMER --slice-us 2000 > /tmp/out 2>&1 & SCHED=$!   # no subcommand: means run
 wait_state enabled
 echo S > /proc/sysrq-trigger
 wait $SCHED; echo RUN_RC=$?
