@@ -3,5 +3,8 @@
 
 pub mod bpf_intf;
 mod bpf_skel;
+pub mod frames;
+pub mod mangohud;
+pub mod report;
 pub mod run;
 pub mod sched;

@@ -34,6 +34,18 @@ enum Command {
     /// Run several configs one after another in one process, timing each
     /// switch; prints one JSON line per config.
     Cycle(CycleArgs),
+    /// Report frame statistics.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// MangoHud CSV logs to report on.
+    #[arg(long = "log", value_name = "FILE", num_args = 1.., required = true)]
+    logs: Vec<PathBuf>,
+    /// One JSON object per log instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The scheduler's knobs. Ranges are checked before anything is loaded.
@@ -151,6 +163,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             run::cycle(&args.configs, hold, args.feeds.feeds(), shutdown)
         }
         Some(Command::Run(args)) => do_run(args, shutdown),
+        Some(Command::Report(args)) => scx_gamer::report::logs::run(&args.logs, args.json),
         None => do_run(cli.run, shutdown),
     }
 }

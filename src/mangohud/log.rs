@@ -1,0 +1,638 @@
+//! MangoHud CSV logs → frames, streaming.
+//!
+//! A log is: optional version lines (`v1`, `v0.6.8`, `---…---` banners with
+//! `log_versioning`), a system-info header `os,cpu,gpu,…` and its values, a
+//! column header (`fps,frametime,…,elapsed`), then one row per frame (or per
+//! sample). Two logs started in the same second share one file, so a second
+//! preamble can follow rows. Columns are mapped by name; fields are never
+//! quoted.
+//!
+//! Units: `frametime` is integer µs up to 0.6.8 and float ms from 0.6.9;
+//! `elapsed` is ns (µs in 0.4/0.5, which have no `frametime` column: frame
+//! time is then derived from `fps` and flagged). Frames come out in ns.
+//!
+//! Which frames count (one rule, used everywhere): the first data row of each
+//! log is dropped (MangoHud's first row can be garbage, e.g. 8765 s);
+//! frame times ≤ 0 or > 10 s, non-numeric fields and rows of the wrong width
+//! are bad rows: skipped and counted. Everything else counts.
+//!
+//! `LogParser::feed` takes any chunk of bytes (partial lines are kept for the
+//! next chunk), so a growing file can be parsed as it grows.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+/// Longest frame time that counts.
+pub const MAX_FRAME_NS: u64 = 10_000_000_000;
+/// Longest line accepted; anything longer is junk, not a MangoHud row.
+const MAX_LINE: usize = 64 * 1024;
+/// Marks the pending remainder of an over-long line (already counted).
+const SKIP: &[u8] = b"\0skip";
+/// Rows looked at to decide whether a log is per-frame or sampled.
+const SAMPLED_PROBE_ROWS: usize = 64;
+/// Bad rows kept with their reason, for messages.
+const BAD_ROW_EXAMPLES: usize = 5;
+
+/// One frame: how long it took, and when (since logging started) if known.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Frame {
+    pub frametime_ns: u64,
+    pub elapsed_ns: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrametimeSource {
+    /// `frametime` column in µs (MangoHud ≤ 0.6.8).
+    Micros,
+    /// `frametime` column in ms (MangoHud ≥ 0.6.9).
+    Millis,
+    /// No `frametime` column (0.4/0.5): derived as 1/fps.
+    DerivedFromFps,
+}
+
+/// What a log says about itself, beyond its frames.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LogMeta {
+    /// `0.6.8` from a `v0.6.8` line; `None` when the log does not say.
+    pub mangohud_version: Option<String>,
+    /// `1` from a `v1` line (the log format version).
+    pub log_format: Option<u32>,
+    pub os: Option<String>,
+    pub cpu: Option<String>,
+    pub gpu: Option<String>,
+    pub kernel: Option<String>,
+    pub driver: Option<String>,
+    pub cpuscheduler: Option<String>,
+    pub columns: Vec<String>,
+    pub frametime_source: Option<FrametimeSource>,
+    /// One row per sampling interval, not per frame (0.6.8's default
+    /// `log_interval=100`). `None` until enough rows were seen to tell.
+    pub sampled: Option<bool>,
+    /// Logs (preamble + header) in this file; > 1 when two logs shared it.
+    pub segments: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BadRows {
+    pub count: u64,
+    /// The first few: (line number, why).
+    pub examples: Vec<(u64, String)>,
+}
+
+impl BadRows {
+    fn add(&mut self, line: u64, why: impl fmt::Display) {
+        self.count += 1;
+        if self.examples.len() < BAD_ROW_EXAMPLES {
+            self.examples.push((line, why.to_string()));
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Before a column header.
+    Preamble,
+    /// The line after `os,cpu,…`: system info values.
+    SysInfo,
+    /// Data rows; `first` until this segment's first row was dropped.
+    Rows { first: bool },
+}
+
+#[derive(Clone, Debug, Default)]
+struct Columns {
+    fps: Option<usize>,
+    frametime: Option<usize>,
+    elapsed: Option<usize>,
+    count: usize,
+}
+
+pub struct LogParser {
+    state: State,
+    pending: Vec<u8>,
+    line_no: u64,
+    meta: LogMeta,
+    sysinfo_names: Vec<String>,
+    cols: Columns,
+    bad: BadRows,
+    dropped_first_rows: u64,
+    /// elapsed delta / frame time of the first rows, to tell sampled logs.
+    probe: Vec<f64>,
+    last_elapsed: Option<u64>,
+}
+
+impl Default for LogParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Errors that make a whole file unusable; bad rows are not errors.
+#[derive(Debug)]
+pub struct LogError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
+fn is_version_line(line: &str) -> bool {
+    line.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+impl LogParser {
+    pub fn new() -> Self {
+        Self {
+            state: State::Preamble,
+            pending: Vec::new(),
+            line_no: 0,
+            meta: LogMeta::default(),
+            sysinfo_names: Vec::new(),
+            cols: Columns::default(),
+            bad: BadRows::default(),
+            dropped_first_rows: 0,
+            probe: Vec::new(),
+            last_elapsed: None,
+        }
+    }
+
+    pub fn meta(&self) -> &LogMeta {
+        &self.meta
+    }
+
+    pub fn bad_rows(&self) -> &BadRows {
+        &self.bad
+    }
+
+    /// Rows dropped by the first-row rule.
+    pub fn dropped_first_rows(&self) -> u64 {
+        self.dropped_first_rows
+    }
+
+    /// True once a column header was seen (frames can follow).
+    pub fn has_header(&self) -> bool {
+        self.meta.segments > 0
+    }
+
+    /// Parse the complete lines in `chunk` (plus what was pending), pushing
+    /// frames to `out`; an unfinished last line waits for the next chunk.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Frame>) -> Result<(), LogError> {
+        let mut rest = chunk;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(nl);
+            rest = &tail[1..];
+            if self.pending.is_empty() {
+                self.line(line, out)?;
+            } else {
+                let mut full = std::mem::take(&mut self.pending);
+                full.extend_from_slice(line);
+                self.line(&full, out)?;
+            }
+        }
+        self.pending.extend_from_slice(rest);
+        if self.pending.len() > MAX_LINE {
+            // A line this long is junk: count it once, then drop the rest of
+            // it up to its newline instead of buffering without bound.
+            if !self.pending.starts_with(SKIP) {
+                self.line_no += 1;
+                self.reject_line("line longer than 64 KiB")?;
+            }
+            self.pending.clear();
+            self.pending.extend_from_slice(SKIP);
+        }
+        Ok(())
+    }
+
+    /// The input is complete: a last line without a newline is parsed too,
+    /// and a file that never had a column header is an error.
+    pub fn finish(&mut self, out: &mut Vec<Frame>) -> Result<(), LogError> {
+        if !self.pending.is_empty() {
+            let last = std::mem::take(&mut self.pending);
+            self.line(&last, out)?;
+        }
+        self.decide_sampled(true);
+        if self.line_no == 0 {
+            return Err(LogError { line: 0, message: "empty file".into() });
+        }
+        if !self.has_header() {
+            return Err(LogError {
+                line: 0,
+                message: "not a MangoHud log: no column header with fps or frametime".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn reject_line(&mut self, why: &str) -> Result<(), LogError> {
+        match self.state {
+            State::Rows { .. } => {
+                self.bad.add(self.line_no, why);
+                Ok(())
+            }
+            _ => Err(LogError { line: self.line_no, message: format!("not a MangoHud log: {why}") }),
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], out: &mut Vec<Frame>) -> Result<(), LogError> {
+        if raw.starts_with(SKIP) {
+            return Ok(()); // tail of an over-long line, already counted
+        }
+        self.line_no += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Ok(line) = std::str::from_utf8(raw) else {
+            return self.reject_line("not text (invalid UTF-8)");
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(());
+        }
+
+        // Preamble lines may start a new log at any point (shared file).
+        if line.starts_with("---") {
+            return Ok(());
+        }
+        if is_version_line(line) {
+            let v = &line[1..];
+            if v.contains('.') {
+                self.meta.mangohud_version = Some(v.to_string());
+            } else {
+                self.meta.log_format = v.parse().ok();
+            }
+            return Ok(());
+        }
+        if line.starts_with("os,") {
+            self.sysinfo_names = line.split(',').map(str::to_string).collect();
+            self.state = State::SysInfo;
+            return Ok(());
+        }
+        if self.state == State::SysInfo {
+            self.sysinfo(line);
+            self.state = State::Preamble;
+            return Ok(());
+        }
+        let first_field = line.split(',').next().unwrap_or("");
+        if matches!(first_field, "fps" | "frametime") || (self.state == State::Preamble && line.contains("frametime")) {
+            return self.header(line);
+        }
+        match self.state {
+            State::Rows { first } => {
+                self.state = State::Rows { first: false };
+                self.row(line, first, out);
+                Ok(())
+            }
+            _ => Err(LogError {
+                line: self.line_no,
+                message: format!("not a MangoHud log: expected a header, found '{}'", truncate(line, 60)),
+            }),
+        }
+    }
+
+    fn sysinfo(&mut self, line: &str) {
+        for (name, value) in self.sysinfo_names.iter().zip(line.split(',')) {
+            let v = (!value.is_empty()).then(|| value.to_string());
+            match name.as_str() {
+                "os" => self.meta.os = v,
+                "cpu" => self.meta.cpu = v,
+                "gpu" => self.meta.gpu = v,
+                "kernel" => self.meta.kernel = v,
+                "driver" => self.meta.driver = v,
+                "cpuscheduler" => self.meta.cpuscheduler = v,
+                _ => {}
+            }
+        }
+    }
+
+    fn header(&mut self, line: &str) -> Result<(), LogError> {
+        let names: Vec<&str> = line.split(',').map(str::trim).collect();
+        let find = |n: &str| names.iter().position(|c| *c == n);
+        let cols = Columns { fps: find("fps"), frametime: find("frametime"), elapsed: find("elapsed"), count: names.len() };
+        if cols.fps.is_none() && cols.frametime.is_none() {
+            return Err(LogError { line: self.line_no, message: "column header has neither fps nor frametime".into() });
+        }
+        let source = match (cols.frametime, self.meta.mangohud_version.as_deref()) {
+            (None, _) => FrametimeSource::DerivedFromFps,
+            (Some(_), Some(v)) if version_at_least(v, (0, 6, 9)) => FrametimeSource::Millis,
+            (Some(_), Some(_)) => FrametimeSource::Micros,
+            // Version unknown: decided from the first row (fps × frametime).
+            (Some(_), None) => self.meta.frametime_source.unwrap_or(FrametimeSource::Micros),
+        };
+        if self.meta.mangohud_version.is_some() || cols.frametime.is_none() {
+            self.meta.frametime_source = Some(source);
+        }
+        self.meta.columns = names.iter().map(|s| s.to_string()).collect();
+        self.meta.segments += 1;
+        self.cols = cols;
+        self.state = State::Rows { first: true };
+        self.last_elapsed = None;
+        Ok(())
+    }
+
+    fn row(&mut self, line: &str, first: bool, out: &mut Vec<Frame>) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != self.cols.count {
+            self.bad.add(self.line_no, format!("{} fields, header has {}", fields.len(), self.cols.count));
+            return;
+        }
+        let num = |i: Option<usize>| -> Option<Result<f64, String>> {
+            let i = i?;
+            let text = fields[i].trim();
+            Some(match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(format!("'{}' is not a number", truncate(text, 30))),
+            })
+        };
+        let fps = match num(self.cols.fps).transpose() {
+            Ok(v) => v,
+            Err(e) => return self.bad.add(self.line_no, format!("fps {e}")),
+        };
+        let ft = match num(self.cols.frametime).transpose() {
+            Ok(v) => v,
+            Err(e) => return self.bad.add(self.line_no, format!("frametime {e}")),
+        };
+        let elapsed = match num(self.cols.elapsed).transpose() {
+            Ok(v) => v.filter(|e| *e >= 0.0).map(|e| e as u64),
+            Err(e) => return self.bad.add(self.line_no, format!("elapsed {e}")),
+        };
+
+        if first {
+            // Even a dropped first row says which unit an unversioned log uses.
+            if self.meta.frametime_source.is_none()
+                && let (Some(f), Some(t)) = (fps, ft)
+            {
+                self.meta.frametime_source = Some(guess_unit(f, t));
+            }
+            self.dropped_first_rows += 1;
+            self.last_elapsed = elapsed;
+            return;
+        }
+        if self.meta.frametime_source.is_none()
+            && let (Some(f), Some(t)) = (fps, ft)
+        {
+            self.meta.frametime_source = Some(guess_unit(f, t));
+        }
+
+        let ns = match (self.meta.frametime_source, ft, fps) {
+            (Some(FrametimeSource::Millis), Some(t), _) => t * 1e6,
+            (Some(FrametimeSource::DerivedFromFps), _, Some(f)) if f > 0.0 => 1e9 / f,
+            (Some(FrametimeSource::DerivedFromFps), _, Some(_)) => -1.0,
+            (_, Some(t), _) => t * 1e3,
+            _ => -1.0,
+        };
+        if ns <= 0.0 || ns > MAX_FRAME_NS as f64 {
+            self.bad.add(self.line_no, format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6));
+            return;
+        }
+        let frametime_ns = ns.round() as u64;
+
+        // Elapsed ns in 0.6+; the 0.4/0.5 form (no frametime) counts µs.
+        let elapsed_ns = elapsed.map(|e| {
+            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) { e * 1_000 } else { e }
+        });
+        if let (Some(now), Some(prev)) = (elapsed_ns, self.last_elapsed)
+            && self.probe.len() < SAMPLED_PROBE_ROWS
+            && now > prev
+        {
+            self.probe.push((now - prev) as f64 / frametime_ns as f64);
+            self.decide_sampled(false);
+        }
+        self.last_elapsed = elapsed_ns;
+        out.push(Frame { frametime_ns, elapsed_ns });
+    }
+
+    /// A per-frame log advances `elapsed` by about one frame time per row; a
+    /// sampled one by the sampling interval (many frames). Decide from the
+    /// median ratio once enough rows (or all rows, at `finish`) were seen.
+    fn decide_sampled(&mut self, at_end: bool) {
+        if self.meta.sampled.is_some() || self.probe.is_empty() {
+            return;
+        }
+        if self.probe.len() < SAMPLED_PROBE_ROWS && !at_end {
+            return;
+        }
+        let mut r = self.probe.clone();
+        r.sort_by(f64::total_cmp);
+        self.meta.sampled = Some(r[r.len() / 2] > 1.5);
+    }
+}
+
+/// fps × frametime is ~1e6 when frametime is µs and ~1e3 when it is ms.
+fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
+    let product = fps * frametime;
+    if product > 0.0 && (product / 1e3).log10().abs() < (product / 1e6).log10().abs() {
+        FrametimeSource::Millis
+    } else {
+        FrametimeSource::Micros
+    }
+}
+
+fn version_at_least(v: &str, min: (u32, u32, u32)) -> bool {
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let got = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    got >= min
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
+}
+
+/// A whole log file read and parsed.
+pub struct ParsedLog {
+    pub frames: Vec<Frame>,
+    pub meta: LogMeta,
+    pub bad_rows: BadRows,
+    pub dropped_first_rows: u64,
+}
+
+/// Read and parse a complete log; errors name the file (and line).
+pub fn parse_file(path: &Path) -> Result<ParsedLog> {
+    use std::io::Read;
+    if is_summary(path) {
+        bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut parser = LogParser::new();
+    let mut frames = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = parser.feed(&buf[..n], &mut frames) {
+            bail!("{}: {e}", path.display());
+        }
+    }
+    if let Err(e) = parser.finish(&mut frames) {
+        bail!("{}: {e}", path.display());
+    }
+    Ok(ParsedLog {
+        frames,
+        meta: parser.meta.clone(),
+        bad_rows: parser.bad.clone(),
+        dropped_first_rows: parser.dropped_first_rows,
+    })
+}
+
+/// MangoHud's `<exe>_<date>_summary.csv` files hold no frames.
+pub fn is_summary(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_summary.csv"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V068: &str = "v1\nv0.6.8\n---------------------SYSTEM INFO---------------------\n\
+        os,cpu,gpu,ram,kernel,driver,cpuscheduler\nDebian,AMD EPYC,,24684092,6.18.44,4.5 Mesa,\n\
+        --------------------FRAME METRICS--------------------\n\
+        fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed\n\
+        0.000114,8765056874,100,0,0,0,0,0,0,0,0.4,114815461\n\
+        200,5000,50,0,0,0,0,0,0,0,0.4,119815461\n\
+        100,10000,50,0,0,0,0,0,0,0,0.4,129815461\n";
+
+    fn parse(text: &[u8]) -> (Vec<Frame>, LogParser) {
+        let mut p = LogParser::new();
+        let mut out = Vec::new();
+        p.feed(text, &mut out).unwrap();
+        p.finish(&mut out).unwrap();
+        (out, p)
+    }
+
+    #[test]
+    fn versioned_068_log_in_micros_drops_the_first_row() {
+        let (frames, p) = parse(V068.as_bytes());
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![5_000_000, 10_000_000]);
+        assert_eq!(frames[0].elapsed_ns, Some(119815461));
+        let m = p.meta();
+        assert_eq!(m.mangohud_version.as_deref(), Some("0.6.8"));
+        assert_eq!(m.log_format, Some(1));
+        assert_eq!(m.cpu.as_deref(), Some("AMD EPYC"));
+        assert_eq!(m.gpu, None);
+        assert_eq!(m.kernel.as_deref(), Some("6.18.44"));
+        assert_eq!(m.frametime_source, Some(FrametimeSource::Micros));
+        assert_eq!(p.dropped_first_rows(), 1);
+        assert_eq!(p.bad_rows().count, 0);
+        assert_eq!(m.sampled, Some(false));
+    }
+
+    #[test]
+    fn newer_logs_are_float_millis_by_version_or_by_fps() {
+        let body = "fps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n";
+        let (frames, p) = parse(format!("v1\nv0.8.2\n{body}").as_bytes());
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![16_667_000, 8_333_000]);
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
+        // No version line: fps × frametime ≈ 1000 says ms.
+        let (frames, p) = parse(body.as_bytes());
+        assert_eq!(frames[0].frametime_ns, 16_667_000);
+        assert_eq!(p.meta().mangohud_version, None);
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
+    }
+
+    #[test]
+    fn old_logs_without_frametime_derive_it_from_fps() {
+        let (frames, p) = parse(b"fps,cpu,gpu,elapsed\n10,1,1,0\n50,1,1,20000\n100,1,1,30000\n");
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![20_000_000, 10_000_000]);
+        assert_eq!(frames[1].elapsed_ns, Some(30_000_000)); // µs → ns
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::DerivedFromFps));
+    }
+
+    #[test]
+    fn partial_lines_wait_for_the_rest() {
+        let mut p = LogParser::new();
+        let mut out = Vec::new();
+        for chunk in V068.as_bytes().chunks(7) {
+            p.feed(chunk, &mut out).unwrap();
+        }
+        p.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        // A row cut mid-way is not emitted until its newline arrives.
+        let mut p = LogParser::new();
+        let mut out = Vec::new();
+        p.feed(b"fps,frametime,elapsed\n1,1000000,0\n100,100", &mut out).unwrap();
+        assert!(out.is_empty());
+        p.feed(b"00,10000000\n", &mut out).unwrap();
+        assert_eq!(out, vec![Frame { frametime_ns: 10_000_000, elapsed_ns: Some(10_000_000) }]);
+    }
+
+    #[test]
+    fn a_second_preamble_starts_a_new_log_in_the_same_file() {
+        let text = format!("{V068}{V068}");
+        let (frames, p) = parse(text.as_bytes());
+        assert_eq!(frames.len(), 4);
+        assert_eq!(p.meta().segments, 2);
+        assert_eq!(p.dropped_first_rows(), 2);
+    }
+
+    #[test]
+    fn bad_rows_are_skipped_and_counted() {
+        let text = "fps,frametime,elapsed\n100,10000,0\n100,10000,1\nabc,10000,2\n100,-5,3\n100,20000000,4\n100,10000\n100,nan,5\n100,0,6\n100,10000,7\n";
+        let (frames, p) = parse(text.as_bytes());
+        assert_eq!(frames.len(), 2);
+        assert_eq!(p.bad_rows().count, 6);
+        let ex = &p.bad_rows().examples;
+        assert_eq!(ex[0], (4, "fps 'abc' is not a number".to_string()));
+        assert!(ex[1].1.contains("out of range"), "{ex:?}");
+        assert!(ex[3].1.contains("2 fields, header has 3"), "{ex:?}");
+    }
+
+    #[test]
+    fn unusable_files_are_errors_with_a_line() {
+        let err = |t: &[u8]| {
+            let mut p = LogParser::new();
+            let mut out = Vec::new();
+            p.feed(t, &mut out).and_then(|_| p.finish(&mut out)).unwrap_err().to_string()
+        };
+        assert_eq!(err(b""), "empty file");
+        assert!(err(b"\x7fELF\x02\x01\x01\0\0\n").starts_with("line 1: not a MangoHud log"));
+        assert!(err(b"hello,world\n1,2\n").contains("line 1: not a MangoHud log: expected a header"));
+        assert_eq!(err(b"gpu_load,cpu_load,elapsed,frametimes\n"), "line 1: column header has neither fps nor frametime");
+        assert!(err(b"os,cpu\nx,y\n").contains("no column header"));
+    }
+
+    #[test]
+    fn junk_after_the_header_is_bad_rows_not_a_panic() {
+        let mut text = b"fps,frametime,elapsed\n100,10000,0\n".to_vec();
+        text.extend_from_slice(&[0xff, 0xfe, b',', 0, b'\n']);
+        text.extend(std::iter::repeat_n(b'x', 70_000));
+        text.extend_from_slice(b"\n100,10000,5\n");
+        let (frames, p) = parse(&text);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(p.bad_rows().count, 2);
+    }
+
+    #[test]
+    fn an_endless_line_fed_in_chunks_is_one_bad_row() {
+        let mut p = LogParser::new();
+        let mut out = Vec::new();
+        p.feed(b"fps,frametime,elapsed\n100,10000,0\n", &mut out).unwrap();
+        for _ in 0..50 {
+            p.feed(&[b'7'; 10_000], &mut out).unwrap();
+        }
+        p.feed(b"\n100,10000,5\n", &mut out).unwrap();
+        p.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(p.bad_rows().count, 1);
+        assert_eq!(p.line_no, 4);
+    }
+
+    #[test]
+    fn version_comparison() {
+        assert!(version_at_least("0.6.9", (0, 6, 9)));
+        assert!(version_at_least("0.8.1-1", (0, 6, 9)));
+        assert!(!version_at_least("0.6.8", (0, 6, 9)));
+        assert!(version_at_least("1.0", (0, 6, 9)));
+    }
+}

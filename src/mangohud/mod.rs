@@ -1,0 +1,4 @@
+//! Everything about MangoHud: its CSV logs, watching them appear and grow,
+//! its control socket, and the environment that makes a game log for us.
+
+pub mod log;
