@@ -1,0 +1,178 @@
+//! frameloop: a stand-in game for tests and benchmarks. It runs a render
+//! loop at a target fps (CPU work per frame, optional worker threads) and
+//! logs its frames exactly as MangoHud would:
+//!
+//! - `--format 0.6.8`: frame time in integer µs, the whole file written when
+//!   logging stops (as MangoHud ≤ 0.6.8 does);
+//! - `--format 0.8`: `log_versioning` preamble, frame time in float ms, the
+//!   file created at the first row and flushed every row (MangoHud ≥ 0.6.9).
+//!
+//! Only MangoHud 0.6.8 runs on Debian bookworm, so this is how the newer,
+//! streaming form gets tested.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    #[value(name = "0.6.8")]
+    V068,
+    #[value(name = "0.8")]
+    V08,
+}
+
+#[derive(Parser)]
+#[command(about = "A render loop that logs like MangoHud")]
+struct Opts {
+    /// Target frames per second (0: as fast as the work allows).
+    #[arg(long, default_value_t = 60.0)]
+    fps: f64,
+    /// CPU work per frame on the render thread, µs.
+    #[arg(long, default_value_t = 2000)]
+    work_us: u64,
+    /// Worker threads, each doing --work-us per frame in parallel.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    #[arg(long, value_enum, default_value = "0.8")]
+    format: Format,
+    /// Folder for the log (MangoHud's output_folder).
+    #[arg(long)]
+    output_folder: PathBuf,
+    /// Program name in the log's file name.
+    #[arg(long, default_value = "frameloop")]
+    exe: String,
+    /// On SIGINT/SIGTERM stop the loop and still write the log. Without it
+    /// a signal kills the program and a 0.6.8-form log is lost, as MangoHud
+    /// ≤ 0.6.8 loses its log when the game exits while logging.
+    #[arg(long)]
+    write_on_sigterm: bool,
+}
+
+const HEADER_068: &str = "fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed";
+const HEADER_08: &str = "fps,frametime,cpu_load,cpu_power,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,swap_used,process_rss,cpu_mhz,elapsed";
+
+fn spin(d: Duration) {
+    let end = Instant::now() + d;
+    let mut x = 0u64;
+    while Instant::now() < end {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+fn sysinfo() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_default();
+    format!("os,cpu,gpu,ram,kernel,driver,cpuscheduler\nframeloop,{},,0,{},,\n", cpu.replace(',', " "), kernel.trim())
+}
+
+fn row(format: Format, frametime: Duration, elapsed_ns: u128) -> String {
+    let fps = 1.0 / frametime.as_secs_f64();
+    match format {
+        Format::V068 => format!("{fps:.4},{},0,0,0,0,0,0,0,0,0,{elapsed_ns}\n", frametime.as_micros()),
+        Format::V08 => format!("{fps:.4},{:.3},0,0,0,0,0,0,0,0,0,0,0,0,0,{elapsed_ns}\n", frametime.as_secs_f64() * 1e3),
+    }
+}
+
+fn main() -> Result<()> {
+    let o = Opts::parse();
+    if !(o.fps >= 0.0 && o.fps.is_finite()) || !(o.seconds > 0.0 && o.seconds.is_finite()) {
+        bail!("--fps must be >= 0 and --seconds > 0");
+    }
+    std::fs::create_dir_all(&o.output_folder).with_context(|| format!("creating {}", o.output_folder.display()))?;
+    let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S");
+    let path = o.output_folder.join(format!("{}_{stamp}.csv", o.exe));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    if o.write_on_sigterm {
+        let s = stop.clone();
+        ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))?;
+    }
+
+    // Workers do their share of each frame between two barrier waits.
+    let barrier = Arc::new(Barrier::new(o.threads + 1));
+    let done = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..o.threads)
+        .map(|_| {
+            let (b, d, work) = (barrier.clone(), done.clone(), Duration::from_micros(o.work_us));
+            std::thread::spawn(move || loop {
+                b.wait();
+                if d.load(Ordering::Relaxed) {
+                    break;
+                }
+                spin(work);
+                b.wait();
+            })
+        })
+        .collect();
+
+    let period = if o.fps > 0.0 { Duration::from_secs_f64(1.0 / o.fps) } else { Duration::ZERO };
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(o.seconds);
+    let mut rows: Vec<String> = Vec::new();
+    let mut live: Option<BufWriter<File>> = None;
+    let mut last = start;
+    let mut next = start + period;
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        if o.threads > 0 {
+            barrier.wait();
+        }
+        spin(Duration::from_micros(o.work_us));
+        if o.threads > 0 {
+            barrier.wait();
+        }
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        let presented = Instant::now();
+        next = (next + period).max(presented);
+        let line = row(o.format, presented - last, (presented - start).as_nanos());
+        last = presented;
+        match o.format {
+            Format::V068 => rows.push(line),
+            Format::V08 => {
+                if live.is_none() {
+                    let mut w = BufWriter::new(File::create(&path)?);
+                    write!(w, "v1\nv0.8.2\n---------------------SYSTEM INFO---------------------\n{}", sysinfo())?;
+                    writeln!(w, "--------------------FRAME METRICS--------------------\n{HEADER_08}")?;
+                    live = Some(w);
+                }
+                let w = live.as_mut().expect("opened above");
+                w.write_all(line.as_bytes())?;
+                w.flush()?;
+            }
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    if o.threads > 0 {
+        barrier.wait();
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+
+    if o.format == Format::V068 {
+        let mut w = BufWriter::new(File::create(&path)?);
+        write!(w, "{}{HEADER_068}\n{}", sysinfo(), rows.concat())?;
+        w.flush()?;
+    }
+    std::fs::write(
+        o.output_folder.join(format!("{}_{stamp}_summary.csv", o.exe)),
+        "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n",
+    )?;
+    println!("{}", path.display());
+    Ok(())
+}
