@@ -2,3 +2,4 @@
 //! its control socket, and the environment that makes a game log for us.
 
 pub mod log;
+pub mod watch;
