@@ -56,6 +56,7 @@ pub struct FrameSeries {
     m2: f64,
     prev_ns: Option<u64>,
     window: VecDeque<u64>,
+    sorted: Vec<u64>,
     stutters: u64,
 }
 
@@ -80,17 +81,22 @@ impl FrameSeries {
         self.prev_ns = Some(frametime_ns);
 
         if self.window.len() >= STUTTER_MIN_HISTORY {
-            let mut sorted: Vec<u64> = self.window.iter().copied().collect();
-            sorted.sort_unstable();
-            let median_ms = sorted[sorted.len() / 2] as f64 / 1e6;
+            let median_ms = self.sorted[self.sorted.len() / 2] as f64 / 1e6;
             if ms > STUTTER_FACTOR * median_ms && ms > STUTTER_FLOOR_MS {
                 self.stutters += 1;
             }
         }
-        if self.window.len() == STUTTER_WINDOW {
-            self.window.pop_front();
+        // The window in arrival order and, beside it, sorted (for the median
+        // without sorting per frame).
+        if self.window.len() == STUTTER_WINDOW
+            && let Some(old) = self.window.pop_front()
+            && let Ok(i) = self.sorted.binary_search(&old)
+        {
+            self.sorted.remove(i);
         }
         self.window.push_back(frametime_ns);
+        let at = self.sorted.partition_point(|&v| v < frametime_ns);
+        self.sorted.insert(at, frametime_ns);
     }
 
     pub fn histogram(&self) -> &FrameHistogram {

@@ -252,6 +252,14 @@ impl LogParser {
         }
         self.line_no += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // Hot path: a data row (starts with a number) inside a log's rows.
+        if let State::Rows { first } = self.state
+            && raw.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
+        {
+            self.state = State::Rows { first: false };
+            self.row(raw, first, out);
+            return Ok(());
+        }
         let Ok(line) = std::str::from_utf8(raw) else {
             return self.reject_line("not text (invalid UTF-8)");
         };
@@ -290,7 +298,7 @@ impl LogParser {
         match self.state {
             State::Rows { first } => {
                 self.state = State::Rows { first: false };
-                self.row(line, first, out);
+                self.row(line.as_bytes(), first, out);
                 Ok(())
             }
             _ => Err(LogError {
@@ -340,31 +348,38 @@ impl LogParser {
         Ok(())
     }
 
-    fn row(&mut self, line: &str, first: bool, out: &mut Vec<Frame>) {
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != self.cols.count {
-            self.bad.add(self.line_no, format!("{} fields, header has {}", fields.len(), self.cols.count));
+    fn row(&mut self, line: &[u8], first: bool, out: &mut Vec<Frame>) {
+        // The three columns we read, found in one pass over the commas
+        // (no allocation: this runs for every frame of every log).
+        let count = line.iter().filter(|&&b| b == b',').count() + 1; // vectorizes
+        if count != self.cols.count {
+            self.bad.add(self.line_no, format!("{count} fields, header has {}", self.cols.count));
             return;
         }
-        let num = |i: Option<usize>| -> Option<Result<f64, String>> {
-            let i = i?;
-            let text = fields[i].trim();
+        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed].map(|i| i.map(|i| field(line, i, count)));
+        let num = |field: Option<&[u8]>| -> Option<Result<f64, String>> {
+            let bytes = field?;
+            let text = std::str::from_utf8(bytes).unwrap_or("").trim();
             Some(match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(format!("'{}' is not a number", truncate(text, 30))),
+                _ => Err(format!("'{}' is not a number", truncate(&String::from_utf8_lossy(bytes), 30))),
             })
         };
-        let fps = match num(self.cols.fps).transpose() {
+        let fps = match num(found[0]).transpose() {
             Ok(v) => v,
             Err(e) => return self.bad.add(self.line_no, format!("fps {e}")),
         };
-        let ft = match num(self.cols.frametime).transpose() {
+        let ft = match num(found[1]).transpose() {
             Ok(v) => v,
             Err(e) => return self.bad.add(self.line_no, format!("frametime {e}")),
         };
-        let elapsed = match num(self.cols.elapsed).transpose() {
-            Ok(v) => v.filter(|e| *e >= 0.0).map(|e| e as u64),
-            Err(e) => return self.bad.add(self.line_no, format!("elapsed {e}")),
+        let elapsed = match found[2].map(|b| match std::str::from_utf8(b).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+            Some(v) => Ok(Some(v)),
+            None => num(Some(b)).transpose().map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
+        }) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return self.bad.add(self.line_no, format!("elapsed {e}")),
+            None => None,
         };
 
         if first {
@@ -428,6 +443,17 @@ impl LogParser {
     }
 }
 
+/// Field `i` of a row with `count` fields. The columns read are near the
+/// front (fps, frametime) or last (elapsed), so scan from the nearer end.
+fn field(line: &[u8], i: usize, count: usize) -> &[u8] {
+    let mut fields = line.split(|&b| b == b',');
+    if i + 1 == count {
+        let start = memchr::memrchr(b',', line).map_or(0, |p| p + 1);
+        return &line[start..];
+    }
+    fields.nth(i).unwrap_or(&[])
+}
+
 /// fps × frametime is ~1e6 when frametime is µs and ~1e3 when it is ms.
 fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
     let product = fps * frametime;
@@ -456,8 +482,10 @@ pub struct ParsedLog {
     pub dropped_first_rows: u64,
 }
 
-/// Read and parse a complete log; errors name the file (and line).
-pub fn parse_file(path: &Path) -> Result<ParsedLog> {
+/// Stream a complete log through `sink`, a batch of frames at a time (no
+/// need to hold a long log's frames in memory). Errors name the file (and
+/// line). Returns the parser, for its metadata and bad-row counts.
+pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
     use std::io::Read;
     if is_summary(path) {
         bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
@@ -474,10 +502,20 @@ pub fn parse_file(path: &Path) -> Result<ParsedLog> {
         if let Err(e) = parser.feed(&buf[..n], &mut frames) {
             bail!("{}: {e}", path.display());
         }
+        sink(&frames);
+        frames.clear();
     }
     if let Err(e) = parser.finish(&mut frames) {
         bail!("{}: {e}", path.display());
     }
+    sink(&frames);
+    Ok(parser)
+}
+
+/// Read and parse a complete log into memory.
+pub fn parse_file(path: &Path) -> Result<ParsedLog> {
+    let mut frames = Vec::new();
+    let parser = stream_file(path, |batch| frames.extend_from_slice(batch))?;
     Ok(ParsedLog {
         frames,
         meta: parser.meta.clone(),

@@ -28,22 +28,20 @@ pub struct LogReport {
 }
 
 pub fn report_file(path: &Path) -> Result<LogReport> {
-    let parsed = log::parse_file(path)?;
     let mut series = FrameSeries::default();
-    for f in &parsed.frames {
-        series.push(f.frametime_ns);
-    }
+    let parser = log::stream_file(path, |frames| frames.iter().for_each(|f| series.push(f.frametime_ns)))?;
+    let meta = parser.meta().clone();
     Ok(LogReport {
         file: path.to_path_buf(),
         stats: series.stats(),
-        sampled: parsed.meta.sampled,
-        bad_rows: parsed.bad_rows.count,
-        dropped_first_rows: parsed.dropped_first_rows,
-        mangohud_version: parsed.meta.mangohud_version,
-        frametime_source: parsed.meta.frametime_source,
-        logs_in_file: parsed.meta.segments,
-        cpu: parsed.meta.cpu,
-        kernel: parsed.meta.kernel,
+        sampled: meta.sampled,
+        bad_rows: parser.bad_rows().count,
+        dropped_first_rows: parser.dropped_first_rows(),
+        mangohud_version: meta.mangohud_version,
+        frametime_source: meta.frametime_source,
+        logs_in_file: meta.segments,
+        cpu: meta.cpu,
+        kernel: meta.kernel,
     })
 }
 
