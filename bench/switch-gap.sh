@@ -13,13 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-scripts/setup.sh >/dev/null
-export BPF_CLANG=${BPF_CLANG:-clang-19}
-cargo build --locked --release --quiet
-bin=$PWD/target/release/scx_gamer
-mkdir -p /var/tmp/scx-gamer
-script=$(mktemp /var/tmp/scx-gamer/bench.XXXXXX)
-trap 'rm -f "$script"' EXIT
+. scripts/vm-job.sh
 cat > "$script" <<GUEST
 set -eu
 slices="500 1000 2000 4000 8000 16000"

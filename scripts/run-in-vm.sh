@@ -13,14 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 [ $# -gt 0 ] && shift
 [ "${1:-}" = "--" ] && shift
-scripts/setup.sh >/dev/null
-export BPF_CLANG=${BPF_CLANG:-clang-19}
-cargo build --locked --release --quiet
-bin=$PWD/target/release/scx_gamer
-
-mkdir -p /var/tmp/scx-gamer
-script=$(mktemp /var/tmp/scx-gamer/run.XXXXXX)
-trap 'rm -f "$script"' EXIT
+. scripts/vm-job.sh
 cat > "$script" <<GUEST
 game() { while :; do i=0; while [ \$i -lt 300 ]; do i=\$((i+1)); done; sleep 0.004; done; }
 game & GAME=\$!

@@ -45,7 +45,7 @@ fn records_a_log_through_the_control_socket_and_reports_it() {
         .env("MANGOHUD_LOG_LEVEL", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (k, v) in game_env(Some("fps_limit=200"), out.path()) {
+    for (k, v) in game_env(Some("fps_limit=200"), None, out.path()) {
         cmd.env(k, v);
     }
     let game = Killed(cmd.spawn().expect("mangohud (scripts/setup.sh installs it)"));
