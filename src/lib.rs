@@ -1,10 +1,15 @@
-//! scx_gamer: a sched_ext CPU scheduler for games, and (in later modules) the
-//! tuner that picks its config per game from MangoHud frame times.
+//! scx_gamer: a sched_ext CPU scheduler for games, and the tuner that picks
+//! its config per game from MangoHud frame times.
+//!
+//! game → mangohud → frames → tune → store → report, with sched beside it.
 
 pub mod bpf_intf;
 mod bpf_skel;
 pub mod frames;
+pub mod game;
 pub mod mangohud;
 pub mod report;
 pub mod run;
 pub mod sched;
+pub mod store;
+pub mod tune;

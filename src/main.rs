@@ -1,5 +1,6 @@
 //! The `scx_gamer` command line.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use clap::{Args, Parser, Subcommand};
 
 use scx_gamer::run::{self, Feeds, StatsOutput};
 use scx_gamer::sched::{SchedConfig, input};
+use scx_gamer::tune::search::Strategy;
+use scx_gamer::tune::{Outcome, TuneOptions};
 
 /// scx_gamer: a sched_ext CPU scheduler for games.
 ///
@@ -34,18 +37,115 @@ enum Command {
     /// Run several configs one after another in one process, timing each
     /// switch; prints one JSON line per config.
     Cycle(CycleArgs),
-    /// Report frame statistics.
+    /// Launch a game under MangoHud (as the invoking user) and tune the
+    /// scheduler for it: `scx_gamer tune -- mangohud ./game args…`.
+    Tune(TuneCmd),
+    /// Tune for a game that already runs under MangoHud.
+    Attach(AttachCmd),
+    /// Rank a game's configs from its tuning data, or report MangoHud logs.
     Report(ReportArgs),
 }
 
 #[derive(Args)]
 struct ReportArgs {
-    /// MangoHud CSV logs to report on.
-    #[arg(long = "log", value_name = "FILE", num_args = 1.., required = true)]
+    /// The game (store key, exe name or Steam app id); all games if omitted.
+    game: Option<String>,
+    /// Print only the best config of GAME, as scx_gamer flags.
+    #[arg(long, value_name = "GAME", conflicts_with_all = ["game", "logs", "csv"])]
+    best: Option<String>,
+    /// MangoHud CSV logs to report on (instead of tuning data).
+    #[arg(long = "log", value_name = "FILE", num_args = 1.., conflicts_with = "game")]
     logs: Vec<PathBuf>,
-    /// One JSON object per log instead of text.
-    #[arg(long)]
+    /// JSON instead of text (one object per game or log).
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// The trial table as CSV.
+    #[arg(long)]
+    csv: bool,
+    /// Folder of the tuning data.
+    #[arg(long, default_value = "ml_data")]
+    data: PathBuf,
+}
+
+/// Options of `tune` and `attach`.
+#[derive(Args)]
+struct TuneArgs {
+    /// Trial file: configs to try (and a knob space for halving/model).
+    #[arg(long, default_value = scx_gamer::tune::trials::DEFAULT_TRIALS)]
+    trials: PathBuf,
+    /// Measured seconds of a full trial.
+    #[arg(long, default_value_t = 120.0)]
+    trial_secs: f64,
+    /// Seconds after each switch whose frames are not measured.
+    #[arg(long, default_value_t = 10.0)]
+    warmup_secs: f64,
+    /// Blocks (grid) / final re-measurements (halving, model).
+    #[arg(long, default_value_t = 2)]
+    repeats: u32,
+    /// How to choose the configs to try.
+    #[arg(long, value_enum, default_value_t = Strategy::Grid)]
+    search: Strategy,
+    /// At most this many config trials (halving, model).
+    #[arg(long)]
+    max_trials: Option<usize>,
+    /// Seed of the trial order and the search (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder of the tuning data.
+    #[arg(long, default_value = "ml_data")]
+    data: PathBuf,
+    /// Do not measure the kernel's own scheduler as a baseline trial.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Give up when the game shows no frames for this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    frames_timeout: f64,
+    /// Folder of evdev input devices to watch.
+    #[arg(long, default_value = input::DEFAULT_INPUT_DIR)]
+    input_dir: PathBuf,
+}
+
+impl TuneArgs {
+    fn options(&self) -> TuneOptions {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        });
+        TuneOptions {
+            trials_file: self.trials.clone(),
+            trial_secs: self.trial_secs,
+            warmup_secs: self.warmup_secs,
+            repeats: self.repeats,
+            search: self.search,
+            max_trials: self.max_trials,
+            seed,
+            data_dir: self.data.clone(),
+            baseline: !self.no_baseline,
+            frames_timeout_secs: self.frames_timeout,
+            input_dir: self.input_dir.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct TuneCmd {
+    #[command(flatten)]
+    opts: TuneArgs,
+    /// Run the game as this user (default: the sudo caller); never root.
+    #[arg(long)]
+    user: Option<String>,
+    /// The game's command line, e.g. `mangohud ./game` (mangohud is added
+    /// when missing).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct AttachCmd {
+    #[command(flatten)]
+    opts: TuneArgs,
+    /// The game's process id.
+    #[arg(long)]
+    pid: u32,
 }
 
 /// The scheduler's knobs. Ranges are checked before anything is loaded.
@@ -114,6 +214,16 @@ struct RunArgs {
     /// Only print the stats of an already running scx_gamer, every SECS.
     #[arg(long, value_name = "SECS")]
     monitor: Option<f64>,
+    /// Record this run's config and scheduler counters into the tuning
+    /// data (the old workflow; `tune` does it all).
+    #[arg(long)]
+    ml_collect: bool,
+    /// Folder of the tuning data (--ml-collect, --ml-show-best).
+    #[arg(long, default_value = "ml_data")]
+    data: PathBuf,
+    /// Print GAME's best config as flags and exit (= report --best GAME).
+    #[arg(long, value_name = "GAME")]
+    ml_show_best: Option<String>,
 }
 
 #[derive(Args)]
@@ -154,21 +264,63 @@ fn shutdown_flag() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-fn main_inner(cli: Cli) -> Result<()> {
+/// Exit status of a tune stopped by SIGINT/SIGTERM (128 + SIGINT, as shells do).
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main_inner(cli: Cli) -> Result<ExitCode> {
     init_logging(cli.verbose)?;
     let shutdown = shutdown_flag()?;
     match cli.command {
         Some(Command::Cycle(args)) => {
             let hold = interval(args.hold_secs, "--hold-secs")?;
-            run::cycle(&args.configs, hold, args.feeds.feeds(), shutdown)
+            run::cycle(&args.configs, hold, args.feeds.feeds(), shutdown)?;
         }
-        Some(Command::Run(args)) => do_run(args, shutdown),
-        Some(Command::Report(args)) => scx_gamer::report::logs::run(&args.logs, args.json),
-        None => do_run(cli.run, shutdown),
+        Some(Command::Run(args)) => do_run(args, shutdown)?,
+        Some(Command::Report(args)) => do_report(args)?,
+        Some(Command::Tune(args)) => {
+            let opts = args.opts.options();
+            let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown)?;
+            return finish_tune(&opts, outcome, &game);
+        }
+        Some(Command::Attach(args)) => {
+            let opts = args.opts.options();
+            let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown)?;
+            return finish_tune(&opts, outcome, &game);
+        }
+        None => do_run(cli.run, shutdown)?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn do_report(args: ReportArgs) -> Result<()> {
+    use scx_gamer::report::game::{self, Format};
+    if let Some(g) = &args.best {
+        return game::best(&args.data, g);
+    }
+    if !args.logs.is_empty() {
+        return scx_gamer::report::logs::run(&args.logs, args.json);
+    }
+    let format = if args.json { Format::Json } else if args.csv { Format::Csv } else { Format::Text };
+    game::run(&args.data, args.game.as_deref(), format)
+}
+
+/// Say how the tune ended and show the ranking.
+fn finish_tune(opts: &TuneOptions, outcome: Outcome, game: &str) -> Result<ExitCode> {
+    match &outcome {
+        Outcome::Finished => eprintln!("tuning finished"),
+        Outcome::GameExited(why) => eprintln!("the game exited ({why}); the trials so far are recorded"),
+        Outcome::Interrupted => eprintln!("interrupted; the finished trials are recorded"),
+    }
+    if let Err(e) = scx_gamer::report::game::run(&opts.data_dir, Some(game), scx_gamer::report::game::Format::Text) {
+        eprintln!("scx_gamer: {e:#}");
+    }
+    Ok(if outcome == Outcome::Interrupted { ExitCode::from(EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
 }
 
 fn do_run(args: RunArgs, shutdown: Arc<AtomicBool>) -> Result<()> {
+    if let Some(game) = &args.ml_show_best {
+        return scx_gamer::report::game::best(&args.data, game);
+    }
     if let Some(secs) = args.monitor {
         let out = StatsOutput { interval: interval(secs, "--monitor")?, json: args.stats_json };
         run::spawn_stats_printer(out, shutdown.clone());
@@ -183,13 +335,19 @@ fn do_run(args: RunArgs, shutdown: Arc<AtomicBool>) -> Result<()> {
         None if args.stats_json => Some(StatsOutput { interval: Duration::from_secs(1), json: true }),
         None => None,
     };
-    run::run(&config, args.feeds.feeds(), stats, shutdown)
+    let collect = args.ml_collect.then(|| scx_gamer::tune::collect::Collect::start(&args.data, &config, &args.feeds.game_pids));
+    let totals = run::run(&config, args.feeds.feeds(), stats, shutdown)?;
+    if let Some(c) = collect {
+        let path = c.finish(&totals)?;
+        eprintln!("recorded into {}", path.display());
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match main_inner(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("scx_gamer: error: {e:#}");
             ExitCode::FAILURE

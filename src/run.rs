@@ -37,7 +37,7 @@ pub struct StatsOutput {
 
 /// The part of a run that outlives any one scheduler: stats server, input
 /// watch, game tracking.
-struct Session {
+pub(crate) struct Session {
     feeds: Feeds,
     shutdown: Arc<AtomicBool>,
     stats_req: Receiver<()>,
@@ -49,7 +49,7 @@ struct Session {
 }
 
 impl Session {
-    fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
+    pub(crate) fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
         for &pid in &feeds.game_pids {
             game::check_pid(pid)?;
         }
@@ -75,7 +75,7 @@ impl Session {
     }
 
     /// Bring `sched`'s game set in line with the game's process tree.
-    fn sync_game(&self, sched: &Scheduler) -> Result<()> {
+    pub(crate) fn sync_game(&self, sched: &Scheduler) -> Result<()> {
         if self.feeds.game_pids.is_empty() {
             return Ok(());
         }
@@ -89,21 +89,24 @@ impl Session {
         sched.update_game_tgids(&add, &remove)
     }
 
-    /// Serve `sched` until shutdown, an ejection, or `until`.
-    /// Returns true if it stopped because of shutdown.
-    fn serve(&mut self, sched: &Scheduler, until: Option<Instant>) -> Result<bool> {
+    /// Serve `sched` (None: the kernel's scheduler runs, nothing to feed)
+    /// until shutdown, an ejection, or `until`. Returns true if it stopped
+    /// because of shutdown.
+    pub(crate) fn serve(&mut self, sched: Option<&Scheduler>, until: Option<Instant>) -> Result<bool> {
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 return Ok(true);
             }
-            if sched.ejected() {
+            if sched.is_some_and(Scheduler::ejected) {
                 return Ok(false);
             }
             let now = Instant::now();
             if until.is_some_and(|t| now >= t) {
                 return Ok(false);
             }
-            if now >= self.next_scan {
+            if now >= self.next_scan
+                && let Some(sched) = sched
+            {
                 if let Err(e) = self.sync_game(sched) {
                     warn!("updating the game's processes: {e:#}");
                 }
@@ -113,14 +116,16 @@ impl Session {
             channel::select! {
                 recv(self.stats_req) -> req => {
                     if req.is_ok() {
-                        self.stats_res.send(sched.stats())?;
+                        self.stats_res.send(sched.map(Scheduler::stats).unwrap_or_default())?;
                     }
                 }
                 recv(self.input_rx) -> n => match n {
                     Ok(n) => {
                         // One BPF call for a burst of events.
                         let total = n + self.input_rx.try_iter().sum::<u32>();
-                        sched.signal_input(total)?;
+                        if let Some(sched) = sched {
+                            sched.signal_input(total)?;
+                        }
                     }
                     // No device readers left (none found): stop listening,
                     // or this arm would fire on every select.
@@ -158,7 +163,7 @@ fn print_metrics(m: &Metrics, json: bool) -> Result<()> {
 }
 
 /// Turn an ejection into an error carrying the kernel's reason.
-fn ejection_error(sched: &Scheduler) -> anyhow::Error {
+pub(crate) fn ejection_error(sched: &Scheduler) -> anyhow::Error {
     let info = sched.exit_info();
     match info.report() {
         Err(e) => e.context("the kernel ejected scx_gamer"),
@@ -166,8 +171,9 @@ fn ejection_error(sched: &Scheduler) -> anyhow::Error {
     }
 }
 
-/// `scx_gamer run`: attach one config until SIGINT/SIGTERM.
-pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutdown: Arc<AtomicBool>) -> Result<()> {
+/// `scx_gamer run`: attach one config until SIGINT/SIGTERM; returns the
+/// scheduler's counters over the whole run.
+pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutdown: Arc<AtomicBool>) -> Result<Metrics> {
     config.validate()?;
     preflight::check_all()?;
     let mut session = Session::start(feeds, shutdown.clone())?;
@@ -179,7 +185,7 @@ pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutd
         spawn_stats_printer(out, shutdown.clone());
     }
 
-    let stopped = session.serve(&sched, None)?;
+    let stopped = session.serve(Some(&sched), None)?;
     let totals = sched.stats();
     if !stopped {
         return Err(ejection_error(&sched));
@@ -187,7 +193,7 @@ pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutd
     sched.detach()?;
     info!("scx_gamer detached");
     eprintln!("totals: {}", serde_json::to_string(&totals)?);
-    Ok(())
+    Ok(totals)
 }
 
 /// One line of `cycle` output: a config's run and the switch that ended it.
@@ -228,7 +234,7 @@ pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Ar
             Some(c) => Some(Scheduler::load(c)?),
             None => None,
         };
-        if session.serve(&current, Some(started + hold))? {
+        if session.serve(Some(&current), Some(started + hold))? {
             bail!("interrupted");
         }
         if current.ejected() {

@@ -1,0 +1,1009 @@
+//! A game that already runs (`scx_gamer attach --pid N`): what /proc tells
+//! about it, whether MangoHud is in it, where its MangoHud writes logs and
+//! which control socket it listens on.
+//!
+//! MangoHud decides its settings inside the game, from the game's own
+//! environment and the game user's config files, so we redo its reasoning
+//! from `/proc/<pid>`. What MangoHud does, from its sources
+//! (flightlessmango/MangoHud: src/overlay_params.cpp, src/config.cpp,
+//! src/logging.cpp, src/file_utils.cpp) and checked against Debian's 0.6.8:
+//!
+//! - MANGOHUD_CONFIG set (even empty): its settings only; the config files
+//!   are read as well only with `read_cfg`, and then the environment's
+//!   settings override the file's.
+//! - MANGOHUD_CONFIG unset: the first config file that exists of
+//!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
+//!   `<folder of the executable>/MangoHud.conf`,
+//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`,
+//!   `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf` (XDG_CONFIG_HOME defaulting
+//!   to `$HOME/.config`; neither set: no file), or only
+//!   `$MANGOHUD_CONFIGFILE` when that is set.
+//! - `output_folder` (like every path setting) starting with `~` is expanded
+//!   with wordexp(3), so `~/x` and `~user/x` work; any other relative path
+//!   is used as is, i.e. relative to the game's working folder.
+//! - No `output_folder`: MangoHud 0.6.8 (Debian bookworm) writes no log at
+//!   all (its Logger writes only `if (!output_folder.empty())`; seen too: a
+//!   logged run of glxgears left no file in HOME or the working folder).
+//!   Later versions (the Logger that writes each frame as it comes) default
+//!   it to `$HOME` in the Logger's constructor. We report `$HOME` as the
+//!   default, marked [`FolderSource::Default`], so a caller can say that an
+//!   old MangoHud will log nowhere.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::file_name;
+
+/// What we can learn about a running process from `/proc/<pid>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameProcess {
+    pub pid: u32,
+    /// Real uid (first field of `Uid:` in status).
+    pub uid: u32,
+    /// File name of the executable (MangoHud's "program name"), or of comm
+    /// when the executable cannot be read.
+    pub exe_name: String,
+    /// Environment at exec time, from `environ` (later setenv calls do not
+    /// show there; MangoHud reads its settings early, so this is what it saw).
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// Full path of the executable, as the game's mount namespace names it.
+    pub exe_path: Option<PathBuf>,
+    /// Arguments from `cmdline`.
+    pub cmdline: Vec<String>,
+    /// The kernel's short name (`comm`, at most 15 bytes).
+    pub comm: String,
+}
+
+impl GameProcess {
+    /// Read `<proc_root>/<pid>`. Errors say whether the process is missing,
+    /// unreadable (another user's game without root) or no game at all (a
+    /// kernel thread or a zombie).
+    pub fn read(proc_root: &Path, pid: u32) -> Result<GameProcess> {
+        let dir = proc_root.join(pid.to_string());
+        match fs::symlink_metadata(&dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => bail!("no process with pid {pid}"),
+            Err(e) => bail!("cannot look at {}: {e}", dir.display()),
+        }
+        let status = read_text(&dir.join("status"), pid)?;
+        if status_field(&status, "State:").is_some_and(|s| s.starts_with('Z')) {
+            bail!("pid {pid} is not a game (it is a zombie: it has exited and waits to be reaped)");
+        }
+        let uid = status_field(&status, "Uid:")
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no Uid: line in {}", dir.join("status").display()))?;
+        let exe_path = match fs::read_link(dir.join("exe")) {
+            Ok(p) => Some(strip_deleted(p)),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                bail!(denied(&dir.join("exe"), pid))
+            }
+            Err(_) => None, // kernel threads have no exe; neither do exited processes
+        };
+        let environ = read_bytes(&dir.join("environ"), pid)?;
+        if exe_path.is_none() && environ.is_empty() {
+            bail!(
+                "pid {pid} is not a game (a kernel thread or an exited process: no executable and no environment)"
+            );
+        }
+        let env = split_nul(&environ)
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let cmdline = fs::read(dir.join("cmdline"))
+            .map(|b| split_nul(&b))
+            .unwrap_or_default();
+        let comm = fs::read_to_string(dir.join("comm"))
+            .map(|s| s.trim_end_matches('\n').to_string())
+            .unwrap_or_default();
+        let exe_name = match &exe_path {
+            Some(p) => file_name(p.as_os_str()),
+            None => comm.clone(),
+        };
+        let cwd = fs::read_link(dir.join("cwd")).ok();
+        Ok(GameProcess {
+            pid,
+            uid,
+            exe_name,
+            env,
+            cwd,
+            exe_path,
+            cmdline,
+            comm,
+        })
+    }
+
+    /// An environment variable of the game; when repeated, the first, as
+    /// glibc's getenv finds it.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether MangoHud is loaded: preloaded (OpenGL, `mangohud` launcher),
+    /// enabled as a Vulkan layer (MANGOHUD=1), or mapped into the process
+    /// (the Vulkan layer does not show in LD_PRELOAD, only in maps).
+    pub fn has_mangohud(&self, proc_root: &Path) -> bool {
+        if self
+            .var("LD_PRELOAD")
+            .is_some_and(|p| p.contains("libMangoHud"))
+            || self.var("MANGOHUD") == Some("1")
+        {
+            return true;
+        }
+        let maps = proc_root.join(self.pid.to_string()).join("maps");
+        fs::read_to_string(maps).is_ok_and(|text| {
+            text.lines().any(|l| {
+                let path = l.split_whitespace().nth(5).unwrap_or("");
+                let name = file_name(path.as_ref());
+                name.starts_with("libMangoHud") && name.contains(".so")
+            })
+        })
+    }
+}
+
+fn read_text(path: &Path, pid: u32) -> Result<String> {
+    Ok(String::from_utf8_lossy(&read_bytes(path, pid)?).into_owned())
+}
+
+fn read_bytes(path: &Path, pid: u32) -> Result<Vec<u8>> {
+    match fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => bail!(denied(path, pid)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            bail!("no process with pid {pid} (it has exited)")
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn denied(path: &Path, pid: u32) -> String {
+    format!(
+        "reading {}: permission denied (pid {pid} belongs to another user; run the tuner as root, e.g. through sudo)",
+        path.display()
+    )
+}
+
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(str::trim)
+}
+
+/// `/proc/<pid>/exe` of a replaced binary reads `… (deleted)`.
+fn strip_deleted(p: PathBuf) -> PathBuf {
+    match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        Some(s) => PathBuf::from(s),
+        None => p,
+    }
+}
+
+fn split_nul(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Which setting decided where MangoHud logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FolderSource {
+    /// `output_folder` in the game's MANGOHUD_CONFIG.
+    Env,
+    /// `output_folder` in this config file.
+    ConfigFile(PathBuf),
+    /// No `output_folder`: newer MangoHud logs to $HOME; 0.6.8 and older
+    /// write no log at all.
+    Default,
+}
+
+impl fmt::Display for FolderSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FolderSource::Env => write!(f, "from MANGOHUD_CONFIG"),
+            FolderSource::ConfigFile(p) => write!(f, "from {}", p.display()),
+            FolderSource::Default => {
+                write!(
+                    f,
+                    "MangoHud's default: the game's $HOME, though MangoHud 0.6.8 and older log nowhere without output_folder"
+                )
+            }
+        }
+    }
+}
+
+/// MANGOHUD_CONFIG split as MangoHud splits it: `key=value` or a bare `key`
+/// (value "1"), separated by `,`, `:` or `;`; a `\` keeps a following
+/// delimiter inside a value; keys and values trimmed.
+pub fn env_settings(text: &str) -> Vec<(String, String)> {
+    let delim = |c: char| matches!(c, ',' | ':' | ';' | '=');
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while chars.peek().is_some() {
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if delim(c) {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        let mut value = String::from("1");
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            value.clear();
+            while let Some(&c) = chars.peek() {
+                if delim(c) {
+                    break;
+                }
+                chars.next();
+                if c == '\\' && chars.peek().is_some_and(|&n| delim(n)) {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        chars.next(); // the delimiter
+        let key = key.trim();
+        if !key.is_empty() {
+            out.push((key.to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// A config file's settings as MangoHud reads them: `#` starts a comment,
+/// `key = value` or a bare `key` (value "1"), both trimmed.
+pub fn file_settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            let (k, v) = l.split_once('=').unwrap_or((l, "1"));
+            let k = k.trim();
+            (!k.is_empty()).then(|| (k.to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The last value of `key` (MangoHud keeps the last).
+fn last<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A boolean MangoHud reads with strtol: a bare key is "1"; "yes" is 0.
+fn truthy(value: &str) -> bool {
+    let v = value.trim();
+    let digits: String = v
+        .trim_start_matches(['+', '-'])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u64>().is_ok_and(|n| n != 0)
+}
+
+/// Where a setting came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    Env,
+    File(PathBuf),
+}
+
+/// The value MangoHud in `game` uses for `key`, and where it was set.
+fn setting(proc_root: &Path, game: &GameProcess, key: &str) -> Option<(String, Origin)> {
+    let from_file = || {
+        let path = config_file(proc_root, game)?;
+        let text = fs::read_to_string(in_root(proc_root, game.pid, &path)).ok()?;
+        last(&file_settings(&text), key).map(|v| (v.to_string(), Origin::File(path)))
+    };
+    match game.var("MANGOHUD_CONFIG") {
+        Some(env) => {
+            let env = env_settings(env);
+            if let Some(v) = last(&env, key) {
+                return Some((v.to_string(), Origin::Env));
+            }
+            if last(&env, "read_cfg").is_some_and(truthy) {
+                from_file()
+            } else {
+                None
+            }
+        }
+        None => from_file(),
+    }
+}
+
+/// A path as the game sees it, through `/proc/<pid>/root` so a game in a
+/// container (Steam's pressure-vessel, Flatpak) reads its own files.
+fn in_root(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
+    let root = proc_root.join(pid.to_string()).join("root");
+    if path.is_absolute() && fs::symlink_metadata(&root).is_ok() {
+        root.join(path.strip_prefix("/").unwrap_or(path))
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The config file MangoHud in `game` read (the first that exists, see the
+/// module docs), as the game names it.
+pub fn config_file(proc_root: &Path, game: &GameProcess) -> Option<PathBuf> {
+    if let Some(f) = game.var("MANGOHUD_CONFIGFILE") {
+        return Some(PathBuf::from(f));
+    }
+    let config_dir = match (game.var("XDG_CONFIG_HOME"), game.var("HOME")) {
+        (Some(x), _) => PathBuf::from(x),
+        (None, Some(h)) if !h.is_empty() => Path::new(h).join(".config"),
+        _ => return None,
+    };
+    if config_dir.as_os_str().is_empty() {
+        return None;
+    }
+    let dir = config_dir.join("MangoHud");
+    let mut candidates = Vec::new();
+    if let Some(wine) = wine_exe_name(game) {
+        candidates.push(dir.join(format!("wine-{wine}.conf")));
+    }
+    if let Some(folder) = game.exe_path.as_deref().and_then(Path::parent) {
+        candidates.push(folder.join("MangoHud.conf"));
+    }
+    candidates.push(dir.join(format!("{}.conf", game.exe_name)));
+    candidates.push(dir.join("MangoHud.conf"));
+    candidates
+        .into_iter()
+        .find(|p| in_root(proc_root, game.pid, p).is_file())
+}
+
+/// The Windows program a wine-preloader runs, without `.exe`, found as
+/// MangoHud finds it: comm when it ends in `.exe`, else the first argument
+/// with a path separator or ending in `.exe`.
+fn wine_exe_name(game: &GameProcess) -> Option<String> {
+    if !matches!(
+        game.exe_name.as_str(),
+        "wine-preloader" | "wine64-preloader"
+    ) {
+        return None;
+    }
+    let strip = |s: &str| s.rsplit_once('.').map_or(s, |(stem, _)| stem).to_string();
+    if game.comm.to_ascii_lowercase().ends_with(".exe") {
+        return Some(strip(&game.comm));
+    }
+    game.cmdline.iter().find_map(|a| {
+        if let Some(n) = a.rfind(['/', '\\'])
+            && n + 1 < a.len()
+        {
+            let base = &a[n + 1..];
+            Some(strip(base))
+        } else if a.to_ascii_lowercase().ends_with(".exe") {
+            Some(strip(a))
+        } else {
+            None
+        }
+    })
+}
+
+/// Where the game's MangoHud writes its logs, and which setting said so.
+/// See the module docs for how MangoHud decides.
+pub fn log_folder(game: &GameProcess) -> Result<(PathBuf, FolderSource)> {
+    log_folder_in(Path::new("/proc"), game)
+}
+
+/// [`log_folder`] for a game read from `proc_root`.
+pub fn log_folder_in(proc_root: &Path, game: &GameProcess) -> Result<(PathBuf, FolderSource)> {
+    let (value, source) = match setting(proc_root, game, "output_folder") {
+        Some((v, origin)) if !v.is_empty() => {
+            let source = match origin {
+                Origin::Env => FolderSource::Env,
+                Origin::File(p) => FolderSource::ConfigFile(p),
+            };
+            (v, source)
+        }
+        _ => {
+            let Some(home) = game.var("HOME").filter(|h| !h.is_empty()) else {
+                bail!(
+                    "pid {}: MangoHud has no output_folder and the game has no HOME to default to",
+                    game.pid
+                );
+            };
+            return Ok((PathBuf::from(home), FolderSource::Default));
+        }
+    };
+    let path =
+        expand_path(&value, game).with_context(|| format!("output_folder={value} ({source})"))?;
+    Ok((path, source))
+}
+
+/// A path setting as MangoHud resolves it: `~` and `~user` expanded (it uses
+/// wordexp, which would also expand `$VARS` after a leading `~`; we expand
+/// only the tilde), relative paths relative to the game's working folder.
+fn expand_path(value: &str, game: &GameProcess) -> Result<PathBuf> {
+    let path = if let Some(rest) = value.strip_prefix('~') {
+        let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let home = if user.is_empty() {
+            match game.var("HOME") {
+                Some(h) => PathBuf::from(h),
+                None => user_home_by_uid(game.uid)?,
+            }
+        } else {
+            match nix::unistd::User::from_name(user) {
+                Ok(Some(u)) => u.dir,
+                _ => bail!("no user {user:?} for ~{user}"),
+            }
+        };
+        if tail.is_empty() {
+            home
+        } else {
+            home.join(tail)
+        }
+    } else {
+        PathBuf::from(value)
+    };
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    match &game.cwd {
+        Some(cwd) => Ok(cwd.join(path)),
+        None => bail!(
+            "the path is relative and the working folder of pid {} is unknown",
+            game.pid
+        ),
+    }
+}
+
+fn user_home_by_uid(uid: u32) -> Result<PathBuf> {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => Ok(u.dir),
+        _ => bail!("the game has no HOME and uid {uid} is not in the password database"),
+    }
+}
+
+/// The game's MangoHud control socket (abstract name, without `@`): the
+/// `control=` setting with `%p` standing for the pid of the process that
+/// loaded MangoHud, which may be any process of `tree` (a launcher may fork
+/// the real game). Only a name listening in `<proc_root>/net/unix` counts.
+pub fn control_socket(
+    proc_root: &Path,
+    game: &GameProcess,
+    tree: &BTreeSet<u32>,
+) -> Option<String> {
+    let (pattern, _) = setting(proc_root, game, "control")?;
+    if pattern.is_empty() {
+        return None;
+    }
+    let listening = abstract_sockets(&fs::read_to_string(proc_root.join("net/unix")).ok()?);
+    let is_listening = |name: &str| listening.iter().any(|l| l == name);
+    if !pattern.contains("%p") {
+        return is_listening(&pattern).then_some(pattern);
+    }
+    std::iter::once(game.pid)
+        .chain(tree.iter().copied().filter(|&p| p != game.pid))
+        .map(|pid| pattern.replacen("%p", &pid.to_string(), 1))
+        .find(|name| is_listening(name))
+}
+
+/// `__SO_ACCEPTCON` in /proc/net/unix's Flags column: a listening socket.
+const LISTENING: u32 = 0x0001_0000;
+
+/// Abstract unix socket names (without `@`) that are listening, from the
+/// text of /proc/net/unix (columns `Num RefCount Protocol Flags Type St
+/// Inode Path`; abstract paths start with `@`).
+pub fn abstract_sockets(net_unix: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in net_unix.lines() {
+        let mut rest = line.trim_start();
+        let mut fields = Vec::with_capacity(7);
+        for _ in 0..7 {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            fields.push(&rest[..end]);
+            rest = rest[end..].trim_start();
+        }
+        let Ok(flags) = u32::from_str_radix(fields[3], 16) else {
+            continue;
+        }; // header, odd line
+        let Some(name) = rest.strip_prefix('@') else {
+            continue;
+        };
+        if flags & LISTENING != 0 && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A fake /proc with one process in it.
+    struct FakeProc {
+        dir: tempfile::TempDir,
+    }
+
+    impl FakeProc {
+        fn new() -> Self {
+            FakeProc {
+                dir: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn root(&self) -> &Path {
+            self.dir.path()
+        }
+        fn add(&self, pid: u32, exe: Option<&str>, env: &[(&str, &str)]) -> PathBuf {
+            let d = self.root().join(pid.to_string());
+            fs::create_dir_all(&d).unwrap();
+            let environ: String = env.iter().map(|(k, v)| format!("{k}={v}\0")).collect();
+            fs::write(d.join("environ"), environ).unwrap();
+            fs::write(
+                d.join("status"),
+                format!(
+                    "Name:\tgame\nState:\tS (sleeping)\nPid:\t{pid}\nUid:\t1000\t1000\t1000\t1000\n"
+                ),
+            )
+            .unwrap();
+            if let Some(exe) = exe {
+                symlink(exe, d.join("exe")).unwrap();
+                fs::write(d.join("cmdline"), format!("{exe}\0--fullscreen\0")).unwrap();
+                fs::write(d.join("comm"), format!("{}\n", file_name(exe.as_ref()))).unwrap();
+            }
+            d
+        }
+        fn net_unix(&self, text: &str) {
+            fs::create_dir_all(self.root().join("net")).unwrap();
+            fs::write(self.root().join("net/unix"), text).unwrap();
+        }
+    }
+
+    // Lines in this machine's /proc/net/unix format: a listening stream
+    // socket (flags 00010000), a connection to it, an unbound one, a
+    // bound datagram socket and a path socket.
+    const NET_UNIX: &str = "\
+Num       RefCount Protocol Flags    Type St Inode Path
+000000007d3eb251: 00000003 00000000 00000000 0001 03 108629 /var/tmp/scx-gamer-vm.zm6jWa/out.sock
+00000000cce401b2: 00000003 00000000 00000000 0001 03  1134
+000000002bb6246f: 00000003 00000000 00000000 0001 02     0 @mangohud-4242
+000000009da40084: 00000002 00000000 00000000 0002 01 111139 @dgram-x
+00000000e3eeb48a: 00000002 00000000 00010000 0001 01 111137 @mangohud-4242
+0000000069cd948e: 00000002 00000000 00000000 0001 01 111138 @bound-only
+0000000011111111: 00000002 00000000 00010000 0001 01 111140 @with space
+00000000e3eeb48b: 00000002 00000000 00010000 0001 01 111141 @mangohud-4242
+";
+
+    #[test]
+    fn lists_listening_abstract_sockets() {
+        assert_eq!(
+            abstract_sockets(NET_UNIX),
+            vec!["mangohud-4242", "with space"]
+        );
+        assert!(abstract_sockets("").is_empty());
+        assert!(abstract_sockets("garbage\n1 2\n").is_empty());
+    }
+
+    #[test]
+    fn reads_a_game_from_a_fake_proc() {
+        let p = FakeProc::new();
+        let d = p.add(
+            77,
+            Some("/opt/game/bin/game.x86_64"),
+            &[("HOME", "/home/p"), ("A", "b=c"), ("A", "second")],
+        );
+        symlink("/opt/game", d.join("cwd")).unwrap();
+        let g = GameProcess::read(p.root(), 77).unwrap();
+        assert_eq!(
+            (g.pid, g.uid, g.exe_name.as_str()),
+            (77, 1000, "game.x86_64")
+        );
+        assert_eq!(g.var("A"), Some("b=c"));
+        assert_eq!(g.var("HOME"), Some("/home/p"));
+        assert_eq!(g.var("NOPE"), None);
+        assert_eq!(g.cwd.as_deref(), Some(Path::new("/opt/game")));
+        assert_eq!(g.cmdline, vec!["/opt/game/bin/game.x86_64", "--fullscreen"]);
+        assert_eq!(g.comm, "game.x86_64");
+    }
+
+    #[test]
+    fn explains_what_is_not_a_game() {
+        let p = FakeProc::new();
+        let err = GameProcess::read(p.root(), 5).unwrap_err().to_string();
+        assert_eq!(err, "no process with pid 5");
+        p.add(2, None, &[]); // kthreadd
+        let err = GameProcess::read(p.root(), 2).unwrap_err().to_string();
+        assert!(
+            err.starts_with("pid 2 is not a game (a kernel thread"),
+            "{err}"
+        );
+        let d = p.add(9, None, &[]);
+        fs::write(
+            d.join("status"),
+            "Name:\tgame\nState:\tZ (zombie)\nUid:\t1000\t1000\t1000\t1000\n",
+        )
+        .unwrap();
+        let err = GameProcess::read(p.root(), 9).unwrap_err().to_string();
+        assert!(
+            err.starts_with("pid 9 is not a game (it is a zombie"),
+            "{err}"
+        );
+        let d = p.add(10, Some("/bin/x"), &[]);
+        fs::write(d.join("status"), "Name:\tx\n").unwrap();
+        let err = format!("{:#}", GameProcess::read(p.root(), 10).unwrap_err());
+        assert!(err.contains("no Uid: line"), "{err}");
+    }
+
+    #[test]
+    fn a_deleted_executable_keeps_its_name() {
+        let p = FakeProc::new();
+        p.add(3, Some("/opt/game/game (deleted)"), &[("HOME", "/h")]);
+        assert_eq!(GameProcess::read(p.root(), 3).unwrap().exe_name, "game");
+    }
+
+    #[test]
+    fn reads_a_real_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env_clear()
+            .env("SCX_GAMER_TEST", "x=1")
+            .env("HOME", "/nowhere")
+            .current_dir(dir.path())
+            .spawn()
+            .unwrap();
+        let read = GameProcess::read(Path::new("/proc"), child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let g = read.unwrap();
+        assert_eq!(g.exe_name, "sleep");
+        assert_eq!(g.uid, nix::unistd::getuid().as_raw());
+        assert_eq!(g.var("SCX_GAMER_TEST"), Some("x=1"));
+        assert_eq!(g.env.len(), 2);
+        assert_eq!(g.cwd.as_deref(), Some(dir.path()));
+        assert_eq!(g.cmdline, vec!["sleep", "30"]);
+        assert!(!g.has_mangohud(Path::new("/proc")));
+        assert_eq!(
+            log_folder(&g).unwrap(),
+            (PathBuf::from("/nowhere"), FolderSource::Default)
+        );
+    }
+
+    #[test]
+    fn sees_mangohud_in_preload_env_or_maps() {
+        let p = FakeProc::new();
+        let game = |pid, env: &[(&str, &str)]| {
+            p.add(pid, Some("/g"), env);
+            GameProcess::read(p.root(), pid).unwrap()
+        };
+        let g = game(
+            1,
+            &[(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/mangohud/libMangoHud_dlsym.so",
+            )],
+        );
+        assert!(g.has_mangohud(p.root()));
+        assert!(game(2, &[("MANGOHUD", "1")]).has_mangohud(p.root()));
+        let g = game(3, &[("MANGOHUD", "0")]);
+        assert!(!g.has_mangohud(p.root()));
+        fs::write(
+            p.root().join("3/maps"),
+            "7f0000000000-7f0000001000 r--p 00000000 08:01 1234 /usr/lib/libc.so.6\n\
+             7f0000002000-7f0000003000 r-xp 00001000 08:01 5678 /usr/lib/x86_64-linux-gnu/mangohud/libMangoHud.so\n",
+        )
+        .unwrap();
+        assert!(g.has_mangohud(p.root()));
+        let g = game(4, &[("X", "libMangoHud")]);
+        fs::write(
+            p.root().join("4/maps"),
+            "7f00-7f01 r--p 00000000 08:01 1 /opt/libMangoHudHelper.txt\n",
+        )
+        .unwrap();
+        assert!(!g.has_mangohud(p.root()));
+    }
+
+    #[test]
+    fn splits_mangohud_config_like_mangohud() {
+        let s = env_settings(
+            " fps_limit = 60 ,no_display;output_folder=/a\\:b:log_interval=0,,read_cfg=0",
+        );
+        let want = [
+            ("fps_limit", "60"),
+            ("no_display", "1"),
+            ("output_folder", "/a:b"),
+            ("log_interval", "0"),
+            ("read_cfg", "0"),
+        ];
+        assert_eq!(
+            s,
+            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+        );
+        assert!(env_settings("").is_empty());
+        assert_eq!(
+            file_settings("# c\noutput_folder = ~/logs # mine\n\ncpu_temp\n").len(),
+            2
+        );
+        assert!(truthy("1") && truthy("2") && !truthy("0") && !truthy("yes") && !truthy(""));
+    }
+
+    /// A fake game whose home is a real temp folder.
+    fn game_with(p: &FakeProc, pid: u32, exe: &str, env: &[(&str, &str)]) -> GameProcess {
+        let d = p.add(pid, Some(exe), env);
+        symlink("/opt/game", d.join("cwd")).unwrap();
+        GameProcess::read(p.root(), pid).unwrap()
+    }
+
+    #[test]
+    fn log_folder_from_the_environment() {
+        let p = FakeProc::new();
+        let home = p.root().join("home");
+        let conf = home.join(".config/MangoHud");
+        fs::create_dir_all(&conf).unwrap();
+        fs::write(conf.join("MangoHud.conf"), "output_folder=/from/file\n").unwrap();
+        let h = home.to_str().unwrap();
+
+        // MANGOHUD_CONFIG set: the file is not read...
+        let g = game_with(
+            &p,
+            1,
+            "/opt/game/game",
+            &[
+                ("HOME", h),
+                ("MANGOHUD_CONFIG", "output_folder=/env/logs,fps_limit=60"),
+            ],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (PathBuf::from("/env/logs"), FolderSource::Env)
+        );
+        let g = game_with(
+            &p,
+            2,
+            "/opt/game/game",
+            &[("HOME", h), ("MANGOHUD_CONFIG", "fps_limit=60")],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (PathBuf::from(h), FolderSource::Default)
+        );
+        // ...unless read_cfg, and then the environment still wins.
+        let g = game_with(
+            &p,
+            3,
+            "/opt/game/game",
+            &[("HOME", h), ("MANGOHUD_CONFIG", "read_cfg")],
+        );
+        let file_source = FolderSource::ConfigFile(conf.join("MangoHud.conf"));
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (PathBuf::from("/from/file"), file_source.clone())
+        );
+        let g = game_with(
+            &p,
+            4,
+            "/opt/game/game",
+            &[
+                ("HOME", h),
+                ("MANGOHUD_CONFIG", "read_cfg,output_folder=/e"),
+            ],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (PathBuf::from("/e"), FolderSource::Env)
+        );
+        // Not set at all: the file.
+        let g = game_with(&p, 5, "/opt/game/game", &[("HOME", h)]);
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (PathBuf::from("/from/file"), file_source)
+        );
+        assert_eq!(format!("{}", FolderSource::Env), "from MANGOHUD_CONFIG");
+    }
+
+    #[test]
+    fn log_folder_from_the_config_files_in_mangohuds_order() {
+        let p = FakeProc::new();
+        let home = p.root().join("home");
+        let xdg = p.root().join("xdg");
+        let bin = p.root().join("opt/bin");
+        for d in [
+            home.join(".config/MangoHud"),
+            xdg.join("MangoHud"),
+            bin.clone(),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let h = home.to_str().unwrap();
+        let exe = bin.join("game");
+        let exe = exe.to_str().unwrap();
+        let write = |path: PathBuf, folder: &str| {
+            fs::write(&path, format!("output_folder={folder}\n")).unwrap();
+            path
+        };
+        let check = |pid: u32, env: &[(&str, &str)], want: &str, file: &Path| {
+            let g = game_with(&p, pid, exe, env);
+            let got = log_folder_in(p.root(), &g).unwrap();
+            assert_eq!(
+                got,
+                (
+                    PathBuf::from(want),
+                    FolderSource::ConfigFile(file.to_path_buf())
+                ),
+                "pid {pid}"
+            );
+        };
+        let global = write(home.join(".config/MangoHud/MangoHud.conf"), "/global");
+        check(1, &[("HOME", h)], "/global", &global);
+        let per_game = write(home.join(".config/MangoHud/game.conf"), "/per-game");
+        check(2, &[("HOME", h)], "/per-game", &per_game);
+        let beside = write(bin.join("MangoHud.conf"), "/beside");
+        check(3, &[("HOME", h)], "/beside", &beside);
+        // XDG_CONFIG_HOME replaces ~/.config.
+        let x = write(xdg.join("MangoHud/MangoHud.conf"), "/xdg");
+        fs::remove_file(&beside).unwrap();
+        check(
+            4,
+            &[("HOME", h), ("XDG_CONFIG_HOME", xdg.to_str().unwrap())],
+            "/xdg",
+            &x,
+        );
+        // MANGOHUD_CONFIGFILE is the only file read when set.
+        let named = write(p.root().join("named.conf"), "/named");
+        check(
+            5,
+            &[
+                ("HOME", h),
+                ("MANGOHUD_CONFIGFILE", named.to_str().unwrap()),
+            ],
+            "/named",
+            &named,
+        );
+        // A file without output_folder: the default.
+        fs::write(&per_game, "fps_limit=30\n").unwrap();
+        let g = game_with(&p, 6, exe, &[("HOME", h)]);
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap(),
+            (home.clone(), FolderSource::Default)
+        );
+    }
+
+    #[test]
+    fn wine_games_have_their_own_file() {
+        let p = FakeProc::new();
+        let home = p.root().join("home");
+        fs::create_dir_all(home.join(".config/MangoHud")).unwrap();
+        fs::write(
+            home.join(".config/MangoHud/MangoHud.conf"),
+            "output_folder=/global\n",
+        )
+        .unwrap();
+        fs::write(
+            home.join(".config/MangoHud/wine-Game.conf"),
+            "output_folder=/wine\n",
+        )
+        .unwrap();
+        let d = p.add(
+            1,
+            Some("/usr/lib/wine/wine64-preloader"),
+            &[("HOME", home.to_str().unwrap())],
+        );
+        // Wine rewrites its argv: cmdline starts with the Windows program.
+        fs::write(d.join("cmdline"), "C:\\Games\\Game.exe\0-dx11\0").unwrap();
+        fs::write(d.join("comm"), "MainThrd\n").unwrap();
+        let g = GameProcess::read(p.root(), 1).unwrap();
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap().0,
+            PathBuf::from("/wine")
+        );
+        fs::write(d.join("comm"), "Game.exe\n").unwrap();
+        let g = GameProcess::read(p.root(), 1).unwrap();
+        assert_eq!(wine_exe_name(&g).as_deref(), Some("Game"));
+    }
+
+    #[test]
+    fn tilde_and_relative_folders() {
+        let p = FakeProc::new();
+        let g = game_with(
+            &p,
+            1,
+            "/opt/game/game",
+            &[
+                ("HOME", "/home/p"),
+                ("MANGOHUD_CONFIG", "output_folder=~/logs"),
+            ],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap().0,
+            PathBuf::from("/home/p/logs")
+        );
+        let g = game_with(
+            &p,
+            2,
+            "/g",
+            &[("HOME", "/home/p"), ("MANGOHUD_CONFIG", "output_folder=~")],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap().0,
+            PathBuf::from("/home/p")
+        );
+        let g = game_with(
+            &p,
+            3,
+            "/g",
+            &[("MANGOHUD_CONFIG", "output_folder=~nobody/x")],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap().0,
+            PathBuf::from("/nonexistent/x")
+        );
+        let g = game_with(
+            &p,
+            4,
+            "/g",
+            &[("MANGOHUD_CONFIG", "output_folder=logs/here")],
+        );
+        assert_eq!(
+            log_folder_in(p.root(), &g).unwrap().0,
+            PathBuf::from("/opt/game/logs/here")
+        );
+        let g = game_with(
+            &p,
+            5,
+            "/g",
+            &[("MANGOHUD_CONFIG", "output_folder=~no-such-user-xyz/x")],
+        );
+        let err = format!("{:#}", log_folder_in(p.root(), &g).unwrap_err());
+        assert!(
+            err.contains("output_folder=~no-such-user-xyz/x (from MANGOHUD_CONFIG)"),
+            "{err}"
+        );
+        let g = game_with(&p, 6, "/g", &[("MANGOHUD_CONFIG", "fps_limit=1")]);
+        let err = log_folder_in(p.root(), &g).unwrap_err().to_string();
+        assert!(err.contains("pid 6") && err.contains("no HOME"), "{err}");
+    }
+
+    #[test]
+    fn finds_the_control_socket_in_the_game_tree() {
+        let p = FakeProc::new();
+        p.net_unix(NET_UNIX);
+        let tree: BTreeSet<u32> = [100, 4242, 5000].into();
+        // The launcher (100) has the setting; its child 4242 loaded MangoHud.
+        let g = game_with(
+            &p,
+            100,
+            "/g",
+            &[("MANGOHUD_CONFIG", "control=mangohud-%p,no_display")],
+        );
+        assert_eq!(
+            control_socket(p.root(), &g, &tree),
+            Some("mangohud-4242".to_string())
+        );
+        assert_eq!(control_socket(p.root(), &g, &[100, 5000].into()), None);
+        let g = game_with(&p, 101, "/g", &[("MANGOHUD_CONFIG", "no_display")]);
+        assert_eq!(control_socket(p.root(), &g, &tree), None);
+        let g = game_with(&p, 102, "/g", &[("MANGOHUD_CONFIG", "control=with space")]);
+        assert_eq!(
+            control_socket(p.root(), &g, &tree),
+            Some("with space".to_string())
+        );
+        let g = game_with(&p, 103, "/g", &[("MANGOHUD_CONFIG", "control=bound-only")]);
+        assert_eq!(
+            control_socket(p.root(), &g, &tree),
+            None,
+            "bound but not listening"
+        );
+        fs::remove_file(p.root().join("net/unix")).unwrap();
+        let g = game_with(&p, 104, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
+        assert_eq!(control_socket(p.root(), &g, &tree), None);
+    }
+}

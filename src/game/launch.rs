@@ -1,0 +1,548 @@
+//! Starting the game as the player, never as root.
+//!
+//! The tuner runs as root (it loads a BPF scheduler), usually through sudo.
+//! The game must not: it would write root-owned files into the player's home,
+//! miss the player's session (audio, D-Bus, XDG_RUNTIME_DIR) and run
+//! untrusted code with every privilege. So the child drops to the player's
+//! uid, gid and supplementary groups before it execs the game.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::{Gid, Uid, User};
+
+use super::{find_in_path, is_mangohud, launch_chain};
+
+/// The account the game runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    pub home: PathBuf,
+}
+
+const ROOT_FIX: &str = "run scx_gamer through sudo from your user account, or pass --user NAME";
+
+impl GameUser {
+    /// Who the game runs as: `explicit` (`--user NAME` or a uid) if given;
+    /// else the sudo caller (SUDO_UID/SUDO_GID in `env`), else the pkexec
+    /// caller (PKEXEC_UID); else the current user unless that is root. The
+    /// game never runs as root.
+    pub fn resolve(
+        explicit: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GameUser> {
+        if let Some(who) = explicit {
+            let user = lookup(who).with_context(|| format!("--user {who}"))?;
+            if user.uid == 0 {
+                bail!("--user {who}: the game is never run as root; name your own account");
+            }
+            return Ok(user);
+        }
+        for var in ["SUDO_UID", "PKEXEC_UID"] {
+            let Some(text) = env(var) else { continue };
+            let uid: u32 = text
+                .trim()
+                .parse()
+                .with_context(|| format!("{var}={text:?} is not a uid"))?;
+            if uid == 0 {
+                bail!(
+                    "{var}=0: you ran the tuner through {} as root, so the game would run as root; {ROOT_FIX}",
+                    var_tool(var)
+                );
+            }
+            let mut user = from_uid(uid).with_context(|| format!("{var}={text}"))?;
+            if var == "SUDO_UID"
+                && let Some(g) = env("SUDO_GID")
+            {
+                user.gid = g
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("SUDO_GID={g:?} is not a gid"))?;
+            }
+            return Ok(user);
+        }
+        let me = nix::unistd::getuid().as_raw();
+        if me == 0 {
+            bail!("the tuner runs as root and would have to start the game as root: {ROOT_FIX}");
+        }
+        from_uid(me)
+    }
+}
+
+fn var_tool(var: &str) -> &'static str {
+    if var == "SUDO_UID" { "sudo" } else { "pkexec" }
+}
+
+/// A user by name, or by uid when `who` is all digits.
+fn lookup(who: &str) -> Result<GameUser> {
+    if !who.is_empty() && who.bytes().all(|b| b.is_ascii_digit()) {
+        let uid: u32 = who.parse().with_context(|| format!("{who} is not a uid"))?;
+        return from_uid(uid);
+    }
+    match User::from_name(who).with_context(|| format!("looking up user {who:?}"))? {
+        Some(u) => Ok(game_user(u)),
+        None => bail!("no user named {who:?} in the password database"),
+    }
+}
+
+fn from_uid(uid: u32) -> Result<GameUser> {
+    match User::from_uid(Uid::from_raw(uid)).with_context(|| format!("looking up uid {uid}"))? {
+        Some(u) => Ok(game_user(u)),
+        None => bail!("no user with uid {uid} in the password database"),
+    }
+}
+
+fn game_user(u: User) -> GameUser {
+    GameUser {
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        name: u.name,
+        home: u.dir,
+    }
+}
+
+/// The game's command line with MangoHud in its launch chain: kept as is when
+/// a wrapper already is `mangohud`, else MangoHud's launcher (found on
+/// `path_env`) is put in front.
+pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<OsString>> {
+    if cmd.is_empty() {
+        bail!("no game command given: put it after `--`, e.g. `scx_gamer tune -- mangohud ./game`");
+    }
+    let chain = launch_chain(cmd);
+    if chain.wrappers.iter().any(|&i| is_mangohud(&cmd[i])) {
+        return Ok(cmd.to_vec());
+    }
+    let Some(mangohud) = find_in_path(OsStr::new("mangohud"), path_env) else {
+        bail!(
+            "MangoHud is not installed: install it (Debian: apt install mangohud) or put `mangohud` before the game command"
+        );
+    };
+    let mut out = Vec::with_capacity(cmd.len() + 1);
+    out.push(mangohud.into_os_string());
+    out.extend(cmd.iter().cloned());
+    Ok(out)
+}
+
+/// Start `cmd` as `user`, with our environment plus `extra_env`, HOME, USER
+/// and LOGNAME of the user (sudo may have left root's) and XDG_RUNTIME_DIR
+/// when it is unset and the user's runtime folder exists. The standard
+/// streams and the process group are ours, so the terminal's Ctrl-C reaches
+/// the game as it would without the tuner.
+pub fn spawn_as(
+    user: &GameUser,
+    cmd: &[OsString],
+    extra_env: &[(String, String)],
+) -> Result<Child> {
+    let Some(program) = cmd.first() else {
+        bail!("no game command to start")
+    };
+    let shown = program.to_string_lossy();
+    // Everything that allocates or reads the group database happens here,
+    // before fork: between fork and exec only system calls are safe.
+    let cname =
+        CString::new(user.name.as_bytes()).with_context(|| format!("user name {:?}", user.name))?;
+    let gid = Gid::from_raw(user.gid);
+    let uid = Uid::from_raw(user.uid);
+    let groups = nix::unistd::getgrouplist(&cname, gid).with_context(|| {
+        format!(
+            "reading the groups of {} (needed for video, input, audio access)",
+            user.name
+        )
+    })?;
+
+    let mut command = Command::new(program);
+    command
+        .args(&cmd[1..])
+        .envs(extra_env.iter().map(|(k, v)| (k, v)));
+    command
+        .env("HOME", &user.home)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name);
+    let runtime_dir = Path::new("/run/user").join(user.uid.to_string());
+    let runtime_set = std::env::var_os("XDG_RUNTIME_DIR").is_some()
+        || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
+    if !runtime_set && runtime_dir.is_dir() {
+        command.env("XDG_RUNTIME_DIR", &runtime_dir);
+    }
+    // SAFETY: the closure only makes the setgroups/setgid/setuid system
+    // calls on data prepared above; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            // Supplementary groups first (needs root), then the group, then
+            // the user: after setuid nothing else can be changed.
+            nix::unistd::setgroups(&groups)?;
+            nix::unistd::setgid(gid)?;
+            nix::unistd::setuid(uid)?;
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+}
+
+/// Stop a game we started: SIGTERM, up to `grace` to exit, then SIGKILL; the
+/// process is reaped. Returns how it ended. Gives up with an error when even
+/// SIGKILL does not end it within a few seconds (a process stuck in the
+/// kernel) rather than hang.
+pub fn stop(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
+    let pid = child.id();
+    if let Some(status) = child
+        .try_wait()
+        .with_context(|| format!("checking game process {pid}"))?
+    {
+        return Ok(status);
+    }
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    match nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => bail!("sending SIGTERM to game process {pid}: {e}"),
+    }
+    if let Some(status) = wait_for(child, grace)? {
+        return Ok(status);
+    }
+    log::info!("game process {pid} did not exit {grace:?} after SIGTERM: killing it");
+    // kill() on a child that has exited but is not yet reaped is fine.
+    child
+        .kill()
+        .with_context(|| format!("sending SIGKILL to game process {pid}"))?;
+    match wait_for(child, Duration::from_secs(5))? {
+        Some(status) => Ok(status),
+        None => bail!("game process {pid} is still there 5 s after SIGKILL (stuck in the kernel?)"),
+    }
+}
+
+/// Poll until `child` exits or `limit` passes.
+fn wait_for(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for game process {}", child.id()))?
+        {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// A private folder for the game's MangoHud logs: the game user can write
+/// it, nobody else (but root) can read it, and it goes away on drop unless
+/// kept.
+#[derive(Debug)]
+pub struct LogFolder {
+    path: Option<PathBuf>,
+}
+
+impl LogFolder {
+    /// `parent/scx_gamer-logs.XXXXXX`, mode 0700, owned by `user` (when we
+    /// are root; else it is ours, and so the game's too).
+    pub fn create(parent: &Path, user: &GameUser) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let template = parent.join("scx_gamer-logs.XXXXXX");
+        // mkdtemp picks a fresh name and creates it atomically with mode
+        // 0700, so nobody can slip a folder or link in ahead of us even in a
+        // world-writable /var/tmp.
+        let path = nix::unistd::mkdtemp(&template)
+            .with_context(|| format!("creating a log folder in {}", parent.display()))?;
+        let folder = LogFolder {
+            path: Some(path.clone()),
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting mode 0700 on {}", path.display()))?;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid)).with_context(
+                || {
+                    format!(
+                        "giving {} to {} (uid {})",
+                        path.display(),
+                        user.name,
+                        user.uid
+                    )
+                },
+            )?;
+        }
+        Ok(folder)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Keep the folder (and its logs) after we are done; returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.path.take().unwrap_or_default()
+    }
+}
+
+impl Drop for LogFolder {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take()
+            && let Err(e) = std::fs::remove_dir_all(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            log::warn!("could not remove log folder {}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::process::Stdio;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn am_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn the_sudo_caller_plays() {
+        let user = GameUser::resolve(
+            None,
+            &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "65534")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (user.uid, user.gid, user.name.as_str()),
+            (65534, 65534, "nobody")
+        );
+        assert_eq!(user.home, Path::new("/nonexistent"));
+        // Without SUDO_GID the passwd group.
+        let user = GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534")])).unwrap();
+        assert_eq!(user.gid, 65534);
+    }
+
+    #[test]
+    fn an_explicit_user_wins() {
+        let env = env_of(&[("SUDO_UID", "1")]);
+        assert_eq!(GameUser::resolve(Some("nobody"), &env).unwrap().uid, 65534);
+        assert_eq!(
+            GameUser::resolve(Some("65534"), &env).unwrap().name,
+            "nobody"
+        );
+    }
+
+    #[test]
+    fn root_never_plays() {
+        let err = GameUser::resolve(Some("root"), &env_of(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("never run as root"), "{err:#}");
+        let err = GameUser::resolve(Some("0"), &env_of(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("never run as root"), "{err:#}");
+        let err = GameUser::resolve(None, &env_of(&[("SUDO_UID", "0")])).unwrap_err();
+        assert!(format!("{err:#}").contains("--user NAME"), "{err:#}");
+        if am_root() {
+            let err = GameUser::resolve(None, &env_of(&[])).unwrap_err();
+            assert!(format!("{err:#}").contains(
+                "run scx_gamer through sudo from your user account, or pass --user NAME"
+            ));
+        }
+    }
+
+    #[test]
+    fn bad_users_are_named() {
+        let err = format!(
+            "{:#}",
+            GameUser::resolve(None, &env_of(&[("SUDO_UID", "abc")])).unwrap_err()
+        );
+        assert!(err.contains("SUDO_UID=\"abc\""), "{err}");
+        let err = format!(
+            "{:#}",
+            GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "x")]))
+                .unwrap_err()
+        );
+        assert!(err.contains("SUDO_GID=\"x\""), "{err}");
+        let err = format!(
+            "{:#}",
+            GameUser::resolve(Some("no-such-player-xyz"), &env_of(&[])).unwrap_err()
+        );
+        assert!(err.contains("no-such-player-xyz"), "{err}");
+        let err = format!(
+            "{:#}",
+            GameUser::resolve(None, &env_of(&[("SUDO_UID", "3999999")])).unwrap_err()
+        );
+        assert!(err.contains("uid 3999999"), "{err}");
+    }
+
+    #[test]
+    fn mangohud_kept_when_already_in_the_chain() {
+        let cmd = os(&["gamemoderun", "/usr/bin/mangohud", "./game"]);
+        assert_eq!(with_mangohud(&cmd, None).unwrap(), cmd);
+        let cmd = os(&["gamescope", "-f", "--", "mangohud", "--dlsym", "./game"]);
+        assert_eq!(with_mangohud(&cmd, None).unwrap(), cmd);
+    }
+
+    #[test]
+    fn mangohud_put_in_front_or_asked_for() {
+        let bin = tempfile::tempdir().unwrap();
+        let launcher = bin.path().join("mangohud");
+        std::fs::write(&launcher, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths(["/nonexistent", bin.path().to_str().unwrap()]).unwrap();
+        let cmd = os(&["gamemoderun", "./game", "mangohud"]); // an argument, not a wrapper
+        let out = with_mangohud(&cmd, Some(&path)).unwrap();
+        assert_eq!(out[0], launcher.as_os_str());
+        assert_eq!(&out[1..], &cmd[..]);
+
+        let err = with_mangohud(&cmd, Some(OsStr::new("/nonexistent")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("MangoHud is not installed: install it (Debian: apt install mangohud)"),
+            "{err}"
+        );
+        assert!(with_mangohud(&[], None).is_err());
+    }
+
+    /// A parent folder the game user can walk into.
+    fn open_parent() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn log_folder_is_private_to_the_player() {
+        let parent = open_parent();
+        let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
+        let folder = LogFolder::create(parent.path(), &nobody).unwrap();
+        let path = folder.path().to_path_buf();
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("scx_gamer-logs.")
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o700);
+        if am_root() {
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        }
+        std::fs::write(path.join("x.csv"), "1\n").unwrap();
+        drop(folder);
+        assert!(!path.exists());
+
+        let kept = LogFolder::create(parent.path(), &nobody).unwrap().keep();
+        assert!(kept.is_dir());
+        let err = LogFolder::create(Path::new("/nonexistent/dir"), &nobody).unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/dir"), "{err:#}");
+    }
+
+    #[test]
+    fn the_game_runs_as_the_player() {
+        if !am_root() {
+            return; // switching users needs root
+        }
+        let parent = open_parent();
+        let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
+        let folder = LogFolder::create(parent.path(), &nobody).unwrap();
+        let out = folder.path().join("id.txt");
+        let script = format!(
+            "id -u > {o}; id -G >> {o}; echo \"$HOME $USER $LOGNAME $SCX_TEST_VAR\" >> {o}",
+            o = out.display()
+        );
+        let cmd = os(&["sh", "-c", &script]);
+        let mut child =
+            spawn_as(&nobody, &cmd, &[("SCX_TEST_VAR".into(), "hello".into())]).unwrap();
+        assert!(child.wait().unwrap().success());
+        let text = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "65534");
+        let want: Vec<String> =
+            nix::unistd::getgrouplist(&CString::new("nobody").unwrap(), Gid::from_raw(65534))
+                .unwrap()
+                .iter()
+                .map(|g| g.as_raw().to_string())
+                .collect();
+        let mut got: Vec<&str> = lines[1].split_whitespace().collect();
+        got.sort();
+        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(got, want, "root's groups must be gone");
+        assert_eq!(lines[2], "/nonexistent nobody nobody hello");
+    }
+
+    #[test]
+    fn spawn_errors_name_the_program() {
+        let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
+        let err = spawn_as(&nobody, &os(&["/nonexistent/game-binary"]), &[]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/game-binary"),
+            "{err:#}"
+        );
+        assert!(spawn_as(&nobody, &[], &[]).is_err());
+    }
+
+    #[test]
+    fn stop_terminates_politely() {
+        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        let start = Instant::now();
+        let status = stop(&mut child, Duration::from_secs(5)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(4));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc_sigterm()));
+        // A second stop on the reaped child just reports the status again.
+        assert_eq!(
+            stop(&mut child, Duration::from_secs(1)).unwrap().signal(),
+            Some(libc_sigterm())
+        );
+    }
+
+    fn libc_sigterm() -> i32 {
+        nix::sys::signal::Signal::SIGTERM as i32
+    }
+
+    #[test]
+    fn stop_kills_a_game_that_ignores_sigterm() {
+        use std::os::unix::process::ExitStatusExt;
+        // `exec` so the process that ignores TERM is the one we kill (no
+        // orphaned sleep); "ready" once the trap is in place.
+        let mut child = Command::new("sh")
+            .args(["-c", "trap '' TERM; echo ready; exec sleep 100"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        let start = Instant::now();
+        let status = stop(&mut child, Duration::from_millis(300)).unwrap();
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        assert_eq!(
+            status.signal(),
+            Some(nix::sys::signal::Signal::SIGKILL as i32)
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The game process itself: starting it as the player ([`launch`]), looking
+//! at one that already runs ([`inspect`]) and naming it ([`identity`]).
+//!
+//! This file holds what those share: how a launch command line breaks down
+//! into wrappers (`mangohud`, `gamemoderun`, `env VAR=…`, `gamescope … --`,
+//! Steam's runtime) and the program they finally run. Launching needs it to
+//! see whether MangoHud is already in the chain; naming needs it to find the
+//! game behind the wrappers.
+
+pub mod identity;
+pub mod inspect;
+pub mod launch;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+/// How a launch command breaks down.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LaunchChain {
+    /// Index in the command of each wrapper program, in order.
+    pub wrappers: Vec<usize>,
+    /// Index of the program the wrappers end up running; None when the
+    /// command ends inside a wrapper (`gamescope` without `--`, say).
+    pub program: Option<usize>,
+    /// `VAR=value` assignments made on the way by `env`, and Steam's
+    /// `reaper … AppId=N` as `SteamAppId=N` (it is what the game will see).
+    pub env: Vec<(String, String)>,
+}
+
+/// The last component of a path-like argument, lossily as UTF-8 (`/usr/bin/env`
+/// → `env`; a Windows path `C:\games\x.exe` → `x.exe`).
+pub fn file_name(arg: &OsStr) -> String {
+    let s = arg.to_string_lossy();
+    let s = s.trim_end_matches(['/', '\\']);
+    s.rsplit(['/', '\\']).next().unwrap_or("").to_string()
+}
+
+/// Wrappers that run the rest of their arguments after options of their own
+/// that never take a separate value.
+const PLAIN_WRAPPERS: [&str; 8] = [
+    "mangohud",
+    "gamemoderun",
+    "prime-run",
+    "primusrun",
+    "optirun",
+    "pvkrun",
+    "obs-gamecapture",
+    "catchsegv",
+];
+
+/// Wrappers whose own arguments end at `--`: the game comes after it.
+const DASHDASH_WRAPPERS: [&str; 9] = [
+    "gamescope",
+    "reaper",
+    "steam-launch-wrapper",
+    "_v2-entry-point",
+    "steam-runtime-launch-client",
+    "steam-runtime-launch-options",
+    "pressure-vessel-wrap",
+    "pressure-vessel-launch",
+    "pressure-vessel-adverb",
+];
+
+/// Walk `cmd` past the wrappers to the program they run.
+pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
+    let args: Vec<String> = cmd
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let mut chain = LaunchChain::default();
+    let mut i = 0;
+    while i < args.len() {
+        let name = file_name(OsStr::new(&args[i]));
+        let name = name.as_str();
+        let start = i;
+        i += 1;
+        if PLAIN_WRAPPERS.contains(&name) {
+            while i < args.len() && args[i].starts_with('-') {
+                i += 1;
+            }
+        } else if name == "env" {
+            i = skip_env(&args, i, &mut chain.env);
+        } else if name == "nice" {
+            i = skip_options(&args, i, &["-n", "--adjustment"]);
+        } else if name == "taskset" {
+            i = skip_options(&args, i, &[]);
+            // The CPU mask or list; with -p it is followed by a pid instead
+            // of a command, which is not a launch at all.
+            i += 1;
+        } else if DASHDASH_WRAPPERS.contains(&name) {
+            let Some(dd) = args[i..].iter().position(|a| a == "--") else {
+                chain.wrappers.push(start);
+                return chain;
+            };
+            if name == "reaper"
+                && let Some(id) = args[i..i + dd]
+                    .iter()
+                    .find_map(|a| a.strip_prefix("AppId="))
+            {
+                chain.env.push(("SteamAppId".into(), id.to_string()));
+            }
+            i += dd + 1;
+        } else {
+            chain.program = Some(start);
+            return chain;
+        }
+        chain.wrappers.push(start);
+    }
+    chain
+}
+
+/// Past `env`'s options and assignments (collected into `env`).
+fn skip_env(args: &[String], mut i: usize, env: &mut Vec<(String, String)>) -> usize {
+    let with_value = ["-u", "--unset", "-C", "--chdir", "-S", "--split-string"];
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            i += 1;
+            break;
+        } else if a.starts_with('-') {
+            i += if with_value.contains(&a.as_str()) {
+                2
+            } else {
+                1
+            };
+        } else if let Some((k, v)) = a.split_once('=') {
+            env.push((k.to_string(), v.to_string()));
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// Past options starting with `-`; those in `with_value` take the next
+/// argument as their value.
+fn skip_options(args: &[String], mut i: usize, with_value: &[&str]) -> usize {
+    while i < args.len() && args[i].starts_with('-') {
+        if args[i] == "--" {
+            return i + 1;
+        }
+        i += if with_value.contains(&args[i].as_str()) {
+            2
+        } else {
+            1
+        };
+    }
+    i
+}
+
+/// Whether `arg` names MangoHud's launcher script, by file name.
+pub fn is_mangohud(arg: &OsStr) -> bool {
+    file_name(arg) == "mangohud"
+}
+
+/// Look `prog` up in a PATH value the way execvp does: a name with a `/` is
+/// taken as is; else the first executable regular file in the PATH folders.
+pub fn find_in_path(prog: &OsStr, path_env: Option<&OsStr>) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.is_empty() {
+        return None;
+    }
+    if prog.to_string_lossy().contains('/') {
+        return Some(Path::new(prog).to_path_buf());
+    }
+    std::env::split_paths(path_env?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(prog))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(args: &[&str]) -> LaunchChain {
+        launch_chain(args)
+    }
+
+    #[test]
+    fn file_names_of_unix_and_windows_paths() {
+        assert_eq!(file_name(OsStr::new("/usr/bin/mangohud")), "mangohud");
+        assert_eq!(file_name(OsStr::new("mangohud")), "mangohud");
+        assert_eq!(file_name(OsStr::new("C:\\Games\\Foo\\foo.exe")), "foo.exe");
+        assert_eq!(file_name(OsStr::new("dir/")), "dir");
+        assert_eq!(file_name(OsStr::new("")), "");
+    }
+
+    #[test]
+    fn walks_past_wrappers_to_the_game() {
+        let c = chain(&["gamemoderun", "mangohud", "--dlsym", "./game", "-w"]);
+        assert_eq!(c.wrappers, vec![0, 1]);
+        assert_eq!(c.program, Some(3));
+
+        let c = chain(&[
+            "env",
+            "-u",
+            "DISPLAY",
+            "DXVK_HUD=1",
+            "A=b=c",
+            "/usr/bin/mangohud",
+            "game",
+        ]);
+        assert_eq!(c.wrappers, vec![0, 5]);
+        assert_eq!(c.program, Some(6));
+        assert_eq!(
+            c.env,
+            vec![("DXVK_HUD".into(), "1".into()), ("A".into(), "b=c".into())]
+        );
+
+        let c = chain(&["gamescope", "-W", "1920", "-f", "--", "mangohud", "game"]);
+        assert_eq!(c.wrappers, vec![0, 5]);
+        assert_eq!(c.program, Some(6));
+
+        let c = chain(&["nice", "-n", "5", "taskset", "-c", "0-3", "game"]);
+        assert_eq!(c.wrappers, vec![0, 3]);
+        assert_eq!(c.program, Some(6));
+    }
+
+    #[test]
+    fn steams_reaper_gives_the_app_id() {
+        let c = chain(&[
+            "/home/p/.steam/ubuntu12_32/reaper",
+            "SteamLaunch",
+            "AppId=570",
+            "--",
+            "/home/p/.steam/steamapps/common/SteamLinuxRuntime_sniper/_v2-entry-point",
+            "--verb=waitforexitandrun",
+            "--",
+            "game.sh",
+        ]);
+        assert_eq!(c.program, Some(7));
+        assert_eq!(c.env, vec![("SteamAppId".into(), "570".into())]);
+    }
+
+    #[test]
+    fn a_chain_without_a_program() {
+        assert_eq!(chain(&[]).program, None);
+        assert_eq!(chain(&["mangohud"]).program, None);
+        let c = chain(&["gamescope", "-f"]);
+        assert_eq!((c.wrappers, c.program), (vec![0], None));
+        assert_eq!(chain(&["env", "A=1"]).program, None);
+    }
+
+    #[test]
+    fn finds_programs_on_path() {
+        let path = std::ffi::OsString::from("/nonexistent:/bin:/usr/bin");
+        let sh = find_in_path(OsStr::new("sh"), Some(&path)).unwrap();
+        assert!(sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(
+            find_in_path(OsStr::new("no-such-program-here"), Some(&path)),
+            None
+        );
+        assert_eq!(find_in_path(OsStr::new("sh"), None), None);
+        assert_eq!(find_in_path(OsStr::new("./x"), None), Some("./x".into()));
+        // A folder named like the program is not it.
+        assert_eq!(find_in_path(OsStr::new("tmp"), Some(OsStr::new("/"))), None);
+    }
+}

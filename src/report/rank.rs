@@ -1,0 +1,205 @@
+//! Rank a game's configs from its store: pool each config's trials, pair
+//! each with its block's baseline, and judge it (`tune::score`). Pure: a
+//! store in, a ranking out; the exporters print it.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::frames::sequence::decode_us;
+use crate::frames::{FrameSeries, FrameStats};
+use crate::game::identity::GameId;
+use crate::sched::SchedConfig;
+use crate::store::{GameStore, SystemInfo, TrialKind, TrialRecord};
+use crate::tune::score::{self, Interval, Pair, Verdict};
+
+/// Scheduler counters summed over a config's measured trials.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SchedSummary {
+    pub migrations: u64,
+    pub mig_blocked: u64,
+    /// Share of dispatches that were game threads.
+    pub game_dispatch_share: f64,
+    pub boosted_dispatches: u64,
+    pub input_events: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigRow {
+    pub name: String,
+    /// None: the kernel's own scheduler.
+    pub config: Option<SchedConfig>,
+    pub trials: usize,
+    pub ok_trials: usize,
+    /// Reasons of failed trials (load failures, ejections, no frames).
+    pub failures: Vec<String>,
+    /// Statistics over the frames of every ok trial, pooled.
+    pub stats: FrameStats,
+    /// p99 of the pooled frames with its 95 % interval, ms.
+    pub p99_ms: Interval,
+    /// p99 ÷ baseline p99, paired by block (None: nothing to pair with).
+    pub p99_ratio: Option<Interval>,
+    pub fps_ratio: Option<f64>,
+    pub verdict: Verdict,
+    pub sched: Option<SchedSummary>,
+    /// Median switch gap into this config, ms.
+    pub switch_gap_ms: Option<f64>,
+    /// Every ok trial saw this scheduler attached (the baseline: none).
+    pub verified: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Ranking {
+    pub game: GameId,
+    pub system: Option<SystemInfo>,
+    /// Best first; failed configs last.
+    pub rows: Vec<ConfigRow>,
+    /// Index into `rows` of the winner: beats the baseline beyond the noise.
+    pub winner: Option<usize>,
+}
+
+fn frames_of(t: &TrialRecord) -> Result<Vec<u32>> {
+    match &t.frame_times {
+        Some(text) => decode_us(text).map_err(|e| e.context(format!("trial {}", t.id))),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+fn sched_summary(trials: &[&TrialRecord]) -> Option<SchedSummary> {
+    let stats: Vec<_> = trials.iter().filter_map(|t| t.sched.as_ref()).collect();
+    if stats.is_empty() {
+        return None;
+    }
+    let dispatches: u64 = stats.iter().map(|s| s.dispatches()).sum();
+    let game: u64 = stats.iter().map(|s| s.game_dispatches).sum();
+    Some(SchedSummary {
+        migrations: stats.iter().map(|s| s.migrations).sum(),
+        mig_blocked: stats.iter().map(|s| s.mig_blocked).sum(),
+        game_dispatch_share: if dispatches > 0 { game as f64 / dispatches as f64 } else { 0.0 },
+        boosted_dispatches: stats.iter().map(|s| s.boosted_dispatches).sum(),
+        input_events: stats.iter().map(|s| s.input_events).sum(),
+    })
+}
+
+pub fn rank(store: &GameStore) -> Result<Ranking> {
+    // Frames of every ok trial, and the ok baseline of each block.
+    let mut frames: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut baselines: HashMap<(&str, u32), u32> = HashMap::new();
+    for t in store.trials.iter().filter(|t| t.status.is_ok() && t.kind != TrialKind::Collect) {
+        let f = frames_of(t)?;
+        if f.is_empty() {
+            continue;
+        }
+        if t.kind == TrialKind::Baseline {
+            baselines.insert((t.session.as_str(), t.block), t.id);
+        }
+        frames.insert(t.id, f);
+    }
+
+    // Group trials by config, in first-seen order.
+    let mut groups: Vec<(Option<SchedConfig>, Vec<&TrialRecord>)> = Vec::new();
+    for t in store.trials.iter().filter(|t| t.kind != TrialKind::Collect) {
+        match groups.iter_mut().find(|(c, _)| *c == t.config) {
+            Some((_, v)) => v.push(t),
+            None => groups.push((t.config, vec![t])),
+        }
+    }
+
+    let mut rows = Vec::new();
+    for (config, trials) in groups {
+        let ok: Vec<&TrialRecord> = trials.iter().copied().filter(|t| frames.contains_key(&t.id)).collect();
+        let failures: Vec<String> =
+            trials.iter().filter_map(|t| t.status.reason().filter(|_| !matches!(t.status, crate::store::TrialStatus::Partial(_))).map(|r| format!("trial {}: {r}", t.id))).collect();
+        let mut series = FrameSeries::default();
+        let mut pooled = Vec::new();
+        for t in &ok {
+            for &f in &frames[&t.id] {
+                series.push(u64::from(f) * 1_000);
+            }
+            pooled.extend_from_slice(&frames[&t.id]);
+        }
+        let pairs: Vec<Pair> = ok
+            .iter()
+            .filter(|t| t.kind == TrialKind::Config)
+            .filter_map(|t| {
+                let b = baselines.get(&(t.session.as_str(), t.block))?;
+                Some(Pair { config: &frames[&t.id], baseline: &frames[b] })
+            })
+            .collect();
+        let (ratio, fps_ratio) = if config.is_none() {
+            let one = Interval { estimate: 1.0, low: 1.0, high: 1.0 };
+            (Some(one), Some(1.0))
+        } else if pairs.is_empty() {
+            (None, None)
+        } else {
+            (Some(score::p99_ratio(&pairs)), Some(score::fps_ratio(&pairs)))
+        };
+        let nan = Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
+        let verdict = match (config, ratio, fps_ratio) {
+            (None, ..) => Verdict::NoSignificantDifference,
+            (_, Some(r), Some(f)) => score::verdict(&r, f, failures.len()),
+            _ if !failures.is_empty() => Verdict::Failed,
+            _ => Verdict::NoBaseline,
+        };
+        let verified = ok.iter().all(|t| if config.is_some() { t.observed.scx_gamer_attached() } else { t.observed.kernel_default() });
+        rows.push(ConfigRow {
+            name: trials[0].name.clone(),
+            config,
+            trials: trials.len(),
+            ok_trials: ok.len(),
+            failures,
+            stats: series.stats(),
+            p99_ms: if pooled.is_empty() { nan } else { score::p99_interval_ms(&pooled) },
+            p99_ratio: ratio,
+            fps_ratio,
+            verdict,
+            sched: sched_summary(&ok),
+            switch_gap_ms: median(trials.iter().filter_map(|t| t.switch.gap_ms).collect()),
+            verified,
+        });
+    }
+
+    // Measured and not failed first, by ratio (else by p99).
+    let key = |r: &ConfigRow| {
+        let failed = r.verdict == Verdict::Failed || r.ok_trials == 0;
+        let value = r.p99_ratio.map_or(r.p99_ms.estimate, |i| i.estimate);
+        (failed, if value.is_finite() { value } else { f64::MAX })
+    };
+    rows.sort_by(|a, b| {
+        let (fa, va) = key(a);
+        let (fb, vb) = key(b);
+        fa.cmp(&fb).then(va.total_cmp(&vb))
+    });
+    let winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
+    Ok(Ranking {
+        game: store.game.clone(),
+        system: store.sessions.last().map(|s| s.system.clone()),
+        rows,
+        winner,
+    })
+}
+
+impl Ranking {
+    /// The config to use: the winner; else (`significant` false) the best
+    /// measured config that did not fail, for players who want to try it.
+    pub fn best(&self) -> Option<(&ConfigRow, bool)> {
+        if let Some(i) = self.winner {
+            return Some((&self.rows[i], true));
+        }
+        self.rows.iter().find(|r| r.config.is_some() && r.ok_trials > 0 && r.verdict != Verdict::Failed).map(|r| (r, false))
+    }
+}
+
+/// A config as `scx_gamer` flags, ready to paste.
+pub fn as_flags(c: &SchedConfig) -> String {
+    format!(
+        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {}",
+        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us
+    )
+}

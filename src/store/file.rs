@@ -1,0 +1,163 @@
+//! `ml_data/<game key>.json`: reading, finding and atomically replacing a
+//! game's store.
+//!
+//! Every write goes to a temp file in the same folder, is fsynced, then
+//! renamed over the store: a crash or kill leaves the old store or the new
+//! one, never half of one, so at most the running trial is lost.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::record::{GameStore, SCHEMA_VERSION};
+use crate::game::identity::{GameId, sanitize_key};
+
+/// The store file of `key` under `data_dir`.
+pub fn store_path(data_dir: &Path, key: &str) -> PathBuf {
+    data_dir.join(format!("{}.json", sanitize_key(key)))
+}
+
+impl GameStore {
+    pub fn new(game: GameId) -> Self {
+        Self { schema_version: SCHEMA_VERSION, game, sessions: Vec::new(), trials: Vec::new() }
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let version: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a scx_gamer store (bad JSON)", path.display()))?;
+        match version.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => bail!("{}: store schema version {v}, this scx_gamer reads {SCHEMA_VERSION}", path.display()),
+            None => bail!("{}: no schema_version: not a scx_gamer store", path.display()),
+        }
+        serde_json::from_value(version).with_context(|| format!("{}: not a valid scx_gamer store", path.display()))
+    }
+
+    /// The store at `path`, or a new one for `game` when there is none yet.
+    pub fn open_or_new(path: &Path, game: GameId) -> Result<Self> {
+        if path.exists() { Self::load(path) } else { Ok(Self::new(game)) }
+    }
+
+    /// Replace the file at `path` with this store, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store.json");
+        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+        let write = || -> Result<()> {
+            let mut f = File::create(&tmp)?;
+            serde_json::to_writer(&mut f, self)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)?;
+            // The rename itself is durable once the folder is synced.
+            File::open(dir)?.sync_all()?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            e.context(format!("writing {}", path.display()))
+        })
+    }
+
+    pub fn next_trial_id(&self) -> u32 {
+        self.trials.iter().map(|t| t.id).max().unwrap_or(0) + 1
+    }
+}
+
+/// Every store under `data_dir` (ignores temp files).
+pub fn list_stores(data_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(data_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", data_dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if !hidden && path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The store for what the player typed as GAME: a store key, an exe name or
+/// a Steam app id.
+pub fn find_store(data_dir: &Path, game: &str) -> Result<PathBuf> {
+    let direct = store_path(data_dir, game);
+    if direct.is_file() {
+        return Ok(direct);
+    }
+    let steam = store_path(data_dir, &format!("steam-{game}"));
+    if steam.is_file() {
+        return Ok(steam);
+    }
+    let stores = list_stores(data_dir)?;
+    let mut known = Vec::new();
+    for path in &stores {
+        if let Ok(store) = GameStore::load(path) {
+            if store.game.exe == game || store.game.steam_app_id.as_deref() == Some(game) {
+                return Ok(path.clone());
+            }
+            known.push(store.game.key);
+        }
+    }
+    if known.is_empty() {
+        bail!("no tuning data for '{game}' in {} (run `scx_gamer tune` first)", data_dir.display());
+    }
+    bail!("no tuning data for '{game}' in {}; games with data: {}", data_dir.display(), known.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn game() -> GameId {
+        GameId { key: "glxgears".into(), exe: "glxgears".into(), steam_app_id: None }
+    }
+
+    #[test]
+    fn saves_atomically_and_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_path(dir.path(), "glxgears");
+        let store = GameStore::new(game());
+        store.save(&path).unwrap();
+        assert_eq!(GameStore::load(&path).unwrap(), store);
+        // No temp file left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(find_store(dir.path(), "glxgears").unwrap(), path);
+    }
+
+    #[test]
+    fn rejects_foreign_or_newer_files_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        fs::write(&path, "{\"schema_version\": 99}").unwrap();
+        let err = GameStore::load(&path).unwrap_err().to_string();
+        assert!(err.contains("x.json") && err.contains("schema version 99"), "{err}");
+        fs::write(&path, "[1,2").unwrap();
+        assert!(GameStore::load(&path).unwrap_err().to_string().contains("bad JSON"));
+        fs::write(&path, "{}").unwrap();
+        assert!(GameStore::load(&path).unwrap_err().to_string().contains("no schema_version"));
+    }
+
+    #[test]
+    fn finds_by_exe_or_app_id_and_says_what_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = GameId { key: "steam-570".into(), exe: "dota2".into(), steam_app_id: Some("570".into()) };
+        GameStore::new(g).save(&store_path(dir.path(), "steam-570")).unwrap();
+        let want = store_path(dir.path(), "steam-570");
+        assert_eq!(find_store(dir.path(), "570").unwrap(), want);
+        assert_eq!(find_store(dir.path(), "dota2").unwrap(), want);
+        let err = find_store(dir.path(), "quake").unwrap_err().to_string();
+        assert!(err.contains("no tuning data for 'quake'") && err.contains("steam-570"), "{err}");
+        let err = find_store(&dir.path().join("none"), "quake").unwrap_err().to_string();
+        assert!(err.contains("run `scx_gamer tune` first"), "{err}");
+    }
+}

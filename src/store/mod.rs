@@ -1,0 +1,7 @@
+//! `ml_data/`: one JSON store per game with every trial ever run on it.
+
+pub mod file;
+pub mod record;
+
+pub use file::{find_store, list_stores, store_path};
+pub use record::{GameStore, Observed, SessionInfo, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus};

@@ -1,0 +1,166 @@
+//! What the store keeps: one `GameStore` per game, holding every trial ever
+//! run on it. Plain serde structs; the schema version guards old readers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::frames::FrameStats;
+use crate::game::identity::GameId;
+use crate::sched::{Metrics, SchedConfig};
+
+/// Bump when a field changes meaning or a required field is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GameStore {
+    pub schema_version: u32,
+    pub game: GameId,
+    pub sessions: Vec<SessionInfo>,
+    pub trials: Vec<TrialRecord>,
+}
+
+/// One `tune`/`attach`/`--ml-collect` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Unique within the store: start time, e.g. "2026-11-24T10:00:00Z-1234".
+    pub id: String,
+    pub mode: String,
+    pub started_at: String,
+    pub scx_gamer_version: String,
+    pub system: SystemInfo,
+    pub trials_file: Option<String>,
+    pub search: Option<String>,
+    pub seed: Option<u64>,
+    pub trial_secs: f64,
+    pub warmup_secs: f64,
+    /// How frames were cut into trials: "control-socket" (one MangoHud log
+    /// per trial) or "stream" (a live log cut by time).
+    pub frame_source: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub kernel: String,
+    pub cpu: String,
+    pub cpus: u32,
+    pub mangohud_version: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialKind {
+    /// The kernel's own scheduler, no sched_ext.
+    Baseline,
+    /// A scx_gamer config.
+    Config,
+    /// Samples of a plain `run --ml-collect` (no frames measured by us).
+    Collect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum TrialStatus {
+    Ok,
+    /// Cut short (the game exited); its frames are real but fewer.
+    Partial(String),
+    /// No usable measurement: load failure, ejection, no frames.
+    Failed(String),
+    /// Stopped by SIGINT/SIGTERM.
+    Interrupted,
+}
+
+impl TrialStatus {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, TrialStatus::Ok)
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            TrialStatus::Ok => "ok",
+            TrialStatus::Partial(_) => "partial",
+            TrialStatus::Failed(_) => "failed",
+            TrialStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            TrialStatus::Partial(r) | TrialStatus::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// How the scheduler change before this trial went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SwitchInfo {
+    /// Loading (verifier) the config, ms.
+    pub load_ms: Option<f64>,
+    /// Detaching the previous scheduler, ms.
+    pub detach_ms: Option<f64>,
+    /// Previous scheduler detached → this one attached, ms.
+    pub gap_ms: Option<f64>,
+}
+
+/// What sched_ext said while the trial ran (read twice: mid-trial and at
+/// its end), so a report can prove which scheduler the frames came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub state_mid: Option<String>,
+    pub ops_mid: Option<String>,
+    pub state_end: Option<String>,
+    pub ops_end: Option<String>,
+}
+
+impl Observed {
+    /// The scx_gamer scheduler was attached at both readings.
+    pub fn scx_gamer_attached(&self) -> bool {
+        let on = |s: &Option<String>, o: &Option<String>| {
+            s.as_deref() == Some("enabled") && o.as_deref().is_some_and(|o| o.starts_with("scx_gamer"))
+        };
+        on(&self.state_mid, &self.ops_mid) && on(&self.state_end, &self.ops_end)
+    }
+
+    /// No sched_ext scheduler at either reading.
+    pub fn kernel_default(&self) -> bool {
+        self.state_mid.as_deref() == Some("disabled") && self.state_end.as_deref() == Some("disabled")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// 1, 2, … within the store.
+    pub id: u32,
+    pub session: String,
+    /// Trials of one block ran back to back around one baseline (drift
+    /// control); ratios pair a config with its block's baseline.
+    pub block: u32,
+    pub kind: TrialKind,
+    pub name: String,
+    /// None for the baseline.
+    pub config: Option<SchedConfig>,
+    pub status: TrialStatus,
+    pub started_at: String,
+    pub ended_at: String,
+    /// Planned measurement length (the search may ask for shorter trials).
+    pub planned_secs: f64,
+    pub measured_secs: f64,
+    pub warmup_secs: f64,
+    pub frames: FrameStats,
+    /// `FrameHistogram::to_base64`.
+    pub histogram: Option<String>,
+    /// `frames::sequence::encode_us`: the frame times in order.
+    pub frame_times: Option<String>,
+    pub bad_rows: u64,
+    pub mangohud_log: Option<String>,
+    /// Counters over the measured part of the trial.
+    pub sched: Option<Metrics>,
+    pub switch: SwitchInfo,
+    pub observed: Observed,
+}
+
+impl TrialRecord {
+    /// The config as `key=value,…`, or "kernel default".
+    pub fn config_label(&self) -> String {
+        self.config.map_or_else(|| "kernel default (no sched_ext)".to_string(), |c| c.to_string())
+    }
+}

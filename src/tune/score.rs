@@ -1,0 +1,284 @@
+//! Scoring: how a config's p99 frame time compares with the kernel's own
+//! scheduler, and whether the difference is beyond the noise. Pure
+//! functions over frame times (µs, in order).
+//!
+//! The formula (also in the README):
+//! - Each config trial is paired with the baseline trial of its block (the
+//!   trials that ran back to back), so slow drift of the game's frame rate
+//!   (scene changes) cancels: ratio = p99(config) ÷ p99(baseline).
+//! - A config's ratio is the geometric mean over its pairs.
+//! - Its 95 % confidence interval comes from a block bootstrap: frames are
+//!   resampled in runs of consecutive frames (frame times are correlated,
+//!   so single-frame resampling would understate the noise), independently
+//!   in the config and in the baseline trial; with 3 or more pairs the
+//!   pairs themselves are resampled too, which carries the between-block
+//!   drift into the interval.
+//! - Verdict: "better" when the whole interval is below 1, "worse" when it
+//!   is above 1, else "no significant difference". A config only wins if
+//!   it also keeps its average fps within `FPS_TOLERANCE` of the baseline
+//!   (lowering p99 by halving the frame rate is not a win) and never had
+//!   the scheduler ejected.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// A config may lose at most this fraction of the baseline's average fps.
+pub const FPS_TOLERANCE: f64 = 0.03;
+/// Bootstrap replicates.
+pub const REPLICATES: usize = 1000;
+const SEED: u64 = 0x5c8_6a3e;
+
+/// p99 of frame times (nearest-rank on a copy), µs. NaN when empty.
+pub fn p99_us(frames: &[u32]) -> f64 {
+    quantile_us(frames, 0.99)
+}
+
+pub fn quantile_us(frames: &[u32], q: f64) -> f64 {
+    if frames.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = frames.to_vec();
+    quantile_in_place(&mut v, q)
+}
+
+fn quantile_in_place(v: &mut [u32], q: f64) -> f64 {
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    *v.select_nth_unstable(rank).1 as f64
+}
+
+/// Average fps: frames ÷ total frame time.
+pub fn avg_fps(frames: &[u32]) -> f64 {
+    let total_us: u64 = frames.iter().map(|&f| u64::from(f)).sum();
+    if total_us == 0 { 0.0 } else { frames.len() as f64 * 1e6 / total_us as f64 }
+}
+
+/// Length of the runs of consecutive frames the bootstrap resamples: about
+/// √n, so a run covers a fraction of a second to a few seconds of play.
+pub fn block_len(n: usize) -> usize {
+    ((n as f64).sqrt().round() as usize).clamp(10, 500).min(n.max(1))
+}
+
+/// One block-bootstrap resample of `frames` into `out` (same length).
+fn resample_blocks(frames: &[u32], rng: &mut StdRng, out: &mut Vec<u32>) {
+    out.clear();
+    let n = frames.len();
+    if n == 0 {
+        return;
+    }
+    let len = block_len(n);
+    while out.len() < n {
+        let start = rng.random_range(0..=n - len);
+        let take = len.min(n - out.len());
+        out.extend_from_slice(&frames[start..start + take]);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((q * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1);
+    sorted[i]
+}
+
+fn interval(estimate: f64, mut reps: Vec<f64>) -> Interval {
+    reps.retain(|r| r.is_finite());
+    if reps.is_empty() {
+        return Interval { estimate, low: f64::NAN, high: f64::NAN };
+    }
+    reps.sort_by(f64::total_cmp);
+    Interval { estimate, low: percentile(&reps, 0.025), high: percentile(&reps, 0.975) }
+}
+
+/// p99 of one trial, ms, with a 95 % block-bootstrap interval.
+pub fn p99_interval_ms(frames: &[u32]) -> Interval {
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut buf = Vec::with_capacity(frames.len());
+    let reps = (0..REPLICATES)
+        .map(|_| {
+            resample_blocks(frames, &mut rng, &mut buf);
+            quantile_in_place(&mut buf, 0.99) / 1e3
+        })
+        .collect();
+    interval(p99_us(frames) / 1e3, reps)
+}
+
+/// A config trial and the baseline trial of its block.
+pub struct Pair<'a> {
+    pub config: &'a [u32],
+    pub baseline: &'a [u32],
+}
+
+fn geo_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v.ln(), n + 1));
+    if n == 0 { f64::NAN } else { (sum / n as f64).exp() }
+}
+
+/// p99 ratio config ÷ baseline over `pairs`, with its interval.
+pub fn p99_ratio(pairs: &[Pair]) -> Interval {
+    let pairs: Vec<&Pair> = pairs.iter().filter(|p| !p.config.is_empty() && !p.baseline.is_empty()).collect();
+    if pairs.is_empty() {
+        return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
+    }
+    let estimate = geo_mean(pairs.iter().map(|p| p99_us(p.config) / p99_us(p.baseline)));
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let resample_pairs = pairs.len() >= 3;
+    let reps = (0..REPLICATES)
+        .map(|_| {
+            let ratios: Vec<f64> = (0..pairs.len())
+                .map(|i| {
+                    let p = if resample_pairs { pairs[rng.random_range(0..pairs.len())] } else { pairs[i] };
+                    resample_blocks(p.config, &mut rng, &mut a);
+                    resample_blocks(p.baseline, &mut rng, &mut b);
+                    quantile_in_place(&mut a, 0.99) / quantile_in_place(&mut b, 0.99)
+                })
+                .collect();
+            geo_mean(ratios.into_iter())
+        })
+        .collect();
+    interval(estimate, reps)
+}
+
+/// Average-fps ratio config ÷ baseline (geometric mean over pairs).
+pub fn fps_ratio(pairs: &[Pair]) -> f64 {
+    geo_mean(
+        pairs
+            .iter()
+            .filter(|p| !p.config.is_empty() && !p.baseline.is_empty())
+            .map(|p| avg_fps(p.config) / avg_fps(p.baseline)),
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    NoSignificantDifference,
+    /// Lower p99 but too much lower average fps.
+    FpsLoss,
+    /// The scheduler was ejected or failed to load in some trial.
+    Failed,
+    /// No baseline to compare with.
+    NoBaseline,
+}
+
+impl Verdict {
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Better => "better than baseline",
+            Verdict::Worse => "worse than baseline",
+            Verdict::NoSignificantDifference => "no significant difference",
+            Verdict::FpsLoss => "lower p99 but loses avg fps",
+            Verdict::Failed => "failed",
+            Verdict::NoBaseline => "no baseline",
+        }
+    }
+}
+
+/// The verdict for a config from its p99 ratio interval and fps ratio.
+pub fn verdict(ratio: &Interval, fps_ratio: f64, failures: usize) -> Verdict {
+    if failures > 0 {
+        return Verdict::Failed;
+    }
+    if !ratio.high.is_finite() || !ratio.low.is_finite() {
+        return Verdict::NoBaseline;
+    }
+    if ratio.high < 1.0 {
+        if fps_ratio < 1.0 - FPS_TOLERANCE { Verdict::FpsLoss } else { Verdict::Better }
+    } else if ratio.low > 1.0 {
+        Verdict::Worse
+    } else {
+        Verdict::NoSignificantDifference
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames with autocorrelated noise and rare spikes, deterministic.
+    fn noisy_frames(n: usize, base_us: f64, spike_us: f64, seed: u64) -> Vec<u32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut level = 0.0f64;
+        (0..n)
+            .map(|_| {
+                level = 0.95 * level + rng.random_range(-0.05..0.05);
+                let spike = if rng.random_range(0.0..1.0) < 0.02 { spike_us } else { 0.0 };
+                (base_us * (1.0 + level) + spike) as u32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn p99_matches_a_sorted_reference() {
+        let frames = noisy_frames(3000, 5000.0, 8000.0, 1);
+        let mut sorted = frames.clone();
+        sorted.sort_unstable();
+        // Nearest rank: the ceil(0.99 n)-th smallest.
+        assert_eq!(p99_us(&frames), sorted[2969] as f64);
+        assert!((avg_fps(&[10_000, 10_000, 20_000]) - 75.0).abs() < 1e-9);
+        assert!(p99_us(&[]).is_nan());
+    }
+
+    #[test]
+    fn same_distribution_is_no_significant_difference() {
+        let pairs_data: Vec<(Vec<u32>, Vec<u32>)> =
+            (0..3).map(|i| (noisy_frames(4000, 5000.0, 6000.0, 10 + i), noisy_frames(4000, 5000.0, 6000.0, 20 + i))).collect();
+        let pairs: Vec<Pair> = pairs_data.iter().map(|(c, b)| Pair { config: c, baseline: b }).collect();
+        let r = p99_ratio(&pairs);
+        assert!(r.low < 1.0 && r.high > 1.0, "{r:?}");
+        assert_eq!(verdict(&r, fps_ratio(&pairs), 0), Verdict::NoSignificantDifference);
+    }
+
+    #[test]
+    fn fewer_spikes_is_better_and_more_is_worse() {
+        let base = noisy_frames(4000, 5000.0, 9000.0, 1);
+        let calm = noisy_frames(4000, 5000.0, 2000.0, 2);
+        let better = [Pair { config: &calm, baseline: &base }];
+        let r = p99_ratio(&better);
+        assert!(r.high < 1.0, "{r:?}");
+        assert_eq!(verdict(&r, fps_ratio(&better), 0), Verdict::Better);
+        let worse = [Pair { config: &base, baseline: &calm }];
+        assert_eq!(verdict(&p99_ratio(&worse), fps_ratio(&worse), 0), Verdict::Worse);
+        // Same p99 gain bought with a lower frame rate does not win.
+        let slow: Vec<u32> = calm.iter().map(|&f| f + 1500).collect();
+        let pairs = [Pair { config: &slow, baseline: &base }];
+        let r = p99_ratio(&pairs);
+        assert!(r.high < 1.0, "{r:?}");
+        assert_eq!(verdict(&r, fps_ratio(&pairs), 0), Verdict::FpsLoss);
+        assert_eq!(verdict(&r, 1.0, 1), Verdict::Failed);
+    }
+
+    #[test]
+    fn drift_between_blocks_cancels_in_the_pairing() {
+        // Block 2 runs 30 % slower (scene change) for config and baseline.
+        let b1 = noisy_frames(3000, 5000.0, 9000.0, 1);
+        let c1 = noisy_frames(3000, 5000.0, 3000.0, 2);
+        let b2: Vec<u32> = noisy_frames(3000, 5000.0, 9000.0, 3).iter().map(|&f| f * 13 / 10).collect();
+        let c2: Vec<u32> = noisy_frames(3000, 5000.0, 3000.0, 4).iter().map(|&f| f * 13 / 10).collect();
+        let r = p99_ratio(&[Pair { config: &c1, baseline: &b1 }, Pair { config: &c2, baseline: &b2 }]);
+        let r1 = p99_us(&c1) / p99_us(&b1);
+        assert!((r.estimate - r1).abs() < 0.05, "{r:?} vs {r1}");
+        assert!(r.high < 1.0, "{r:?}");
+    }
+
+    #[test]
+    fn trial_interval_contains_the_estimate_and_empty_input_is_nan() {
+        let f = noisy_frames(2000, 8000.0, 8000.0, 5);
+        let i = p99_interval_ms(&f);
+        assert!(i.low <= i.estimate && i.estimate <= i.high, "{i:?}");
+        let none = p99_ratio(&[Pair { config: &[], baseline: &f }]);
+        assert!(none.estimate.is_nan());
+        assert_eq!(verdict(&none, 1.0, 0), Verdict::NoBaseline);
+        assert_eq!(block_len(100), 10);
+        assert_eq!(block_len(5), 5);
+        assert_eq!(block_len(1_000_000), 500);
+    }
+}

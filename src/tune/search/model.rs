@@ -1,0 +1,687 @@
+//! Model-based search: a Gaussian process over the space's points predicts
+//! every config's log score from the ones measured, and each batch measures
+//! the configs with the largest expected improvement over the best so far.
+//!
+//! Why: neighbouring configs (a level apart on each knob) usually score
+//! alike, so a smooth model learns the landscape from a fraction of the
+//! grid, and its uncertainty says where a measurement is worth a trial.
+//! The spaces are small (≤ `MAX_ENUMERATED` points) and at most a few
+//! hundred trials are observed, so exact GP algebra is cheap: one Cholesky
+//! factor, extended one row per observation, and for every point the
+//! solved cross-covariance vector, extended one entry per observation.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::{Ask, BLOCK, Book, Search, even_batches};
+use crate::sched::SchedConfig;
+use crate::tune::space::Space;
+
+/// Asks per batch while the model steers: few, so every batch uses what
+/// the previous one taught; more than one, so a baseline is shared.
+const BATCH: usize = 3;
+/// How many top configs are re-measured `repeats` times at the end.
+const FINAL_TOP: usize = 2;
+/// Stop exploring once no point is expected to improve the log score by
+/// more than this (0.1 %).
+const EI_STOP: f64 = 1e-3;
+/// Refit the kernel once the observations grew by this factor.
+const REFIT_GROWTH: f64 = 1.3;
+/// Candidate length scales (in units of a knob's whole level range) and
+/// noise-to-signal variance ratios for the marginal-likelihood fit.
+const LENGTHS: [f64; 9] = [0.08, 0.15, 0.25, 0.4, 0.65, 1.0, 1.6, 2.6, 4.0];
+const LAMBDAS: [f64; 8] = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Init,
+    Explore,
+    Final,
+    Done,
+}
+
+pub struct Model {
+    book: Book,
+    repeats: u32,
+    /// Book candidate of each space point.
+    cand_of: Vec<usize>,
+    /// Space point of each book candidate (None: a seed outside the space).
+    point_of: Vec<Option<usize>>,
+    gp: Option<Gp>,
+    coords: Coords,
+    phase: Phase,
+    queue: Vec<Vec<usize>>,
+    /// Trial time allowed in total, in full trials.
+    cap: f64,
+    fitted_at: usize,
+    /// Observations told while no GP existed yet (point, log score, noise).
+    pending_obs: Vec<(usize, f64, f64)>,
+    rng: StdRng,
+}
+
+impl Model {
+    /// `max_trials`: cap on the summed budgets (default: a quarter of the
+    /// space, at least 8, at most 200 trials).
+    pub fn new(
+        seeds: &[SchedConfig],
+        space: Option<&Space>,
+        repeats: u32,
+        max_trials: Option<f64>,
+        seed: u64,
+    ) -> Model {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut book = Book::default();
+        for s in seeds {
+            book.add(*s);
+        }
+        let mut coords = Coords { dim: 0, x: Vec::new() };
+        let mut cand_of = Vec::new();
+        // A space without dims is just its base config: no model needed.
+        if let Some(space) = space.filter(|s| s.dims.is_empty()) {
+            book.add(space.base);
+        }
+        let n_seeds = book.configs.len();
+        if let Some(space) = space.filter(|s| !s.dims.is_empty()) {
+            let shape = space.shape();
+            coords.dim = shape.len();
+            for p in space.all_points() {
+                for (&i, &n) in p.iter().zip(&shape) {
+                    coords.x.push(if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 });
+                }
+                cand_of.push(book.add(space.config(&p)));
+            }
+        }
+        let mut point_of = vec![None; book.configs.len()];
+        for (p, &c) in cand_of.iter().enumerate() {
+            point_of[c] = Some(p);
+        }
+        let n_points = cand_of.len();
+        let cap = max_trials.unwrap_or((n_points as f64 / 4.0).clamp(8.0, 200.0));
+
+        // Initial design: the seeds, then a few spread-out points.
+        let mut init: Vec<usize> = (0..n_seeds).collect();
+        let want = (2 * coords.dim + 2).max(6).min((cap / 3.0) as usize).min(n_points);
+        let mut chosen: Vec<usize> = (0..n_seeds).filter_map(|c| point_of[c]).collect();
+        let mut added = 0;
+        while added < want && chosen.len() < n_points {
+            let p = coords.spread_pick(&chosen, &mut rng);
+            chosen.push(p);
+            init.push(cand_of[p]);
+            added += 1;
+        }
+        let mut queue = even_batches(&init, BLOCK);
+        queue.reverse();
+        Model {
+            book,
+            repeats: repeats.max(1),
+            cand_of,
+            point_of,
+            gp: None,
+            coords,
+            phase: Phase::Init,
+            queue,
+            cap,
+            fitted_at: 0,
+            pending_obs: Vec::new(),
+            rng,
+        }
+    }
+
+    fn left(&self) -> f64 {
+        self.cap - self.book.spent
+    }
+
+    /// Fit (or refit) the GP when the observations grew enough.
+    fn maybe_fit(&mut self) {
+        let n = self.gp.as_ref().map_or(0, |g| g.n()) + self.pending_obs.len();
+        if n == 0 || (self.gp.is_some() && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH) {
+            return;
+        }
+        let mut obs = self.gp.take().map(|g| g.obs).unwrap_or_default();
+        obs.append(&mut self.pending_obs);
+        let (ls, lambda) = fit(&self.coords, &obs);
+        self.gp = Some(Gp::build(&self.coords, obs, ls, lambda));
+        self.fitted_at = n;
+    }
+
+    /// Estimated log score of a measured candidate: the GP's posterior mean
+    /// when it has one (it pools the neighbours' measurements), else the
+    /// plain mean of its own measurements.
+    fn estimate(&self, cand: usize) -> Option<f64> {
+        let own = self.book.mean(cand)?;
+        match (&self.gp, self.point_of.get(cand).copied().flatten()) {
+            (Some(gp), Some(p)) => Some(gp.mean_at(p)),
+            _ => Some(own),
+        }
+    }
+
+    fn ranked(&self) -> Vec<usize> {
+        let mut v: Vec<(usize, f64)> = (0..self.book.configs.len())
+            .filter_map(|c| self.estimate(c).map(|e| (c, e)))
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        v.into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// The next model-steered batch; None when the model expects nothing
+    /// worth a trial.
+    fn explore(&mut self, size: usize) -> Option<Vec<usize>> {
+        self.maybe_fit();
+        let n_points = self.cand_of.len();
+        let eligible: Vec<usize> =
+            (0..n_points).filter(|&p| !self.book.failed(self.cand_of[p])).collect();
+        if eligible.is_empty() {
+            return None;
+        }
+        let Some(gp) = self.gp.as_mut() else {
+            // Nothing measured successfully yet: keep sampling unmeasured points.
+            let mut fresh: Vec<usize> = eligible
+                .into_iter()
+                .filter(|&p| self.book.tallies[self.cand_of[p]].n == 0)
+                .collect();
+            fresh.shuffle(&mut self.rng);
+            fresh.truncate(size);
+            return (!fresh.is_empty()).then(|| fresh.iter().map(|&p| self.cand_of[p]).collect());
+        };
+        let incumbent = gp
+            .obs
+            .iter()
+            .map(|o| gp.mean_at(o.0))
+            .fold(f64::INFINITY, f64::min);
+        let n_real = gp.n();
+        let mut batch = Vec::new();
+        for k in 0..size {
+            let mut best: Option<(usize, f64)> = None;
+            for &p in &eligible {
+                if batch.contains(&p) {
+                    continue;
+                }
+                let ei = expected_improvement(incumbent - gp.mean_at(p), gp.sd_at(p));
+                if best.is_none_or(|(_, b)| ei > b) {
+                    best = Some((p, ei));
+                }
+            }
+            let Some((p, ei)) = best else { break };
+            if k == 0 && ei < EI_STOP {
+                break;
+            }
+            batch.push(p);
+            // Kriging believer: pretend the point was measured at its
+            // predicted mean; only the variances change, which spreads the
+            // rest of the batch away from it.
+            let y = gp.mean_at(p);
+            gp.push(&self.coords, p, y, 1.0, true);
+        }
+        gp.truncate(n_real);
+        (!batch.is_empty()).then(|| batch.iter().map(|&p| self.cand_of[p]).collect())
+    }
+}
+
+impl Search for Model {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+
+    fn next_batch(&mut self) -> Option<Vec<Ask>> {
+        let reserve = (FINAL_TOP * self.repeats as usize) as f64;
+        loop {
+            let cands = match self.phase {
+                Phase::Init => match self.queue.pop() {
+                    Some(b) => b,
+                    None => {
+                        self.phase = Phase::Explore;
+                        continue;
+                    }
+                },
+                Phase::Explore => {
+                    let room = (self.left() - reserve + 1e-9).floor();
+                    let size = if room >= 1.0 { BATCH.min(room as usize) } else { 0 };
+                    match (size > 0).then(|| self.explore(size)).flatten() {
+                        Some(b) => b,
+                        None => {
+                            self.start_final();
+                            continue;
+                        }
+                    }
+                }
+                Phase::Final => match self.queue.pop() {
+                    Some(b) => b,
+                    None => {
+                        self.phase = Phase::Done;
+                        continue;
+                    }
+                },
+                Phase::Done => return None,
+            };
+            let fits = (self.left() + 1e-9).floor().max(0.0) as usize;
+            let cands: Vec<usize> = cands.into_iter().take(fits).collect();
+            if cands.is_empty() {
+                self.phase = Phase::Done;
+                return None;
+            }
+            return Some(cands.into_iter().map(|c| self.book.ask(c, 1.0)).collect());
+        }
+    }
+
+    fn tell(&mut self, id: usize, score: Option<f64>) {
+        let Some(t) = self.book.tell(id, score) else { return };
+        let (Some(y), Some(p)) = (t.log, self.point_of.get(t.cand).copied().flatten()) else {
+            return;
+        };
+        let w = 1.0 / t.budget.max(1e-6);
+        match self.gp.as_mut() {
+            Some(gp) => gp.push(&self.coords, p, y, w, false),
+            None => self.pending_obs.push((p, y, w)),
+        }
+    }
+
+    /// The candidate with the lowest estimated log score (see `estimate`),
+    /// reported with the mean of its own measurements.
+    fn best(&self) -> Option<(SchedConfig, f64)> {
+        let c = *self.ranked().first()?;
+        Some((self.book.configs[c], self.book.mean(c)?.exp()))
+    }
+}
+
+impl Model {
+    /// Re-measure the top configs `repeats` times, one batch per pass.
+    fn start_final(&mut self) {
+        self.maybe_fit();
+        self.phase = Phase::Final;
+        let top: Vec<usize> = self.ranked().into_iter().take(FINAL_TOP).collect();
+        self.queue.clear();
+        for _ in 0..self.repeats {
+            let mut pass = top.clone();
+            pass.shuffle(&mut self.rng);
+            self.queue.push(pass);
+        }
+    }
+}
+
+/// E[max(0, gap − noise-free error)] for a normal prediction: `gap` =
+/// incumbent − predicted mean, `sd` = predictive standard deviation.
+fn expected_improvement(gap: f64, sd: f64) -> f64 {
+    if !(sd > 1e-12) {
+        return gap.max(0.0);
+    }
+    let z = gap / sd;
+    gap * norm_cdf(z) + sd * norm_pdf(z)
+}
+
+fn norm_pdf(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Standard normal CDF via erfc (Numerical Recipes' Chebyshev fit,
+/// relative error < 1.2e-7, ample for ranking acquisitions).
+fn norm_cdf(z: f64) -> f64 {
+    let x = -z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc_abs = t * poly.exp();
+    0.5 * if x >= 0.0 { erfc_abs } else { 2.0 - erfc_abs }
+}
+
+/// Normalised coordinates of the space's points: level index ÷ (levels −
+/// 1) per knob, so every knob spans [0, 1] whatever its unit.
+struct Coords {
+    dim: usize,
+    x: Vec<f64>,
+}
+
+impl Coords {
+    fn at(&self, p: usize) -> &[f64] {
+        &self.x[p * self.dim..(p + 1) * self.dim]
+    }
+
+    fn len(&self) -> usize {
+        self.x.len().checked_div(self.dim).unwrap_or(usize::from(!self.x.is_empty()))
+    }
+
+    /// Matérn 5/2 correlation between two points: smooth enough to
+    /// interpolate, rough enough for landscapes with a kink.
+    fn corr(&self, a: usize, b: usize, ls: &[f64]) -> f64 {
+        let r2: f64 = self
+            .at(a)
+            .iter()
+            .zip(self.at(b))
+            .zip(ls)
+            .map(|((x, y), l)| ((x - y) / l).powi(2))
+            .sum();
+        let r = (5.0 * r2).sqrt();
+        (1.0 + r + r * r / 3.0) * (-r).exp()
+    }
+
+    fn dist2(&self, a: usize, b: usize) -> f64 {
+        self.at(a).iter().zip(self.at(b)).map(|(x, y)| (x - y).powi(2)).sum()
+    }
+
+    /// A point far from `chosen`: the best of a few random ones by distance
+    /// to its nearest chosen point (space-filling, but not always corners).
+    fn spread_pick(&self, chosen: &[usize], rng: &mut StdRng) -> usize {
+        let n = self.len().max(1);
+        let mut best: Option<(usize, f64)> = None;
+        for _ in 0..24 {
+            let p = rng.random_range(0..n);
+            if chosen.contains(&p) {
+                continue;
+            }
+            let d = chosen.iter().map(|&c| self.dist2(p, c)).fold(f64::INFINITY, f64::min);
+            if best.is_none_or(|(_, b)| d > b) {
+                best = Some((p, d));
+            }
+        }
+        match best {
+            Some((p, _)) => p,
+            None => (0..n).find(|p| !chosen.contains(p)).unwrap_or(0),
+        }
+    }
+}
+
+/// A Gaussian process on the space's points, in correlation units: the
+/// covariance is σ²·(R + λ·W), R the Matérn correlation, W = diag(1/budget)
+/// (a short trial is noisier), λ the noise-to-signal ratio of a full trial.
+/// The mean is a constant (its generalised-least-squares estimate) and σ²
+/// its profile maximum-likelihood estimate, so only the length scales and λ
+/// are searched.
+struct Gp {
+    ls: Vec<f64>,
+    lambda: f64,
+    /// (point, log score, noise multiplier).
+    obs: Vec<(usize, f64, f64)>,
+    /// Cholesky factor of R + λW, row by row.
+    l: Vec<Vec<f64>>,
+    /// Per space point: L⁻¹·r (r = its correlations with the observations)
+    /// and that vector's squared norm.
+    v: Vec<Vec<f64>>,
+    vv: Vec<f64>,
+    /// L⁻¹(y − mean·1), the GLS mean and the signal variance.
+    z: Vec<f64>,
+    mean: f64,
+    sf2: f64,
+    /// L⁻¹·1, kept to update the mean after each observation.
+    u: Vec<f64>,
+    /// L⁻¹·y.
+    zy: Vec<f64>,
+}
+
+impl Gp {
+    fn build(coords: &Coords, obs: Vec<(usize, f64, f64)>, ls: Vec<f64>, lambda: f64) -> Gp {
+        let n_points = coords.len();
+        let mut gp = Gp {
+            ls,
+            lambda,
+            obs: Vec::with_capacity(obs.len()),
+            l: Vec::new(),
+            v: vec![Vec::new(); n_points],
+            vv: vec![0.0; n_points],
+            z: Vec::new(),
+            mean: 0.0,
+            sf2: 1.0,
+            u: Vec::new(),
+            zy: Vec::new(),
+        };
+        for (p, y, w) in obs {
+            gp.push(coords, p, y, w, false);
+        }
+        gp
+    }
+
+    fn n(&self) -> usize {
+        self.obs.len()
+    }
+
+    /// Add one observation: one new row of L, one new entry of every
+    /// point's solved vector. A `fantasy` (kriging believer) leaves the
+    /// mean, σ² and residuals alone: its y equals the prediction.
+    fn push(&mut self, coords: &Coords, p: usize, y: f64, w: f64, fantasy: bool) {
+        let row = self.v[p].clone();
+        let d2 = 1.0 + self.lambda * w - self.vv[p];
+        let d = d2.max(1e-10).sqrt();
+        for (j, vj) in self.v.iter_mut().enumerate() {
+            let dot: f64 = vj.iter().zip(&row).map(|(a, b)| a * b).sum();
+            let e = (coords.corr(j, p, &self.ls) - dot) / d;
+            vj.push(e);
+            self.vv[j] += e * e;
+        }
+        let mut full = row;
+        full.push(d);
+        // Forward-solve entries for L⁻¹·1 and L⁻¹·y.
+        let k = self.l.len();
+        let u_new = (1.0 - full[..k].iter().zip(&self.u).map(|(a, b)| a * b).sum::<f64>()) / d;
+        let zy_new = (y - full[..k].iter().zip(&self.zy).map(|(a, b)| a * b).sum::<f64>()) / d;
+        self.l.push(full);
+        self.obs.push((p, y, w));
+        self.u.push(u_new);
+        self.zy.push(zy_new);
+        if fantasy {
+            self.z.push(0.0);
+        } else {
+            self.refresh_mean();
+        }
+    }
+
+    /// Drop observations past the first `n` (the batch's fantasies).
+    fn truncate(&mut self, n: usize) {
+        if n >= self.n() {
+            return;
+        }
+        for (vj, vv) in self.v.iter_mut().zip(&mut self.vv) {
+            for e in vj.drain(n..) {
+                *vv -= e * e;
+            }
+        }
+        self.l.truncate(n);
+        self.obs.truncate(n);
+        self.u.truncate(n);
+        self.zy.truncate(n);
+        self.z.truncate(n);
+    }
+
+    fn refresh_mean(&mut self) {
+        let uu: f64 = self.u.iter().map(|a| a * a).sum();
+        let uy: f64 = self.u.iter().zip(&self.zy).map(|(a, b)| a * b).sum();
+        self.mean = if uu > 0.0 { uy / uu } else { 0.0 };
+        self.z = self.zy.iter().zip(&self.u).map(|(zy, u)| zy - self.mean * u).collect();
+        let n = self.z.len().max(1) as f64;
+        self.sf2 = (self.z.iter().map(|a| a * a).sum::<f64>() / n).max(1e-12);
+    }
+
+    /// Posterior mean of the latent log score at point `p`.
+    fn mean_at(&self, p: usize) -> f64 {
+        self.mean + self.v[p].iter().zip(&self.z).map(|(a, b)| a * b).sum::<f64>()
+    }
+
+    /// Posterior standard deviation of the latent log score (without the
+    /// measurement noise).
+    fn sd_at(&self, p: usize) -> f64 {
+        (self.sf2 * (1.0 - self.vv[p]).max(0.0)).sqrt()
+    }
+}
+
+/// Profile log marginal likelihood of the observations under (ls, λ), plus
+/// a weak log-normal prior on the length scales (centred on half the
+/// range) so a handful of points can't pick absurd ones. None if the
+/// matrix is not positive definite.
+fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda: f64) -> Option<f64> {
+    let n = obs.len();
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut s = coords.corr(obs[i].0, obs[j].0, ls);
+            if i == j {
+                s += lambda * obs[i].2;
+            }
+            for k in 0..j {
+                s -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if !(s > 1e-12) {
+                    return None;
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    let solve = |b: &dyn Fn(usize) -> f64| {
+        let mut x = vec![0.0; n];
+        for i in 0..n {
+            let s: f64 = (0..i).map(|k| l[i * n + k] * x[k]).sum();
+            x[i] = (b(i) - s) / l[i * n + i];
+        }
+        x
+    };
+    let u = solve(&|_| 1.0);
+    let zy = solve(&|i| obs[i].1);
+    let uu: f64 = u.iter().map(|a| a * a).sum();
+    let mean = u.iter().zip(&zy).map(|(a, b)| a * b).sum::<f64>() / uu;
+    let sf2 = zy.iter().zip(&u).map(|(a, b)| (a - mean * b).powi(2)).sum::<f64>() / n as f64;
+    let logdet: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
+    let prior: f64 = ls.iter().map(|l| -0.5 * ((l / 0.5).ln() / 1.5).powi(2)).sum();
+    Some(-0.5 * n as f64 * sf2.max(1e-12).ln() - logdet + prior)
+}
+
+/// Choose length scales (one per knob) and λ by maximising the likelihood:
+/// a coarse search with one shared length scale, then a coordinate search
+/// per knob over the same ladder.
+fn fit(coords: &Coords, obs: &[(usize, f64, f64)]) -> (Vec<f64>, f64) {
+    let d = coords.dim;
+    let score = |ls: &[f64], lam: f64| log_likelihood(coords, obs, ls, lam).unwrap_or(f64::NEG_INFINITY);
+    let mut best = (vec![0.4; d], 0.1, f64::NEG_INFINITY);
+    for &l in &LENGTHS {
+        for &lam in &LAMBDAS {
+            let ls = vec![l; d];
+            let s = score(&ls, lam);
+            if s > best.2 {
+                best = (ls, lam, s);
+            }
+        }
+    }
+    for _round in 0..2 {
+        let before = best.2;
+        for k in 0..d {
+            for &l in &LENGTHS {
+                let mut ls = best.0.clone();
+                ls[k] = l;
+                let s = score(&ls, best.1);
+                if s > best.2 {
+                    best = (ls, best.1, s);
+                }
+            }
+        }
+        for &lam in &LAMBDAS {
+            let s = score(&best.0, lam);
+            if s > best.2 {
+                best = (best.0.clone(), lam, s);
+            }
+        }
+        if best.2 <= before {
+            break;
+        }
+    }
+    (best.0, best.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{cube, drive};
+    use super::*;
+
+    #[test]
+    fn cdf_is_accurate() {
+        assert!((norm_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((norm_cdf(1.96) - 0.975_002_1).abs() < 1e-6);
+        assert!((norm_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
+        assert!(norm_cdf(-40.0) >= 0.0 && norm_cdf(40.0) <= 1.0);
+    }
+
+    #[test]
+    fn incremental_factor_matches_a_fresh_one() {
+        let space = cube(4);
+        let m = Model::new(&[], Some(&space), 1, None, 1);
+        let obs: Vec<(usize, f64, f64)> =
+            [(0, 0.1, 1.0), (5, -0.2, 3.0), (21, 0.05, 1.0), (5, -0.1, 1.0), (63, 0.3, 9.0)].to_vec();
+        let ls = vec![0.5, 0.3, 1.0];
+        let mut inc = Gp::build(&m.coords, obs[..2].to_vec(), ls.clone(), 0.05);
+        for &(p, y, w) in &obs[2..] {
+            inc.push(&m.coords, p, y, w, false);
+        }
+        // A fantasy pushed and truncated leaves no trace.
+        inc.push(&m.coords, 40, inc.mean_at(40), 1.0, true);
+        inc.truncate(obs.len());
+        let fresh = Gp::build(&m.coords, obs.clone(), ls, 0.05);
+        for p in 0..64 {
+            assert!((inc.mean_at(p) - fresh.mean_at(p)).abs() < 1e-9);
+            assert!((inc.sd_at(p) - fresh.sd_at(p)).abs() < 1e-9);
+        }
+        // The posterior mean is near the data where it is dense.
+        assert!((fresh.mean_at(5) - -0.175).abs() < 0.1, "{}", fresh.mean_at(5));
+    }
+
+    #[test]
+    fn believer_fantasy_keeps_the_mean_and_shrinks_the_variance() {
+        let space = cube(4);
+        let m = Model::new(&[], Some(&space), 1, None, 1);
+        let mut gp = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
+        let (mu, sd) = (gp.mean_at(30), gp.sd_at(30));
+        gp.push(&m.coords, 30, mu, 1.0, true);
+        assert!((gp.mean_at(30) - mu).abs() < 1e-12);
+        assert!((gp.mean_at(10) - {
+            let g2 = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
+            g2.mean_at(10)
+        })
+        .abs()
+            < 1e-12);
+        assert!(gp.sd_at(30) < sd);
+    }
+
+    #[test]
+    fn finds_a_noiseless_bowl_optimum_in_far_fewer_asks_than_the_grid() {
+        let space = cube(6);
+        // Optimum at level (4, 1, 2): slice 1250, window 1000, boost 1500.
+        let truth = |c: &SchedConfig| {
+            let a = c.slice_us as f64 / 250.0 - 5.0;
+            let b = c.input_window_us as f64 / 500.0 - 2.0;
+            let g = c.game_boost_us as f64 / 500.0 - 3.0;
+            (0.02 * a * a + 0.03 * b * b + 0.015 * g * g + 0.01 * a * g).exp()
+        };
+        let mut worst = 0;
+        for seed in 0..5 {
+            let mut m = Model::new(&[SchedConfig::default()], Some(&space), 1, None, seed);
+            let (asks, _) = drive(&mut m, |c, _| Some(truth(c)));
+            let (best, score) = m.best().unwrap();
+            assert_eq!(
+                (best.slice_us, best.input_window_us, best.game_boost_us),
+                (1250, 1000, 1500),
+                "seed {seed}"
+            );
+            assert!((score - 1.0).abs() < 1e-9);
+            worst = worst.max(asks);
+        }
+        assert!(worst <= 54, "{worst} asks");
+    }
+
+    #[test]
+    fn seeds_outside_the_space_compete_too() {
+        let space = cube(3);
+        let outside = SchedConfig { mig_max: 7, ..SchedConfig::default() };
+        let mut m = Model::new(&[outside], Some(&space), 2, Some(20.0), 4);
+        let (asks, budget) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));
+        assert!(asks <= 20 && budget <= 20.0);
+        assert_eq!(m.best().unwrap().0, outside);
+        let mut m = Model::new(&[outside, SchedConfig::default()], None, 3, None, 4);
+        let (asks, _) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));
+        assert_eq!(asks, 2 + 2 * 3);
+        assert_eq!(m.best().unwrap().0, outside);
+    }
+}

@@ -1,0 +1,238 @@
+//! `scx_gamer tune -- mangohud ./game` and `scx_gamer attach --pid PID`:
+//! check everything that can be checked before the game is touched, get the
+//! game's frames flowing, then hand over to the trial loop.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use log::info;
+
+use super::frame_source::FrameSource;
+use super::options::TuneOptions;
+use super::runner::{GameWatch, Runner, Stop};
+use super::search::{Search, new_search};
+use super::trials::TrialFile;
+use crate::game::identity::GameId;
+use crate::game::inspect::{GameProcess, control_socket, log_folder};
+use crate::game::launch::{self, GameUser, LogFolder};
+use crate::mangohud::control::Control;
+use crate::mangohud::env::{game_env, user_config_file};
+use crate::run::{Feeds, Session};
+use crate::sched::{SchedConfig, game, preflight};
+use crate::store::{GameStore, SessionInfo, SystemInfo, store_path};
+
+const PROC: &str = "/proc";
+/// A game we started gets this long to exit after SIGTERM.
+const GAME_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How a tune ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Finished,
+    GameExited(String),
+    Interrupted,
+}
+
+/// What is known before anything is launched.
+struct Plan {
+    search: Box<dyn Search>,
+    names: HashMap<SchedConfig, String>,
+}
+
+fn plan(opts: &TuneOptions) -> Result<Plan> {
+    opts.validate()?;
+    let trials = TrialFile::load(&opts.trials_file)?;
+    let seeds: Vec<SchedConfig> = trials.trials.iter().map(|t| t.config).collect();
+    let search = new_search(opts.search, &seeds, trials.space.as_ref(), opts.repeats, opts.max_trials, opts.seed)?;
+    let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
+    preflight::check_all()?;
+    Ok(Plan { search, names })
+}
+
+struct Launched {
+    child: Child,
+}
+
+impl GameWatch for Launched {
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot wait for it: {e}")),
+        }
+    }
+}
+
+struct Attached {
+    pid: u32,
+}
+
+impl GameWatch for Attached {
+    fn exited(&mut self) -> Option<String> {
+        // Gone, or a zombie its parent has not reaped yet.
+        match std::fs::read_to_string(format!("{PROC}/{}/stat", self.pid)) {
+            Ok(stat) if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')) => Some("it is a zombie".into()),
+            Ok(_) => None,
+            Err(_) => Some(format!("pid {} is gone", self.pid)),
+        }
+    }
+}
+
+fn system_info(mangohud_version: Option<String>) -> SystemInfo {
+    let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get() as u32);
+    SystemInfo { kernel, cpu, cpus, mangohud_version }
+}
+
+/// Connect to the MangoHud of any process of the game's tree: a launcher
+/// may fork the process that renders.
+fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Result<Control> {
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        if let Some(reason) = game.exited() {
+            bail!("the game exited before showing a frame ({reason})");
+        }
+        let procs = game::scan_processes(Path::new(PROC))?;
+        for pid in game::process_tree(&[root], &procs) {
+            match Control::connect(pid, Duration::from_millis(500)) {
+                Ok(c) => return Ok(c),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if Instant::now() > deadline {
+            let why = last_err.map(|e| format!(": {e:#}")).unwrap_or_default();
+            bail!("no frames from the game within {timeout:?}: MangoHud never opened its control socket{why}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_trials(
+    opts: &TuneOptions,
+    mut plan: Plan,
+    mode: &str,
+    game_id: GameId,
+    pid: u32,
+    source: FrameSource,
+    watch: &mut dyn GameWatch,
+    shutdown: Arc<AtomicBool>,
+) -> Result<Outcome> {
+    let session = Session::start(Feeds { game_pids: vec![pid], input_dir: opts.input_dir.clone() }, shutdown)?;
+    let path = store_path(&opts.data_dir, &game_id.key);
+    let store = GameStore::open_or_new(&path, game_id)?;
+    let started = chrono::Utc::now();
+    let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));
+    let mut runner = Runner::new(opts, session, source, watch, store, path.clone(), session_id.clone(), plan.names);
+
+    // Frames before any trial: the game has warmed up when the frame rate
+    // of two probes in a row agrees.
+    if let Some(stop) = runner.settle(opts.frames_timeout())? {
+        return Ok(outcome(stop));
+    }
+    runner.store.sessions.push(SessionInfo {
+        id: session_id,
+        mode: mode.to_string(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
+        system: system_info(runner.source.mangohud_version()),
+        trials_file: Some(opts.trials_file.display().to_string()),
+        search: Some(plan.search.name().to_string()),
+        seed: Some(opts.seed),
+        trial_secs: opts.trial_secs,
+        warmup_secs: opts.warmup_secs,
+        frame_source: runner.source.kind().to_string(),
+    });
+    runner.store.save(&path)?;
+    info!("recording into {}", path.display());
+    let stop = runner.run(plan.search.as_mut())?;
+    if let Some((cfg, score)) = plan.search.best() {
+        info!("search ({}) ends on {cfg} (score {score:.3})", plan.search.name());
+    }
+    Ok(stop.map_or(Outcome::Finished, outcome))
+}
+
+fn outcome(stop: Stop) -> Outcome {
+    match stop {
+        Stop::GameExited(r) => Outcome::GameExited(r),
+        Stop::Interrupted => Outcome::Interrupted,
+    }
+}
+
+/// `scx_gamer tune [opts] -- cmd…`: launch the game as the player and tune.
+/// Returns how it ended and the game's store key.
+pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: Arc<AtomicBool>) -> Result<(Outcome, String)> {
+    let plan = plan(opts)?;
+    let env = |k: &str| std::env::var(k).ok();
+    let user = GameUser::resolve(user, &env)?;
+    let cmd = launch::with_mangohud(cmd, std::env::var_os("PATH").as_deref())?;
+    let game_id = GameId::from_command(&cmd, &env);
+    let key = game_id.key.clone();
+    let logs = LogFolder::create(Path::new(&std::env::temp_dir()), &user)?;
+    // The player's MangoHud settings survive; logging is ours.
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+    let user_file = user_config_file(&user.home, xdg.as_deref(), &game_id.exe).and_then(|p| std::fs::read_to_string(p).ok());
+    let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs.path());
+
+    let child = launch::spawn_as(&user, &cmd, &extra)?;
+    let pid = child.id();
+    info!("started the game (pid {pid}) as {}", user.name);
+    let mut game = Launched { child };
+    let result = (|| {
+        let control = connect_control(pid, &mut game, opts.frames_timeout())?;
+        let source = FrameSource::control(control, logs.path())?;
+        run_trials(opts, plan, "tune", game_id, pid, source, &mut game, shutdown)
+    })();
+    if game.child.try_wait().ok().flatten().is_none() {
+        info!("stopping the game");
+        if let Err(e) = launch::stop(&mut game.child, GAME_STOP_GRACE) {
+            log::warn!("stopping the game: {e:#}");
+        }
+    }
+    Ok((result?, key))
+}
+
+/// `scx_gamer attach --pid PID`: tune a game that already runs under
+/// MangoHud; the game keeps running afterwards.
+pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result<(Outcome, String)> {
+    let plan = plan(opts)?;
+    let proc_root = Path::new(PROC);
+    let process = GameProcess::read(proc_root, pid)?;
+    if !process.has_mangohud(proc_root) {
+        bail!(
+            "pid {pid} ({}) is not a MangoHud game: start it with `mangohud` (and control=mangohud-%p in MANGOHUD_CONFIG), or use `scx_gamer tune -- mangohud …`",
+            process.exe_name
+        );
+    }
+    let game_id = GameId::from_process(proc_root, pid)?;
+    let key = game_id.key.clone();
+    let procs = game::scan_processes(proc_root)?;
+    let tree = game::process_tree(&[pid], &procs);
+    let (folder, from) = log_folder(&process)?;
+    let source = match control_socket(proc_root, &process, &tree) {
+        Some(name) => {
+            let control = Control::connect_name(&name, opts.frames_timeout())?;
+            info!("using MangoHud's control socket @{name}; logs in {} ({from:?})", folder.display());
+            FrameSource::control(control, &folder)?
+        }
+        None => {
+            info!("no MangoHud control socket: cutting the live log in {} ({from:?}) by time", folder.display());
+            FrameSource::stream(&folder)?
+        }
+    };
+    let mut game = Attached { pid };
+    let outcome = run_trials(opts, plan, "attach", game_id, pid, source, &mut game, shutdown)
+        .with_context(|| format!("tuning pid {pid} ({})", process.exe_name))?;
+    Ok((outcome, key))
+}
