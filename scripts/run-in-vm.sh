@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job on a machine without a sched_ext kernel: boot the VM test bed
-# and run `scx_gamer run` there on a game-like load (a render loop of CPU
-# bursts and sleeps, plus CPU hogs in the background), printing its stats
-# every second, then stop it with SIGINT.
+# and run a real tune there — MangoHud 0.6.8 on glxgears under Xvfb (Mesa's
+# software renderer) as the game, run as `nobody` as sudo would run it as
+# the player — with a short trial list, then print the ranking.
 #
-#   scripts/run-in-vm.sh [SECONDS] [-- scx_gamer run flags...]
+#   scripts/run-in-vm.sh [TRIAL_SECS] [-- more scx_gamer tune flags...]
 #
-# On a machine with a sched_ext kernel, run the scheduler directly instead:
-#   sudo scx_gamer run --game-pid "$(pidof game)" --stats 1
+# TCG emulation makes the VM slow: figures are only comparable with each
+# other. On a machine with a sched_ext kernel, tune a real game instead:
+#   sudo scx_gamer tune -- mangohud ./game
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -15,16 +16,14 @@ secs=${1:-10}
 [ "${1:-}" = "--" ] && shift
 . scripts/vm-job.sh
 cat > "$script" <<GUEST
-game() { while :; do i=0; while [ \$i -lt 300 ]; do i=\$((i+1)); done; sleep 0.004; done; }
-game & GAME=\$!
-HOGS=""; for _ in \$(seq \$(( \$(nproc) + 1 ))); do ( while :; do :; done ) & HOGS="\$HOGS \$!"; done
-echo "game-like load: pid \$GAME, \$(( \$(nproc) + 1 )) CPU hogs on \$(nproc) CPUs, kernel \$(uname -r)"
-$bin run --game-pid \$GAME --stats 1 $(printf '%q ' "$@") &
-SCHED=\$!
-sleep $secs
-echo "sched_ext: \$(cat /sys/kernel/sched_ext/state), ops: \$(cat /sys/kernel/sched_ext/root/ops 2>/dev/null)"
-kill -INT \$SCHED; wait \$SCHED; rc=\$?
-kill \$HOGS \$GAME
+export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
+Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
+for _ in \$(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
+echo "kernel \$(uname -r), \$(nproc) CPUs (TCG: timings are relative only)"
+$bin tune --trials trials/ci.toml --trial-secs $secs --warmup-secs 2 --repeats 1 --data /tmp/ml_data $(printf '%q ' "$@") \
+    -- mangohud glxgears -geometry 64x64 2>&1 | grep -v '^log versioning\|FPS\$'
+rc=\${PIPESTATUS[0]}
+echo; echo "best config as flags: \$($bin report --data /tmp/ml_data --best glxgears 2>&1)"
 exit \$rc
 GUEST
-scripts/vm-run --timeout $((secs + 120)) -- bash "$script"
+scripts/vm-run --timeout $((secs * 4 + 300)) -- bash "$script"

@@ -94,8 +94,12 @@ struct TuneArgs {
     /// Folder of the tuning data.
     #[arg(long, default_value = "ml_data")]
     data: PathBuf,
-    /// Do not measure the kernel's own scheduler as a baseline trial.
-    #[arg(long)]
+    /// Measure the kernel's own scheduler (no sched_ext) in every block
+    /// (the default).
+    #[arg(long, overrides_with = "no_baseline")]
+    baseline: bool,
+    /// Do not measure the baseline: no verdict against it is possible.
+    #[arg(long, overrides_with = "baseline")]
     no_baseline: bool,
     /// Give up when the game shows no frames for this many seconds.
     #[arg(long, default_value_t = 60.0)]

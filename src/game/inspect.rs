@@ -10,7 +10,8 @@
 //!
 //! - MANGOHUD_CONFIG set (even empty): its settings only; the config files
 //!   are read as well only with `read_cfg`, and then the environment's
-//!   settings override the file's.
+//!   settings override the file's. MangoHud splits it at `,`, `:` and `;`
+//!   alike (`\` escapes one inside a value); a repeated key: the last wins.
 //! - MANGOHUD_CONFIG unset: the first config file that exists of
 //!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
 //!   `<folder of the executable>/MangoHud.conf`,
@@ -24,8 +25,9 @@
 //! - No `output_folder`: MangoHud 0.6.8 (Debian bookworm) writes no log at
 //!   all (its Logger writes only `if (!output_folder.empty())`; seen too: a
 //!   logged run of glxgears left no file in HOME or the working folder).
-//!   Later versions (the Logger that writes each frame as it comes) default
-//!   it to `$HOME` in the Logger's constructor. We report `$HOME` as the
+//!   Later versions (the Logger that appends each frame to the file as it
+//!   comes, with swap_used/process_rss columns) default it to `$HOME` in
+//!   the Logger's constructor. We report `$HOME` as the
 //!   default, marked [`FolderSource::Default`], so a caller can say that an
 //!   old MangoHud will log nowhere.
 
@@ -493,6 +495,13 @@ pub fn control_socket(
         .chain(tree.iter().copied().filter(|&p| p != game.pid))
         .map(|pid| pattern.replacen("%p", &pid.to_string(), 1))
         .find(|name| is_listening(name))
+}
+
+/// The game's MangoHud is set up to open a control socket (`control=` in
+/// its settings), listening yet or not: MangoHud opens it at the first
+/// frame it hooks, which can take seconds after the game started.
+pub fn control_configured(proc_root: &Path, game: &GameProcess) -> bool {
+    setting(proc_root, game, "control").is_some_and(|(pattern, _)| !pattern.is_empty())
 }
 
 /// `__SO_ACCEPTCON` in /proc/net/unix's Flags column: a listening socket.

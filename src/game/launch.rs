@@ -131,7 +131,8 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
 
 /// Start `cmd` as `user`, with our environment plus `extra_env`, HOME, USER
 /// and LOGNAME of the user (sudo may have left root's) and XDG_RUNTIME_DIR
-/// when it is unset and the user's runtime folder exists. The standard
+/// `/run/user/<uid>` when that folder exists and the variable is unset (or
+/// names another user's folder). The standard
 /// streams and the process group are ours, so the terminal's Ctrl-C reaches
 /// the game as it would without the tuner.
 pub fn spawn_as(
@@ -165,10 +166,19 @@ pub fn spawn_as(
         .env("USER", &user.name)
         .env("LOGNAME", &user.name);
     let runtime_dir = Path::new("/run/user").join(user.uid.to_string());
-    let runtime_set = std::env::var_os("XDG_RUNTIME_DIR").is_some()
+    // Unset, or root's own (`su -`, a root login): the game would look for
+    // its audio and Wayland sockets in a folder it cannot enter.
+    let inherited = std::env::var_os("XDG_RUNTIME_DIR");
+    let someone_elses = inherited
+        .as_deref()
+        .and_then(|d| Path::new(d).strip_prefix("/run/user").ok())
+        .is_some_and(|n| n.as_os_str() != OsStr::new(&user.uid.to_string()));
+    let runtime_set = (inherited.is_some() && !someone_elses)
         || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
     if !runtime_set && runtime_dir.is_dir() {
         command.env("XDG_RUNTIME_DIR", &runtime_dir);
+    } else if !runtime_set && someone_elses {
+        command.env_remove("XDG_RUNTIME_DIR");
     }
     // SAFETY: the closure only makes the setgroups/setgid/setuid system
     // calls on data prepared above; it allocates nothing and takes no lock.

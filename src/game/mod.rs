@@ -245,6 +245,83 @@ mod tests {
         assert_eq!(chain(&["env", "A=1"]).program, None);
     }
 
+    /// The whole path with a real MangoHud: launch glxgears as `nobody` on
+    /// Xvfb, find it from /proc as `attach` would, log through its control
+    /// socket. Needs root, mangohud, Xvfb and glxgears:
+    /// `cargo test --lib game::tests::real_game -- --ignored`.
+    #[test]
+    #[ignore]
+    fn real_game_under_mangohud() {
+        use crate::mangohud::control::Control;
+        use std::ffi::OsString;
+        use std::time::{Duration, Instant};
+
+        let path = std::env::var_os("PATH");
+        for tool in ["Xvfb", "glxgears", "mangohud"] {
+            assert!(
+                find_in_path(OsStr::new(tool), path.as_deref()).is_some(),
+                "{tool} is needed"
+            );
+        }
+        let mut xvfb = std::process::Command::new("Xvfb")
+            .args([":93", "-screen", "0", "640x480x24"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+
+        let parent = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let user = launch::GameUser::resolve(Some("nobody"), &|_| None).unwrap();
+        let folder = launch::LogFolder::create(parent.path(), &user).unwrap();
+        let cmd = launch::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
+        let mut env = crate::mangohud::env::game_env(None, None, folder.path());
+        env.push(("DISPLAY".into(), ":93".into()));
+        let mut child = launch::spawn_as(&user, &cmd, &env).unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+
+        let proc_root = Path::new("/proc");
+        let game = inspect::GameProcess::read(proc_root, child.id()).unwrap();
+        assert_eq!(game.uid, 65534);
+        assert!(game.has_mangohud(proc_root));
+        let (logs, source) = inspect::log_folder(&game).unwrap();
+        assert_eq!(
+            (logs.as_path(), source),
+            (folder.path(), inspect::FolderSource::Env)
+        );
+        let tree = std::collections::BTreeSet::from([child.id()]);
+        let socket = inspect::control_socket(proc_root, &game, &tree);
+        assert_eq!(socket, Some(format!("mangohud-{}", child.id())));
+        let id = identity::GameId::from_process(proc_root, child.id()).unwrap();
+        assert_eq!(
+            id,
+            identity::GameId::from_command(&cmd, &|k| std::env::var(k).ok())
+        );
+
+        let mut control = Control::connect_name(&socket.unwrap(), Duration::from_secs(5)).unwrap();
+        control.start_logging().unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        control.stop_logging(Duration::from_secs(5)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let csv = loop {
+            let found = std::fs::read_dir(folder.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.ends_with(".csv") && !n.ends_with("_summary.csv"));
+            if found.is_some() || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        launch::stop(&mut child, Duration::from_secs(3)).unwrap();
+        let _ = xvfb.kill();
+        let _ = xvfb.wait();
+        let csv = csv.expect("MangoHud wrote a log");
+        assert!(csv.starts_with(&id.exe), "{csv} vs {id:?}");
+    }
+
     #[test]
     fn finds_programs_on_path() {
         let path = std::ffi::OsString::from("/nonexistent:/bin:/usr/bin");

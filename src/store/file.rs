@@ -100,13 +100,22 @@ pub fn find_store(data_dir: &Path, game: &str) -> Result<PathBuf> {
     }
     let stores = list_stores(data_dir)?;
     let mut known = Vec::new();
+    // `glxgears` finds `glxgears.x86_64-linux-gnu` (the binary behind the
+    // command's symlink), when only one store matches so.
+    let mut prefixed = Vec::new();
     for path in &stores {
         if let Ok(store) = GameStore::load(path) {
             if store.game.exe == game || store.game.steam_app_id.as_deref() == Some(game) {
                 return Ok(path.clone());
             }
+            if store.game.exe.strip_prefix(game).is_some_and(|rest| rest.starts_with('.')) {
+                prefixed.push(path.clone());
+            }
             known.push(store.game.key);
         }
+    }
+    if let [only] = prefixed.as_slice() {
+        return Ok(only.clone());
     }
     if known.is_empty() {
         bail!("no tuning data for '{game}' in {} (run `scx_gamer tune` first)", data_dir.display());
@@ -155,6 +164,9 @@ mod tests {
         let want = store_path(dir.path(), "steam-570");
         assert_eq!(find_store(dir.path(), "570").unwrap(), want);
         assert_eq!(find_store(dir.path(), "dota2").unwrap(), want);
+        let gears = GameId { key: "glxgears.x86_64-linux-gnu".into(), exe: "glxgears.x86_64-linux-gnu".into(), steam_app_id: None };
+        GameStore::new(gears).save(&store_path(dir.path(), "glxgears.x86_64-linux-gnu")).unwrap();
+        assert_eq!(find_store(dir.path(), "glxgears").unwrap(), store_path(dir.path(), "glxgears.x86_64-linux-gnu"));
         let err = find_store(dir.path(), "quake").unwrap_err().to_string();
         assert!(err.contains("no tuning data for 'quake'") && err.contains("steam-570"), "{err}");
         let err = find_store(&dir.path().join("none"), "quake").unwrap_err().to_string();

@@ -19,7 +19,7 @@ use super::runner::{GameWatch, Runner, Stop};
 use super::search::{Search, new_search};
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
-use crate::game::inspect::{GameProcess, control_socket, log_folder};
+use crate::game::inspect::{GameProcess, control_configured, control_socket, log_folder};
 use crate::game::launch::{self, GameUser, LogFolder};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
@@ -113,6 +113,33 @@ fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Re
         if Instant::now() > deadline {
             let why = last_err.map(|e| format!(": {e:#}")).unwrap_or_default();
             bail!("no frames from the game within {timeout:?}: MangoHud never opened its control socket{why}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The control socket of a running game: when its MangoHud is configured
+/// for one, wait (up to `timeout`) for it to listen.
+fn find_control_socket(process: &GameProcess, game: &mut dyn GameWatch, timeout: Duration) -> Result<Option<String>> {
+    let proc_root = Path::new(PROC);
+    let configured = control_configured(proc_root, process);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let procs = game::scan_processes(proc_root)?;
+        let tree = game::process_tree(&[process.pid], &procs);
+        if let Some(name) = control_socket(proc_root, process, &tree) {
+            return Ok(Some(name));
+        }
+        if !configured {
+            return Ok(None);
+        }
+        if let Some(reason) = game.exited() {
+            bail!("the game exited ({reason})");
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no frames from the game within {timeout:?}: its MangoHud is set up with a control socket but never opened it"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -217,10 +244,10 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     }
     let game_id = GameId::from_process(proc_root, pid)?;
     let key = game_id.key.clone();
-    let procs = game::scan_processes(proc_root)?;
-    let tree = game::process_tree(&[pid], &procs);
     let (folder, from) = log_folder(&process)?;
-    let source = match control_socket(proc_root, &process, &tree) {
+    let mut game = Attached { pid };
+    let socket = find_control_socket(&process, &mut game, opts.frames_timeout())?;
+    let source = match socket {
         Some(name) => {
             let control = Control::connect_name(&name, opts.frames_timeout())?;
             info!("using MangoHud's control socket @{name}; logs in {} ({from:?})", folder.display());
@@ -231,7 +258,6 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
             FrameSource::stream(&folder)?
         }
     };
-    let mut game = Attached { pid };
     let outcome = run_trials(opts, plan, "attach", game_id, pid, source, &mut game, shutdown)
         .with_context(|| format!("tuning pid {pid} ({})", process.exe_name))?;
     Ok((outcome, key))

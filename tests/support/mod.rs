@@ -99,3 +99,19 @@ for _ in $(seq $(( $(nproc) + 1 ))); do ( while :; do :; done ) & HOGS="$HOGS $!
 pub const WAIT_STATE: &str = r#"
 wait_state() { for _ in $(seq 200); do [ "$(cat /sys/kernel/sched_ext/state)" = "$1" ] && return 0; sleep 0.1; done; echo "TIMEOUT waiting for state $1"; return 1; }
 "#;
+
+/// Xvfb on :7 with Mesa's software renderer, as the games' display; the
+/// tuner runs games as `nobody` (what `sudo` from that user would give).
+/// Defines `wait_line FILE REGEX` (up to 2 min).
+pub const GAME_DISPLAY: &str = r#"
+export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
+Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
+for _ in $(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
+wait_line() { for _ in $(seq 600); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "TIMEOUT waiting for '$2' in $1"; cat "$1"; return 1; }
+"#;
+
+/// The game store the tuner wrote under `/tmp/<dir>` (printed by the
+/// script with `cat /tmp/<dir>/*.json`).
+pub fn store(out: &VmOutput) -> serde_json::Value {
+    out.json_lines_with("schema_version").into_iter().next().unwrap_or_else(|| panic!("no store printed:\n{}", out.output))
+}

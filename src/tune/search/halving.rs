@@ -29,6 +29,9 @@ const MIN_BUDGET: f64 = 1.0 / 9.0;
 pub struct Halving {
     book: Book,
     alive: Vec<usize>,
+    /// The alive sets before each cut, latest last: `best` falls back on
+    /// them when every survivor failed.
+    history: Vec<Vec<usize>>,
     /// Budgets of the rungs not started yet, next first.
     rungs: Vec<f64>,
     /// Whether the stage under way is a rung (its end cuts `alive`).
@@ -97,6 +100,7 @@ impl Halving {
         Halving {
             book,
             alive,
+            history: Vec::new(),
             rungs,
             in_rung: false,
             final_left: repeats,
@@ -114,6 +118,7 @@ impl Halving {
             self.alive.iter().filter_map(|&c| self.book.mean(c).map(|m| (c, m))).collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let keep = scored.len().div_ceil(ETA);
+        self.history.push(std::mem::take(&mut self.alive));
         self.alive = scored.into_iter().take(keep).map(|(c, _)| c).collect();
     }
 
@@ -203,9 +208,12 @@ impl Search for Halving {
     }
 
     /// The best of the candidates still in contention: one eliminated early
-    /// on a single lucky short trial must not win.
+    /// on a single lucky short trial must not win. When all of them failed,
+    /// the best of the previous rung's that did not.
     fn best(&self) -> Option<(SchedConfig, f64)> {
-        self.book.best_of(self.alive.iter().copied())
+        std::iter::once(&self.alive)
+            .chain(self.history.iter().rev())
+            .find_map(|set| self.book.best_of(set.iter().copied()))
     }
 }
 
@@ -247,7 +255,7 @@ mod tests {
         assert_eq!((best.slice_us, best.game_boost_us, best.input_window_us), (1000, 1000, 500));
         assert!((score - truth(&best)).abs() < 1e-9);
         let b = &seen[&best];
-        assert_eq!(b.iter().filter(|&&x| x == 1.0).count(), 2, "{b:?}");
+        assert!(b.ends_with(&[1.0, 1.0]), "{b:?}");
         // The number of candidates measured at each budget shrinks by ETA.
         let mut per_budget: HashMap<u64, usize> = HashMap::new();
         for bs in seen.values() {
@@ -265,13 +273,32 @@ mod tests {
     fn failed_configs_are_dropped_and_never_best() {
         let space = cube(4);
         let mut h = Halving::new(&[], Some(&space), 1, None, 3);
-        // The best-scoring configs all fail once measured at full length.
+        // The best-scoring configs all fail once measured at full length,
+        // so the final survivors fail: the pick falls back a rung.
+        let mut failed = HashSet::new();
         drive(&mut h, |c, b| {
             let s = 1.0 + c.slice_us as f64 / 1e4;
-            if c.slice_us == 250 && b == 1.0 { None } else { Some(s) }
+            if c.slice_us == 250 && b == 1.0 {
+                failed.insert(*c);
+                return None;
+            }
+            Some(s)
         });
+        assert!(!failed.is_empty());
         let (best, _) = h.best().unwrap();
-        assert_ne!(best.slice_us, 250);
+        assert!(!failed.contains(&best));
+        // Configs that fail at once never get past the first rung.
+        let mut h = Halving::new(&[], Some(&space), 1, None, 3);
+        let mut late = 0;
+        drive(&mut h, |c, b| {
+            if c.slice_us == 250 {
+                late += usize::from(b > MIN_BUDGET + 1e-9);
+                return None;
+            }
+            Some(1.0 + c.slice_us as f64 / 1e4)
+        });
+        assert_eq!(late, 0);
+        assert_eq!(h.best().unwrap().0.slice_us, 500);
     }
 
     #[test]

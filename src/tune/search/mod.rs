@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::sched::SchedConfig;
@@ -95,7 +95,9 @@ pub fn new_search(
         bail!("max trials must be at least 1");
     }
     for s in seeds {
-        s.validate().with_context(|| format!("config {s}"))?;
+        if let Err(e) = s.validate() {
+            bail!("config {s}: {e}");
+        }
     }
     if seeds.is_empty() && space.is_none() {
         bail!("nothing to search: no configs and no space");
@@ -193,10 +195,6 @@ impl Book {
         i
     }
 
-    pub fn find(&self, cfg: &SchedConfig) -> Option<usize> {
-        self.index.get(cfg).copied()
-    }
-
     pub fn ask(&mut self, cand: usize, budget: f64) -> Ask {
         let id = self.next_id;
         self.next_id += 1;
@@ -219,10 +217,6 @@ impl Book {
             None => t.failed = true,
         }
         Some(Told { cand, budget, log })
-    }
-
-    pub fn pending(&self) -> usize {
-        self.pending.len()
     }
 
     pub fn mean(&self, cand: usize) -> Option<f64> {

@@ -27,7 +27,7 @@ const FINAL_TOP: usize = 2;
 /// more than this (0.1 %).
 const EI_STOP: f64 = 1e-3;
 /// Refit the kernel once the observations grew by this factor.
-const REFIT_GROWTH: f64 = 1.3;
+const REFIT_GROWTH: f64 = 1.5;
 /// Candidate length scales (in units of a knob's whole level range) and
 /// noise-to-signal variance ratios for the marginal-likelihood fit.
 const LENGTHS: [f64; 9] = [0.08, 0.15, 0.25, 0.4, 0.65, 1.0, 1.6, 2.6, 4.0];
@@ -55,6 +55,8 @@ pub struct Model {
     /// Trial time allowed in total, in full trials.
     cap: f64,
     fitted_at: usize,
+    /// The kernel's last fit, the start of the next.
+    hyper: Option<Hyper>,
     /// Observations told while no GP existed yet (point, log score, noise).
     pending_obs: Vec<(usize, f64, f64)>,
     rng: StdRng,
@@ -123,6 +125,7 @@ impl Model {
             queue,
             cap,
             fitted_at: 0,
+            hyper: None,
             pending_obs: Vec::new(),
             rng,
         }
@@ -138,11 +141,16 @@ impl Model {
         if n == 0 || (self.gp.is_some() && (n as f64) < self.fitted_at as f64 * REFIT_GROWTH) {
             return;
         }
-        let mut obs = self.gp.take().map(|g| g.obs).unwrap_or_default();
-        obs.append(&mut self.pending_obs);
-        let (ls, lambda) = fit(&self.coords, &obs);
-        self.gp = Some(Gp::build(&self.coords, obs, ls, lambda));
         self.fitted_at = n;
+        let mut obs = self.gp.as_ref().map(|g| g.obs.clone()).unwrap_or_default();
+        obs.append(&mut self.pending_obs);
+        let hyper = fit(&self.coords, &obs, self.hyper.clone());
+        if self.gp.is_some() && self.hyper.as_ref() == Some(&hyper) {
+            return; // same kernel: the incremental factor is already exact
+        }
+        let (ls, lambda) = hyper.values();
+        self.hyper = Some(hyper);
+        self.gp = Some(Gp::build(&self.coords, obs, ls, lambda));
     }
 
     /// Estimated log score of a measured candidate: the GP's posterior mean
@@ -190,14 +198,16 @@ impl Model {
             .map(|o| gp.mean_at(o.0))
             .fold(f64::INFINITY, f64::min);
         let n_real = gp.n();
+        // Fantasies leave the means alone: compute them once.
+        let means: Vec<f64> = eligible.iter().map(|&p| gp.mean_at(p)).collect();
         let mut batch = Vec::new();
         for k in 0..size {
             let mut best: Option<(usize, f64)> = None;
-            for &p in &eligible {
+            for (&p, &mu) in eligible.iter().zip(&means) {
                 if batch.contains(&p) {
                     continue;
                 }
-                let ei = expected_improvement(incumbent - gp.mean_at(p), gp.sd_at(p));
+                let ei = expected_improvement(incumbent - mu, gp.sd_at(p));
                 if best.is_none_or(|(_, b)| ei > b) {
                     best = Some((p, ei));
                 }
@@ -551,45 +561,82 @@ fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda
     Some(-0.5 * n as f64 * sf2.max(1e-12).ln() - logdet + prior)
 }
 
-/// Choose length scales (one per knob) and λ by maximising the likelihood:
-/// a coarse search with one shared length scale, then a coordinate search
-/// per knob over the same ladder.
-fn fit(coords: &Coords, obs: &[(usize, f64, f64)]) -> (Vec<f64>, f64) {
-    let d = coords.dim;
-    let score = |ls: &[f64], lam: f64| log_likelihood(coords, obs, ls, lam).unwrap_or(f64::NEG_INFINITY);
-    let mut best = (vec![0.4; d], 0.1, f64::NEG_INFINITY);
-    for &l in &LENGTHS {
-        for &lam in &LAMBDAS {
-            let ls = vec![l; d];
-            let s = score(&ls, lam);
-            if s > best.2 {
-                best = (ls, lam, s);
-            }
-        }
+/// Kernel hyperparameters as rungs of `LENGTHS` (one per knob) and
+/// `LAMBDAS`.
+#[derive(Clone, Debug, PartialEq)]
+struct Hyper {
+    ls: Vec<usize>,
+    lambda: usize,
+}
+
+impl Hyper {
+    fn values(&self) -> (Vec<f64>, f64) {
+        (self.ls.iter().map(|&i| LENGTHS[i]).collect(), LAMBDAS[self.lambda])
     }
-    for _round in 0..2 {
-        let before = best.2;
-        for k in 0..d {
-            for &l in &LENGTHS {
-                let mut ls = best.0.clone();
-                ls[k] = l;
-                let s = score(&ls, best.1);
-                if s > best.2 {
-                    best = (ls, best.1, s);
+}
+
+/// Choose length scales (one per knob) and λ by maximising the likelihood.
+/// From scratch: a coarse search with one shared length scale, then
+/// coordinate sweeps per knob. From a previous fit (`start`): coordinate
+/// steps to neighbouring rungs only, since a few more observations move the
+/// optimum little and a refit must stay cheap.
+fn fit(coords: &Coords, obs: &[(usize, f64, f64)], start: Option<Hyper>) -> Hyper {
+    let d = coords.dim;
+    let score = |h: &Hyper| {
+        let (ls, lam) = h.values();
+        log_likelihood(coords, obs, &ls, lam).unwrap_or(f64::NEG_INFINITY)
+    };
+    let (mut best, mut best_s, local) = match start {
+        Some(h) if h.ls.len() == d => {
+            let s = score(&h);
+            (h, s, true)
+        }
+        _ => {
+            let mut best = (Hyper { ls: vec![3; d], lambda: 4 }, f64::NEG_INFINITY);
+            for l in 0..LENGTHS.len() {
+                for lambda in 0..LAMBDAS.len() {
+                    let h = Hyper { ls: vec![l; d], lambda };
+                    let s = score(&h);
+                    if s > best.1 {
+                        best = (h, s);
+                    }
+                }
+            }
+            (best.0, best.1, false)
+        }
+    };
+    for _round in 0..3 {
+        let before = best_s;
+        // k < d: knob k's length scale; k == d: λ.
+        for k in 0..=d {
+            let (cur, len) = if k < d {
+                (best.ls[k], LENGTHS.len())
+            } else {
+                (best.lambda, LAMBDAS.len())
+            };
+            let moves: Vec<usize> = if local {
+                [cur.wrapping_sub(1), cur + 1].into_iter().filter(|&i| i < len).collect()
+            } else {
+                (0..len).filter(|&i| i != cur).collect()
+            };
+            for i in moves {
+                let mut h = best.clone();
+                if k < d {
+                    h.ls[k] = i;
+                } else {
+                    h.lambda = i;
+                }
+                let s = score(&h);
+                if s > best_s {
+                    (best, best_s) = (h, s);
                 }
             }
         }
-        for &lam in &LAMBDAS {
-            let s = score(&best.0, lam);
-            if s > best.2 {
-                best = (best.0.clone(), lam, s);
-            }
-        }
-        if best.2 <= before {
+        if best_s <= before {
             break;
         }
     }
-    (best.0, best.1)
+    best
 }
 
 #[cfg(test)]

@@ -1,0 +1,462 @@
+//! Simulation benchmark of the tuner's search strategies.
+//!
+//! The tuner cannot be benchmarked on a real game (hours per run, and the
+//! true best config is unknown), so this drives the real `Search` code
+//! against synthetic p99 landscapes whose optimum is known, with the
+//! measurement process the runner has: every batch is a block of its
+//! configs plus one baseline trial in random order, a config's score is its
+//! measured p99 ÷ the block's measured baseline p99, measurements carry
+//! lognormal noise, and the game's frame times drift slowly over time.
+//!
+//! It counts the trial time each strategy spends (in full trials: the sum
+//! of the budgets asked, plus one baseline per batch at the batch's longest
+//! budget) and how often its final pick is within 2 % of the true best.
+//!
+//!     cargo run --release --example search_sim [-- SEEDS [ONLY]]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use scx_gamer::sched::SchedConfig;
+use scx_gamer::tune::search::{Strategy, new_search};
+use scx_gamer::tune::space::{Dim, Space, knob_value};
+
+/// A full trial, and the warm-up before every trial (the tuner's defaults):
+/// they set how much the game drifts between a config and its baseline.
+const TRIAL_SECS: f64 = 120.0;
+const WARMUP_SECS: f64 = 10.0;
+/// Success: the pick's true p99 is within this factor of the true best.
+const TOLERANCE: f64 = 1.02;
+
+/// The real default space's shape: 6 × 5 × 4 × 5 = 600 points.
+fn space() -> Space {
+    let dim = |k: &str, l: &[u64]| Dim { knob: k.into(), levels: l.to_vec() };
+    Space::new(
+        SchedConfig::default(),
+        vec![
+            dim("slice_us", &[250, 500, 1000, 2000, 4000, 8000]),
+            dim("input_window_us", &[0, 1000, 2500, 5000, 10000]),
+            dim("mig_max", &[0, 1, 3, 8]),
+            dim("game_boost_us", &[0, 1000, 2000, 4000, 8000]),
+        ],
+    )
+    .expect("valid space")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Family {
+    /// exp(quadratic) in log-knob space with random interactions.
+    Bowl,
+    /// Flat (±1.5 % tilt) except a narrow good region 6–20 % better.
+    Plateau,
+    /// A long narrow valley along slice × boost (the good boost depends on
+    /// the slice), mild bowl in the other knobs.
+    Ridge,
+}
+
+const FAMILIES: [Family; 3] = [Family::Bowl, Family::Plateau, Family::Ridge];
+
+/// Noise of one measurement and drift of the game, per scenario.
+#[derive(Clone, Copy)]
+struct Noise {
+    name: &'static str,
+    /// Lognormal σ of a full trial's p99; a trial of budget b has σ/√b.
+    sigma: f64,
+    /// Random walk of the game's log frame time, σ per √minute.
+    drift: f64,
+}
+
+const NOISES: [Noise; 2] = [
+    Noise { name: "σ 3 %, drift 2 %/√min", sigma: 0.03, drift: 0.02 },
+    Noise { name: "σ 6 %, drift 3 %/√min", sigma: 0.06, drift: 0.03 },
+];
+
+/// Normal deviate (Box–Muller).
+fn gauss(rng: &mut StdRng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// Knob value → [0, 1] on a log scale over the space's range.
+fn coords(cfg: &SchedConfig) -> [f64; 4] {
+    let v = |k| knob_value(cfg, k).unwrap_or(0) as f64;
+    let log01 = |x: f64, lo: f64, hi: f64| ((x.max(lo) / lo).ln() / (hi / lo).ln()).clamp(0.0, 1.0);
+    [
+        log01(v("slice_us"), 250.0, 8000.0),
+        (1.0 + v("input_window_us") / 500.0).ln() / 21f64.ln(),
+        (1.0 + v("mig_max")).ln() / 9f64.ln(),
+        (1.0 + v("game_boost_us") / 500.0).ln() / 17f64.ln(),
+    ]
+}
+
+/// One synthetic game: the true p99 of every point, which points fail to
+/// run, and the baseline's true p99.
+struct Landscape {
+    truth: Vec<Option<f64>>,
+    index: HashMap<SchedConfig, usize>,
+    best: f64,
+    baseline: f64,
+    /// Points within `TOLERANCE` of the best (how many picks succeed).
+    good: usize,
+}
+
+impl Landscape {
+    fn new(family: Family, space: &Space, rng: &mut StdRng) -> Landscape {
+        let base_ms = rng.random_range(8.0..20.0);
+        let centre: [f64; 4] = std::array::from_fn(|_| rng.random());
+        let spread = rng.random_range(0.08..0.35f64); // worst ÷ best − 1, roughly
+        let points = space.all_points();
+        let configs: Vec<SchedConfig> = points.iter().map(|p| space.config(p)).collect();
+        let zs: Vec<[f64; 4]> = configs.iter().map(coords).collect();
+        let shape: Vec<f64> = match family {
+            Family::Bowl => {
+                let mut a: [f64; 4] = std::array::from_fn(|_| rng.random_range(0.3..1.0));
+                a[rng.random_range(0..4)] = 0.05; // one knob barely matters
+                let mut b = [[0.0; 4]; 4];
+                for i in 0..4 {
+                    for j in i + 1..4 {
+                        b[i][j] = rng.random_range(-0.5..0.5) * (a[i] * a[j]).sqrt();
+                    }
+                }
+                zs.iter()
+                    .map(|z| {
+                        let d: [f64; 4] = std::array::from_fn(|k| z[k] - centre[k]);
+                        let mut q = 0.0;
+                        for i in 0..4 {
+                            q += a[i] * d[i] * d[i];
+                            for j in i + 1..4 {
+                                q += b[i][j] * d[i] * d[j];
+                            }
+                        }
+                        q
+                    })
+                    .collect()
+            }
+            Family::Plateau => {
+                let width = rng.random_range(0.12..0.25);
+                let depth = rng.random_range(0.06..0.2);
+                let tilt: [f64; 4] = std::array::from_fn(|_| rng.random_range(-0.015..0.015));
+                zs.iter()
+                    .map(|z| {
+                        let r2: f64 = (0..4).map(|k| (z[k] - centre[k]).powi(2)).sum();
+                        let t: f64 = (0..4).map(|k| tilt[k] * z[k]).sum();
+                        (1.0 + t - depth * (-r2 / (2.0 * width * width)).exp()).ln()
+                    })
+                    .collect()
+            }
+            Family::Ridge => {
+                let slope: f64 = rng.random_range(0.5..1.5) * if rng.random() { 1.0 } else { -1.0 };
+                let along_opt = rng.random::<f64>();
+                let narrow = rng.random_range(15.0..40.0);
+                let mild: [f64; 2] = std::array::from_fn(|_| rng.random_range(0.1..0.6));
+                zs.iter()
+                    .map(|z| {
+                        // Valley: boost ≈ centre + slope · (slice − centre).
+                        let (s, g) = (z[0] - centre[0], z[3] - centre[3]);
+                        let norm = (1.0 + slope * slope).sqrt();
+                        let across = (g - slope * s) / norm;
+                        let along = (s + slope * g) / norm + 0.5 - along_opt;
+                        narrow * across * across
+                            + along * along
+                            + mild[0] * (z[1] - centre[1]).powi(2)
+                            + mild[1] * (z[2] - centre[2]).powi(2)
+                    })
+                    .collect()
+            }
+        };
+        // Scale so worst ÷ best − 1 ≈ spread, add 0.5 % per-config roughness.
+        let (lo, hi) = shape.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let scale = (1.0 + spread).ln() / (hi - lo).max(1e-12);
+        // Half the games eject the scheduler at the shortest slice with the
+        // largest boost: those trials fail.
+        let eject = rng.random::<bool>();
+        let truth: Vec<Option<f64>> = shape
+            .iter()
+            .zip(&configs)
+            .map(|(&x, c)| {
+                let rough = 0.005 * gauss(rng);
+                let fails = eject && c.slice_us == 250 && c.game_boost_us == 8000;
+                (!fails).then(|| base_ms * ((x - lo) * scale + rough).exp())
+            })
+            .collect();
+        let mut ok: Vec<f64> = truth.iter().flatten().copied().collect();
+        ok.sort_by(f64::total_cmp);
+        let best = ok[0];
+        let baseline = 1.05 * ok[ok.len() / 2];
+        let good = ok.iter().filter(|&&t| t <= best * TOLERANCE).count();
+        let index = configs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        Landscape { truth, index, best, baseline, good }
+    }
+
+    fn truth_of(&self, cfg: &SchedConfig) -> Option<f64> {
+        self.truth[*self.index.get(cfg)?]
+    }
+}
+
+/// What one search run cost and found.
+struct Outcome {
+    success: bool,
+    /// Full-trial equivalents: asked budgets + one baseline per batch.
+    trials: f64,
+    /// Simulated wall time, hours (trials, baselines and warm-ups).
+    hours: f64,
+}
+
+/// Run one search on one landscape with the runner's block protocol.
+fn simulate(
+    land: &Landscape,
+    space: &Space,
+    strategy: Strategy,
+    repeats: u32,
+    max_trials: Option<usize>,
+    noise: Noise,
+    seed: u64,
+) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_d41f7);
+    let mut search = new_search(strategy, &[SchedConfig::default()], Some(space), repeats, max_trials, seed)
+        .expect("valid search");
+    let (mut drift, mut secs, mut trials) = (0.0f64, 0.0f64, 0.0f64);
+    // Advance the game's drift by `dt` seconds.
+    let walk = |drift: &mut f64, dt: f64, rng: &mut StdRng| {
+        *drift += noise.drift * (dt / 60.0).sqrt() * gauss(rng);
+    };
+    while let Some(batch) = search.next_batch() {
+        let block_budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+        trials += batch.iter().map(|a| a.budget).sum::<f64>() + block_budget;
+        // Index batch.len() is the baseline.
+        let mut order: Vec<usize> = (0..=batch.len()).collect();
+        order.shuffle(&mut rng);
+        let mut measured = vec![None; batch.len() + 1];
+        for &i in &order {
+            let (truth, budget) = if i == batch.len() {
+                (Some(land.baseline), block_budget)
+            } else {
+                (land.truth_of(&batch[i].config), batch[i].budget)
+            };
+            let len = budget * TRIAL_SECS;
+            walk(&mut drift, WARMUP_SECS + len / 2.0, &mut rng);
+            let sd = noise.sigma / budget.sqrt();
+            measured[i] = truth.map(|t| t * (drift + sd * gauss(&mut rng)).exp());
+            walk(&mut drift, len / 2.0, &mut rng);
+            secs += WARMUP_SECS + len;
+        }
+        let base = measured[batch.len()].expect("baseline always runs");
+        for (a, m) in batch.iter().zip(&measured) {
+            search.tell(a.id, m.map(|m| m / base));
+        }
+    }
+    let success = search
+        .best()
+        .and_then(|(cfg, _)| land.truth_of(&cfg))
+        .is_some_and(|t| t <= land.best * TOLERANCE);
+    Outcome { success, trials, hours: secs / 3600.0 }
+}
+
+/// One row of the table: a strategy with its settings.
+#[derive(Clone, Copy)]
+struct Setting {
+    strategy: Strategy,
+    repeats: u32,
+    max_trials: Option<usize>,
+}
+
+impl Setting {
+    fn label(&self) -> String {
+        let name = match self.strategy {
+            Strategy::Grid => "grid",
+            Strategy::Halving => "halving",
+            Strategy::Model => "model",
+        };
+        match self.max_trials {
+            Some(m) => format!("{name} r={} max={m}", self.repeats),
+            None => format!("{name} r={} (default)", self.repeats),
+        }
+    }
+}
+
+struct Row {
+    setting: Setting,
+    /// Successes per family, out of `seeds` each.
+    wins: [usize; 3],
+    trials: f64,
+    hours: f64,
+    runs: usize,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.wins.iter().sum::<usize>() as f64 / self.runs as f64
+    }
+    fn trials(&self) -> f64 {
+        self.trials / self.runs as f64
+    }
+}
+
+fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Space, noise: Noise) -> Row {
+    let mut row = Row { setting, wins: [0; 3], trials: 0.0, hours: 0.0, runs: 0 };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    lands
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(f, seed, land)| {
+                            let o = simulate(
+                                land,
+                                space,
+                                setting.strategy,
+                                setting.repeats,
+                                setting.max_trials,
+                                noise,
+                                *seed,
+                            );
+                            (*f, o)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("sim thread")).collect()
+    });
+    for (f, o) in results {
+        row.wins[f] += usize::from(o.success);
+        row.trials += o.trials;
+        row.hours += o.hours;
+        row.runs += 1;
+    }
+    row
+}
+
+fn main() {
+    let seeds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    // Optional: only rows whose label contains this (grid r=1 always runs:
+    // it is the reference).
+    let only = std::env::args().nth(2).unwrap_or_default();
+    let started = Instant::now();
+    let space = space();
+    let settings: Vec<Setting> = {
+        let s = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials };
+        vec![
+            s(Strategy::Grid, 1, None),
+            s(Strategy::Grid, 2, None),
+            s(Strategy::Grid, 3, None),
+            s(Strategy::Halving, 2, Some(100)),
+            s(Strategy::Halving, 2, None),
+            s(Strategy::Halving, 2, Some(225)),
+            s(Strategy::Model, 2, Some(60)),
+            s(Strategy::Model, 2, Some(100)),
+            s(Strategy::Model, 2, None),
+        ]
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Space: slice_us {{250,500,1000,2000,4000,8000}} × input_window_us {{0,1000,2500,5000,10000}} × \
+         mig_max {{0,1,3,8}} × game_boost_us {{0,1000,2000,4000,8000}} = {} points; seed config = the default.",
+        space.size()
+    );
+    let _ = writeln!(
+        out,
+        "{seeds} landscapes per family (bowl, plateau, ridge); full trial {TRIAL_SECS} s + {WARMUP_SECS} s warm-up; \
+         success = pick's true p99 within {:.0} % of the true best.",
+        (TOLERANCE - 1.0) * 100.0
+    );
+    for noise in NOISES {
+        let lands: Vec<(usize, u64, Landscape)> = FAMILIES
+            .iter()
+            .enumerate()
+            .flat_map(|(f, &family)| {
+                let space = &space;
+                (0..seeds).map(move |seed| {
+                    let mut rng = StdRng::seed_from_u64(seed * 31 + f as u64 * 1_000_003);
+                    (f, seed, Landscape::new(family, space, &mut rng))
+                })
+            })
+            .collect();
+        let good: Vec<f64> = (0..3)
+            .map(|f| {
+                let l: Vec<_> = lands.iter().filter(|l| l.0 == f).collect();
+                l.iter().map(|l| l.2.good as f64).sum::<f64>() / l.len() as f64
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n### Noise: {} (points within 2 % of the best, mean: bowl {:.1}, plateau {:.1}, ridge {:.1})\n",
+            noise.name, good[0], good[1], good[2]
+        );
+        let _ = writeln!(
+            out,
+            "| strategy | success bowl | plateau | ridge | **all** | trials (full-trial equiv.) | wall hours | × grid r=1 trials |"
+        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let rows: Vec<Row> = settings
+            .iter()
+            .filter(|s| s.label().contains(&only) || (s.strategy == Strategy::Grid && s.repeats == 1))
+            .map(|&s| {
+                let t = Instant::now();
+                let r = run_setting(s, &lands, &space, noise);
+                eprintln!("{}: {:.1} s", s.label(), t.elapsed().as_secs_f64());
+                r
+            })
+            .collect();
+        let grid1 = rows[0].trials();
+        for r in &rows {
+            let pct = |w: usize| 100.0 * w as f64 / seeds as f64;
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} % | {:.0} % | {:.0} % | **{:.1} %** | {:.0} | {:.1} | {:.2}× |",
+                r.setting.label(),
+                pct(r.wins[0]),
+                pct(r.wins[1]),
+                pct(r.wins[2]),
+                100.0 * r.rate(),
+                r.trials(),
+                r.hours / r.runs as f64,
+                r.trials() / grid1
+            );
+        }
+        // For each grid, the cheapest setting of each other strategy that
+        // succeeds at least as often, and its cost relative to that grid.
+        let _ = writeln!(out);
+        for g in rows.iter().filter(|r| r.setting.strategy == Strategy::Grid) {
+            for strategy in [Strategy::Halving, Strategy::Model] {
+                let cheapest = rows
+                    .iter()
+                    .filter(|r| r.setting.strategy == strategy && r.rate() >= g.rate())
+                    .min_by(|a, b| a.trials().total_cmp(&b.trials()));
+                let verdict = match cheapest {
+                    Some(c) => {
+                        let ratio = c.trials() / g.trials();
+                        format!(
+                            "{} reaches ≥ {:.1} % ({:.1} %) with {:.0} trials = {:.2}× grid: goal ≤ 1/3 {}",
+                            c.setting.label(),
+                            100.0 * g.rate(),
+                            100.0 * c.rate(),
+                            c.trials(),
+                            ratio,
+                            if ratio <= 1.0 / 3.0 { "met" } else { "NOT met" }
+                        )
+                    }
+                    None => format!("no tried setting reaches {:.1} %: goal NOT met", 100.0 * g.rate()),
+                };
+                let _ = writeln!(
+                    out,
+                    "- vs {} ({:.1} %, {:.0} trials): {verdict}",
+                    g.setting.label(),
+                    100.0 * g.rate(),
+                    g.trials()
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\n({:.0} s)", started.elapsed().as_secs_f64());
+    print!("{out}");
+}

@@ -1,0 +1,170 @@
+//! `tune`/`attach`/`report` on the host (no sched_ext here): everything that
+//! must be refused before a game is launched, and the report of a store.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use scx_gamer::frames::FrameSeries;
+use scx_gamer::frames::sequence::encode_us;
+use scx_gamer::game::identity::GameId;
+use scx_gamer::sched::SchedConfig;
+use scx_gamer::store::{GameStore, Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus, store_path};
+
+fn scx_gamer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn refuses_before_launching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("launched");
+    let game = format!("touch {}", mark.display());
+    // This host's kernel has no sched_ext.
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--", "sh", "-c", &game]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("sched_ext"), "{}", stderr(&o));
+    assert!(!mark.exists(), "the game was launched although tuning cannot run");
+
+    let o = scx_gamer(&["attach", "--pid", "1", "--trials", "trials/ci.toml"]);
+    assert!(stderr(&o).contains("sched_ext"), "{}", stderr(&o));
+
+    // Not root (as nobody): said before anything else happens.
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", env!("CARGO_BIN_EXE_scx_gamer")])
+        .args(["tune", "--trials", "trials/ci.toml", "--", "sh", "-c", &game])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("root") || stderr(&o).contains("CAP_"), "{}", stderr(&o));
+    assert!(!mark.exists());
+}
+
+#[test]
+fn bad_options_and_trial_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[trial]]\nname = \"x\"\nslice_us = 0\n").unwrap();
+    let o = scx_gamer(&["tune", "--trials", bad.to_str().unwrap(), "--", "true"]);
+    assert!(stderr(&o).contains(&format!("{}:3: trial 'x': slice_us = 0 is out of range", bad.display())), "{}", stderr(&o));
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--trial-secs", "0", "--", "true"]);
+    assert!(stderr(&o).contains("--trial-secs 0"), "{}", stderr(&o));
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--repeats", "0", "--", "true"]);
+    assert!(stderr(&o).contains("--repeats 0"), "{}", stderr(&o));
+    let o = scx_gamer(&["tune", "--trials", "/nonexistent.toml", "--", "true"]);
+    assert!(stderr(&o).contains("reading trial file /nonexistent.toml"), "{}", stderr(&o));
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml"]);
+    assert!(!o.status.success(), "a command is required");
+    let o = scx_gamer(&["attach", "--pid", "abc"]);
+    assert!(stderr(&o).contains("abc"), "{}", stderr(&o));
+}
+
+/// Frame times (µs) of a steady game with `spikes` per mille slow frames.
+fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let jitter = ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 22) % 400;
+            if spike_every > 0 && i % spike_every == spike_every / 2 { base * 3 } else { base + jitter }
+        })
+        .collect()
+}
+
+fn trial(id: u32, block: u32, name: &str, config: Option<SchedConfig>, f: &[u32], status: TrialStatus) -> TrialRecord {
+    let mut s = FrameSeries::default();
+    for &x in f {
+        s.push(u64::from(x) * 1000);
+    }
+    let scx = config.is_some();
+    let on = |v: &str| Some(v.to_string());
+    TrialRecord {
+        id,
+        session: "s1".into(),
+        block,
+        kind: if scx { TrialKind::Config } else { TrialKind::Baseline },
+        name: name.into(),
+        config,
+        status,
+        started_at: "2026-11-24T00:00:00Z".into(),
+        ended_at: "2026-11-24T00:00:10Z".into(),
+        planned_secs: 10.0,
+        measured_secs: 10.0,
+        warmup_secs: 1.0,
+        frames: s.stats(),
+        histogram: Some(s.histogram().to_base64().unwrap()),
+        frame_times: Some(encode_us(f).unwrap()),
+        bad_rows: 0,
+        mangohud_log: None,
+        sched: None,
+        switch: SwitchInfo::default(),
+        observed: if scx {
+            Observed { state_mid: on("enabled"), ops_mid: on("scx_gamer_0.1.0"), state_end: on("enabled"), ops_end: on("scx_gamer_0.1.0") }
+        } else {
+            Observed { state_mid: on("disabled"), state_end: on("disabled"), ..Default::default() }
+        },
+    }
+}
+
+fn write_store(dir: &Path) {
+    let calm: SchedConfig = "slice_us=500".parse().unwrap();
+    let same: SchedConfig = "mig_max=1".parse().unwrap();
+    let broken: SchedConfig = "slice_us=9000".parse().unwrap();
+    let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "dota2".into(), steam_app_id: Some("570".into()) });
+    let mut id = 0;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    for block in 1..=2 {
+        let seed = block * 100;
+        store.trials.push(trial(next(), block, "baseline", None, &frames(4000, 8000, 40, seed), TrialStatus::Ok));
+        store.trials.push(trial(next(), block, "calm", Some(calm), &frames(4000, 8000, 0, seed + 1), TrialStatus::Ok));
+        store.trials.push(trial(next(), block, "same", Some(same), &frames(4000, 8000, 40, seed + 2), TrialStatus::Ok));
+    }
+    store.trials.push(trial(next(), 2, "broken", Some(broken), &[], TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into())));
+    store.save(&store_path(dir, "steam-570")).unwrap();
+}
+
+#[test]
+fn report_ranks_a_store_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    write_store(dir.path());
+    let data = dir.path().to_str().unwrap();
+
+    let o = scx_gamer(&["report", "--data", data, "570", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    // Best first, failed last; "same" and the baseline are within noise.
+    assert_eq!((names[0], names[3]), ("calm", "broken"), "{names:?}");
+    let row = |n: &str| v["rows"].as_array().unwrap().iter().find(|r| r["name"] == n).unwrap().clone();
+    assert_eq!(row("calm")["verdict"], "better");
+    assert_eq!(row("same")["verdict"], "no_significant_difference");
+    assert_eq!(row("broken")["verdict"], "failed");
+    assert_eq!(v["rows"][v["winner"].as_u64().unwrap() as usize]["name"], "calm");
+
+    let o = scx_gamer(&["report", "--data", data, "dota2"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("best: calm beats the kernel's scheduler") && text.contains("scx_gamer --slice-us 500"), "{text}");
+    assert!(text.contains("trial 7: the kernel ejected scx_gamer: sysrq"), "{text}");
+
+    let o = scx_gamer(&["report", "--data", data, "--best", "steam-570"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "--slice-us 500 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000");
+    let old = scx_gamer(&["--ml-show-best", "570", "--data", data]);
+    assert_eq!(old.stdout, o.stdout, "{}", stderr(&old));
+
+    let o = scx_gamer(&["report", "--data", data, "570", "--csv"]);
+    let mut rd = csv::Reader::from_reader(o.stdout.as_slice());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(&rows[6][5], "failed");
+
+    let o = scx_gamer(&["report", "--data", data, "quake"]);
+    assert!(!o.status.success() && stderr(&o).contains("no tuning data for 'quake'"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("steam-570.json"), "{\"schema_version\": 1, \"game\": 5}").unwrap();
+    let o = scx_gamer(&["report", "--data", data, "steam-570"]);
+    assert!(!o.status.success() && stderr(&o).contains("steam-570.json: not a valid scx_gamer store"), "{}", stderr(&o));
+}

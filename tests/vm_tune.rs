@@ -1,0 +1,205 @@
+//! The tuner end to end, in the sched_ext VM test bed: real MangoHud 0.6.8
+//! on glxgears under Xvfb as the game. Every test boots the VM.
+
+mod support;
+
+use serde_json::Value;
+use support::{GAME_DISPLAY, VmOutput, run_in_vm, store};
+
+fn trials(store: &Value) -> &Vec<Value> {
+    store["trials"].as_array().expect("trials array")
+}
+
+fn state(t: &Value) -> &str {
+    t["status"]["state"].as_str().unwrap_or("?")
+}
+
+fn frames(t: &Value) -> u64 {
+    t["frames"]["frames"].as_u64().unwrap_or(0)
+}
+
+fn show(out: &VmOutput) -> String {
+    // The store's lines are long (encoded frames): leave them out.
+    out.output.lines().filter(|l| !l.contains("\"schema_version\"")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn tune_runs_every_trial_on_a_real_game_and_reports_them() {
+    let script = format!(
+        r#"{GAME_DISPLAY}
+( sleep 20; echo GAME_OWNER=$(ps -o user= -p "$(pgrep -n glxgears)") ) &
+$SCX_GAMER tune --trials trials/ci.toml --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data \
+    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1
+echo TUNE_RC=$?
+cat /tmp/tune.out
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+echo GAME_LEFT=$(pgrep -c glxgears)
+cat /tmp/ml_data/*.json
+$SCX_GAMER report --data /tmp/ml_data glxgears --json
+echo BEST=$($SCX_GAMER report --data /tmp/ml_data --best glxgears 2>/dev/null)
+echo OLD_BEST=$($SCX_GAMER --ml-show-best glxgears --data /tmp/ml_data 2>/dev/null)
+echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
+"#
+    );
+    let out = run_in_vm(&script, 420);
+    assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    assert_eq!(out.field("GAME_LEFT"), "0", "tune stops the game it started");
+
+    let store = store(&out);
+    assert_eq!(store["schema_version"], 1);
+    assert_eq!(store["sessions"][0]["system"]["mangohud_version"], "0.6.8");
+    assert_eq!(store["sessions"][0]["frame_source"], "control-socket");
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "two configs and the baseline:\n{}", show(&out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        assert!(frames(trial) > 20, "frames > 0 in every trial: {}", trial["frames"]);
+        assert!(trial["frame_times"].is_string() && trial["histogram"].is_string());
+        let obs = &trial["observed"];
+        if trial["kind"] == "baseline" {
+            assert_eq!(obs["state_mid"], "disabled", "{obs}");
+            assert!(trial["sched"].is_null());
+        } else {
+            // The scheduler verifiably ran the game during the trial.
+            for k in ["ops_mid", "ops_end"] {
+                assert!(obs[k].as_str().unwrap_or("").starts_with("scx_gamer"), "{k}: {obs}");
+            }
+            assert!(trial["sched"]["game_dispatches"].as_u64().unwrap() > 0, "{}", trial["sched"]);
+            assert!(trial["switch"]["load_ms"].as_f64().unwrap() > 0.0);
+            assert!(trial["switch"]["gap_ms"].as_f64().is_some(), "{}", trial["switch"]);
+        }
+    }
+
+    let ranking = out.json_lines_with("rows").into_iter().next().expect("report --json");
+    let rows = ranking["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert!(r["verified"].as_bool().unwrap(), "{r}");
+        assert!(r["p99_ms"]["low"].as_f64().unwrap() <= r["p99_ms"]["high"].as_f64().unwrap());
+    }
+    // Ranked by p99 relative to the baseline.
+    let ratios: Vec<f64> = rows.iter().map(|r| r["p99_ratio"]["estimate"].as_f64().unwrap()).collect();
+    assert!(ratios.windows(2).all(|w| w[0] <= w[1]), "{ratios:?}");
+    assert!(out.field("BEST").starts_with("--slice-us "), "{}", show(&out));
+    assert_eq!(out.field("OLD_BEST"), out.field("BEST"));
+    assert_eq!(out.field("CSV_ROWS"), "4", "header + 3 trials");
+    assert!(out.output.contains("p99 ÷ baseline"), "the summary table is printed");
+}
+
+#[test]
+fn attach_tunes_a_running_game_and_sigint_leaves_it_running() {
+    let script = format!(
+        r#"{GAME_DISPLAY}
+mkdir -p /tmp/logs && chown nobody /tmp/logs
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 mangohud glxgears -geometry 64x64 >/dev/null 2>&1 &
+GAME=$!
+sleep 2
+$SCX_GAMER attach --pid $GAME --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data > /tmp/attach.out 2>&1 &
+T=$!
+wait_line /tmp/attach.out '^trial 1 '
+sleep 3
+kill -INT $T; wait $T; echo ATTACH_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
+cat /tmp/attach.out
+cat /tmp/ml_data/*.json
+$SCX_GAMER attach --pid 999999 --trials trials/ci.toml; echo NOPID_RC=$?
+$SCX_GAMER attach --pid $XVFB_PID --trials trials/ci.toml 2>&1 | sed 's/^/NOT_MANGOHUD: /'
+kill $GAME
+"#
+    )
+    .replace("$XVFB_PID", "$(pgrep -n Xvfb)");
+    let out = run_in_vm(&script, 420);
+    assert_eq!(out.field("ATTACH_RC"), "130", "{}", show(&out));
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    assert_eq!(out.field("GAME_ALIVE"), "yes", "attach must not stop the game");
+    let store = store(&out);
+    assert_eq!(store["sessions"][0]["mode"], "attach");
+    let t = trials(&store);
+    assert!(t.len() >= 2, "{}", show(&out));
+    assert_eq!(state(&t[0]), "ok");
+    assert!(frames(&t[0]) > 20);
+    assert_eq!(state(t.last().unwrap()), "interrupted");
+    assert_eq!(out.field("NOPID_RC"), "1");
+    assert!(out.output.contains("no process with pid 999999"), "{}", show(&out));
+    assert!(out.field("NOT_MANGOHUD").contains("is not a MangoHud game"), "{}", show(&out));
+}
+
+#[test]
+fn an_ejected_config_fails_its_trial_and_a_game_exit_ends_the_tune() {
+    let script = format!(
+        r#"{GAME_DISPLAY}
+cat > /tmp/three.toml <<T
+[[trial]]
+name = "a"
+[[trial]]
+name = "b"
+slice_us = 2000
+[[trial]]
+name = "c"
+slice_us = 500
+T
+$SCX_GAMER tune --trials /tmp/three.toml --no-baseline --trial-secs 8 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
+    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+T=$!
+wait_line /tmp/tune.out '\[INFO\] trial 1 '
+wait_line /tmp/tune.out 'game processes added'
+sleep 2
+echo S > /proc/sysrq-trigger
+wait_line /tmp/tune.out '\[INFO\] trial 2 '
+wait_line /tmp/tune.out 'game processes added: .*' 
+sleep 4
+pkill glxgears
+wait $T; echo TUNE_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+cat /tmp/tune.out
+cat /tmp/ml_data/*.json
+"#
+    );
+    let out = run_in_vm(&script, 420);
+    assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    let store = store(&out);
+    let t = trials(&store);
+    assert_eq!(t.len(), 2, "{}", show(&out));
+    assert_eq!(state(&t[0]), "failed", "{}", t[0]["status"]);
+    assert!(t[0]["status"]["reason"].as_str().unwrap().to_lowercase().contains("sysrq"), "{}", t[0]["status"]);
+    // The tune went on with a fresh load after the ejection…
+    assert!(t[1]["observed"]["ops_mid"].as_str().unwrap_or("").starts_with("scx_gamer"), "{}", t[1]);
+    // …until the game exited mid-trial.
+    assert_eq!(state(&t[1]), "partial", "{}", t[1]["status"]);
+    assert!(t[1]["status"]["reason"].as_str().unwrap().contains("the game exited"));
+    assert!(out.output.contains("the game exited"), "{}", show(&out));
+}
+
+#[test]
+fn sigint_stops_the_launched_game_and_no_frames_is_a_clear_error() {
+    let script = format!(
+        r#"{GAME_DISPLAY}
+$SCX_GAMER tune --trials trials/ci.toml --trial-secs 30 --warmup-secs 1 --repeats 1 --data /tmp/ml_data \
+    -- mangohud glxgears -geometry 64x64 > /tmp/int.out 2>&1 &
+T=$!
+wait_line /tmp/int.out '\[INFO\] trial 1 '
+sleep 4
+kill -INT $T; wait $T; echo INT_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+echo GAME_LEFT=$(pgrep -c glxgears)
+echo TRIALS=$(grep -o '"state":"[a-z]*"' /tmp/ml_data/*.json | tr '\n' ' ')
+$SCX_GAMER tune --trials trials/ci.toml --frames-timeout 5 --data /tmp/nf -- mangohud sleep 60 > /tmp/nf.out 2>&1
+echo NOFRAMES_RC=$?
+echo NOFRAMES=$(grep error /tmp/nf.out)
+echo SLEEP_LEFT=$(pgrep -c -x sleep)
+"#
+    );
+    let out = run_in_vm(&script, 300);
+    assert_eq!(out.field("INT_RC"), "130", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    assert_eq!(out.field("GAME_LEFT"), "0", "{}", out.output);
+    assert!(out.field("TRIALS").contains("\"state\":\"interrupted\""), "{}", out.output);
+    assert_eq!(out.field("NOFRAMES_RC"), "1");
+    assert!(out.field("NOFRAMES").contains("no frames from the game within 5s"), "{}", out.output);
+    assert_eq!(out.field("SLEEP_LEFT"), "0", "the game is stopped after the error");
+}
