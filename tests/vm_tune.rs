@@ -107,7 +107,7 @@ kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
 cat /tmp/attach.out
 cat /tmp/ml_data/*.json
 $SCX_GAMER attach --pid 999999 --trials trials/ci.toml; echo NOPID_RC=$?
-$SCX_GAMER attach --pid $XVFB_PID --trials trials/ci.toml 2>&1 | sed 's/^/NOT_MANGOHUD: /'
+$SCX_GAMER attach --pid $XVFB_PID --trials trials/ci.toml 2>&1 | sed 's/^/NOT_MANGOHUD=/'
 kill $GAME
 "#
     )
@@ -202,4 +202,37 @@ echo SLEEP_LEFT=$(pgrep -c -x sleep)
     assert_eq!(out.field("NOFRAMES_RC"), "1");
     assert!(out.field("NOFRAMES").contains("no frames from the game within 5s"), "{}", out.output);
     assert_eq!(out.field("SLEEP_LEFT"), "0", "the game is stopped after the error");
+}
+
+#[test]
+fn attach_without_a_control_socket_cuts_a_live_log_by_time() {
+    // The frame-loop program logs like MangoHud 0.8 (a row per frame,
+    // flushed): the only way to test the stream source, since bookworm's
+    // MangoHud writes its logs at stop.
+    let script = r#"
+mkdir -p /tmp/fl
+MANGOHUD=1 MANGOHUD_CONFIG=output_folder=/tmp/fl,log_interval=0 \
+    $FRAMELOOP --fps 100 --work-us 1000 --threads 1 --seconds 600 --output-folder /tmp/fl --exe fl-game >/dev/null 2>&1 &
+G=$!
+$SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 3 --warmup-secs 1 --repeats 1 --seed 9 --data /tmp/ml_data > /tmp/a.out 2>&1
+echo ATTACH_RC=$?
+kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
+cat /tmp/a.out
+cat /tmp/ml_data/*.json
+kill $G
+"#;
+    let out = run_in_vm(script, 300);
+    assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("GAME_ALIVE"), "yes");
+    let store = store(&out);
+    assert_eq!(store["sessions"][0]["frame_source"], "stream");
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "{}", show(&out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        // ~3 s at up to 100 fps, cut by time: neither empty nor the whole log.
+        let n = frames(trial);
+        assert!(n > 30 && n < 600, "{n} frames in a 3 s trial");
+        assert!(trial["measured_secs"].as_f64().unwrap() >= 3.0);
+    }
 }

@@ -16,7 +16,7 @@ use log::info;
 use super::frame_source::FrameSource;
 use super::options::TuneOptions;
 use super::runner::{GameWatch, Runner, Stop};
-use super::search::{Search, new_search};
+use super::search::{Search, Strategy, new_search};
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, control_configured, control_socket, log_folder};
@@ -49,7 +49,15 @@ fn plan(opts: &TuneOptions) -> Result<Plan> {
     opts.validate()?;
     let trials = TrialFile::load(&opts.trials_file)?;
     let seeds: Vec<SchedConfig> = trials.trials.iter().map(|t| t.config).collect();
-    let search = new_search(opts.search, &seeds, trials.space.as_ref(), opts.repeats, opts.max_trials, opts.seed)?;
+    // Grid tries the listed trials; the space is what halving and model
+    // explore (a grid over default.toml's 600 configs would take days). A
+    // file with a space and no trials gets its whole grid.
+    let space = match opts.search {
+        Strategy::Grid if !seeds.is_empty() => None,
+        _ => trials.space.as_ref(),
+    };
+    let search = new_search(opts.search, &seeds, space, opts.repeats, opts.max_trials, opts.seed)
+        .map_err(|e| e.context(format!("trial file {}", trials.path.display())))?;
     let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
     preflight::check_all()?;
     Ok(Plan { search, names })

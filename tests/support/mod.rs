@@ -44,7 +44,8 @@ pub fn scx_gamer_bin() -> &'static str {
 }
 
 /// Run `script` (bash) as root inside the sched_ext VM. `$SCX_GAMER` names
-/// the binary under test. Panics, loudly, when the VM itself cannot run:
+/// the binary under test, `$FRAMELOOP` the frame-loop program. Panics,
+/// loudly, when the VM itself cannot run:
 /// a VM test never passes without having run.
 pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
     let _guard = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -55,8 +56,9 @@ pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
         .expect("creating a script dir under /var/tmp");
     let path = dir.path().join("script.sh");
     let body = format!(
-        "set -u\nexport SCX_GAMER={bin}\ncd {root}\n{script}\n",
+        "set -u\nexport SCX_GAMER={bin} FRAMELOOP={frameloop}\ncd {root}\n{script}\n",
         bin = scx_gamer_bin(),
+        frameloop = env!("CARGO_BIN_EXE_frameloop"),
         root = repo_root().display()
     );
     std::fs::write(&path, body).unwrap();

@@ -23,6 +23,13 @@ use crate::tune::space::Space;
 const BATCH: usize = 3;
 /// How many top configs are re-measured `repeats` times at the end.
 const FINAL_TOP: usize = 2;
+/// Share of the trials spent on the initial spread-out points (at least
+/// 2·knobs + 2): too few and a narrow good region is never seen, too many
+/// and the model has little left to steer.
+const INIT_SHARE: f64 = 0.15;
+/// Trial length of the initial points: short, so that for the same time
+/// three times as many points are seen (the GP knows they are noisier).
+const INIT_BUDGET: f64 = 1.0 / 3.0;
 /// Stop exploring once no point is expected to improve the log score by
 /// more than this (0.1 %).
 const EI_STOP: f64 = 1e-3;
@@ -103,7 +110,10 @@ impl Model {
 
         // Initial design: the seeds, then a few spread-out points.
         let mut init: Vec<usize> = (0..n_seeds).collect();
-        let want = (2 * coords.dim + 2).max(6).min((cap / 3.0) as usize).min(n_points);
+        let want = ((cap * INIT_SHARE / INIT_BUDGET) as usize)
+            .max(2 * coords.dim + 2)
+            .min((cap / 3.0 / INIT_BUDGET) as usize)
+            .min(n_points);
         let mut chosen: Vec<usize> = (0..n_seeds).filter_map(|c| point_of[c]).collect();
         let mut added = 0;
         while added < want && chosen.len() < n_points {
@@ -264,13 +274,14 @@ impl Search for Model {
                 },
                 Phase::Done => return None,
             };
-            let fits = (self.left() + 1e-9).floor().max(0.0) as usize;
+            let budget = if self.phase == Phase::Init { INIT_BUDGET } else { 1.0 };
+            let fits = (self.left() / budget + 1e-9).floor().max(0.0) as usize;
             let cands: Vec<usize> = cands.into_iter().take(fits).collect();
             if cands.is_empty() {
                 self.phase = Phase::Done;
                 return None;
             }
-            return Some(cands.into_iter().map(|c| self.book.ask(c, 1.0)).collect());
+            return Some(cands.into_iter().map(|c| self.book.ask(c, budget)).collect());
         }
     }
 
@@ -457,7 +468,7 @@ impl Gp {
         let d2 = 1.0 + self.lambda * w - self.vv[p];
         let d = d2.max(1e-10).sqrt();
         for (j, vj) in self.v.iter_mut().enumerate() {
-            let dot: f64 = vj.iter().zip(&row).map(|(a, b)| a * b).sum();
+            let dot = dot(vj, &row);
             let e = (coords.corr(j, p, &self.ls) - dot) / d;
             vj.push(e);
             self.vv[j] += e * e;
@@ -466,8 +477,8 @@ impl Gp {
         full.push(d);
         // Forward-solve entries for L⁻¹·1 and L⁻¹·y.
         let k = self.l.len();
-        let u_new = (1.0 - full[..k].iter().zip(&self.u).map(|(a, b)| a * b).sum::<f64>()) / d;
-        let zy_new = (y - full[..k].iter().zip(&self.zy).map(|(a, b)| a * b).sum::<f64>()) / d;
+        let u_new = (1.0 - dot(&full[..k], &self.u)) / d;
+        let zy_new = (y - dot(&full[..k], &self.zy)) / d;
         self.l.push(full);
         self.obs.push((p, y, w));
         self.u.push(u_new);
@@ -507,7 +518,7 @@ impl Gp {
 
     /// Posterior mean of the latent log score at point `p`.
     fn mean_at(&self, p: usize) -> f64 {
-        self.mean + self.v[p].iter().zip(&self.z).map(|(a, b)| a * b).sum::<f64>()
+        self.mean + dot(&self.v[p], &self.z)
     }
 
     /// Posterior standard deviation of the latent log score (without the
@@ -515,6 +526,22 @@ impl Gp {
     fn sd_at(&self, p: usize) -> f64 {
         (self.sf2 * (1.0 - self.vv[p]).max(0.0)).sqrt()
     }
+}
+
+/// Dot product with four accumulators: the compiler may not reorder a
+/// float sum, and this is the GP's inner loop.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc[0] + acc[1] + acc[2] + acc[3] + tail
 }
 
 /// Profile log marginal likelihood of the observations under (ls, λ), plus
@@ -530,9 +557,7 @@ fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda
             if i == j {
                 s += lambda * obs[i].2;
             }
-            for k in 0..j {
-                s -= l[i * n + k] * l[j * n + k];
-            }
+            s -= dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
             if i == j {
                 if !(s > 1e-12) {
                     return None;
@@ -546,7 +571,7 @@ fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda
     let solve = |b: &dyn Fn(usize) -> f64| {
         let mut x = vec![0.0; n];
         for i in 0..n {
-            let s: f64 = (0..i).map(|k| l[i * n + k] * x[k]).sum();
+            let s = dot(&l[i * n..i * n + i], &x[..i]);
             x[i] = (b(i) - s) / l[i * n + i];
         }
         x
