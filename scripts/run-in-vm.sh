@@ -14,14 +14,16 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 [ $# -gt 0 ] && shift
 [ "${1:-}" = "--" ] && shift
+extra=""
+[ $# -gt 0 ] && extra=$(printf '%q ' "$@")
 . scripts/vm-job.sh
 cat > "$script" <<GUEST
 export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
 Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 for _ in \$(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
 echo "kernel \$(uname -r), \$(nproc) CPUs (TCG: timings are relative only)"
-$bin tune --trials trials/ci.toml --trial-secs $secs --warmup-secs 2 --repeats 1 --data /tmp/ml_data $(printf '%q ' "$@") \
-    -- mangohud glxgears -geometry 64x64 2>&1 | grep -v '^log versioning\|FPS\$'
+$bin tune --trials trials/ci.toml --trial-secs $secs --warmup-secs 2 --repeats 1 --data /tmp/ml_data $extra \
+    -- mangohud glxgears -geometry 64x64 2>&1 | grep --line-buffered -v '^log versioning\|FPS\$'
 rc=\${PIPESTATUS[0]}
 echo; echo "best config as flags: \$($bin report --data /tmp/ml_data --best glxgears 2>&1)"
 exit \$rc

@@ -309,18 +309,11 @@ impl Drop for LogFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::game::test_env::env_of;
     use std::io::{BufRead, BufReader};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::process::Stdio;
 
-    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()

@@ -247,10 +247,9 @@ mod tests {
 
     /// The whole path with a real MangoHud: launch glxgears as `nobody` on
     /// Xvfb, find it from /proc as `attach` would, log through its control
-    /// socket. Needs root, mangohud, Xvfb and glxgears:
-    /// `cargo test --lib game::tests::real_game -- --ignored`.
+    /// socket. Needs root, mangohud, Xvfb and glxgears (scripts/setup.sh
+    /// installs them).
     #[test]
-    #[ignore]
     fn real_game_under_mangohud() {
         use crate::mangohud::control::Control;
         use std::ffi::OsString;
@@ -335,5 +334,16 @@ mod tests {
         assert_eq!(find_in_path(OsStr::new("./x"), None), Some("./x".into()));
         // A folder named like the program is not it.
         assert_eq!(find_in_path(OsStr::new("tmp"), Some(OsStr::new("/"))), None);
+    }
+}
+
+/// A fake environment for the tests of `resolve` and `from_parts`.
+#[cfg(test)]
+pub(crate) mod test_env {
+    use std::collections::HashMap;
+
+    pub fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
     }
 }

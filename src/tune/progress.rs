@@ -23,7 +23,6 @@ impl TrialProgress {
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
-        bar.set_message("waiting for frames");
         Self { bar, series: FrameSeries::default() }
     }
 

@@ -336,6 +336,8 @@ impl<'a> Runner<'a> {
                     None
                 }
                 Ok(()) => {
+                    // MangoHud ≤ 0.6.8 writes its frames only at the end.
+                    progress.set_message("measuring");
                     let start = Instant::now();
                     let before = self.current.as_ref().map(Scheduler::stats);
                     let w = self.wait(start + planned, Some((&mut progress, start)), Some((start + planned / 2, &mut rec.observed)))?;

@@ -29,7 +29,7 @@ const FINAL_TOP: usize = 2;
 const INIT_SHARE: f64 = 0.15;
 /// Trial length of the initial points: short, so that for the same time
 /// three times as many points are seen (the GP knows they are noisier).
-const INIT_BUDGET: f64 = 1.0 / 3.0;
+const INIT_BUDGET: f64 = 1.0 / 9.0;
 /// Stop exploring once no point is expected to improve the log score by
 /// more than this (0.1 %).
 const EI_STOP: f64 = 1e-3;
@@ -84,7 +84,7 @@ impl Model {
         for s in seeds {
             book.add(*s);
         }
-        let mut coords = Coords { dim: 0, x: Vec::new() };
+        let mut coords = Coords { dim: 0, idx: Vec::new(), shape: Vec::new() };
         let mut cand_of = Vec::new();
         // A space without dims is just its base config: no model needed.
         if let Some(space) = space.filter(|s| s.dims.is_empty()) {
@@ -94,9 +94,10 @@ impl Model {
         if let Some(space) = space.filter(|s| !s.dims.is_empty()) {
             let shape = space.shape();
             coords.dim = shape.len();
+            coords.shape = shape.clone();
             for p in space.all_points() {
                 for (&i, &n) in p.iter().zip(&shape) {
-                    coords.x.push(if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 });
+                    coords.idx.push(i.min(n.saturating_sub(1)));
                 }
                 cand_of.push(book.add(space.config(&p)));
             }
@@ -351,38 +352,31 @@ fn norm_cdf(z: f64) -> f64 {
     0.5 * if x >= 0.0 { erfc_abs } else { 2.0 - erfc_abs }
 }
 
-/// Normalised coordinates of the space's points: level index ÷ (levels −
-/// 1) per knob, so every knob spans [0, 1] whatever its unit.
+/// The space's points as level indices, point-major. Distances are in
+/// normalised units: level index ÷ (levels − 1), so every knob spans
+/// [0, 1] whatever its unit.
 struct Coords {
     dim: usize,
-    x: Vec<f64>,
+    idx: Vec<usize>,
+    shape: Vec<usize>,
 }
 
 impl Coords {
-    fn at(&self, p: usize) -> &[f64] {
-        &self.x[p * self.dim..(p + 1) * self.dim]
+    fn at(&self, p: usize) -> &[usize] {
+        &self.idx[p * self.dim..(p + 1) * self.dim]
     }
 
     fn len(&self) -> usize {
-        self.x.len().checked_div(self.dim).unwrap_or(usize::from(!self.x.is_empty()))
-    }
-
-    /// Matérn 5/2 correlation between two points: smooth enough to
-    /// interpolate, rough enough for landscapes with a kink.
-    fn corr(&self, a: usize, b: usize, ls: &[f64]) -> f64 {
-        let r2: f64 = self
-            .at(a)
-            .iter()
-            .zip(self.at(b))
-            .zip(ls)
-            .map(|((x, y), l)| ((x - y) / l).powi(2))
-            .sum();
-        let r = (5.0 * r2).sqrt();
-        (1.0 + r + r * r / 3.0) * (-r).exp()
+        self.idx.len().checked_div(self.dim).unwrap_or(0)
     }
 
     fn dist2(&self, a: usize, b: usize) -> f64 {
-        self.at(a).iter().zip(self.at(b)).map(|(x, y)| (x - y).powi(2)).sum()
+        self.at(a)
+            .iter()
+            .zip(self.at(b))
+            .zip(&self.shape)
+            .map(|((&x, &y), &n)| (x.abs_diff(y) as f64 / (n.max(2) - 1) as f64).powi(2))
+            .sum()
     }
 
     /// A point far from `chosen`: the best of a few random ones by distance
@@ -407,6 +401,44 @@ impl Coords {
     }
 }
 
+/// Product Matérn 5/2 correlation over the knobs: smooth enough to
+/// interpolate, rough enough for a landscape with a kink, one length scale
+/// per knob (a knob that doesn't matter gets a long one). Points sit on a
+/// grid, so each knob's factor depends only on the level difference and is
+/// tabulated: a correlation costs a few lookups, not an `exp`.
+struct Kernel {
+    tables: Vec<Vec<f64>>,
+}
+
+impl Kernel {
+    fn new(coords: &Coords, ls: &[f64]) -> Kernel {
+        let tables = coords
+            .shape
+            .iter()
+            .zip(ls)
+            .map(|(&n, &l)| {
+                (0..n)
+                    .map(|delta| {
+                        let r = 5f64.sqrt() * delta as f64 / (n.max(2) - 1) as f64 / l;
+                        (1.0 + r + r * r / 3.0) * (-r).exp()
+                    })
+                    .collect()
+            })
+            .collect();
+        Kernel { tables }
+    }
+
+    fn corr(&self, coords: &Coords, a: usize, b: usize) -> f64 {
+        coords
+            .at(a)
+            .iter()
+            .zip(coords.at(b))
+            .zip(&self.tables)
+            .map(|((&x, &y), t)| t[x.abs_diff(y)])
+            .product()
+    }
+}
+
 /// A Gaussian process on the space's points, in correlation units: the
 /// covariance is σ²·(R + λ·W), R the Matérn correlation, W = diag(1/budget)
 /// (a short trial is noisier), λ the noise-to-signal ratio of a full trial.
@@ -414,7 +446,7 @@ impl Coords {
 /// its profile maximum-likelihood estimate, so only the length scales and λ
 /// are searched.
 struct Gp {
-    ls: Vec<f64>,
+    kernel: Kernel,
     lambda: f64,
     /// (point, log score, noise multiplier).
     obs: Vec<(usize, f64, f64)>,
@@ -438,7 +470,7 @@ impl Gp {
     fn build(coords: &Coords, obs: Vec<(usize, f64, f64)>, ls: Vec<f64>, lambda: f64) -> Gp {
         let n_points = coords.len();
         let mut gp = Gp {
-            ls,
+            kernel: Kernel::new(coords, &ls),
             lambda,
             obs: Vec::with_capacity(obs.len()),
             l: Vec::new(),
@@ -469,7 +501,7 @@ impl Gp {
         let d = d2.max(1e-10).sqrt();
         for (j, vj) in self.v.iter_mut().enumerate() {
             let dot = dot(vj, &row);
-            let e = (coords.corr(j, p, &self.ls) - dot) / d;
+            let e = (self.kernel.corr(coords, j, p) - dot) / d;
             vj.push(e);
             self.vv[j] += e * e;
         }
@@ -550,10 +582,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// matrix is not positive definite.
 fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda: f64) -> Option<f64> {
     let n = obs.len();
+    let kernel = Kernel::new(coords, ls);
     let mut l = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
-            let mut s = coords.corr(obs[i].0, obs[j].0, ls);
+            let mut s = kernel.corr(coords, obs[i].0, obs[j].0);
             if i == j {
                 s += lambda * obs[i].2;
             }
