@@ -32,9 +32,36 @@ const WARMUP_SECS: f64 = 10.0;
 /// Success: the pick's true p99 is within this factor of the true best.
 const TOLERANCE: f64 = 1.02;
 
-/// The real default space's shape: 6 × 5 × 4 × 5 = 600 points.
+/// The trials of `trials/default.toml`: the seeds every search starts from.
+fn seeds() -> Vec<SchedConfig> {
+    let d = SchedConfig::default();
+    vec![
+        d,
+        SchedConfig {
+            slice_us: 500,
+            game_boost_us: 4000,
+            ..d
+        },
+        SchedConfig {
+            slice_us: 4000,
+            ..d
+        },
+        SchedConfig { mig_max: 1, ..d },
+        SchedConfig { mig_max: 0, ..d },
+        SchedConfig {
+            input_window_us: 10000,
+            game_boost_us: 4000,
+            ..d
+        },
+    ]
+}
+
+/// The `[space]` of `trials/default.toml`: 6 × 5 × 4 × 5 = 600 points.
 fn space() -> Space {
-    let dim = |k: &str, l: &[u64]| Dim { knob: k.into(), levels: l.to_vec() };
+    let dim = |k: &str, l: &[u64]| Dim {
+        knob: k.into(),
+        levels: l.to_vec(),
+    };
     Space::new(
         SchedConfig::default(),
         vec![
@@ -71,8 +98,16 @@ struct Noise {
 }
 
 const NOISES: [Noise; 2] = [
-    Noise { name: "σ 3 %, drift 2 %/√min", sigma: 0.03, drift: 0.02 },
-    Noise { name: "σ 6 %, drift 3 %/√min", sigma: 0.06, drift: 0.03 },
+    Noise {
+        name: "σ 3 %, drift 2 %/√min",
+        sigma: 0.03,
+        drift: 0.02,
+    },
+    Noise {
+        name: "σ 6 %, drift 3 %/√min",
+        sigma: 0.06,
+        drift: 0.03,
+    },
 ];
 
 /// Normal deviate (Box–Muller).
@@ -170,7 +205,9 @@ impl Landscape {
             }
         };
         // Scale so worst ÷ best − 1 ≈ spread, add 0.5 % per-config roughness.
-        let (lo, hi) = shape.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let (lo, hi) = shape
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
         let scale = (1.0 + spread).ln() / (hi - lo).max(1e-12);
         // Half the games eject the scheduler at the shortest slice with the
         // largest boost: those trials fail.
@@ -190,7 +227,13 @@ impl Landscape {
         let baseline = 1.05 * ok[ok.len() / 2];
         let good = ok.iter().filter(|&&t| t <= best * TOLERANCE).count();
         let index = configs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-        Landscape { truth, index, best, baseline, good }
+        Landscape {
+            truth,
+            index,
+            best,
+            baseline,
+            good,
+        }
     }
 
     fn truth_of(&self, cfg: &SchedConfig) -> Option<f64> {
@@ -220,7 +263,7 @@ fn simulate(
     seed: u64,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_d41f7);
-    let mut search = new_search(strategy, &[SchedConfig::default()], Some(space), repeats, max_trials, seed)
+    let mut search = new_search(strategy, &seeds(), Some(space), repeats, max_trials, seed)
         .expect("valid search");
     let (mut drift, mut secs, mut trials) = (0.0f64, 0.0f64, 0.0f64);
     // Advance the game's drift by `dt` seconds.
@@ -253,7 +296,10 @@ fn simulate(
         }
     }
     // No pick (everything failed): the player keeps the baseline.
-    let picked = search.best().and_then(|(cfg, _)| land.truth_of(&cfg)).unwrap_or(land.baseline);
+    let picked = search
+        .best()
+        .and_then(|(cfg, _)| land.truth_of(&cfg))
+        .unwrap_or(land.baseline);
     Outcome {
         success: picked <= land.best * TOLERANCE,
         gap: picked / land.best - 1.0,
@@ -303,9 +349,23 @@ impl Row {
     }
 }
 
-fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Space, noise: Noise) -> Row {
-    let mut row = Row { setting, wins: [0; 3], trials: 0.0, hours: 0.0, gap: 0.0, runs: 0 };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+fn run_setting(
+    setting: Setting,
+    lands: &[(usize, u64, Landscape)],
+    space: &Space,
+    noise: Noise,
+) -> Row {
+    let mut row = Row {
+        setting,
+        wins: [0; 3],
+        trials: 0.0,
+        hours: 0.0,
+        gap: 0.0,
+        runs: 0,
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     let results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -330,7 +390,10 @@ fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Spac
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("sim thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("sim thread"))
+            .collect()
     });
     for (f, o) in results {
         row.wins[f] += usize::from(o.success);
@@ -343,14 +406,21 @@ fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Spac
 }
 
 fn main() {
-    let seeds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let seeds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
     // Optional: only rows whose label contains this (grid r=1 always runs:
     // it is the reference).
     let only = std::env::args().nth(2).unwrap_or_default();
     let started = Instant::now();
     let space = space();
     let settings: Vec<Setting> = {
-        let s = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials };
+        let s = |strategy, repeats, max_trials| Setting {
+            strategy,
+            repeats,
+            max_trials,
+        };
         vec![
             s(Strategy::Grid, 1, None),
             s(Strategy::Grid, 2, None),
@@ -367,7 +437,7 @@ fn main() {
     let _ = writeln!(
         out,
         "Space: slice_us {{250,500,1000,2000,4000,8000}} × input_window_us {{0,1000,2500,5000,10000}} × \
-         mig_max {{0,1,3,8}} × game_boost_us {{0,1000,2000,4000,8000}} = {} points; seed config = the default.",
+         mig_max {{0,1,3,8}} × game_boost_us {{0,1000,2000,4000,8000}} = {} points; seeds = the 6 trials of trials/default.toml.",
         space.size()
     );
     let _ = writeln!(
@@ -403,10 +473,15 @@ fn main() {
             out,
             "| strategy | success: bowl | plateau | ridge | **all** | pick vs best | trials (full-trial equiv.) | wall hours | trials ÷ grid r=1 |"
         );
-        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(
+            out,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
         let rows: Vec<Row> = settings
             .iter()
-            .filter(|s| s.label().contains(&only) || (s.strategy == Strategy::Grid && s.repeats == 1))
+            .filter(|s| {
+                s.label().contains(&only) || (s.strategy == Strategy::Grid && s.repeats == 1)
+            })
             .map(|&s| {
                 let t = Instant::now();
                 let r = run_setting(s, &lands, &space, noise);
@@ -453,7 +528,10 @@ fn main() {
                             if ratio <= 1.0 / 3.0 { "met" } else { "NOT met" }
                         )
                     }
-                    None => format!("no tried setting reaches {:.1} %: goal NOT met", 100.0 * g.rate()),
+                    None => format!(
+                        "no tried setting reaches {:.1} %: goal NOT met",
+                        100.0 * g.rate()
+                    ),
                 };
                 let _ = writeln!(
                     out,

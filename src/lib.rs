@@ -5,8 +5,10 @@
 
 pub mod bpf_intf;
 mod bpf_skel;
+pub mod daemon;
 pub mod frames;
 pub mod game;
+pub mod launch;
 pub mod mangohud;
 pub mod report;
 pub mod run;

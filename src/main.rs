@@ -1,7 +1,7 @@
 //! The `scx_gamer` command line.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use scx_gamer::daemon::settings::{self, Settings};
 use scx_gamer::run::{self, Feeds, StatsOutput};
 use scx_gamer::sched::{SchedConfig, input};
 use scx_gamer::tune::search::Strategy;
@@ -44,6 +45,37 @@ enum Command {
     Attach(AttachCmd),
     /// Rank a game's configs from its tuning data, or report MangoHud logs.
     Report(ReportArgs),
+    /// The Steam launch option: `scx_gamer launch -- %command%` runs the
+    /// game as you, with its best known config applied by the daemon.
+    Launch(LaunchCmd),
+    /// The root service that applies configs for `launch` (systemd unit in
+    /// systemd/).
+    Daemon(DaemonCmd),
+}
+
+#[derive(Args)]
+struct LaunchCmd {
+    /// The daemon's socket (default: from /etc/scx_gamer.toml and
+    /// ~/.config/scx_gamer/config.toml, else /run/scx_gamer.sock).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Tuning data (default: ~/.local/share/scx_gamer/ml_data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The game's command line (Steam: %command%).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct DaemonCmd {
+    /// Socket to listen on (default: from /etc/scx_gamer.toml, else
+    /// /run/scx_gamer.sock); under systemd socket activation, the one passed.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Folder of evdev input devices to watch.
+    #[arg(long, default_value = input::DEFAULT_INPUT_DIR)]
+    input_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -62,6 +94,9 @@ struct ReportArgs {
     /// The trial table as CSV.
     #[arg(long)]
     csv: bool,
+    /// Write a self-contained HTML report (charts, tables) to FILE instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv", "best"])]
+    html: Option<PathBuf>,
     /// Folder of the tuning data.
     #[arg(long, default_value = "ml_data")]
     data: PathBuf,
@@ -291,15 +326,49 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
             let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown)?;
             return finish_tune(&opts, outcome, &game);
         }
+        Some(Command::Launch(args)) => return do_launch(args),
+        Some(Command::Daemon(args)) => {
+            let settings = Settings::load(Path::new(settings::SYSTEM_FILE), None)?;
+            let socket = args.socket.unwrap_or_else(|| settings.socket());
+            scx_gamer::daemon::server::run(&socket, &args.input_dir, shutdown)?;
+        }
         None => do_run(cli.run, shutdown)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
+    let env = |k: &str| std::env::var(k).ok();
+    // A broken settings file must not keep the game from starting.
+    let settings = Settings::load(Path::new(settings::SYSTEM_FILE), settings::user_file(&env).as_deref()).unwrap_or_else(|e| {
+        eprintln!("scx_gamer: ignoring settings: {e:#}");
+        Settings::default()
+    });
+    let uid = nix::unistd::getuid().as_raw();
+    let opts = scx_gamer::launch::LaunchOptions {
+        socket: args.socket.unwrap_or_else(|| settings.socket()),
+        data_dir: args.data.or(settings.data_dir.clone()).unwrap_or_else(|| settings::user_data_dir(uid, &env)),
+    };
+    let code = scx_gamer::launch::launch(&args.command, &opts)?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
 fn do_report(args: ReportArgs) -> Result<()> {
     use scx_gamer::report::game::{self, Format};
     if let Some(g) = &args.best {
         return game::best(&args.data, g);
+    }
+    if let Some(out) = &args.html {
+        if !args.logs.is_empty() {
+            scx_gamer::report::html::write_logs(&args.logs, out)?;
+        } else {
+            let Some(g) = args.game.as_deref() else {
+                bail!("--html needs a GAME (or --log FILE...)");
+            };
+            scx_gamer::report::html::write_game(&args.data, g, out)?;
+        }
+        eprintln!("wrote {}", out.display());
+        return Ok(());
     }
     if !args.logs.is_empty() {
         return scx_gamer::report::logs::run(&args.logs, args.json);

@@ -74,6 +74,12 @@ impl Session {
         })
     }
 
+    /// Follow another game (the daemon serves one game after another).
+    pub(crate) fn set_game_pids(&mut self, pids: Vec<u32>) {
+        self.feeds.game_pids = pids;
+        self.next_scan = Instant::now();
+    }
+
     /// Bring `sched`'s game set in line with the game's process tree.
     pub(crate) fn sync_game(&self, sched: &Scheduler) -> Result<()> {
         if self.feeds.game_pids.is_empty() {

@@ -1,8 +1,6 @@
 //! Frame-time statistics: a streaming accumulator (`FrameSeries`) and the
 //! numbers it yields (`FrameStats`). Pure: frames in, numbers out.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use super::histogram::FrameHistogram;
@@ -55,9 +53,43 @@ pub struct FrameSeries {
     mean_ms: f64,
     m2: f64,
     prev_ns: Option<u64>,
-    window: VecDeque<u64>,
-    sorted: Vec<u64>,
+    window: StutterWindow,
     stutters: u64,
+}
+
+/// The stutter test against the last `STUTTER_WINDOW` frames, without
+/// keeping them sorted: the window holds `STUTTER_FACTOR × ms` of each frame
+/// (a ring; empty slots are +∞). With m the median (the `len / 2`-th
+/// smallest, 0-based) and f(x) = STUTTER_FACTOR × x, f monotone,
+/// `ms > f(m)` ⇔ at least `len / 2 + 1` slots hold f(x) < ms. So the
+/// median is never computed: a frame is one branch-free pass of 30 compares
+/// and an O(1) ring write, the same verdict bit for bit.
+#[derive(Clone, Debug)]
+struct StutterWindow {
+    limit_ms: [f64; STUTTER_WINDOW],
+    /// Next slot to fill (the oldest once full).
+    head: usize,
+    len: usize,
+}
+
+impl Default for StutterWindow {
+    fn default() -> Self {
+        Self { limit_ms: [f64::INFINITY; STUTTER_WINDOW], head: 0, len: 0 }
+    }
+}
+
+impl StutterWindow {
+    /// `ms > STUTTER_FACTOR × median of the window`.
+    fn above_factor_times_median(&self, ms: f64) -> bool {
+        let below = self.limit_ms.iter().map(|&l| u32::from(l < ms)).sum::<u32>();
+        below as usize > self.len / 2
+    }
+
+    fn push(&mut self, ms: f64) {
+        self.limit_ms[self.head] = STUTTER_FACTOR * ms;
+        self.head = (self.head + 1) % STUTTER_WINDOW;
+        self.len = (self.len + 1).min(STUTTER_WINDOW);
+    }
 }
 
 fn fps_from_ms(ms: f64) -> f64 {
@@ -80,23 +112,11 @@ impl FrameSeries {
         }
         self.prev_ns = Some(frametime_ns);
 
-        if self.window.len() >= STUTTER_MIN_HISTORY {
-            let median_ms = self.sorted[self.sorted.len() / 2] as f64 / 1e6;
-            if ms > STUTTER_FACTOR * median_ms && ms > STUTTER_FLOOR_MS {
-                self.stutters += 1;
-            }
+        // `ms > floor` first: it is cheaper and decides most frames.
+        if self.window.len >= STUTTER_MIN_HISTORY && ms > STUTTER_FLOOR_MS && self.window.above_factor_times_median(ms) {
+            self.stutters += 1;
         }
-        // The window in arrival order and, beside it, sorted (for the median
-        // without sorting per frame).
-        if self.window.len() == STUTTER_WINDOW
-            && let Some(old) = self.window.pop_front()
-            && let Ok(i) = self.sorted.binary_search(&old)
-        {
-            self.sorted.remove(i);
-        }
-        self.window.push_back(frametime_ns);
-        let at = self.sorted.partition_point(|&v| v < frametime_ns);
-        self.sorted.insert(at, frametime_ns);
+        self.window.push(ms);
     }
 
     pub fn histogram(&self) -> &FrameHistogram {

@@ -122,6 +122,8 @@ pub struct LogParser {
     /// elapsed delta / frame time of the first rows, to tell sampled logs.
     probe: Vec<f64>,
     last_elapsed: Option<u64>,
+    /// Where the commas and newlines of the chunk being fed are.
+    maps: RowMaps,
 }
 
 impl Default for LogParser {
@@ -166,6 +168,7 @@ impl LogParser {
             dropped_first_rows: 0,
             probe: Vec::new(),
             last_elapsed: None,
+            maps: RowMaps::default(),
         }
     }
 
@@ -190,18 +193,34 @@ impl LogParser {
     /// Parse the complete lines in `chunk` (plus what was pending), pushing
     /// frames to `out`; an unfinished last line waits for the next chunk.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Frame>) -> Result<(), LogError> {
-        let mut rest = chunk;
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            let (line, tail) = rest.split_at(nl);
-            rest = &tail[1..];
+        let mut at = 0;
+        let mut maps_built = false;
+        loop {
+            // Hot path: a run of plain data rows, read from bitmaps of the
+            // chunk's commas and newlines. It stops at the first row it is
+            // not sure of, which then goes the general way below.
+            if self.pending.is_empty() && self.state == (State::Rows { first: false }) {
+                if !maps_built {
+                    self.maps.build(chunk);
+                    maps_built = true;
+                }
+                at = self.fast_rows(chunk, at, out);
+            }
+            let rest = &chunk[at..];
+            let Some(nl) = memchr::memchr(b'\n', rest) else { break };
+            let line = &rest[..nl];
+            at += nl + 1;
             if self.pending.is_empty() {
                 self.line(line, out)?;
             } else {
                 let mut full = std::mem::take(&mut self.pending);
                 full.extend_from_slice(line);
                 self.line(&full, out)?;
+                full.clear();
+                self.pending = full; // keep the allocation
             }
         }
+        let rest = &chunk[at..];
         self.pending.extend_from_slice(rest);
         if self.pending.len() > MAX_LINE {
             // A line this long is junk: count it once, then drop the rest of
@@ -349,39 +368,45 @@ impl LogParser {
     }
 
     fn row(&mut self, line: &[u8], first: bool, out: &mut Vec<Frame>) {
-        // The three columns we read, found in one pass over the commas
-        // (no allocation: this runs for every frame of every log).
-        let count = line.iter().filter(|&&b| b == b',').count() + 1; // vectorizes
-        if count != self.cols.count {
-            self.bad.add(self.line_no, format!("{count} fields, header has {}", self.cols.count));
-            return;
+        // Plain decimal numbers are read straight from the bytes; anything
+        // else (a bad row, a sign, an exponent, spaces…) goes the general
+        // way, which decides and words the verdict.
+        if let Some(fields) = fast_fields(line, &self.cols).or_else(|| self.fields(line)) {
+            self.accept(fields, first, out);
         }
-        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed].map(|i| i.map(|i| field(line, i, count)));
-        let num = |field: Option<&[u8]>| -> Option<Result<f64, String>> {
-            let bytes = field?;
-            let text = std::str::from_utf8(bytes).unwrap_or("").trim();
-            Some(match text.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(format!("'{}' is not a number", truncate(&String::from_utf8_lossy(bytes), 30))),
-            })
-        };
-        let fps = match num(found[0]).transpose() {
-            Ok(v) => v,
-            Err(e) => return self.bad.add(self.line_no, format!("fps {e}")),
-        };
-        let ft = match num(found[1]).transpose() {
-            Ok(v) => v,
-            Err(e) => return self.bad.add(self.line_no, format!("frametime {e}")),
-        };
-        let elapsed = match found[2].map(|b| match std::str::from_utf8(b).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
-            Some(v) => Ok(Some(v)),
-            None => num(Some(b)).transpose().map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
-        }) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return self.bad.add(self.line_no, format!("elapsed {e}")),
-            None => None,
-        };
+    }
 
+    /// From `chunk[at..]`, consume the complete, plain data rows (see
+    /// `plain_row`) exactly as `line` would; stop before the first other
+    /// line. `self.maps` must be those of `chunk`. Returns where it stopped.
+    fn fast_rows(&mut self, chunk: &[u8], mut at: usize, out: &mut Vec<Frame>) -> usize {
+        let Some(last) = self.cols.count.checked_sub(1) else { return at };
+        let wanted = [self.cols.fps, self.cols.frametime, self.cols.elapsed];
+        let walk = walked_fields(&wanted, last);
+        // Frame times in ms with ≤ 6 decimals (µs: ≤ 3) are whole ns: taken
+        // exactly as integers, which is what the f64 path gives (see
+        // `exact_ns`). Other forms and units go through `accept`.
+        let scale = match self.meta.frametime_source {
+            Some(FrametimeSource::Millis) => Some(6),
+            Some(FrametimeSource::Micros) => Some(3),
+            _ => None,
+        };
+        while let Some(row) = plain_row(chunk, at, &self.maps, wanted, walk, last) {
+            if let Some(ns) = scale.and_then(|scale| exact_ns(row.ft?, scale)) {
+                self.line_no += 1;
+                self.emit(ns, row.elapsed, out);
+            } else {
+                let Some(fields) = row.fields() else { break };
+                self.line_no += 1;
+                self.accept(fields, false, out);
+            }
+            at = row.end + 1;
+        }
+        at
+    }
+
+    /// A data row's numbers → a frame (or a bad row, or the dropped first row).
+    fn accept(&mut self, (fps, ft, elapsed): RowFields, first: bool, out: &mut Vec<Frame>) {
         if first {
             // Even a dropped first row says which unit an unversioned log uses.
             if self.meta.frametime_source.is_none()
@@ -410,12 +435,17 @@ impl LogParser {
             self.bad.add(self.line_no, format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6));
             return;
         }
-        let frametime_ns = ns.round() as u64;
+        let frametime_ns = round_positive(ns);
 
         // Elapsed ns in 0.6+; the 0.4/0.5 form (no frametime) counts µs.
         let elapsed_ns = elapsed.map(|e| {
-            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) { e * 1_000 } else { e }
+            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) { e.saturating_mul(1_000) } else { e }
         });
+        self.emit(frametime_ns, elapsed_ns, out);
+    }
+
+    /// A frame that counts: out, and into the sampled-log probe.
+    fn emit(&mut self, frametime_ns: u64, elapsed_ns: Option<u64>, out: &mut Vec<Frame>) {
         if let (Some(now), Some(prev)) = (elapsed_ns, self.last_elapsed)
             && self.probe.len() < SAMPLED_PROBE_ROWS
             && now > prev
@@ -425,6 +455,54 @@ impl LogParser {
         }
         self.last_elapsed = elapsed_ns;
         out.push(Frame { frametime_ns, elapsed_ns });
+    }
+
+    /// The fps, frametime and elapsed fields of a row, the general way
+    /// (`str` parsing); a bad row is counted and gives `None`.
+    #[cold]
+    fn fields(&mut self, line: &[u8]) -> Option<RowFields> {
+        // The three columns we read, found in one pass over the commas
+        // (no allocation: this runs for every frame of every log).
+        let count = line.iter().filter(|&&b| b == b',').count() + 1; // vectorizes
+        if count != self.cols.count {
+            self.bad.add(self.line_no, format!("{count} fields, header has {}", self.cols.count));
+            return None;
+        }
+        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed].map(|i| i.map(|i| field(line, i, count)));
+        let num = |field: Option<&[u8]>| -> Option<Result<f64, String>> {
+            let bytes = field?;
+            let text = std::str::from_utf8(bytes).unwrap_or("").trim();
+            Some(match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(format!("'{}' is not a number", truncate(&String::from_utf8_lossy(bytes), 30))),
+            })
+        };
+        let fps = match num(found[0]).transpose() {
+            Ok(v) => v,
+            Err(e) => {
+                self.bad.add(self.line_no, format!("fps {e}"));
+                return None;
+            }
+        };
+        let ft = match num(found[1]).transpose() {
+            Ok(v) => v,
+            Err(e) => {
+                self.bad.add(self.line_no, format!("frametime {e}"));
+                return None;
+            }
+        };
+        let elapsed = match found[2].map(|b| match std::str::from_utf8(b).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+            Some(v) => Ok(Some(v)),
+            None => num(Some(b)).transpose().map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
+        }) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                self.bad.add(self.line_no, format!("elapsed {e}"));
+                return None;
+            }
+            None => None,
+        };
+        Some((fps, ft, elapsed))
     }
 
     /// A per-frame log advances `elapsed` by about one frame time per row; a
@@ -452,6 +530,341 @@ fn field(line: &[u8], i: usize, count: usize) -> &[u8] {
         return &line[start..];
     }
     fields.nth(i).unwrap_or(&[])
+}
+
+/// fps, frametime and elapsed of a row, each `None` when the log has no
+/// such column.
+type RowFields = (Option<f64>, Option<f64>, Option<u64>);
+
+// ---------------------------------------------------------------------------
+// Fast path: rows in the form MangoHud writes, read straight from the bytes.
+//
+// A row takes it only when the general path (`LogParser::fields`, which
+// parses `str`s) would read the same fields and the same numbers from it:
+// the row starts with a digit (else it may be a preamble line), has the
+// header's width, no `\r`, and each wanted field is a plain decimal
+// (`digits` or `digits.digits`, ≤ 19 digits; elapsed: `digits`). Anything
+// else (signs, exponents, spaces, `nan`, bad rows…) goes the general way,
+// which decides and words the verdict. Numbers are exact: see `Dec::to_f64`
+// and `exact_ns`; tests compare both paths.
+// ---------------------------------------------------------------------------
+
+/// A plain decimal: `m` × 10^-`k` (`k` = number of decimals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Dec {
+    m: u64,
+    k: usize,
+}
+
+/// Powers of ten exactly representable as f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+impl Dec {
+    /// As f64, bit-identical to `str::parse::<f64>` of its text: with
+    /// m ≤ 2^53 and k ≤ 22, m and 10^k are exact f64s, so one IEEE division
+    /// is the correctly rounded value, which `parse` returns (this is its
+    /// own exact fast path, Clinger's). `None` beyond that.
+    fn to_f64(self) -> Option<f64> {
+        (self.m <= 1 << 53).then_some(())?;
+        Some(self.m as f64 / *POW10.get(self.k)?)
+    }
+}
+
+/// The wanted fields of a plain row, and where its line ends (the index of
+/// its `\n`, or the end of the line).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PlainRow {
+    fps: Option<Dec>,
+    ft: Option<Dec>,
+    elapsed: Option<u64>,
+    end: usize,
+}
+
+impl PlainRow {
+    /// The numbers as the general path reads them; `None` when one is
+    /// beyond the exact conversion (the general path then decides).
+    fn fields(&self) -> Option<RowFields> {
+        let f = |d: Option<Dec>| d.map(Dec::to_f64).map_or(Some(None), |v| v.map(Some));
+        Some((f(self.fps)?, f(self.ft)?, self.elapsed))
+    }
+}
+
+/// The frame time in whole ns of `ft` in a unit of 10^-`scale` s (ms: 6,
+/// µs: 3), when it is one that counts (0 < ns ≤ 10 s) and has at most
+/// `scale` decimals; `None` otherwise (then `accept` decides).
+///
+/// This is exactly what the f64 path gives (`t = parse(text)`,
+/// `ns = t × 10^scale`, range check, `round`): the exact value N = m ×
+/// 10^(scale−k) is an integer; t and ns are each correctly rounded, so
+/// ns = N(1+δ) with |δ| ≤ 2.3e-16, i.e. within 2.3e-6 of N for N ≤ 10^10:
+/// it rounds to N, it is > 0 iff N > 0, and it is ≤ 10^10 iff N ≤ 10^10
+/// (N = 10^10 is 10 s, 10^4 ms or 10^7 µs: t is exact, and so is ns).
+/// Larger N stay > 10^10 (|δ|·N < N − 10^10), and are left to `accept`.
+fn exact_ns(ft: Dec, scale: usize) -> Option<u64> {
+    let pow = 10u64.checked_pow(u32::try_from(scale.checked_sub(ft.k)?).ok()?)?;
+    let ns = ft.m.checked_mul(pow)?;
+    (1..=MAX_FRAME_NS).contains(&ns).then_some(ns)
+}
+
+/// The fields of a row without its newline, read straight from the bytes
+/// when they are plain decimals; `None` otherwise.
+fn fast_fields(line: &[u8], cols: &Columns) -> Option<RowFields> {
+    let last = cols.count.checked_sub(1)?;
+    let wanted = [cols.fps, cols.frametime, cols.elapsed];
+    let row = scan_fields(line, wanted, walked_fields(&wanted, last), last)?;
+    if row.end != line.len() {
+        return None;
+    }
+    row.fields()
+}
+
+/// How many fields are walked to from the front: up to the last wanted one
+/// before the last column (MangoHud puts fps and frametime first); the last
+/// column is found from its end.
+fn walked_fields(wanted: &[Option<usize>; 3], last: usize) -> usize {
+    wanted.iter().flatten().filter(|&&i| i < last).map(|&i| i + 1).max().unwrap_or(0)
+}
+
+/// The plain row at `chunk[at..]`, ended by a `\n`, found from the bitmaps
+/// of `chunk` (rows up to 127 bytes; longer ones byte by byte).
+fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3], walk: usize, last: usize) -> Option<PlainRow> {
+    if !chunk.get(at)?.is_ascii_digit() {
+        return None;
+    }
+    let newlines = maps.window(&maps.newline, at);
+    if newlines == 0 {
+        // No newline in the next 128 bytes: a long row, or an unfinished one.
+        let mut row = scan_fields(chunk.get(at..)?, wanted, walk, last)?;
+        row.end += at;
+        return (chunk.get(row.end) == Some(&b'\n')).then_some(row);
+    }
+    let len = newlines.trailing_zeros() as usize; // ≥ 1: the row starts with a digit
+    let all = maps.window(&maps.comma, at) & ((1u128 << len) - 1);
+    if all.count_ones() as usize != last || chunk.get(at + len - 1) == Some(&b'\r') {
+        return None;
+    }
+    let [fps_col, ft_col, elapsed_col] = wanted;
+    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: at + len };
+    let mut read = |col: usize, from: usize, to: usize| -> Option<()> {
+        if Some(col) == fps_col {
+            row.fps = Some(decimal(chunk, from, to)?);
+        } else if Some(col) == ft_col {
+            row.ft = Some(decimal(chunk, from, to)?);
+        } else if Some(col) == elapsed_col {
+            row.elapsed = Some(integer(chunk, from, to)?);
+        }
+        Some(())
+    };
+    let (mut commas, mut from) = (all, at);
+    for col in 0..walk {
+        let to = at + commas.trailing_zeros() as usize;
+        commas &= commas - 1;
+        read(col, from, to)?;
+        from = to + 1;
+    }
+    let from = if all == 0 { at } else { at + 128 - all.leading_zeros() as usize };
+    read(last, from, at + len)?;
+    Some(row)
+}
+
+/// The wanted fields of the row at the start of `s`, up to its first `\n`
+/// (or the end of `s`), byte by byte; `None` unless it is a plain row.
+fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -> Option<PlainRow> {
+    if !s.first()?.is_ascii_digit() {
+        return None;
+    }
+    let [fps_col, ft_col, elapsed_col] = wanted;
+    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: 0 };
+    let mut pos = 0;
+    for i in 0..walk {
+        if Some(i) == fps_col {
+            let (v, end) = decimal_at(s, pos)?;
+            (row.fps, pos) = (Some(v), end);
+        } else if Some(i) == ft_col {
+            let (v, end) = decimal_at(s, pos)?;
+            (row.ft, pos) = (Some(v), end);
+        } else if Some(i) == elapsed_col {
+            let (v, end) = decimal_at(s, pos)?;
+            (row.elapsed, pos) = (Some(v.m).filter(|_| v.k == 0), end);
+            row.elapsed?;
+        } else {
+            pos += s.get(pos..)?.iter().position(|&b| b == b',' || b == b'\n')?;
+        }
+        if s.get(pos) != Some(&b',') {
+            return None;
+        }
+        pos += 1;
+    }
+    let rest = s.get(pos..)?;
+    let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+    let rest = &rest[..len];
+    if walk + memchr::memchr_iter(b',', rest).count() != last || rest.last() == Some(&b'\r') {
+        return None;
+    }
+    row.end = pos + len;
+    let from = memchr::memrchr(b',', rest).map_or(pos, |c| pos + c + 1);
+    if Some(last) == fps_col {
+        row.fps = Some(decimal(s, from, row.end)?);
+    } else if Some(last) == ft_col {
+        row.ft = Some(decimal(s, from, row.end)?);
+    } else if Some(last) == elapsed_col {
+        row.elapsed = Some(integer(s, from, row.end)?);
+    }
+    Some(row)
+}
+
+/// Bit i of word j: is byte 64j + i of the chunk a comma / a newline.
+#[derive(Debug, Default)]
+struct RowMaps {
+    comma: Vec<u64>,
+    newline: Vec<u64>,
+}
+
+impl RowMaps {
+    fn build(&mut self, chunk: &[u8]) {
+        self.comma.clear();
+        self.newline.clear();
+        let mut blocks = chunk.chunks_exact(64);
+        for block in &mut blocks {
+            let (c, n) = block_maps(block);
+            self.comma.push(c);
+            self.newline.push(n);
+        }
+        let (c, n) = block_maps(blocks.remainder());
+        self.comma.push(c);
+        self.newline.push(n);
+    }
+
+    /// 128 bits of `words` from bit `at` (zeros past the end).
+    fn window(&self, words: &[u64], at: usize) -> u128 {
+        let (w, shift) = (at / 64, (at % 64) as u32);
+        let word = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
+        ((word(w) | word(w + 1) << 64) >> shift) | word(w + 2).checked_shl(128 - shift).unwrap_or(0)
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// 0x80 in each byte of `x` that is zero, exactly (no false positives: the
+/// masked add cannot carry across bytes).
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LO7) + LO7) | x | LO7)
+}
+
+/// Commas and newlines among ≤ 64 bytes, as bits. Eight bytes at a time
+/// (SWAR, safe code): a byte's mark moved to bit 8j, then the multiply
+/// gathers bit 8j of each byte j into bit 56 + j (the partial products do
+/// not overlap, so nothing carries).
+fn block_maps(block: &[u8]) -> (u64, u64) {
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    let (mut commas, mut newlines) = (0u64, 0u64);
+    for (j, bytes) in block.chunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        let w = u64::from_le_bytes(word);
+        let bits = |needle: u8| ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56) << (8 * j);
+        commas |= bits(b',');
+        newlines |= bits(b'\n');
+    }
+    (commas, newlines)
+}
+
+/// The plain decimal that is all of `s[from..to]`.
+fn decimal(s: &[u8], from: usize, to: usize) -> Option<Dec> {
+    let len = to.checked_sub(from)?;
+    match s.get(from..).and_then(|r| r.first_chunk::<8>()) {
+        Some(word) if (1..=8).contains(&len) => decimal8(u64::from_le_bytes(*word), len),
+        _ => decimal_at(s.get(..to)?, from).and_then(|(d, end)| (end == to).then_some(d)),
+    }
+}
+
+/// The plain integer (digits only) that is all of `s[from..to]`.
+fn integer(s: &[u8], from: usize, to: usize) -> Option<u64> {
+    let len = to.checked_sub(from)?;
+    match s.get(from..).and_then(|r| r.first_chunk::<16>()) {
+        Some(bytes) if (1..=16).contains(&len) => digits16(u128::from_le_bytes(*bytes), len),
+        _ => decimal(s, from, to).and_then(|d| (d.k == 0).then_some(d.m)),
+    }
+}
+
+/// Eight digit values (0..=9), the first (most significant) in the lowest
+/// byte, as a number: pairs, then quads, then all eight (SWAR).
+fn eight_digits(x: u64) -> u64 {
+    let x = (x.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let x = (x.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    x.wrapping_mul(10000 << 32 | 1) >> 32
+}
+
+/// The plain decimal in the low `len` (1..=8) bytes of `x` (eight bytes
+/// read from the text; the bytes past the field are ignored).
+fn decimal8(x: u64, len: usize) -> Option<Dec> {
+    let field = u64::MAX.checked_shr(64 - 8 * u32::try_from(len).ok()?)?;
+    let t = (x ^ (ONES * u64::from(b'0'))) & field; // a digit → its value
+    // 0x80 in each byte of the field that is not 0..=9 (exact, no carries).
+    let not_digit = (((t & LO7) + ONES * (0x80 - 10)) | t) & HIGH & field;
+    if not_digit == 0 {
+        return Some(Dec { m: eight_digits(t << (64 - 8 * len)), k: 0 });
+    }
+    // Else exactly one non-digit: a '.' with digits on both sides.
+    let dot = not_digit.trailing_zeros() as usize / 8;
+    if not_digit & (not_digit - 1) != 0 || dot == 0 || dot + 1 == len || (x >> (8 * dot)) as u8 != b'.' {
+        return None;
+    }
+    let below = (1u64 << (8 * dot)) - 1;
+    let digits = (t & below) | ((t >> 8) & !below); // the '.' taken out
+    Some(Dec { m: eight_digits(digits << (64 - 8 * (len - 1))), k: len - 1 - dot })
+}
+
+/// The plain integer in the low `len` (1..=16) bytes of `x`.
+fn digits16(x: u128, len: usize) -> Option<u64> {
+    let ones = u128::from(ONES) << 64 | u128::from(ONES);
+    let top = 128 - 8 * u32::try_from(len).ok()?;
+    // The field moved to the top bytes: zeros (digit 0) below it.
+    let t = (x ^ (ones * u128::from(b'0'))).checked_shl(top)?;
+    let not_digit = (((t & (ones * 0x7f)) + ones * (0x80 - 10)) | t) & (ones * 0x80);
+    (not_digit == 0).then(|| eight_digits(t as u64) * 100_000_000 + eight_digits((t >> 64) as u64))
+}
+
+/// A plain decimal at `s[at..]`: `digits` or `digits.digits`, at most 19
+/// digits in all, byte by byte; and where it ends (the caller checks what
+/// follows).
+fn decimal_at(s: &[u8], at: usize) -> Option<(Dec, usize)> {
+    let mut m = 0u64;
+    let mut digits = |from: usize| {
+        let run = s.get(from..).map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
+        for &b in &s[from..from + run] {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        }
+        run
+    };
+    let int = digits(at);
+    if int == 0 {
+        return None;
+    }
+    let mut end = at + int;
+    let mut frac = 0;
+    if s.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        if frac == 0 {
+            return None; // `5.`: std reads it; leave it to the general path
+        }
+        end += 1 + frac;
+    }
+    // ≤ 19 digits: m < 10^19 < 2^64, so the wrapping ops above never wrapped.
+    (int + frac <= 19).then_some((Dec { m, k: frac }, end))
+}
+
+/// `x.round() as u64` for 0 < x < 2^53, without a libm call (no SSE4.1 in
+/// the baseline x86-64 target): `x as u64` truncates, `x − trunc(x)` is
+/// exact (Sterbenz), and `round` goes half away from zero.
+fn round_positive(x: f64) -> u64 {
+    let t = x as u64;
+    if x - t as f64 >= 0.5 { t + 1 } else { t }
 }
 
 /// fps × frametime is ~1e6 when frametime is µs and ~1e3 when it is ms.

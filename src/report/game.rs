@@ -36,7 +36,9 @@ pub fn run(data_dir: &Path, game: Option<&str>, format: Format) -> Result<()> {
                 if i > 0 {
                     writeln!(out)?;
                 }
-                super::text::write(&mut out, &rank(&store)?)?
+                let ranking = rank(&store)?;
+                let style = super::text::Style::for_stdout(&store, &ranking)?;
+                super::text::write_styled(&mut out, &ranking, &style)?
             }
         }
     }

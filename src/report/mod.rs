@@ -1,8 +1,11 @@
 //! `scx_gamer report`: what the data says, for players and scripts.
-//! `rank` judges a store; `text`, `csv` and JSON (serde) print it.
+//! `rank` judges a store; `text`, `csv`, JSON (serde) and `html` print it;
+//! `sparkline` draws frame times in a few characters for `text`.
 
 pub mod csv;
 pub mod game;
+pub mod html;
 pub mod logs;
 pub mod rank;
+pub mod sparkline;
 pub mod text;

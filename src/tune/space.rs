@@ -149,7 +149,10 @@ mod tests {
     use super::*;
 
     fn dim(knob: &str, levels: &[u64]) -> Dim {
-        Dim { knob: knob.into(), levels: levels.to_vec() }
+        Dim {
+            knob: knob.into(),
+            levels: levels.to_vec(),
+        }
     }
 
     #[test]
@@ -189,13 +192,21 @@ mod tests {
     #[test]
     fn rejects_bad_dims_naming_knob_and_value() {
         let base = SchedConfig::default();
-        let err = Space::new(base, vec![dim("slice", &[1])]).unwrap_err().to_string();
+        let err = Space::new(base, vec![dim("slice", &[1])])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown knob 'slice'"), "{err}");
-        let err = Space::new(base, vec![dim("slice_us", &[0, 10])]).unwrap_err().to_string();
+        let err = Space::new(base, vec![dim("slice_us", &[0, 10])])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("slice_us = 0 is out of range"), "{err}");
-        let err = Space::new(base, vec![dim("mig_max", &[5, 1001])]).unwrap_err().to_string();
+        let err = Space::new(base, vec![dim("mig_max", &[5, 1001])])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mig_max = 1001"), "{err}");
-        let err = Space::new(base, vec![dim("mig_max", &[])]).unwrap_err().to_string();
+        let err = Space::new(base, vec![dim("mig_max", &[])])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'mig_max' has no levels"), "{err}");
         let err = Space::new(base, vec![dim("mig_max", &[1]), dim("mig_max", &[2])])
             .unwrap_err()

@@ -28,13 +28,15 @@ const FINAL_TOP: usize = 2;
 /// and the model has little left to steer.
 const INIT_SHARE: f64 = 0.15;
 /// Trial length of the initial points: short, so that for the same time
-/// three times as many points are seen (the GP knows they are noisier).
+/// nine times as many points are seen (the GP knows they are noisier).
 const INIT_BUDGET: f64 = 1.0 / 9.0;
 /// Stop exploring once no point is expected to improve the log score by
 /// more than this (0.1 %).
 const EI_STOP: f64 = 1e-3;
 /// Refit the kernel once the observations grew by this factor.
 const REFIT_GROWTH: f64 = 1.5;
+/// Most observations the kernel fit looks at (see `maybe_fit`).
+const FIT_MAX: usize = 100;
 /// Candidate length scales (in units of a knob's whole level range) and
 /// noise-to-signal variance ratios for the marginal-likelihood fit.
 const LENGTHS: [f64; 9] = [0.08, 0.15, 0.25, 0.4, 0.65, 1.0, 1.6, 2.6, 4.0];
@@ -66,6 +68,8 @@ pub struct Model {
     hyper: Option<Hyper>,
     /// Observations told while no GP existed yet (point, log score, noise).
     pending_obs: Vec<(usize, f64, f64)>,
+    /// Full-length trials per candidate.
+    full_trials: Vec<u32>,
     rng: StdRng,
 }
 
@@ -84,7 +88,11 @@ impl Model {
         for s in seeds {
             book.add(*s);
         }
-        let mut coords = Coords { dim: 0, idx: Vec::new(), shape: Vec::new() };
+        let mut coords = Coords {
+            dim: 0,
+            idx: Vec::new(),
+            shape: Vec::new(),
+        };
         let mut cand_of = Vec::new();
         // A space without dims is just its base config: no model needed.
         if let Some(space) = space.filter(|s| s.dims.is_empty()) {
@@ -110,7 +118,13 @@ impl Model {
         let cap = max_trials.unwrap_or((n_points as f64 / 4.0).clamp(8.0, 200.0));
 
         // Initial design: the seeds, then a few spread-out points.
-        let mut init: Vec<usize> = (0..n_seeds).collect();
+        // (Without a space and with no more seeds than the final re-measures
+        // anyway, screening them first would be wasted.)
+        let mut init: Vec<usize> = if n_points == 0 && n_seeds <= FINAL_TOP {
+            Vec::new()
+        } else {
+            (0..n_seeds).collect()
+        };
         let want = ((cap * INIT_SHARE / INIT_BUDGET) as usize)
             .max(2 * coords.dim + 2)
             .min((cap / 3.0 / INIT_BUDGET) as usize)
@@ -138,6 +152,7 @@ impl Model {
             fitted_at: 0,
             hyper: None,
             pending_obs: Vec::new(),
+            full_trials: Vec::new(),
             rng,
         }
     }
@@ -155,7 +170,15 @@ impl Model {
         self.fitted_at = n;
         let mut obs = self.gp.as_ref().map(|g| g.obs.clone()).unwrap_or_default();
         obs.append(&mut self.pending_obs);
-        let hyper = fit(&self.coords, &obs, self.hyper.clone());
+        // The kernel is fitted on at most FIT_MAX observations: the
+        // likelihood costs n³, and a random subset pins the length scales
+        // and noise about as well.
+        let mut sample = obs.clone();
+        if sample.len() > FIT_MAX {
+            sample.shuffle(&mut self.rng);
+            sample.truncate(FIT_MAX);
+        }
+        let hyper = fit(&self.coords, &sample, self.hyper.clone());
         if self.gp.is_some() && self.hyper.as_ref() == Some(&hyper) {
             return; // same kernel: the incremental factor is already exact
         }
@@ -175,8 +198,14 @@ impl Model {
         }
     }
 
+    /// Measured candidates, best estimate first. Once any config has had a
+    /// full-length trial, only such configs are ranked: a pick should have
+    /// been run the way it will be used, not just briefly screened.
     fn ranked(&self) -> Vec<usize> {
+        let full = |c: usize| self.full_trials.get(c).is_some_and(|&n| n > 0);
+        let any_full = (0..self.book.configs.len()).any(full);
         let mut v: Vec<(usize, f64)> = (0..self.book.configs.len())
+            .filter(|&c| !any_full || full(c))
             .filter_map(|c| self.estimate(c).map(|e| (c, e)))
             .collect();
         v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -188,8 +217,9 @@ impl Model {
     fn explore(&mut self, size: usize) -> Option<Vec<usize>> {
         self.maybe_fit();
         let n_points = self.cand_of.len();
-        let eligible: Vec<usize> =
-            (0..n_points).filter(|&p| !self.book.failed(self.cand_of[p])).collect();
+        let eligible: Vec<usize> = (0..n_points)
+            .filter(|&p| !self.book.failed(self.cand_of[p]))
+            .collect();
         if eligible.is_empty() {
             return None;
         }
@@ -228,6 +258,9 @@ impl Model {
                 break;
             }
             batch.push(p);
+            if batch.len() == size {
+                break;
+            }
             // Kriging believer: pretend the point was measured at its
             // predicted mean; only the variances change, which spreads the
             // rest of the batch away from it.
@@ -257,7 +290,11 @@ impl Search for Model {
                 },
                 Phase::Explore => {
                     let room = (self.left() - reserve + 1e-9).floor();
-                    let size = if room >= 1.0 { BATCH.min(room as usize) } else { 0 };
+                    let size = if room >= 1.0 {
+                        BATCH.min(room as usize)
+                    } else {
+                        0
+                    };
                     match (size > 0).then(|| self.explore(size)).flatten() {
                         Some(b) => b,
                         None => {
@@ -275,19 +312,36 @@ impl Search for Model {
                 },
                 Phase::Done => return None,
             };
-            let budget = if self.phase == Phase::Init { INIT_BUDGET } else { 1.0 };
+            let budget = if self.phase == Phase::Init {
+                INIT_BUDGET
+            } else {
+                1.0
+            };
             let fits = (self.left() / budget + 1e-9).floor().max(0.0) as usize;
             let cands: Vec<usize> = cands.into_iter().take(fits).collect();
             if cands.is_empty() {
                 self.phase = Phase::Done;
                 return None;
             }
-            return Some(cands.into_iter().map(|c| self.book.ask(c, budget)).collect());
+            return Some(
+                cands
+                    .into_iter()
+                    .map(|c| self.book.ask(c, budget))
+                    .collect(),
+            );
         }
     }
 
     fn tell(&mut self, id: usize, score: Option<f64>) {
-        let Some(t) = self.book.tell(id, score) else { return };
+        let Some(t) = self.book.tell(id, score) else {
+            return;
+        };
+        if t.budget >= 1.0 {
+            if self.full_trials.len() <= t.cand {
+                self.full_trials.resize(t.cand + 1, 0);
+            }
+            self.full_trials[t.cand] += 1;
+        }
         let (Some(y), Some(p)) = (t.log, self.point_of.get(t.cand).copied().flatten()) else {
             return;
         };
@@ -389,7 +443,10 @@ impl Coords {
             if chosen.contains(&p) {
                 continue;
             }
-            let d = chosen.iter().map(|&c| self.dist2(p, c)).fold(f64::INFINITY, f64::min);
+            let d = chosen
+                .iter()
+                .map(|&c| self.dist2(p, c))
+                .fold(f64::INFINITY, f64::min);
             if best.is_none_or(|(_, b)| d > b) {
                 best = Some((p, d));
             }
@@ -543,7 +600,12 @@ impl Gp {
         let uu: f64 = self.u.iter().map(|a| a * a).sum();
         let uy: f64 = self.u.iter().zip(&self.zy).map(|(a, b)| a * b).sum();
         self.mean = if uu > 0.0 { uy / uu } else { 0.0 };
-        self.z = self.zy.iter().zip(&self.u).map(|(zy, u)| zy - self.mean * u).collect();
+        self.z = self
+            .zy
+            .iter()
+            .zip(&self.u)
+            .map(|(zy, u)| zy - self.mean * u)
+            .collect();
         let n = self.z.len().max(1) as f64;
         self.sf2 = (self.z.iter().map(|a| a * a).sum::<f64>() / n).max(1e-12);
     }
@@ -567,7 +629,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..4 {
             acc[k] += x[k] * y[k];
@@ -580,7 +647,12 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// a weak log-normal prior on the length scales (centred on half the
 /// range) so a handful of points can't pick absurd ones. None if the
 /// matrix is not positive definite.
-fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda: f64) -> Option<f64> {
+fn log_likelihood(
+    coords: &Coords,
+    obs: &[(usize, f64, f64)],
+    ls: &[f64],
+    lambda: f64,
+) -> Option<f64> {
     let n = obs.len();
     let kernel = Kernel::new(coords, ls);
     let mut l = vec![0.0; n * n];
@@ -613,9 +685,17 @@ fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda
     let zy = solve(&|i| obs[i].1);
     let uu: f64 = u.iter().map(|a| a * a).sum();
     let mean = u.iter().zip(&zy).map(|(a, b)| a * b).sum::<f64>() / uu;
-    let sf2 = zy.iter().zip(&u).map(|(a, b)| (a - mean * b).powi(2)).sum::<f64>() / n as f64;
+    let sf2 = zy
+        .iter()
+        .zip(&u)
+        .map(|(a, b)| (a - mean * b).powi(2))
+        .sum::<f64>()
+        / n as f64;
     let logdet: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
-    let prior: f64 = ls.iter().map(|l| -0.5 * ((l / 0.5).ln() / 1.5).powi(2)).sum();
+    let prior: f64 = ls
+        .iter()
+        .map(|l| -0.5 * ((l / 0.5).ln() / 1.5).powi(2))
+        .sum();
     Some(-0.5 * n as f64 * sf2.max(1e-12).ln() - logdet + prior)
 }
 
@@ -629,7 +709,10 @@ struct Hyper {
 
 impl Hyper {
     fn values(&self) -> (Vec<f64>, f64) {
-        (self.ls.iter().map(|&i| LENGTHS[i]).collect(), LAMBDAS[self.lambda])
+        (
+            self.ls.iter().map(|&i| LENGTHS[i]).collect(),
+            LAMBDAS[self.lambda],
+        )
     }
 }
 
@@ -650,10 +733,19 @@ fn fit(coords: &Coords, obs: &[(usize, f64, f64)], start: Option<Hyper>) -> Hype
             (h, s, true)
         }
         _ => {
-            let mut best = (Hyper { ls: vec![3; d], lambda: 4 }, f64::NEG_INFINITY);
+            let mut best = (
+                Hyper {
+                    ls: vec![3; d],
+                    lambda: 4,
+                },
+                f64::NEG_INFINITY,
+            );
             for l in 0..LENGTHS.len() {
                 for lambda in 0..LAMBDAS.len() {
-                    let h = Hyper { ls: vec![l; d], lambda };
+                    let h = Hyper {
+                        ls: vec![l; d],
+                        lambda,
+                    };
                     let s = score(&h);
                     if s > best.1 {
                         best = (h, s);
@@ -673,7 +765,10 @@ fn fit(coords: &Coords, obs: &[(usize, f64, f64)], start: Option<Hyper>) -> Hype
                 (best.lambda, LAMBDAS.len())
             };
             let moves: Vec<usize> = if local {
-                [cur.wrapping_sub(1), cur + 1].into_iter().filter(|&i| i < len).collect()
+                [cur.wrapping_sub(1), cur + 1]
+                    .into_iter()
+                    .filter(|&i| i < len)
+                    .collect()
             } else {
                 (0..len).filter(|&i| i != cur).collect()
             };
@@ -714,8 +809,14 @@ mod tests {
     fn incremental_factor_matches_a_fresh_one() {
         let space = cube(4);
         let m = Model::new(&[], Some(&space), 1, None, 1);
-        let obs: Vec<(usize, f64, f64)> =
-            [(0, 0.1, 1.0), (5, -0.2, 3.0), (21, 0.05, 1.0), (5, -0.1, 1.0), (63, 0.3, 9.0)].to_vec();
+        let obs: Vec<(usize, f64, f64)> = [
+            (0, 0.1, 1.0),
+            (5, -0.2, 3.0),
+            (21, 0.05, 1.0),
+            (5, -0.1, 1.0),
+            (63, 0.3, 9.0),
+        ]
+        .to_vec();
         let ls = vec![0.5, 0.3, 1.0];
         let mut inc = Gp::build(&m.coords, obs[..2].to_vec(), ls.clone(), 0.05);
         for &(p, y, w) in &obs[2..] {
@@ -730,23 +831,39 @@ mod tests {
             assert!((inc.sd_at(p) - fresh.sd_at(p)).abs() < 1e-9);
         }
         // The posterior mean is near the data where it is dense.
-        assert!((fresh.mean_at(5) - -0.175).abs() < 0.1, "{}", fresh.mean_at(5));
+        assert!(
+            (fresh.mean_at(5) - -0.175).abs() < 0.1,
+            "{}",
+            fresh.mean_at(5)
+        );
     }
 
     #[test]
     fn believer_fantasy_keeps_the_mean_and_shrinks_the_variance() {
         let space = cube(4);
         let m = Model::new(&[], Some(&space), 1, None, 1);
-        let mut gp = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
+        let mut gp = Gp::build(
+            &m.coords,
+            vec![(0, 0.1, 1.0), (63, -0.1, 1.0)],
+            vec![0.5; 3],
+            0.1,
+        );
         let (mu, sd) = (gp.mean_at(30), gp.sd_at(30));
         gp.push(&m.coords, 30, mu, 1.0, true);
         assert!((gp.mean_at(30) - mu).abs() < 1e-12);
-        assert!((gp.mean_at(10) - {
-            let g2 = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
-            g2.mean_at(10)
-        })
-        .abs()
-            < 1e-12);
+        assert!(
+            (gp.mean_at(10) - {
+                let g2 = Gp::build(
+                    &m.coords,
+                    vec![(0, 0.1, 1.0), (63, -0.1, 1.0)],
+                    vec![0.5; 3],
+                    0.1,
+                );
+                g2.mean_at(10)
+            })
+            .abs()
+                < 1e-12
+        );
         assert!(gp.sd_at(30) < sd);
     }
 
@@ -760,10 +877,10 @@ mod tests {
             let g = c.game_boost_us as f64 / 500.0 - 3.0;
             (0.02 * a * a + 0.03 * b * b + 0.015 * g * g + 0.01 * a * g).exp()
         };
-        let mut worst = 0;
+        let (mut worst_asks, mut worst_budget) = (0, 0.0f64);
         for seed in 0..5 {
             let mut m = Model::new(&[SchedConfig::default()], Some(&space), 1, None, seed);
-            let (asks, _) = drive(&mut m, |c, _| Some(truth(c)));
+            let (asks, budget) = drive(&mut m, |c, _| Some(truth(c)));
             let (best, score) = m.best().unwrap();
             assert_eq!(
                 (best.slice_us, best.input_window_us, best.game_boost_us),
@@ -771,18 +888,24 @@ mod tests {
                 "seed {seed}"
             );
             assert!((score - 1.0).abs() < 1e-9);
-            worst = worst.max(asks);
+            worst_asks = worst_asks.max(asks);
+            worst_budget = worst_budget.max(budget);
         }
-        assert!(worst <= 54, "{worst} asks");
+        // Most asks are short screening trials: the trial time is what counts.
+        assert!(worst_asks < 216 / 2, "{worst_asks} asks");
+        assert!(worst_budget <= 216.0 / 8.0, "{worst_budget} trials");
     }
 
     #[test]
     fn seeds_outside_the_space_compete_too() {
         let space = cube(3);
-        let outside = SchedConfig { mig_max: 7, ..SchedConfig::default() };
+        let outside = SchedConfig {
+            mig_max: 7,
+            ..SchedConfig::default()
+        };
         let mut m = Model::new(&[outside], Some(&space), 2, Some(20.0), 4);
         let (asks, budget) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));
-        assert!(asks <= 20 && budget <= 20.0);
+        assert!(budget <= 20.0, "{asks} asks, {budget} trials");
         assert_eq!(m.best().unwrap().0, outside);
         let mut m = Model::new(&[outside, SchedConfig::default()], None, 3, None, 4);
         let (asks, _) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));

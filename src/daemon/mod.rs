@@ -1,0 +1,12 @@
+//! The privileged half of the Steam launch option: `scx_gamer daemon` owns
+//! the scheduler; `scx_gamer launch` (run by Steam as the player) asks it
+//! over a unix socket to apply a config for the player's own game.
+//!
+//! protocol (the wire format) → peer (who is asking) → server (the loop
+//! that owns the scheduler); client is what `launch` uses.
+
+pub mod client;
+pub mod peer;
+pub mod protocol;
+pub mod server;
+pub mod settings;

@@ -1,0 +1,297 @@
+//! `scx_gamer daemon`: the root service. One thread owns the scheduler
+//! (BPF skeletons stay on the thread that loaded them); a thread per
+//! connection reads requests, checks them, and hands the valid ones over.
+//!
+//! Rules: one owner (connection) at a time; an owner may only name its own
+//! processes; the scheduler goes back to the kernel's when the owner's game
+//! exits, the owner disconnects, or says `revert`. Nothing a client sends
+//! can crash the daemon or change its state unless it is a valid request
+//! from the owner (or from anyone while nobody owns it).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use crossbeam::channel::{self, Receiver, Sender};
+use log::{info, warn};
+
+use super::peer::{credentials, may_act_on};
+use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
+use crate::run::{Feeds, Session, ejection_error};
+use crate::sched::{SchedConfig, Scheduler, preflight};
+
+/// More connections than this at once are refused (a local user must not
+/// be able to exhaust the daemon's threads).
+const MAX_CONNECTIONS: usize = 32;
+const TICK: Duration = Duration::from_millis(100);
+const PROC: &str = "/proc";
+
+enum Msg {
+    Request { conn: u64, uid: u32, req: Request, reply: Sender<Response> },
+    Closed { conn: u64 },
+}
+
+struct Owner {
+    conn: u64,
+    uid: u32,
+    pid: u32,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Scheduler>,
+    owner: Option<Owner>,
+}
+
+/// The listening socket: systemd's (socket activation) or our own.
+fn listen(path: &Path) -> Result<(UnixListener, Option<PathBuf>)> {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if ours && std::env::var("LISTEN_FDS").as_deref() == Ok("1") {
+        // SAFETY: under socket activation systemd passes the socket as fd 3
+        // (SD_LISTEN_FDS_START) and LISTEN_PID names us; nothing else owns it.
+        let listener = unsafe { UnixListener::from_raw_fd(3) };
+        info!("listening on the socket systemd passed");
+        return Ok((listener, None));
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            bail!("another scx_gamer daemon is listening on {}", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    // Any local user may connect; every request is checked against the
+    // caller's uid (SO_PEERCRED).
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    info!("listening on {}", path.display());
+    Ok((listener, Some(path.to_path_buf())))
+}
+
+enum Line {
+    Bytes(Vec<u8>),
+    TooLong(usize),
+}
+
+/// The next request line, at most MAX_REQUEST bytes (a longer one is read
+/// to its end and reported, so the connection stays in sync). None at end
+/// of stream, also mid-line: a half-sent request is dropped.
+fn read_line(reader: &mut impl BufRead) -> Option<Line> {
+    let mut line = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let buf = reader.fill_buf().ok()?;
+        if buf.is_empty() {
+            return None;
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        total += chunk.len();
+        if total <= MAX_REQUEST {
+            line.extend_from_slice(chunk);
+        }
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Some(if total > MAX_REQUEST { Line::TooLong(total) } else { Line::Bytes(line) });
+        }
+    }
+}
+
+/// One client connection, on its own thread.
+fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
+    let Ok((uid, pid)) = credentials(&stream) else { return };
+    info!("connection {conn} from uid {uid} (pid {pid})");
+    let Ok(read_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    while let Some(line) = read_line(&mut reader) {
+        let response = match line {
+            Line::TooLong(n) => Response::Error(format!("request too large: {n} bytes (at most {MAX_REQUEST})")),
+            Line::Bytes(bytes) => match parse_request(&bytes) {
+                Err(e) => Response::Error(e),
+                Ok(req) => {
+                    let (reply, answer) = channel::bounded(1);
+                    if tx.send(Msg::Request { conn, uid, req, reply }).is_err() {
+                        break;
+                    }
+                    answer.recv().unwrap_or_else(|_| Response::Error("the daemon is shutting down".into()))
+                }
+            },
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+        out.push(b'\n');
+        if writer.write_all(&out).is_err() {
+            break;
+        }
+    }
+    let _ = tx.send(Msg::Closed { conn });
+}
+
+fn accept_loop(listener: UnixListener, tx: Sender<Msg>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for (conn, stream) in (1u64..).zip(listener.incoming()) {
+        let Ok(mut stream) = stream else { continue };
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            let _ = stream.write_all(b"{\"error\":\"too many connections\"}\n");
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (tx, open) = (tx.clone(), open.clone());
+        std::thread::spawn(move || {
+            serve_connection(stream, conn, tx);
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("{PROC}/{pid}/stat"))
+        .is_ok_and(|stat| !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+}
+
+impl State {
+    fn revert(&mut self, why: &str) {
+        if let Some(mut cur) = self.current.take() {
+            match cur.detach() {
+                Ok(_) => info!("reverted to the kernel's scheduler: {why}"),
+                Err(e) => warn!("detaching: {e:#}"),
+            }
+        }
+        self.owner = None;
+    }
+
+    fn apply(&mut self, session: &mut Session, conn: u64, uid: u32, pid: u32, config: SchedConfig) -> Response {
+        if let Some(o) = &self.owner
+            && o.conn != conn
+        {
+            return Response::Error(format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid));
+        }
+        if let Err(e) = may_act_on(Path::new(PROC), uid, pid) {
+            return Response::Error(e);
+        }
+        let mut next = match Scheduler::load(&config) {
+            Ok(s) => s,
+            Err(e) => return Response::Error(format!("loading {config}: {e:#}")),
+        };
+        session.set_game_pids(vec![pid]);
+        if let Err(e) = session.sync_game(&next) {
+            warn!("telling the scheduler the game's processes: {e:#}");
+        }
+        let switched = match self.current.take() {
+            Some(mut cur) if cur.is_attached() => cur.switch_to(&mut next).map(|_| ()),
+            _ => next.attach(),
+        };
+        if let Err(e) = switched {
+            self.owner = None;
+            return Response::Error(format!("attaching {config}: {e:#}"));
+        }
+        info!("applied {config} for pid {pid} of uid {uid}");
+        self.current = Some(next);
+        self.owner = Some(Owner { conn, uid, pid });
+        Response::Ok(format!("applied {config}"))
+    }
+
+    fn handle(&mut self, session: &mut Session, msg: Msg) {
+        match msg {
+            Msg::Closed { conn } => {
+                if self.owner.as_ref().is_some_and(|o| o.conn == conn) {
+                    self.revert("the client disconnected");
+                }
+            }
+            Msg::Request { conn, uid, req, reply } => {
+                let response = match req {
+                    Request::Apply { pid, config } => self.apply(session, conn, uid, pid, config),
+                    Request::Revert => match &self.owner {
+                        Some(o) if o.conn != conn => Response::Error("not yours: another client owns the scheduler".into()),
+                        _ => {
+                            self.revert("asked to");
+                            Response::Ok("reverted to the kernel's scheduler".into())
+                        }
+                    },
+                    Request::Status => Response::Ok(match (&self.owner, &self.current) {
+                        (Some(o), Some(s)) => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
+                        _ => "idle".into(),
+                    }),
+                };
+                let _ = reply.send(response);
+            }
+        }
+    }
+}
+
+/// Run the daemon until SIGINT/SIGTERM; the kernel's scheduler is back
+/// when it returns.
+pub fn run(socket: &Path, input_dir: &Path, shutdown: Arc<AtomicBool>) -> Result<()> {
+    preflight::check_privileges()?;
+    preflight::check_sched_ext_kernel()?;
+    let (listener, bound) = listen(socket)?;
+    let (tx, rx): (Sender<Msg>, Receiver<Msg>) = channel::unbounded();
+    std::thread::spawn(move || accept_loop(listener, tx));
+    let mut session = Session::start(Feeds { game_pids: Vec::new(), input_dir: input_dir.to_path_buf() }, shutdown)?;
+    let mut state = State::default();
+    loop {
+        if session.serve(state.current.as_ref(), Some(Instant::now() + TICK))? {
+            break;
+        }
+        if let Some(cur) = state.current.as_ref().filter(|c| c.ejected()) {
+            let why = format!("{:#}", ejection_error(cur));
+            warn!("{why}");
+            state.revert("the kernel ejected the scheduler");
+        }
+        if let Some(o) = &state.owner
+            && !alive(o.pid)
+        {
+            let why = format!("the game (pid {}) exited", o.pid);
+            state.revert(&why);
+        }
+        while let Ok(msg) = rx.try_recv() {
+            state.handle(&mut session, msg);
+        }
+    }
+    state.revert("shutting down");
+    if let Some(path) = bound {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8]) -> Vec<Result<Vec<u8>, usize>> {
+        let mut r = BufReader::with_capacity(7, input);
+        std::iter::from_fn(|| read_line(&mut r))
+            .map(|l| match l {
+                Line::Bytes(b) => Ok(b),
+                Line::TooLong(n) => Err(n),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_running_game_is_alive_and_a_reaped_one_is_not() {
+        let mut child = std::process::Command::new("sh").args(["-c", "sleep 1; exit 7"]).spawn().unwrap();
+        assert!(alive(child.id()));
+        child.wait().unwrap();
+        assert!(!alive(child.id()));
+    }
+
+    #[test]
+    fn reads_bounded_lines_and_drops_a_half_sent_one() {
+        let long = vec![b'x'; MAX_REQUEST + 10];
+        let mut input = b"\"status\"\n".to_vec();
+        input.extend_from_slice(&long);
+        input.extend_from_slice(b"\n\"revert\"\n{\"apply\":");
+        assert_eq!(lines(&input), vec![Ok(b"\"status\"".to_vec()), Err(MAX_REQUEST + 10), Ok(b"\"revert\"".to_vec())]);
+        assert!(lines(b"").is_empty());
+    }
+}

@@ -1,0 +1,99 @@
+//! Settings of the daemon and the launch wrapper, as scx_loader and
+//! GameMode do it: `/etc/scx_gamer.toml`, then the user's
+//! `$XDG_CONFIG_HOME/scx_gamer/config.toml` (later files win).
+//!
+//! ```toml
+//! socket = "/run/scx_gamer.sock"   # where the daemon listens
+//! data_dir = "/home/p/games/ml"    # tuning data (launch)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+pub const SYSTEM_FILE: &str = "/etc/scx_gamer.toml";
+pub const DEFAULT_SOCKET: &str = "/run/scx_gamer.sock";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub socket: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn merge(self, later: Settings) -> Settings {
+        Settings { socket: later.socket.or(self.socket), data_dir: later.data_dir.or(self.data_dir) }
+    }
+
+    fn read(path: &Path) -> Result<Settings> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The system file, then (for a user) the user's file.
+    pub fn load(system: &Path, user: Option<&Path>) -> Result<Settings> {
+        let mut s = Self::read(system)?;
+        if let Some(u) = user {
+            s = s.merge(Self::read(u)?);
+        }
+        Ok(s)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+    }
+}
+
+/// `$XDG_CONFIG_HOME/scx_gamer/config.toml` (default `~/.config`).
+pub fn user_file(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = env("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("scx_gamer/config.toml"))
+}
+
+/// Tuning data of a user: `$XDG_DATA_HOME/scx_gamer/ml_data` (default
+/// `~/.local/share`); for root, `/var/lib/scx_gamer/ml_data`.
+pub fn user_data_dir(uid: u32, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if uid == 0 {
+        return PathBuf::from("/var/lib/scx_gamer/ml_data");
+    }
+    let base = env("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("scx_gamer/ml_data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_settings_override_the_system_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sys, user) = (dir.path().join("sys.toml"), dir.path().join("user.toml"));
+        std::fs::write(&sys, "socket = \"/run/a.sock\"\ndata_dir = \"/d\"\n").unwrap();
+        std::fs::write(&user, "data_dir = \"/u\"\n").unwrap();
+        let s = Settings::load(&sys, Some(&user)).unwrap();
+        assert_eq!((s.socket(), s.data_dir.unwrap()), (PathBuf::from("/run/a.sock"), PathBuf::from("/u")));
+        assert_eq!(Settings::load(&dir.path().join("none"), None).unwrap().socket(), PathBuf::from(DEFAULT_SOCKET));
+        std::fs::write(&user, "sockett = 1\n").unwrap();
+        let err = Settings::load(&sys, Some(&user)).unwrap_err().to_string();
+        assert!(err.contains("user.toml") && err.contains("unknown field `sockett`"), "{err}");
+    }
+
+    #[test]
+    fn data_goes_under_xdg_dirs() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/p".to_string()),
+            _ => None,
+        };
+        assert_eq!(user_data_dir(1000, &env), PathBuf::from("/home/p/.local/share/scx_gamer/ml_data"));
+        assert_eq!(user_file(&env), Some(PathBuf::from("/home/p/.config/scx_gamer/config.toml")));
+        assert_eq!(user_data_dir(0, &env), PathBuf::from("/var/lib/scx_gamer/ml_data"));
+    }
+}

@@ -1,0 +1,128 @@
+//! `scx_gamer launch -- %command%`: the Steam launch option. Runs as the
+//! player; starts the game untouched (arguments, environment, stdio), asks
+//! the root daemon to apply this game's best known config while it runs,
+//! passes signals through, and exits with the game's status.
+//!
+//! The game always starts: no daemon, a refused request, a broken store —
+//! each is one line on stderr, never a reason to block the game.
+
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+
+use crate::daemon::client::Client;
+use crate::daemon::protocol::{Request, Response};
+use crate::game::identity::GameId;
+use crate::report::rank::rank;
+use crate::sched::SchedConfig;
+use crate::store::{GameStore, find_store};
+
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
+pub const INSTALL_HINT: &str = "install it with: sudo scripts/install-service.sh";
+
+pub struct LaunchOptions {
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+/// The config to apply for `game`: its tuning winner, else the defaults.
+/// Returns the config and a line saying where it came from.
+pub fn choose_config(data_dir: &Path, game: &GameId) -> (SchedConfig, String) {
+    let ranked = find_store(data_dir, &game.key).and_then(|p| GameStore::load(&p)).and_then(|s| rank(&s));
+    match ranked {
+        Ok(r) => match r.best() {
+            Some((row, true)) => (row.config.unwrap_or_default(), format!("the tuned config '{}'", row.name)),
+            _ => (SchedConfig::default(), "the default config (no tuned config beats the kernel's scheduler yet)".into()),
+        },
+        Err(_) => (SchedConfig::default(), "the default config (this game has no tuning data)".into()),
+    }
+}
+
+/// Exit status as a shell reports it: the code, or 128 + the signal.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Forward signals sent to us (by Steam, `kill`) to the game. A signal the
+/// terminal sent (Ctrl-C) already reached the game, which shares our
+/// process group: it is not sent twice.
+fn forward_signals(pid: u32) -> Result<()> {
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2])?;
+    std::thread::spawn(move || {
+        for info in signals.forever() {
+            if info.process.is_none() {
+                continue; // from the kernel (the tty)
+            }
+            if let Ok(sig) = nix::sys::signal::Signal::try_from(info.signal) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Ask the daemon to apply `config` for `pid`; Err is the line to print.
+fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String> {
+    let mut client = Client::connect(socket, DAEMON_TIMEOUT)
+        .map_err(|e| format!("the scx_gamer service is not running ({e:#}); the game runs without it — {INSTALL_HINT}"))?;
+    match client.request(&Request::Apply { pid, config }) {
+        Ok(Response::Ok(_)) => Ok(client),
+        Ok(Response::Error(e)) => Err(format!("the scx_gamer service refused: {e}")),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// Run the game; returns its exit code.
+pub fn launch(cmd: &[OsString], opts: &LaunchOptions) -> Result<i32> {
+    let Some((program, args)) = cmd.split_first() else {
+        bail!("no game command given (Steam: scx_gamer launch -- %command%)");
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let game = GameId::from_command(cmd, &env);
+    let (config, from) = choose_config(&opts.data_dir, &game);
+
+    let mut child = Command::new(program).args(args).spawn().with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let pid = child.id();
+    forward_signals(pid)?;
+    // Held open while the game runs: the daemon reverts when it closes.
+    let _client = match apply(&opts.socket, pid, config) {
+        Ok(c) => {
+            eprintln!("scx_gamer: {} ({config}) for {}", from, game.key);
+            Some(c)
+        }
+        Err(line) => {
+            eprintln!("scx_gamer: {line}");
+            None
+        }
+    };
+    let status = child.wait().context("waiting for the game")?;
+    Ok(exit_code(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_read_like_a_shell() {
+        let code = |cmd: &str| exit_code(Command::new("sh").args(["-c", cmd]).status().unwrap());
+        assert_eq!(code("exit 3"), 3);
+        assert_eq!(code("kill -TERM $$"), 143);
+    }
+
+    #[test]
+    fn without_data_the_default_config_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let game = GameId { key: "g".into(), exe: "g".into(), steam_app_id: None };
+        let (cfg, from) = choose_config(dir.path(), &game);
+        assert_eq!(cfg, SchedConfig::default());
+        assert!(from.contains("no tuning data"), "{from}");
+    }
+}

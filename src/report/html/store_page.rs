@@ -1,0 +1,196 @@
+//! The report of a game's store as one page: the verdict, the ranking, the
+//! percentile curves of every config overlaid, a histogram of the baseline
+//! against the best config, each trial's frame times over time (small
+//! multiples, grouped by config), the trials with their scheduler counters,
+//! and the machine.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::charts::{self, Ink, Line};
+use super::curves::{histogram, histogram_range, percentile_curve};
+use super::data::{TrialFrames, row_frames, row_inks, trial_frames};
+use super::downsample::{elapsed_s, min_max};
+use super::page::{document, esc, num};
+use super::tables::{self, verdict_badge};
+use crate::report::rank::{Ranking, as_flags, rank};
+use crate::store::{GameStore, TrialKind};
+
+/// Points per percentile curve, and buckets per frame-time chart (about
+/// one per pixel of its plot area: min and max each, see downsample.rs).
+const CURVE_POINTS: usize = 240;
+const TIME_BUCKETS: usize = 400;
+const HISTOGRAM_BINS: usize = 60;
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// `source` is the store's file, named in the page and in errors.
+pub fn render(store: &GameStore, source: &Path) -> Result<String> {
+    let ranking = rank(store).with_context(|| format!("{}: ranking its trials", source.display()))?;
+    let frames = trial_frames(store).with_context(|| format!("{}: reading frame times", source.display()))?;
+    let inks = row_inks(&ranking.rows);
+    let pooled: Vec<Vec<f64>> = ranking.rows.iter().map(|r| sorted(row_frames(&frames, r))).collect();
+
+    let g = &store.game;
+    let title = format!("scx_gamer report: {}", g.key);
+    let mut body = String::new();
+    let steam = g.steam_app_id.as_deref().map(|id| format!(", Steam app {}", esc(id))).unwrap_or_default();
+    let _ = writeln!(
+        body,
+        "<h1>{}</h1>\n<p class=\"sub\">exe <code>{}</code>{steam} · {} trials in {} session{} · from <code>{}</code></p>",
+        esc(&g.key),
+        esc(&g.exe),
+        store.trials.len(),
+        store.sessions.len(),
+        if store.sessions.len() == 1 { "" } else { "s" },
+        esc(&source.display().to_string()),
+    );
+    body.push_str(&verdict(&ranking));
+
+    body.push_str("<h2>Ranking</h2>\n<p class=\"note\">Each config's p99 frame time is paired with the baseline of its block; \
+        the bar shows its ratio's 95 % interval against 1 × baseline (the line). Lower is better.</p>\n");
+    body.push_str(&tables::ranking(&ranking, &inks));
+
+    body.push_str(&percentile_section(&ranking, &pooled, &inks)?);
+    body.push_str(&histogram_section(&ranking, &pooled, &inks)?);
+    body.push_str(&multiples_section(&ranking, &frames, &inks)?);
+
+    body.push_str("<h2>Trials</h2>\n<p class=\"note\">Scheduler counters cover the measured part of each trial; \
+        “sched_ext seen” is what the kernel said at the trial's end.</p>\n");
+    body.push_str(&tables::trials(store));
+    body.push_str("<h2>System</h2>\n");
+    body.push_str(&tables::sessions(store));
+    Ok(document(&title, &body))
+}
+
+/// The answer first: which config to use, if any.
+fn verdict(r: &Ranking) -> String {
+    let ratio = |row: &crate::report::rank::ConfigRow| {
+        row.p99_ratio.map_or_else(String::new, |i| {
+            format!(" — p99 {} × baseline [{}–{}]", num(i.estimate, 3), num(i.low, 3), num(i.high, 3))
+        })
+    };
+    match r.best() {
+        Some((row, true)) => format!(
+            "<div class=\"verdict-box better\" id=\"verdict\"><b>{}</b> beats the kernel's scheduler beyond the noise{}.<br>\
+             Use it: <code>scx_gamer {}</code></div>\n",
+            esc(&row.name),
+            ratio(row),
+            esc(&as_flags(&row.config.unwrap_or_default())),
+        ),
+        Some((row, false)) => format!(
+            "<div class=\"verdict-box\" id=\"verdict\"><b>No significant difference:</b> no config beats the kernel's scheduler \
+             beyond the noise. Best measured: <b>{}</b>{}.</div>\n",
+            esc(&row.name),
+            ratio(row),
+        ),
+        None => "<div class=\"verdict-box worse\" id=\"verdict\">No config has been measured successfully yet.</div>\n".into(),
+    }
+}
+
+/// Whether a row is drawn emphasised: the baseline and the config to use.
+fn emphasised(r: &Ranking, i: usize) -> bool {
+    r.rows[i].config.is_none() || r.best().is_some_and(|(b, _)| std::ptr::eq(b, &r.rows[i]))
+}
+
+fn legend(items: &[(Ink, String, bool)]) -> String {
+    let mut out = String::from("<ul class=\"legend\">");
+    for (ink, text, em) in items {
+        let _ = write!(out, "<li{}>{}{}</li>", if *em { " class=\"em\"" } else { "" }, ink.swatch(), text);
+    }
+    out.push_str("</ul>\n");
+    out
+}
+
+fn percentile_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<String> {
+    let mut out = String::from(
+        "<h2>Frame time by percentile</h2>\n<p class=\"note\">Every config's frames pooled over its trials; the axis gives \
+         the slowest frames as much room as the rest. The baseline is drawn in the text colour, the best config thick.</p>\n",
+    );
+    let mut lines = Vec::new();
+    let mut items = Vec::new();
+    for (i, frames) in pooled.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+        let em = emphasised(r, i);
+        lines.push(Line { points: percentile_curve(frames, CURVE_POINTS), ink: inks[i], emphasis: em });
+        items.push((inks[i], format!("{} <span class=\"note\">p99 {} ms</span>", esc(&r.rows[i].name), num(r.rows[i].stats.p99_ms, 2)), em));
+    }
+    if lines.is_empty() {
+        out.push_str("<p class=\"nochart\">No frames measured yet.</p>\n");
+        return Ok(out);
+    }
+    let svg = charts::percentiles(&lines, "frame time by percentile, one line per config")?;
+    let _ = writeln!(out, "<figure class=\"wide\" id=\"percentiles\">{svg}{}</figure>", legend(&items));
+    Ok(out)
+}
+
+fn histogram_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<String> {
+    // Baseline against the config to use: two shapes stay readable where
+    // twenty would not (the percentile chart has them all).
+    let mut pick: Vec<usize> = (0..r.rows.len()).filter(|&i| emphasised(r, i) && !pooled[i].is_empty()).collect();
+    if pick.is_empty() {
+        pick = (0..r.rows.len()).filter(|&i| !pooled[i].is_empty()).take(1).collect();
+    }
+    let mut out = String::from("<h2>Frame-time histogram</h2>\n");
+    let sets: Vec<&[f64]> = pick.iter().map(|&i| pooled[i].as_slice()).collect();
+    let Some((lo, hi)) = histogram_range(&sets) else {
+        out.push_str("<p class=\"nochart\">No frames measured yet.</p>\n");
+        return Ok(out);
+    };
+    let series: Vec<(Ink, Vec<f64>)> = pick.iter().map(|&i| (inks[i], histogram(&pooled[i], lo, hi, HISTOGRAM_BINS))).collect();
+    let items: Vec<(Ink, String, bool)> = pick.iter().map(|&i| (inks[i], esc(&r.rows[i].name), true)).collect();
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">Share of frames per {:.2} ms; frames faster than {lo} ms or slower than {hi} ms are counted in the \
+         first or last bar.</p>\n<figure class=\"wide\" id=\"histogram\">{}{}</figure>",
+        (hi - lo) / HISTOGRAM_BINS as f64,
+        charts::histogram(&series, lo, hi, "frame-time histogram, baseline against the best config")?,
+        legend(&items),
+    );
+    Ok(out)
+}
+
+fn multiples_section(r: &Ranking, frames: &[TrialFrames<'_>], inks: &[Ink]) -> Result<String> {
+    let mut out = String::from(
+        "<h2>Frame times over each trial</h2>\n<p class=\"note\">Frame time (ms) against seconds into the trial, on the same \
+         scale everywhere; each pixel column keeps the fastest and the slowest frame it covers, so every spike is drawn. \
+         The faint line is the trial's p99.</p>\n",
+    );
+    let x_max = frames.iter().map(|f| f.ms.iter().sum::<f64>() / 1e3).fold(0.0, f64::max);
+    let y_max = frames.iter().flat_map(|f| f.ms.iter().copied()).fold(0.0, f64::max) * 1.05;
+    for (i, row) in r.rows.iter().enumerate() {
+        let _ = writeln!(out, "<h3>{} {} {}</h3>\n<div class=\"multiples\">", inks[i].swatch(), esc(&row.name), verdict_badge(row));
+        // Every trial of the config, the failed ones too (as a note).
+        for f in frames.iter().filter(|f| f.trial.config == row.config && f.trial.kind != TrialKind::Collect) {
+            let t = f.trial;
+            let status = match t.status.reason() {
+                Some(why) => format!(" · <span class=\"{}\">{}: {}</span>", t.status.label(), t.status.label(), esc(why)),
+                None if !t.status.is_ok() => format!(" · <span class=\"warn\">{}</span>", t.status.label()),
+                None => String::new(),
+            };
+            let caption = format!(
+                "<figcaption><b>trial {}</b> · block {} · {} frames · p99 {} ms · max {} ms{status}</figcaption>",
+                t.id,
+                t.block,
+                f.ms.len(),
+                num(t.frames.p99_ms, 2),
+                num(t.frames.max_ms, 1),
+            );
+            if f.ms.is_empty() {
+                let _ = writeln!(out, "<figure class=\"trial\">{caption}<p class=\"nochart note\">no frames</p></figure>");
+                continue;
+            }
+            let elapsed = elapsed_s(&f.ms);
+            let points: Vec<(f64, f64)> = min_max(&f.ms, TIME_BUCKETS).into_iter().map(|(k, ms)| (elapsed[k], ms)).collect();
+            let label = format!("trial {} ({}): frame time over time", t.id, t.name);
+            let svg = charts::frame_time(&points, inks[i], t.frames.p99_ms, x_max, y_max, &label)?;
+            let _ = writeln!(out, "<figure class=\"trial\">{svg}{caption}</figure>");
+        }
+        out.push_str("</div>\n");
+    }
+    Ok(out)
+}
