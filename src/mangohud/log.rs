@@ -646,28 +646,30 @@ fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3]
     if all.count_ones() as usize != last || chunk.get(at + len - 1) == Some(&b'\r') {
         return None;
     }
-    let [fps_col, ft_col, elapsed_col] = wanted;
     let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: at + len };
-    let mut read = |col: usize, from: usize, to: usize| -> Option<()> {
-        if Some(col) == fps_col {
-            row.fps = Some(decimal(chunk, from, to)?);
-        } else if Some(col) == ft_col {
-            row.ft = Some(decimal(chunk, from, to)?);
-        } else if Some(col) == elapsed_col {
-            row.elapsed = Some(integer(chunk, from, to)?);
-        }
-        Some(())
-    };
     let (mut commas, mut from) = (all, at);
     for col in 0..walk {
         let to = at + commas.trailing_zeros() as usize;
         commas &= commas - 1;
-        read(col, from, to)?;
+        read_field(&mut row, chunk, wanted, col, from, to)?;
         from = to + 1;
     }
     let from = if all == 0 { at } else { at + 128 - all.leading_zeros() as usize };
-    read(last, from, at + len)?;
+    read_field(&mut row, chunk, wanted, last, from, at + len)?;
     Some(row)
+}
+
+/// Field `col` of a row, `s[from..to]`, read into `row` if wanted.
+#[inline(always)]
+fn read_field(row: &mut PlainRow, s: &[u8], [fps, ft, elapsed]: [Option<usize>; 3], col: usize, from: usize, to: usize) -> Option<()> {
+    if Some(col) == fps {
+        row.fps = Some(decimal(s, from, to)?);
+    } else if Some(col) == ft {
+        row.ft = Some(decimal(s, from, to)?);
+    } else if Some(col) == elapsed {
+        row.elapsed = Some(integer(s, from, to)?);
+    }
+    Some(())
 }
 
 /// The wanted fields of the row at the start of `s`, up to its first `\n`
@@ -729,16 +731,19 @@ impl RowMaps {
         self.newline.clear();
         let mut blocks = chunk.chunks_exact(64);
         for block in &mut blocks {
-            let (c, n) = block_maps(block);
+            let (c, n) = block_maps(block.try_into().unwrap_or(&[0; 64]));
             self.comma.push(c);
             self.newline.push(n);
         }
-        let (c, n) = block_maps(blocks.remainder());
+        let mut tail = [0u8; 64];
+        tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+        let (c, n) = block_maps(&tail);
         self.comma.push(c);
         self.newline.push(n);
     }
 
     /// 128 bits of `words` from bit `at` (zeros past the end).
+    #[inline(always)]
     fn window(&self, words: &[u64], at: usize) -> u128 {
         let (w, shift) = (at / 64, (at % 64) as u32);
         let word = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
@@ -752,21 +757,49 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// 0x80 in each byte of `x` that is zero, exactly (no false positives: the
 /// masked add cannot carry across bytes).
+#[inline(always)]
 fn zero_bytes(x: u64) -> u64 {
     !(((x & LO7) + LO7) | x | LO7)
 }
 
-/// Commas and newlines among ≤ 64 bytes, as bits. Eight bytes at a time
-/// (SWAR, safe code): a byte's mark moved to bit 8j, then the multiply
-/// gathers bit 8j of each byte j into bit 56 + j (the partial products do
-/// not overlap, so nothing carries).
-fn block_maps(block: &[u8]) -> (u64, u64) {
+/// Commas and newlines among 64 bytes, as bits (bit i: byte i).
+#[inline(always)]
+fn block_maps(block: &[u8; 64]) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `block_maps_sse2` only needs SSE2, which every x86-64 CPU has
+    // (it is part of the x86-64 baseline, as the std docs say; rustc's own
+    // x86_64 targets enable it). It reads nothing but its argument.
+    return unsafe { block_maps_sse2(block) };
+    #[cfg(not(target_arch = "x86_64"))]
+    return block_maps_swar(block);
+}
+
+/// `block_maps` with SSE2: 16 compares at once, `pmovmskb` for the bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn block_maps_sse2(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
+    let comma = _mm_set1_epi8(b',' as i8);
+    let newline = _mm_set1_epi8(b'\n' as i8);
+    let (mut commas, mut newlines) = (0u64, 0u64);
+    for (k, bytes) in block.chunks_exact(16).enumerate() {
+        let half = |at: usize| i64::from_le_bytes(bytes.get(at..at + 8).and_then(|h| h.try_into().ok()).unwrap_or([0; 8]));
+        let v = _mm_set_epi64x(half(8), half(0)); // one unaligned load
+        commas |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) as u16) << (16 * k);
+        newlines |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) as u16) << (16 * k);
+    }
+    (commas, newlines)
+}
+
+/// `block_maps` in plain Rust, eight bytes at a time (SWAR): a byte's mark
+/// moved to bit 8j, then the multiply gathers bit 8j of each byte j into
+/// bit 56 + j (the partial products do not overlap, so nothing carries).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // the reference in tests
+fn block_maps_swar(block: &[u8; 64]) -> (u64, u64) {
     const GATHER: u64 = 0x0102_0408_1020_4080;
     let (mut commas, mut newlines) = (0u64, 0u64);
-    for (j, bytes) in block.chunks(8).enumerate() {
-        let mut word = [0u8; 8];
-        word[..bytes.len()].copy_from_slice(bytes);
-        let w = u64::from_le_bytes(word);
+    for (j, bytes) in block.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
         let bits = |needle: u8| ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56) << (8 * j);
         commas |= bits(b',');
         newlines |= bits(b'\n');
@@ -775,6 +808,7 @@ fn block_maps(block: &[u8]) -> (u64, u64) {
 }
 
 /// The plain decimal that is all of `s[from..to]`.
+#[inline(always)]
 fn decimal(s: &[u8], from: usize, to: usize) -> Option<Dec> {
     let len = to.checked_sub(from)?;
     match s.get(from..).and_then(|r| r.first_chunk::<8>()) {
@@ -784,6 +818,7 @@ fn decimal(s: &[u8], from: usize, to: usize) -> Option<Dec> {
 }
 
 /// The plain integer (digits only) that is all of `s[from..to]`.
+#[inline(always)]
 fn integer(s: &[u8], from: usize, to: usize) -> Option<u64> {
     let len = to.checked_sub(from)?;
     match s.get(from..).and_then(|r| r.first_chunk::<16>()) {
@@ -794,6 +829,7 @@ fn integer(s: &[u8], from: usize, to: usize) -> Option<u64> {
 
 /// Eight digit values (0..=9), the first (most significant) in the lowest
 /// byte, as a number: pairs, then quads, then all eight (SWAR).
+#[inline(always)]
 fn eight_digits(x: u64) -> u64 {
     let x = (x.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
     let x = (x.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
@@ -802,6 +838,7 @@ fn eight_digits(x: u64) -> u64 {
 
 /// The plain decimal in the low `len` (1..=8) bytes of `x` (eight bytes
 /// read from the text; the bytes past the field are ignored).
+#[inline(always)]
 fn decimal8(x: u64, len: usize) -> Option<Dec> {
     let field = u64::MAX.checked_shr(64 - 8 * u32::try_from(len).ok()?)?;
     let t = (x ^ (ONES * u64::from(b'0'))) & field; // a digit → its value
@@ -821,6 +858,7 @@ fn decimal8(x: u64, len: usize) -> Option<Dec> {
 }
 
 /// The plain integer in the low `len` (1..=16) bytes of `x`.
+#[inline(always)]
 fn digits16(x: u128, len: usize) -> Option<u64> {
     let ones = u128::from(ONES) << 64 | u128::from(ONES);
     let top = 128 - 8 * u32::try_from(len).ok()?;
@@ -833,6 +871,7 @@ fn digits16(x: u128, len: usize) -> Option<u64> {
 /// A plain decimal at `s[at..]`: `digits` or `digits.digits`, at most 19
 /// digits in all, byte by byte; and where it ends (the caller checks what
 /// follows).
+#[inline(never)]
 fn decimal_at(s: &[u8], at: usize) -> Option<(Dec, usize)> {
     let mut m = 0u64;
     let mut digits = |from: usize| {

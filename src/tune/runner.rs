@@ -329,6 +329,7 @@ impl<'a> Runner<'a> {
         let mut progress = TrialProgress::start(&format!("trial {} {}", rec.id, rec.name), planned);
         progress.set_message("warming up");
         let waited = self.wait(Instant::now() + self.opts.warmup(), None, None)?;
+        let mut measuring = false;
         let waited = match waited {
             Waited::Done => match self.source.begin() {
                 Err(e) => {
@@ -336,6 +337,7 @@ impl<'a> Runner<'a> {
                     None
                 }
                 Ok(()) => {
+                    measuring = true;
                     // MangoHud ≤ 0.6.8 writes its frames only at the end.
                     progress.set_message("measuring");
                     let start = Instant::now();
@@ -366,19 +368,21 @@ impl<'a> Runner<'a> {
                 let reason = self.current.as_ref().map_or_else(String::new, |c| format!("{:#}", ejection_error(c)));
                 rec.status = TrialStatus::Failed(reason);
                 self.current = None;
-                self.source.end().ok()
+                if measuring { self.source.end().ok() } else { None }
             }
             Some(Waited::Stopped(Stop::GameExited(reason))) => {
                 rec.status = TrialStatus::Partial(format!("the game exited: {reason}"));
                 stop = Some(Stop::GameExited(reason));
                 // A row-flushed log has what was played; a log written at
                 // stop (MangoHud ≤ 0.6.8) died with the game.
-                if self.source.kind() == "stream" { self.source.end().ok() } else { None }
+                if measuring && self.source.kind() == "stream" { self.source.end().ok() } else { None }
             }
             Some(Waited::Stopped(Stop::Interrupted)) => {
                 rec.status = TrialStatus::Interrupted;
                 stop = Some(Stop::Interrupted);
-                self.source.abort();
+                if measuring {
+                    self.source.abort();
+                }
                 None
             }
         };

@@ -129,13 +129,9 @@ impl Model {
             .max(2 * coords.dim + 2)
             .min((cap / 3.0 / INIT_BUDGET) as usize)
             .min(n_points);
-        let mut chosen: Vec<usize> = (0..n_seeds).filter_map(|c| point_of[c]).collect();
-        let mut added = 0;
-        while added < want && chosen.len() < n_points {
-            let p = coords.spread_pick(&chosen, &mut rng);
-            chosen.push(p);
+        let in_space: Vec<usize> = (0..n_seeds).filter_map(|c| point_of[c]).collect();
+        for p in coords.spread(&in_space, want, &mut rng) {
             init.push(cand_of[p]);
-            added += 1;
         }
         let mut queue = even_batches(&init, BLOCK);
         queue.reverse();
@@ -433,28 +429,38 @@ impl Coords {
             .sum()
     }
 
-    /// A point far from `chosen`: the best of a few random ones by distance
-    /// to its nearest chosen point (space-filling, but not always corners).
-    fn spread_pick(&self, chosen: &[usize], rng: &mut StdRng) -> usize {
-        let n = self.len().max(1);
-        let mut best: Option<(usize, f64)> = None;
-        for _ in 0..24 {
-            let p = rng.random_range(0..n);
-            if chosen.contains(&p) {
-                continue;
+    /// `want` points spread out from `start` and from each other: each is
+    /// the best of a few random candidates by distance to its nearest
+    /// chosen point (space-filling, but not always the corners).
+    fn spread(&self, start: &[usize], want: usize, rng: &mut StdRng) -> Vec<usize> {
+        let n = self.len();
+        let mut nearest = vec![f64::INFINITY; n];
+        let mut taken = vec![false; n];
+        let mut take = |p: usize, nearest: &mut Vec<f64>| {
+            taken[p] = true;
+            for (q, d) in nearest.iter_mut().enumerate() {
+                *d = d.min(self.dist2(p, q));
             }
-            let d = chosen
-                .iter()
-                .map(|&c| self.dist2(p, c))
-                .fold(f64::INFINITY, f64::min);
-            if best.is_none_or(|(_, b)| d > b) {
-                best = Some((p, d));
+        };
+        for &p in start.iter().filter(|&&p| p < n) {
+            take(p, &mut nearest);
+        }
+        let mut out = Vec::new();
+        while out.len() < want {
+            let mut best: Option<usize> = None;
+            for _ in 0..24 {
+                let p = rng.random_range(0..n.max(1));
+                if p < n && nearest[p] > 0.0 && best.is_none_or(|b| nearest[p] > nearest[b]) {
+                    best = Some(p);
+                }
             }
+            let Some(p) = best.or_else(|| (0..n).find(|&p| nearest[p] > 0.0)) else {
+                break;
+            };
+            take(p, &mut nearest);
+            out.push(p);
         }
-        match best {
-            Some((p, _)) => p,
-            None => (0..n).find(|p| !chosen.contains(p)).unwrap_or(0),
-        }
+        out
     }
 }
 
