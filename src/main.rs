@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use scx_gamer::daemon::settings::{self, Settings};
 use scx_gamer::run::{self, Feeds, StatsOutput};
@@ -417,8 +417,21 @@ fn do_run(args: RunArgs, shutdown: Arc<AtomicBool>) -> Result<()> {
     Ok(())
 }
 
+/// `scx_gamer -v tune …` as `scx_gamer tune -v …`: flags before a
+/// subcommand otherwise mean `run` (for old scripts), but -v is for every
+/// command.
+fn verbose_after_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let cmd = Cli::command();
+    let is_sub = |a: &OsString| a.to_str().is_some_and(|a| cmd.get_subcommands().any(|s| s.get_name() == a));
+    while args.len() > 2 && matches!(args[1].to_str(), Some("-v" | "--verbose")) && is_sub(&args[2]) {
+        let v = args.remove(1);
+        args.insert(2, v);
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(verbose_after_subcommand(std::env::args_os().collect()));
     match main_inner(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -59,6 +59,9 @@ fn bad_options_and_trial_files_are_named() {
     assert!(stderr(&o).contains("reading trial file /nonexistent.toml"), "{}", stderr(&o));
     let o = scx_gamer(&["tune", "--trials", "trials/ci.toml"]);
     assert!(!o.status.success(), "a command is required");
+    // -v before a subcommand is fine (other flags there mean `run`).
+    let o = scx_gamer(&["-v", "report", "--data", "/nonexistent"]);
+    assert!(stderr(&o).contains("no tuning data in /nonexistent"), "{}", stderr(&o));
     let o = scx_gamer(&["attach", "--pid", "abc"]);
     assert!(stderr(&o).contains("abc"), "{}", stderr(&o));
 }

@@ -934,29 +934,77 @@ pub struct ParsedLog {
     pub dropped_first_rows: u64,
 }
 
+/// Bytes read (and parsed) at a time.
+const READ_CHUNK: usize = 1 << 20;
+
 /// Stream a complete log through `sink`, a batch of frames at a time (no
 /// need to hold a long log's frames in memory). Errors name the file (and
 /// line). Returns the parser, for its metadata and bad-row counts.
+///
+/// The file is read on a second thread (copying from the page cache is a
+/// good part of the time), a chunk ahead of the parser; the parser sees the
+/// same bytes in the same order as from one thread, so the result is the
+/// same. Without a thread (spawning failed) it reads in line.
 pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
     use std::io::Read;
+    use std::sync::mpsc;
     if is_summary(path) {
         bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
     }
     let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut parser = LogParser::new();
     let mut frames = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        if let Err(e) = parser.feed(&buf[..n], &mut frames) {
+    let mut parse = |chunk: &[u8], parser: &mut LogParser| -> Result<()> {
+        if let Err(e) = parser.feed(chunk, &mut frames) {
             bail!("{}: {e}", path.display());
         }
         sink(&frames);
         frames.clear();
-    }
+        Ok(())
+    };
+    std::thread::scope(|scope| -> Result<()> {
+        // Filled chunks one way (at most two waiting), empty buffers back.
+        let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(2);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        let mut reader_file = file.try_clone().ok();
+        let reader = reader_file.take().and_then(|mut file| {
+            let read_ahead = move || {
+                loop {
+                    let mut buf = empty_rx.try_recv().unwrap_or_default();
+                    buf.resize(READ_CHUNK, 0);
+                    let got = file.read(&mut buf).map(|n| {
+                        buf.truncate(n);
+                        buf
+                    });
+                    let stop = !matches!(&got, Ok(b) if !b.is_empty());
+                    // A send fails once the parser stopped (an error): done.
+                    if full_tx.send(got).is_err() || stop {
+                        return;
+                    }
+                }
+            };
+            std::thread::Builder::new().name("log-read".into()).spawn_scoped(scope, read_ahead).ok()
+        });
+        if reader.is_some() {
+            for got in full_rx {
+                let chunk = got.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                parse(&chunk, &mut parser)?;
+                let _ = empty_tx.send(chunk);
+            }
+            return Ok(());
+        }
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            parse(&buf[..n], &mut parser)?;
+        }
+    })?;
     if let Err(e) = parser.finish(&mut frames) {
         bail!("{}: {e}", path.display());
     }

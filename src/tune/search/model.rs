@@ -434,10 +434,9 @@ impl Coords {
     /// chosen point (space-filling, but not always the corners).
     fn spread(&self, start: &[usize], want: usize, rng: &mut StdRng) -> Vec<usize> {
         let n = self.len();
+        // Squared distance to the nearest chosen point; 0 = chosen.
         let mut nearest = vec![f64::INFINITY; n];
-        let mut taken = vec![false; n];
-        let mut take = |p: usize, nearest: &mut Vec<f64>| {
-            taken[p] = true;
+        let take = |p: usize, nearest: &mut Vec<f64>| {
             for (q, d) in nearest.iter_mut().enumerate() {
                 *d = d.min(self.dist2(p, q));
             }
