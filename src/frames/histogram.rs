@@ -95,6 +95,79 @@ impl FrameHistogram {
     }
 }
 
+/// Frames per bucket of `FrameHistogram`, counted at the cost of an index
+/// and an add (an HDR record also keeps min, max and a checked index: a
+/// good part of the statistics' time per frame). `to_histogram` gives the
+/// `FrameHistogram` that recording the same frames one by one gives: the
+/// same counts in the same buckets, hence the same quantiles, max, min,
+/// equality and serialized form.
+#[derive(Clone)]
+pub(crate) struct BucketCounts {
+    counts: Box<[u64]>,
+    frames: u64,
+}
+
+/// The HDR bucket layout of `FrameHistogram` (lowest value 1, so the unit
+/// magnitude is 0), as `hdrhistogram` computes it: 2 × 10^digits values at
+/// unit resolution, a power of two of sub-buckets.
+const SUB_BUCKET_COUNT_MAGNITUDE: u32 = 64 - (2 * 10u64.pow(SIGNIFICANT_DIGITS as u32) - 1).leading_zeros();
+const SUB_BUCKET_HALF_COUNT_MAGNITUDE: u32 = SUB_BUCKET_COUNT_MAGNITUDE - 1;
+const SUB_BUCKET_MASK: u64 = (1 << SUB_BUCKET_COUNT_MAGNITUDE) - 1;
+const BUCKETS: usize = bucket_index(MAX_US) + 1;
+
+/// `hdrhistogram`'s `index_for` for this layout.
+const fn bucket_index(us: u64) -> usize {
+    let bucket = (64 - SUB_BUCKET_COUNT_MAGNITUDE) - (us | SUB_BUCKET_MASK).leading_zeros();
+    let sub_bucket = us >> bucket;
+    (((bucket + 1) as usize) << SUB_BUCKET_HALF_COUNT_MAGNITUDE) + sub_bucket as usize - (1 << SUB_BUCKET_HALF_COUNT_MAGNITUDE)
+}
+
+/// A value in bucket `index` (its lowest), as `hdrhistogram`'s `value_for`.
+fn bucket_value(index: usize) -> u64 {
+    let half = 1usize << SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+    let (bucket, sub_bucket) = match (index >> SUB_BUCKET_HALF_COUNT_MAGNITUDE).checked_sub(1) {
+        Some(bucket) => (bucket, (index & (half - 1)) + half),
+        None => (0, index & (half - 1)),
+    };
+    (sub_bucket as u64) << bucket
+}
+
+impl Default for BucketCounts {
+    fn default() -> Self {
+        Self { counts: vec![0; BUCKETS].into_boxed_slice(), frames: 0 }
+    }
+}
+
+impl std::fmt::Debug for BucketCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let buckets = self.counts.iter().filter(|&&c| c > 0).count();
+        write!(f, "BucketCounts {{ frames: {}, buckets: {buckets} }}", self.frames)
+    }
+}
+
+impl BucketCounts {
+    /// As `FrameHistogram::record_ns`.
+    #[inline]
+    pub(crate) fn record_ns(&mut self, frametime_ns: u64) {
+        if let Some(c) = self.counts.get_mut(bucket_index((frametime_ns / 1_000).clamp(1, MAX_US))) {
+            *c += 1;
+        }
+        self.frames += 1;
+    }
+
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    pub(crate) fn to_histogram(&self) -> FrameHistogram {
+        let mut h = FrameHistogram::default();
+        for (i, &count) in self.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+            h.0.saturating_record_n(bucket_value(i), count);
+        }
+        h
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +195,54 @@ mod tests {
         h.record_ns(u64::MAX);
         assert_eq!(h.frames(), 2);
         assert!(h.max_ms() >= 9_990.0);
+    }
+
+    #[test]
+    fn bucket_layout_is_the_hdr_one() {
+        // Every value 1 µs .. 10 s: its bucket's value is HDR-equivalent to it,
+        // so buckets are one to one.
+        let h = FrameHistogram::default();
+        assert!(BUCKETS <= h.0.distinct_values());
+        let mut last = 0;
+        for us in 1..=MAX_US {
+            let i = bucket_index(us);
+            assert!(i < BUCKETS && i >= last, "{us}");
+            last = i;
+            assert_eq!(h.0.lowest_equivalent(bucket_value(i)), h.0.lowest_equivalent(us), "{us}");
+        }
+        assert_eq!(bucket_index(MAX_US), BUCKETS - 1);
+    }
+
+    #[test]
+    fn bucket_counts_make_the_histogram_recording_makes() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..50 {
+            let (mut counts, mut recorded) = (BucketCounts::default(), FrameHistogram::default());
+            for _ in 0..(round * 997) % 20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let ns = match x % 7 {
+                    0 => x % 2_000,                  // under 1 µs: clamped up
+                    1 => u64::MAX - x % 1_000,       // over 10 s: clamped down
+                    2 => x % 20_000_000_000,
+                    _ => 5_000_000 + x % 30_000_000, // frames
+                };
+                counts.record_ns(ns);
+                recorded.record_ns(ns);
+            }
+            let built = counts.to_histogram();
+            assert!(built == recorded, "round {round}");
+            assert_eq!(built.frames(), recorded.frames());
+            assert_eq!(built.0.max(), recorded.0.max());
+            assert_eq!(built.0.min(), recorded.0.min());
+            assert_eq!(built.0.min_nz(), recorded.0.min_nz());
+            assert_eq!(built.to_base64().unwrap(), recorded.to_base64().unwrap());
+            for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
+                assert_eq!(built.quantile_ms(q).to_bits(), recorded.quantile_ms(q).to_bits());
+            }
+            assert_eq!(built.worst_mean_ms(0.01).to_bits(), recorded.worst_mean_ms(0.01).to_bits());
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Frame-time statistics: a streaming accumulator (`FrameSeries`) and the
 //! numbers it yields (`FrameStats`). Pure: frames in, numbers out.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
-use super::histogram::FrameHistogram;
+use super::histogram::{BucketCounts, FrameHistogram};
 
 /// A frame is a stutter when it takes more than this many times the median
 /// of the frames before it…
@@ -46,8 +48,12 @@ pub struct FrameStats {
 /// Accumulates frames in order; `stats()` at any point.
 #[derive(Clone, Debug, Default)]
 pub struct FrameSeries {
-    hist: FrameHistogram,
-    deltas: FrameHistogram,
+    /// Frame times and frame-to-frame changes, counted per histogram
+    /// bucket; the histograms are made from them when asked for (and kept
+    /// until the next frame).
+    hist: BucketCounts,
+    deltas: BucketCounts,
+    built: OnceLock<Histograms>,
     total_ns: u128,
     // Welford's running mean and sum of squares, in ms.
     mean_ms: f64,
@@ -55,6 +61,12 @@ pub struct FrameSeries {
     prev_ns: Option<u64>,
     window: StutterWindow,
     stutters: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Histograms {
+    hist: FrameHistogram,
+    deltas: FrameHistogram,
 }
 
 /// The stutter test against the last `STUTTER_WINDOW` frames, without
@@ -87,7 +99,7 @@ impl StutterWindow {
 
     fn push(&mut self, ms: f64) {
         self.limit_ms[self.head] = STUTTER_FACTOR * ms;
-        self.head = (self.head + 1) % STUTTER_WINDOW;
+        self.head = if self.head + 1 == STUTTER_WINDOW { 0 } else { self.head + 1 };
         self.len = (self.len + 1).min(STUTTER_WINDOW);
     }
 }
@@ -98,6 +110,9 @@ fn fps_from_ms(ms: f64) -> f64 {
 
 impl FrameSeries {
     pub fn push(&mut self, frametime_ns: u64) {
+        if self.built.get().is_some() {
+            self.built = OnceLock::new();
+        }
         self.hist.record_ns(frametime_ns);
         self.total_ns += u128::from(frametime_ns);
 
@@ -119,8 +134,12 @@ impl FrameSeries {
         self.window.push(ms);
     }
 
+    fn built(&self) -> &Histograms {
+        self.built.get_or_init(|| Histograms { hist: self.hist.to_histogram(), deltas: self.deltas.to_histogram() })
+    }
+
     pub fn histogram(&self) -> &FrameHistogram {
-        &self.hist
+        &self.built().hist
     }
 
     pub fn frames(&self) -> u64 {
@@ -132,8 +151,9 @@ impl FrameSeries {
         if frames == 0 {
             return FrameStats::default();
         }
+        let Histograms { hist, deltas } = self.built();
         let duration_s = self.total_ns as f64 / 1e9;
-        let q = |p| self.hist.quantile_ms(p);
+        let q = |p| hist.quantile_ms(p);
         let (p99, p999) = (q(0.99), q(0.999));
         FrameStats {
             frames,
@@ -144,14 +164,14 @@ impl FrameSeries {
             p95_ms: q(0.95),
             p99_ms: p99,
             p999_ms: p999,
-            max_ms: self.hist.max_ms(),
+            max_ms: hist.max_ms(),
             low1_fps: fps_from_ms(p99),
             low01_fps: fps_from_ms(p999),
-            low1_avg_fps: fps_from_ms(self.hist.worst_mean_ms(0.01)),
-            low01_avg_fps: fps_from_ms(self.hist.worst_mean_ms(0.001)),
+            low1_avg_fps: fps_from_ms(hist.worst_mean_ms(0.01)),
+            low01_avg_fps: fps_from_ms(hist.worst_mean_ms(0.001)),
             stutters: self.stutters,
             stddev_ms: if frames > 1 { (self.m2 / (frames - 1) as f64).sqrt() } else { 0.0 },
-            p99_delta_ms: if self.deltas.frames() > 0 { self.deltas.quantile_ms(0.99) } else { 0.0 },
+            p99_delta_ms: if deltas.frames() > 0 { deltas.quantile_ms(0.99) } else { 0.0 },
         }
     }
 }
@@ -242,6 +262,47 @@ mod tests {
         }
         assert_eq!(s.stats().stutters, want);
         assert!(want >= 2 && want < 20, "{want}");
+    }
+
+    #[test]
+    fn stutters_match_the_rule_on_random_series_with_ties() {
+        // Few distinct values (many ties at the median), spikes, and runs
+        // shorter than the window; the rule computed straight from its words.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..300 {
+            let n = (next() % 400) as usize;
+            let distinct = 1 + next() % 6;
+            let frames: Vec<u64> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    let base = match round % 3 {
+                        0 => 4_000_000 + (r % distinct) * 3_000_000,
+                        1 => 1 + r % 40_000_000,
+                        _ => [5_000_000, 10_000_000, 10_000_001, 20_000_000, 20_000_002][(r % 5) as usize],
+                    };
+                    if r % 23 == 0 { base * 3 } else { base }
+                })
+                .collect();
+            let mut s = FrameSeries::default();
+            frames.iter().for_each(|&f| s.push(f));
+            let mut want = 0;
+            for i in STUTTER_MIN_HISTORY..frames.len() {
+                let mut prev: Vec<u64> = frames[i.saturating_sub(STUTTER_WINDOW)..i].to_vec();
+                prev.sort_unstable();
+                let med = prev[prev.len() / 2] as f64 / 1e6;
+                let ms = frames[i] as f64 / 1e6;
+                if ms > STUTTER_FACTOR * med && ms > STUTTER_FLOOR_MS {
+                    want += 1;
+                }
+            }
+            assert_eq!(s.stats().stutters, want, "round {round}");
+        }
     }
 
     #[test]

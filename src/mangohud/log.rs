@@ -124,6 +124,9 @@ pub struct LogParser {
     last_elapsed: Option<u64>,
     /// Where the commas and newlines of the chunk being fed are.
     maps: RowMaps,
+    /// Take the fast path for plain rows (off only in tests, to check it
+    /// against the general path).
+    fast: bool,
 }
 
 impl Default for LogParser {
@@ -169,6 +172,7 @@ impl LogParser {
             probe: Vec::new(),
             last_elapsed: None,
             maps: RowMaps::default(),
+            fast: true,
         }
     }
 
@@ -199,7 +203,7 @@ impl LogParser {
             // Hot path: a run of plain data rows, read from bitmaps of the
             // chunk's commas and newlines. It stops at the first row it is
             // not sure of, which then goes the general way below.
-            if self.pending.is_empty() && self.state == (State::Rows { first: false }) {
+            if self.fast && self.pending.is_empty() && self.state == (State::Rows { first: false }) {
                 if !maps_built {
                     self.maps.build(chunk);
                     maps_built = true;
@@ -371,7 +375,8 @@ impl LogParser {
         // Plain decimal numbers are read straight from the bytes; anything
         // else (a bad row, a sign, an exponent, spaces…) goes the general
         // way, which decides and words the verdict.
-        if let Some(fields) = fast_fields(line, &self.cols).or_else(|| self.fields(line)) {
+        let fast = if self.fast { fast_fields(line, &self.cols) } else { None };
+        if let Some(fields) = fast.or_else(|| self.fields(line)) {
             self.accept(fields, first, out);
         }
     }
@@ -379,7 +384,24 @@ impl LogParser {
     /// From `chunk[at..]`, consume the complete, plain data rows (see
     /// `plain_row`) exactly as `line` would; stop before the first other
     /// line. `self.maps` must be those of `chunk`. Returns where it stopped.
-    fn fast_rows(&mut self, chunk: &[u8], mut at: usize, out: &mut Vec<Frame>) -> usize {
+    fn fast_rows(&mut self, chunk: &[u8], at: usize, out: &mut Vec<Frame>) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("popcnt") && std::is_x86_feature_detected!("bmi1") && std::is_x86_feature_detected!("lzcnt") {
+            // SAFETY: the CPU has the features the function is built for
+            // (checked just above).
+            return unsafe { self.fast_rows_v3(chunk, at, out) };
+        }
+        self.fast_rows_any(chunk, at, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt,bmi1,lzcnt")]
+    fn fast_rows_v3(&mut self, chunk: &[u8], at: usize, out: &mut Vec<Frame>) -> usize {
+        self.fast_rows_any(chunk, at, out)
+    }
+
+    #[inline(always)]
+    fn fast_rows_any(&mut self, chunk: &[u8], mut at: usize, out: &mut Vec<Frame>) -> usize {
         let Some(last) = self.cols.count.checked_sub(1) else { return at };
         let wanted = [self.cols.fps, self.cols.frametime, self.cols.elapsed];
         let walk = walked_fields(&wanted, last);
@@ -391,12 +413,15 @@ impl LogParser {
             Some(FrametimeSource::Micros) => Some(3),
             _ => None,
         };
-        while let Some(row) = plain_row(chunk, at, &self.maps, wanted, walk, last) {
+        // fps only tells the unit or the frame time when `scale` is unknown.
+        let need_fps = scale.is_none();
+        while let Some(row) = plain_row(chunk, at, &self.maps, wanted, walk, last, need_fps) {
             if let Some(ns) = scale.and_then(|scale| exact_ns(row.ft?, scale)) {
                 self.line_no += 1;
                 self.emit(ns, row.elapsed, out);
             } else {
-                let Some(fields) = row.fields() else { break };
+                let row = if need_fps { Some(row) } else { plain_row(chunk, at, &self.maps, wanted, walk, last, true) };
+                let Some(fields) = row.and_then(|row| row.fields()) else { break };
                 self.line_no += 1;
                 self.accept(fields, false, out);
             }
@@ -604,8 +629,8 @@ impl PlainRow {
 /// (N = 10^10 is 10 s, 10^4 ms or 10^7 µs: t is exact, and so is ns).
 /// Larger N stay > 10^10 (|δ|·N < N − 10^10), and are left to `accept`.
 fn exact_ns(ft: Dec, scale: usize) -> Option<u64> {
-    let pow = 10u64.checked_pow(u32::try_from(scale.checked_sub(ft.k)?).ok()?)?;
-    let ns = ft.m.checked_mul(pow)?;
+    const POW: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+    let ns = ft.m.checked_mul(*POW.get(scale.checked_sub(ft.k)?)?)?;
     (1..=MAX_FRAME_NS).contains(&ns).then_some(ns)
 }
 
@@ -629,8 +654,10 @@ fn walked_fields(wanted: &[Option<usize>; 3], last: usize) -> usize {
 }
 
 /// The plain row at `chunk[at..]`, ended by a `\n`, found from the bitmaps
-/// of `chunk` (rows up to 127 bytes; longer ones byte by byte).
-fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3], walk: usize, last: usize) -> Option<PlainRow> {
+/// of `chunk` (rows up to 127 bytes; longer ones byte by byte). Without
+/// `need_fps`, fps is checked but not read (`fps: None`).
+#[inline(always)]
+fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3], walk: usize, last: usize, need_fps: bool) -> Option<PlainRow> {
     if !chunk.get(at)?.is_ascii_digit() {
         return None;
     }
@@ -651,19 +678,23 @@ fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3]
     for col in 0..walk {
         let to = at + commas.trailing_zeros() as usize;
         commas &= commas - 1;
-        read_field(&mut row, chunk, wanted, col, from, to)?;
+        read_field(&mut row, chunk, wanted, col, from, to, need_fps)?;
         from = to + 1;
     }
     let from = if all == 0 { at } else { at + 128 - all.leading_zeros() as usize };
-    read_field(&mut row, chunk, wanted, last, from, at + len)?;
+    read_field(&mut row, chunk, wanted, last, from, at + len, need_fps)?;
     Some(row)
 }
 
 /// Field `col` of a row, `s[from..to]`, read into `row` if wanted.
 #[inline(always)]
-fn read_field(row: &mut PlainRow, s: &[u8], [fps, ft, elapsed]: [Option<usize>; 3], col: usize, from: usize, to: usize) -> Option<()> {
+fn read_field(row: &mut PlainRow, s: &[u8], [fps, ft, elapsed]: [Option<usize>; 3], col: usize, from: usize, to: usize, need_fps: bool) -> Option<()> {
     if Some(col) == fps {
-        row.fps = Some(decimal(s, from, to)?);
+        if need_fps {
+            row.fps = Some(decimal(s, from, to)?);
+        } else if !is_decimal(s, from, to) {
+            return None;
+        }
     } else if Some(col) == ft {
         row.ft = Some(decimal(s, from, to)?);
     } else if Some(col) == elapsed {
@@ -840,12 +871,21 @@ fn eight_digits(x: u64) -> u64 {
 /// read from the text; the bytes past the field are ignored).
 #[inline(always)]
 fn decimal8(x: u64, len: usize) -> Option<Dec> {
+    let (digits, k) = decimal8_digits(x, len)?;
+    Some(Dec { m: eight_digits(digits), k })
+}
+
+/// `decimal8` up to the digit values: those (first in the lowest byte,
+/// moved up so that eight_digits reads them, zeros below) and the number
+/// of decimals. Enough to tell a plain decimal.
+#[inline(always)]
+fn decimal8_digits(x: u64, len: usize) -> Option<(u64, usize)> {
     let field = u64::MAX.checked_shr(64 - 8 * u32::try_from(len).ok()?)?;
     let t = (x ^ (ONES * u64::from(b'0'))) & field; // a digit → its value
     // 0x80 in each byte of the field that is not 0..=9 (exact, no carries).
     let not_digit = (((t & LO7) + ONES * (0x80 - 10)) | t) & HIGH & field;
     if not_digit == 0 {
-        return Some(Dec { m: eight_digits(t << (64 - 8 * len)), k: 0 });
+        return Some((t << (64 - 8 * len), 0));
     }
     // Else exactly one non-digit: a '.' with digits on both sides.
     let dot = not_digit.trailing_zeros() as usize / 8;
@@ -854,7 +894,17 @@ fn decimal8(x: u64, len: usize) -> Option<Dec> {
     }
     let below = (1u64 << (8 * dot)) - 1;
     let digits = (t & below) | ((t >> 8) & !below); // the '.' taken out
-    Some(Dec { m: eight_digits(digits << (64 - 8 * (len - 1))), k: len - 1 - dot })
+    Some((digits << (64 - 8 * (len - 1)), len - 1 - dot))
+}
+
+/// Whether `s[from..to]` is a plain decimal, without its value.
+#[inline(always)]
+fn is_decimal(s: &[u8], from: usize, to: usize) -> bool {
+    let len = to.wrapping_sub(from);
+    match s.get(from..).and_then(|r| r.first_chunk::<8>()) {
+        Some(word) if (1..=8).contains(&len) => decimal8_digits(u64::from_le_bytes(*word), len).is_some(),
+        _ => decimal(s, from, to).is_some(),
+    }
 }
 
 /// The plain integer in the low `len` (1..=16) bytes of `x`.
@@ -966,8 +1016,7 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
         // Filled chunks one way (at most two waiting), empty buffers back.
         let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(2);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-        let mut reader_file = file.try_clone().ok();
-        let reader = reader_file.take().and_then(|mut file| {
+        let reader = file.try_clone().ok().and_then(|mut file| {
             let read_ahead = move || {
                 loop {
                     let mut buf = empty_rx.try_recv().unwrap_or_default();
@@ -1172,5 +1221,348 @@ mod tests {
         assert!(version_at_least("0.8.1-1", (0, 6, 9)));
         assert!(!version_at_least("0.6.8", (0, 6, 9)));
         assert!(version_at_least("1.0", (0, 6, 9)));
+    }
+
+    // --- The fast path against the general one -------------------------
+
+    /// Deterministic xorshift.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    /// Everything a parser makes of `text` fed in chunks of the given
+    /// sizes (cycled), as one comparable string, plus the frames.
+    fn outcome(text: &[u8], fast: bool, sizes: &[usize]) -> (Vec<Frame>, String) {
+        let mut p = LogParser::new();
+        p.fast = fast;
+        let mut out = Vec::new();
+        let mut rest = text;
+        let mut result = Ok(());
+        for &n in sizes.iter().cycle() {
+            if rest.is_empty() || result.is_err() {
+                break;
+            }
+            let n = n.clamp(1, rest.len());
+            result = p.feed(&rest[..n], &mut out);
+            rest = &rest[n..];
+        }
+        let result = result.and_then(|_| p.finish(&mut out)).map_err(|e| e.to_string());
+        let summary = format!(
+            "{result:?} line {} dropped {} bad {:?} meta {:?} probe {:?} last {:?}",
+            p.line_no, p.dropped_first_rows, p.bad, p.meta, p.probe, p.last_elapsed
+        );
+        (out, summary)
+    }
+
+    fn assert_same_as_general_path(text: &[u8], rng: &mut Rng) {
+        let (want_frames, want) = outcome(text, false, &[text.len().max(1)]);
+        let sizes: Vec<usize> = match rng.below(3) {
+            0 => vec![text.len().max(1)],
+            1 => (0..8).map(|_| 1 + rng.below(300)).collect(),
+            _ => (0..8).map(|_| 1 + rng.below(5000)).collect(),
+        };
+        let (frames, got) = outcome(text, true, &sizes);
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(&text[..text.len().min(2000)]));
+        assert_eq!(frames, want_frames);
+    }
+
+    /// Logs of every form the parser knows, with a mix of plain rows and
+    /// rows that are not (so both paths and the hand-over between them run).
+    fn synthetic_log(rng: &mut Rng) -> Vec<u8> {
+        let mut text = String::new();
+        let version = *rng.pick(&["", "v1\nv0.8.2\n", "v1\nv0.6.8\n", "v0.7.0\n"]);
+        text.push_str(version);
+        if rng.below(2) == 0 {
+            text.push_str("os,cpu,gpu,ram,kernel,driver,cpuscheduler\nDebian,EPYC,,1,6.1,,\n");
+        }
+        // Columns: the wanted ones among others, in several orders and widths.
+        let extra = *rng.pick(&[0usize, 1, 3, 13, 40]);
+        let mut cols: Vec<String> = (0..extra).map(|i| format!("c{i}")).collect();
+        for name in ["fps", "frametime", "elapsed"] {
+            if rng.below(8) != 0 {
+                let at = match rng.below(4) {
+                    0 => 0,
+                    1 => cols.len(),
+                    _ => rng.below(cols.len() + 1),
+                };
+                cols.insert(at, name.to_string());
+            }
+        }
+        if !cols.iter().any(|c| c == "fps" || c == "frametime") {
+            cols.insert(0, "fps".into());
+        }
+        let crlf = rng.below(10) == 0;
+        let eol = if crlf { "\r\n" } else { "\n" };
+        text.push_str(&cols.join(","));
+        text.push_str(eol);
+        let millis = rng.below(2) == 0;
+        let mut elapsed: u64 = rng.next() % 1_000_000_000_000;
+        for _ in 0..rng.below(400) {
+            let ft_ms = 1.0 + (rng.next() % 40_000) as f64 / 1000.0;
+            elapsed += (ft_ms * 1e6) as u64;
+            let fields: Vec<String> = cols
+                .iter()
+                .map(|c| match c.as_str() {
+                    "fps" => match rng.below(4) {
+                        0 => format!("{:.4}", 1000.0 / ft_ms),
+                        1 => format!("{:.0}", 1000.0 / ft_ms),
+                        2 => format!("{:.9}", 1000.0 / ft_ms),
+                        _ => format!("{}", 1000.0 / ft_ms),
+                    },
+                    "frametime" if millis => match rng.below(4) {
+                        0 => format!("{ft_ms:.3}"),
+                        1 => format!("{ft_ms:.6}"),
+                        2 => format!("{ft_ms:.7}"),
+                        _ => format!("{ft_ms}"),
+                    },
+                    "frametime" => format!("{}", (ft_ms * 1000.0) as u64),
+                    "elapsed" => format!("{elapsed}"),
+                    _ => format!("{}", rng.below(100_000)),
+                })
+                .collect();
+            text.push_str(&fields.join(","));
+            text.push_str(eol);
+        }
+        text.into_bytes()
+    }
+
+    /// Replace, insert or delete a few bytes, favouring the ones that make
+    /// numbers not plain (signs, exponents, spaces, dots, long digit runs…).
+    fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
+        const JUNK: [&[u8]; 22] = [
+            b",", b"\n", b"\r", b".", b"-", b"+", b"e", b"E3", b" ", b"\t", b"\xc2\xa0", b"nan", b"inf", b"1e309",
+            b"0000000000", b"12345678901234567890", b"\xff", b"0", b"9", b"..", b"os,cpu\n", b"fps,frametime,elapsed\n",
+        ];
+        for _ in 0..1 + rng.below(4) {
+            let len = bytes.len();
+            let at = rng.below(len + 1);
+            match rng.below(4) {
+                0 if len > 0 => bytes[at.min(len - 1)] = *rng.pick(b"0123456789.,-+eE \r\n\t\xffx"),
+                1 => {
+                    let end = (at + rng.below(8)).min(len);
+                    bytes.drain(at..end);
+                }
+                _ => {
+                    let junk = *rng.pick(&JUNK);
+                    bytes.splice(at..at, junk.iter().copied());
+                }
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn the_fast_path_gives_what_the_general_path_gives() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mangohud");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        seeds.sort();
+        seeds.push(V068.as_bytes().to_vec());
+        let mut rng = Rng(0x853c_49e6_748f_ea9b);
+        for _ in 0..300 {
+            seeds.push(synthetic_log(&mut rng));
+        }
+        for seed in &seeds {
+            assert_same_as_general_path(seed, &mut rng);
+        }
+        for _ in 0..4000 {
+            let seed = seeds[rng.below(seeds.len())].clone();
+            let text = mutate(&mut rng, seed);
+            assert_same_as_general_path(&text, &mut rng);
+        }
+        // Two logs in one file, and a log after junk rows.
+        for _ in 0..100 {
+            let mut text = synthetic_log(&mut rng);
+            let second = synthetic_log(&mut rng);
+            text.extend(mutate(&mut rng, second));
+            assert_same_as_general_path(&text, &mut rng);
+        }
+    }
+
+    #[test]
+    fn rows_the_fast_path_leaves_to_the_general_one() {
+        // Each of these rows is read by `str` parsing, as before: same
+        // frames, same bad rows, same messages.
+        let rows = [
+            "100,16.667,7", "100,1e1,7", "100,+16,7", "100,16.,7", "100,.5,7", "100, 16,7", "100,16 ,7", "100,16\t,7",
+            "100,\u{a0}16,7", "100,-1,7", "100,-0,7", "100,nan,7", "100,inf,7", "100,1e309,7", "100,,7", "100,16,7.5",
+            "100,16,-7", "100,16,+7", "100,16,1e3", "100,16,99999999999999999999", "100,16,18446744073709551615",
+            "100,16,18446744073709551616", "100,0.0000001,7", "100,0.0000004999,7", "100,0.0000005,7",
+            "100,10000.0000004,7", "100,10000.000001,7", "100,10000,7", "100,12345678901234567890,7",
+            "100,1234567890123456789,7", "100,9007199254740993,7", "100,0.9007199254740993,7", "1e2,16,7", "100,16,7,",
+            "100,16", "100,16,7\r", "0100,016.6670,0007",
+        ];
+        for unit in ["v0.8.2\n", "v0.6.8\n", ""] {
+            for row in rows {
+                let text = format!("{unit}fps,frametime,elapsed\n60,16.6,0\n{row}\n60,16.6,33200000\n");
+                let mut rng = Rng(7);
+                assert_same_as_general_path(text.as_bytes(), &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_decimals_read_exactly_as_std_parses_them() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut cases: Vec<Vec<u8>> = [
+            "0", "00", "0.0", "16.667", "8.333", "1e3", "-1", "+1", "nan", "NaN", "inf", "", " 5", "5 ", "5.", ".5", ".",
+            "1.2.3", "9007199254740992", "9007199254740993", "0.9007199254740993", "123456789012345678", "1234567890123456789",
+            "12345678901234567890", "99999999999999999999", "0.000000000000000001", "1.000000000000000000", "18446744073709551615",
+            "18446744073709551616", "4.9406564584124654e-324", "1_000", "0x10", "١٢", "12345678", "123456789", "1234567.8",
+            "1234567.89", "1.2345678", "99999999.99999999", "9999999999999999",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for _ in 0..200_000 {
+            let len = rng.below(22);
+            let alphabet: &[u8] = if rng.below(4) == 0 { b"0123456789.-+eE x," } else { b"0123456789." };
+            cases.push((0..len).map(|_| *rng.pick(alphabet)).collect());
+        }
+        for case in &cases {
+            let std_f64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            let std_u64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<u64>().ok());
+            let scalar = decimal_at(case, 0).and_then(|(d, end)| (end == case.len()).then_some(d));
+            // The same field with what follows it in a row (the 8- and
+            // 16-byte reads), and at the very end of the input.
+            for tail in [&b",123456789012345678\n"[..], b"", b"\n", b"9999999999999999"] {
+                let mut text = case.clone();
+                text.extend_from_slice(tail);
+                assert_eq!(decimal(&text, 0, case.len()), scalar, "{:?}", String::from_utf8_lossy(case));
+                let int = integer(&text, 0, case.len());
+                assert_eq!(int, scalar.filter(|d| d.k == 0).map(|d| d.m), "{:?}", String::from_utf8_lossy(case));
+            }
+            if let Some(d) = scalar {
+                // Only what std reads, and to the same bits.
+                let v = std_f64.unwrap_or_else(|| panic!("{:?} taken but std rejects it", String::from_utf8_lossy(case)));
+                if let Some(fast) = d.to_f64() {
+                    assert_eq!(fast.to_bits(), v.to_bits(), "{:?}", String::from_utf8_lossy(case));
+                } else {
+                    assert!(d.m > 1 << 53, "{d:?}");
+                }
+                if d.k == 0 {
+                    assert_eq!(std_u64, Some(d.m), "{:?}", String::from_utf8_lossy(case));
+                }
+            } else if let Some(v) = std_u64 {
+                // Digits std reads as u64 are plain unless over 19 digits.
+                assert!(case.len() > 19 || !case.iter().all(u8::is_ascii_digit), "{v}");
+            }
+        }
+        // Random plain decimals of every size are all taken, exactly.
+        for _ in 0..200_000 {
+            let digits = 1 + rng.below(19);
+            let k = rng.below(digits);
+            let m = rng.next() % 10u64.pow(digits as u32);
+            let text = format!("{m:0digits$}");
+            let text = if k > 0 { format!("{}.{}", &text[..digits - k], &text[digits - k..]) } else { text };
+            let d = decimal(text.as_bytes(), 0, text.len()).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(d, Dec { m, k }, "{text}");
+            if let Some(v) = d.to_f64() {
+                assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn whole_ns_frame_times_are_what_the_f64_path_gives() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut cases: Vec<(u64, usize)> = vec![
+            (10_000, 0), (10_000_000_000, 6), (10_000_000_001, 6), (9_999_999_999, 6), (1, 6), (0, 0), (0, 6), (1, 0),
+            (10_000_000, 0), (10_000_001, 0), (10_000_000_000, 3), (10_000_000_001, 3), (1, 3), (16_667, 3), (u64::MAX / 10, 6),
+        ];
+        for _ in 0..500_000 {
+            let digits = 1 + rng.below(19);
+            cases.push((rng.next() % 10u64.pow(digits as u32), rng.below(8)));
+        }
+        for (m, k) in cases {
+            let text = format!("{m:0width$}", width = k + 1);
+            let text = if k > 0 { format!("{}.{}", &text[..text.len() - k], &text[text.len() - k..]) } else { text };
+            let t: f64 = text.parse().unwrap();
+            for (scale, factor) in [(6, 1e6), (3, 1e3)] {
+                // The f64 path, as `accept` has it.
+                let ns = t * factor;
+                let old = (ns > 0.0 && ns <= MAX_FRAME_NS as f64).then(|| ns.round() as u64);
+                match exact_ns(Dec { m, k }, scale) {
+                    Some(v) => assert_eq!(Some(v), old, "{text} × 10^{scale}"),
+                    None => assert!(old.is_none() || k > scale, "{text} × 10^{scale}: {old:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn round_positive_is_round() {
+        let mut rng = Rng(3);
+        let mut xs = vec![0.5, 1.5, 2.5, 0.49999999999999994, 1e10, 4503599627370495.5, 1.0 - f64::EPSILON / 2.0, 1e-300];
+        for _ in 0..1_000_000 {
+            let x = f64::from_bits(rng.next() >> 2); // 0 .. ~2^1022, all exponents
+            xs.push(x);
+            xs.push((rng.next() % 20_000_000_000) as f64 / 2.0);
+            xs.push((rng.next() % 10_000_000_000) as f64 + (rng.next() % 1000) as f64 / 1000.0);
+        }
+        for x in xs.into_iter().filter(|&x| x > 0.0 && x < (1u64 << 53) as f64) {
+            assert_eq!(round_positive(x), x.round() as u64, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn row_maps_find_every_comma_and_newline() {
+        let mut rng = Rng(11);
+        for _ in 0..20_000 {
+            let block: [u8; 64] = std::array::from_fn(|_| *rng.pick(b",\n0123456789.\r\xff\x80\x2c\x0a\x00\xac\x8a"));
+            let naive = |needle: u8| block.iter().enumerate().fold(0u64, |m, (i, &b)| m | u64::from(b == needle) << i);
+            let want = (naive(b','), naive(b'\n'));
+            assert_eq!(block_maps(&block), want);
+            assert_eq!(block_maps_swar(&block), want);
+        }
+        // Windows across words, to the end and past it.
+        let text: Vec<u8> = (0..1000).map(|_| *rng.pick(b",\nx")).collect();
+        let mut maps = RowMaps::default();
+        maps.build(&text);
+        for at in 0..text.len() + 130 {
+            let want = (0..128).fold(0u128, |m, i| m | u128::from(text.get(at + i) == Some(&b',')) << i);
+            assert_eq!(maps.window(&maps.comma, at), want, "{at}");
+        }
+    }
+
+    #[test]
+    fn stream_file_reads_as_one_feed_would() {
+        // Several read chunks, bad rows, two logs: the reader thread and
+        // the batches change nothing.
+        let mut rng = Rng(5);
+        let mut text = Vec::new();
+        while text.len() < 3 * READ_CHUNK + 12345 {
+            let log = synthetic_log(&mut rng);
+            text.extend(if rng.below(10) == 0 { mutate(&mut rng, log) } else { log });
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("big.csv");
+        std::fs::write(&path, &text).unwrap();
+        let mut p = LogParser::new();
+        p.fast = false;
+        let mut frames = Vec::new();
+        let want = p.feed(&text, &mut frames).and_then(|_| p.finish(&mut frames));
+        match (parse_file(&path), want) {
+            (Ok(parsed), Ok(())) => {
+                assert_eq!(parsed.frames, frames);
+                assert_eq!(format!("{:?}", parsed.meta), format!("{:?}", p.meta));
+                assert_eq!(format!("{:?}", parsed.bad_rows), format!("{:?}", p.bad));
+                assert_eq!(parsed.dropped_first_rows, p.dropped_first_rows);
+                assert!(frames.len() > 10_000 && p.meta.segments > 100, "{} frames", frames.len());
+            }
+            (Err(e), Err(w)) => assert_eq!(e.to_string(), format!("{}: {w}", path.display())),
+            (got, want) => panic!("{:?} vs {want:?}", got.map(|p| p.frames.len())),
+        }
     }
 }

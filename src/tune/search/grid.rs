@@ -115,7 +115,7 @@ mod tests {
             } else {
                 1.0 + c.slice_us as f64 / 1e4
             };
-            Some(base * if round % 2 == 0 { 1.05 } else { 0.97 })
+            Some(base * if round.is_multiple_of(2) { 1.05 } else { 0.97 })
         });
         assert_eq!(asks, 28 * 3);
         assert_eq!(budget, 84.0);

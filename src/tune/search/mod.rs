@@ -106,7 +106,10 @@ pub fn new_search(
         // A space deserialized without `Space::new` gets the same checks.
         let checked = Space::new(space.base, space.dims.clone())?;
         if checked != *space {
-            bail!("space levels must be ascending and distinct (build it with Space::new)");
+            bail!(
+                "space is not normalised (levels ascending and distinct, knob names trimmed): \
+                 build it with Space::new"
+            );
         }
         if strategy != Strategy::Halving && space.size() > MAX_ENUMERATED {
             bail!(
@@ -386,6 +389,23 @@ pub(crate) mod tests {
             // Unknown ids are ignored.
             s.tell(987_654, Some(0.5));
             assert_eq!(s.best(), None, "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn the_trial_cap_holds_even_when_tiny() {
+        let space = cube(5);
+        let seeds = [SchedConfig::default()];
+        for strategy in [Strategy::Grid, Strategy::Halving, Strategy::Model] {
+            for cap in [1, 2, 3, 7, 30] {
+                let mut s = new_search(strategy, &seeds, Some(&space), 2, Some(cap), 9).unwrap();
+                let (_, budget) = drive(s.as_mut(), |c, _| Some(1.0 + c.slice_us as f64 / 1e4));
+                assert!(
+                    budget <= cap as f64 + 1e-9,
+                    "{strategy:?} cap {cap}: {budget}"
+                );
+                assert!(s.best().is_some(), "{strategy:?} cap {cap}");
+            }
         }
     }
 

@@ -5,10 +5,22 @@
 //! Why: neighbouring configs (a level apart on each knob) usually score
 //! alike, so a smooth model learns the landscape from a fraction of the
 //! grid, and its uncertainty says where a measurement is worth a trial.
-//! The spaces are small (≤ `MAX_ENUMERATED` points) and at most a few
-//! hundred trials are observed, so exact GP algebra is cheap: one Cholesky
-//! factor, extended one row per observation, and for every point the
-//! solved cross-covariance vector, extended one entry per observation.
+//!
+//! Phases: (1) screening — the seeds and spread-out points, in short trials
+//! (a narrow good region is only found if something lands near it, and
+//! short trials buy nine looks for the price of one full trial; the GP
+//! weighs them as the noisier measurements they are); (2) steering —
+//! batches of `BATCH` full trials chosen by expected improvement, the batch
+//! made diverse by the kriging believer; until the trial cap (minus the
+//! final re-measurements) is spent or no point is expected to improve by
+//! more than `EI_STOP`; (3) the top `FINAL_TOP` configs by predicted score
+//! are re-measured `repeats` times. The pick is the config with the lowest
+//! predicted score among those that had a full-length trial.
+//!
+//! The spaces are small (≤ `MAX_ENUMERATED` points) and a few hundred
+//! trials are observed, so exact GP algebra is cheap: one Cholesky factor,
+//! extended one row per observation, and for every point the solved
+//! cross-covariance vector, extended one entry per observation.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -26,7 +38,7 @@ const FINAL_TOP: usize = 2;
 /// Share of the trials spent on the initial spread-out points (at least
 /// 2·knobs + 2): too few and a narrow good region is never seen, too many
 /// and the model has little left to steer.
-const INIT_SHARE: f64 = 0.15;
+const INIT_SHARE: f64 = 0.1;
 /// Trial length of the initial points: short, so that for the same time
 /// nine times as many points are seen (the GP knows they are noisier).
 const INIT_BUDGET: f64 = 1.0 / 9.0;
@@ -36,7 +48,7 @@ const EI_STOP: f64 = 1e-3;
 /// Refit the kernel once the observations grew by this factor.
 const REFIT_GROWTH: f64 = 1.5;
 /// Most observations the kernel fit looks at (see `maybe_fit`).
-const FIT_MAX: usize = 100;
+const FIT_MAX: usize = 60;
 /// Candidate length scales (in units of a knob's whole level range) and
 /// noise-to-signal variance ratios for the marginal-likelihood fit.
 const LENGTHS: [f64; 9] = [0.08, 0.15, 0.25, 0.4, 0.65, 1.0, 1.6, 2.6, 4.0];
@@ -52,6 +64,8 @@ enum Phase {
 
 pub struct Model {
     book: Book,
+    /// The seeds are the book's first candidates.
+    n_seeds: usize,
     repeats: u32,
     /// Book candidate of each space point.
     cand_of: Vec<usize>,
@@ -75,7 +89,8 @@ pub struct Model {
 
 impl Model {
     /// `max_trials`: cap on the summed budgets (default: a quarter of the
-    /// space, at least 8, at most 200 trials).
+    /// space, at least 8, at most 200 trials: the GP's cost grows with the
+    /// square of the observations).
     pub fn new(
         seeds: &[SchedConfig],
         space: Option<&Space>,
@@ -137,6 +152,7 @@ impl Model {
         queue.reverse();
         Model {
             book,
+            n_seeds,
             repeats: repeats.max(1),
             cand_of,
             point_of,
@@ -361,7 +377,13 @@ impl Model {
     fn start_final(&mut self) {
         self.maybe_fit();
         self.phase = Phase::Final;
-        let top: Vec<usize> = self.ranked().into_iter().take(FINAL_TOP).collect();
+        let mut top: Vec<usize> = self.ranked().into_iter().take(FINAL_TOP).collect();
+        // Seeds never measured (nothing was screened) fill the rest.
+        for c in 0..self.n_seeds {
+            if top.len() < FINAL_TOP && !top.contains(&c) && !self.book.failed(c) {
+                top.push(c);
+            }
+        }
         self.queue.clear();
         for _ in 0..self.repeats {
             let mut pass = top.clone();
@@ -374,7 +396,7 @@ impl Model {
 /// E[max(0, gap − noise-free error)] for a normal prediction: `gap` =
 /// incumbent − predicted mean, `sd` = predictive standard deviation.
 fn expected_improvement(gap: f64, sd: f64) -> f64 {
-    if !(sd > 1e-12) {
+    if sd.is_nan() || sd <= 1e-12 {
         return gap.max(0.0);
     }
     let z = gap / sd;
@@ -536,7 +558,9 @@ impl Gp {
             lambda,
             obs: Vec::with_capacity(obs.len()),
             l: Vec::new(),
-            v: vec![Vec::new(); n_points],
+            v: (0..n_points)
+                .map(|_| Vec::with_capacity(obs.len() + 64))
+                .collect(),
             vv: vec![0.0; n_points],
             z: Vec::new(),
             mean: 0.0,
@@ -627,13 +651,13 @@ impl Gp {
     }
 }
 
-/// Dot product with four accumulators: the compiler may not reorder a
+/// Dot product with eight accumulators: the compiler may not reorder a
 /// float sum, and this is the GP's inner loop.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let mut acc = [0.0; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f64 = ca
         .remainder()
         .iter()
@@ -641,11 +665,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
+        for k in 0..8 {
             acc[k] += x[k] * y[k];
         }
     }
-    acc[0] + acc[1] + acc[2] + acc[3] + tail
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Profile log marginal likelihood of the observations under (ls, λ), plus
@@ -669,7 +693,7 @@ fn log_likelihood(
             }
             s -= dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
             if i == j {
-                if !(s > 1e-12) {
+                if s.is_nan() || s <= 1e-12 {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();
@@ -914,7 +938,8 @@ mod tests {
         assert_eq!(m.best().unwrap().0, outside);
         let mut m = Model::new(&[outside, SchedConfig::default()], None, 3, None, 4);
         let (asks, _) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));
-        assert_eq!(asks, 2 + 2 * 3);
+        // Two seeds, no space: nothing to screen, both get the final trials.
+        assert_eq!(asks, 2 * 3);
         assert_eq!(m.best().unwrap().0, outside);
     }
 }
