@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use scx_gamer::frames::FrameSeries;
-use scx_gamer::frames::sequence::encode_us;
+mod support;
+
+use support::store::synthetic_trial;
 use scx_gamer::game::identity::GameId;
-use scx_gamer::sched::{Metrics, SchedConfig};
+use scx_gamer::sched::SchedConfig;
 use scx_gamer::store::{
-    GameStore, Observed, SessionInfo, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus,
+    GameStore, SessionInfo, SystemInfo, TrialStatus,
     store_path,
 };
 
@@ -46,71 +47,6 @@ fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
         .collect()
 }
 
-fn trial(
-    id: u32,
-    block: u32,
-    name: &str,
-    config: Option<SchedConfig>,
-    f: &[u32],
-    status: TrialStatus,
-) -> TrialRecord {
-    let mut s = FrameSeries::default();
-    for &x in f {
-        s.push(u64::from(x) * 1000);
-    }
-    let scx = config.is_some();
-    let on = |v: &str| Some(v.to_string());
-    TrialRecord {
-        id,
-        session: "s1".into(),
-        block,
-        kind: if scx {
-            TrialKind::Config
-        } else {
-            TrialKind::Baseline
-        },
-        name: name.into(),
-        config,
-        status,
-        started_at: "2026-11-24T00:00:00Z".into(),
-        ended_at: "2026-11-24T00:00:20Z".into(),
-        planned_secs: 20.0,
-        measured_secs: 20.0,
-        warmup_secs: 2.0,
-        frames: s.stats(),
-        histogram: Some(s.histogram().to_base64().unwrap()),
-        frame_times: Some(encode_us(f).unwrap()),
-        bad_rows: 0,
-        mangohud_log: None,
-        sched: scx.then(|| Metrics {
-            local_dispatches: 9000 + u64::from(id),
-            game_dispatches: 4000,
-            boosted_dispatches: 120,
-            migrations: 800 + u64::from(id) * 3,
-            mig_blocked: 40,
-            ..Default::default()
-        }),
-        switch: SwitchInfo {
-            load_ms: scx.then_some(35.0),
-            detach_ms: None,
-            gap_ms: scx.then_some(1.5),
-        },
-        observed: if scx {
-            Observed {
-                state_mid: on("enabled"),
-                ops_mid: on("scx_gamer_0.1.0"),
-                state_end: on("enabled"),
-                ops_end: on("scx_gamer_0.1.0"),
-            }
-        } else {
-            Observed {
-                state_mid: on("disabled"),
-                state_end: on("disabled"),
-                ..Default::default()
-            }
-        },
-    }
-}
 
 /// 5 blocks × (baseline + 4 configs), a partial trial and a failed one:
 /// 27 trials (26 with frames) of 6 configs.
@@ -151,7 +87,7 @@ fn write_store(dir: &Path) {
     for block in 1..=5 {
         let seed = block * 100;
         let n = 2000;
-        store.trials.push(trial(
+        store.trials.push(synthetic_trial(
             next(),
             block,
             "baseline",
@@ -159,7 +95,7 @@ fn write_store(dir: &Path) {
             &frames(n, 8000, 40, seed),
             TrialStatus::Ok,
         ));
-        store.trials.push(trial(
+        store.trials.push(synthetic_trial(
             next(),
             block,
             "calm",
@@ -167,7 +103,7 @@ fn write_store(dir: &Path) {
             &frames(n, 8000, 0, seed + 1),
             TrialStatus::Ok,
         ));
-        store.trials.push(trial(
+        store.trials.push(synthetic_trial(
             next(),
             block,
             "same",
@@ -175,7 +111,7 @@ fn write_store(dir: &Path) {
             &frames(n, 8000, 40, seed + 2),
             TrialStatus::Ok,
         ));
-        store.trials.push(trial(
+        store.trials.push(synthetic_trial(
             next(),
             block,
             "spiky",
@@ -183,7 +119,7 @@ fn write_store(dir: &Path) {
             &frames(n, 9000, 40, seed + 3),
             TrialStatus::Ok,
         ));
-        store.trials.push(trial(
+        store.trials.push(synthetic_trial(
             next(),
             block,
             EVIL,
@@ -193,7 +129,7 @@ fn write_store(dir: &Path) {
         ));
     }
     let partial = frames(600, 8000, 0, 9);
-    store.trials.push(trial(
+    store.trials.push(synthetic_trial(
         next(),
         5,
         "calm",
@@ -201,7 +137,7 @@ fn write_store(dir: &Path) {
         &partial,
         TrialStatus::Partial("the game exited".into()),
     ));
-    let mut broken = trial(
+    let mut broken = synthetic_trial(
         next(),
         5,
         "broken",

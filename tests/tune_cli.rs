@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use scx_gamer::frames::FrameSeries;
-use scx_gamer::frames::sequence::encode_us;
+mod support;
+
+use support::store::synthetic_trial;
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
-use scx_gamer::store::{GameStore, Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus, store_path};
+use scx_gamer::store::{GameStore, TrialStatus, store_path};
 
 fn scx_gamer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
@@ -76,40 +77,6 @@ fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
         .collect()
 }
 
-fn trial(id: u32, block: u32, name: &str, config: Option<SchedConfig>, f: &[u32], status: TrialStatus) -> TrialRecord {
-    let mut s = FrameSeries::default();
-    for &x in f {
-        s.push(u64::from(x) * 1000);
-    }
-    let scx = config.is_some();
-    let on = |v: &str| Some(v.to_string());
-    TrialRecord {
-        id,
-        session: "s1".into(),
-        block,
-        kind: if scx { TrialKind::Config } else { TrialKind::Baseline },
-        name: name.into(),
-        config,
-        status,
-        started_at: "2026-11-24T00:00:00Z".into(),
-        ended_at: "2026-11-24T00:00:10Z".into(),
-        planned_secs: 10.0,
-        measured_secs: 10.0,
-        warmup_secs: 1.0,
-        frames: s.stats(),
-        histogram: Some(s.histogram().to_base64().unwrap()),
-        frame_times: Some(encode_us(f).unwrap()),
-        bad_rows: 0,
-        mangohud_log: None,
-        sched: None,
-        switch: SwitchInfo::default(),
-        observed: if scx {
-            Observed { state_mid: on("enabled"), ops_mid: on("scx_gamer_0.1.0"), state_end: on("enabled"), ops_end: on("scx_gamer_0.1.0") }
-        } else {
-            Observed { state_mid: on("disabled"), state_end: on("disabled"), ..Default::default() }
-        },
-    }
-}
 
 fn write_store(dir: &Path) {
     let calm: SchedConfig = "slice_us=500".parse().unwrap();
@@ -123,11 +90,11 @@ fn write_store(dir: &Path) {
     };
     for block in 1..=2 {
         let seed = block * 100;
-        store.trials.push(trial(next(), block, "baseline", None, &frames(4000, 8000, 40, seed), TrialStatus::Ok));
-        store.trials.push(trial(next(), block, "calm", Some(calm), &frames(4000, 8000, 0, seed + 1), TrialStatus::Ok));
-        store.trials.push(trial(next(), block, "same", Some(same), &frames(4000, 8000, 40, seed + 2), TrialStatus::Ok));
+        store.trials.push(synthetic_trial(next(), block, "baseline", None, &frames(4000, 8000, 40, seed), TrialStatus::Ok));
+        store.trials.push(synthetic_trial(next(), block, "calm", Some(calm), &frames(4000, 8000, 0, seed + 1), TrialStatus::Ok));
+        store.trials.push(synthetic_trial(next(), block, "same", Some(same), &frames(4000, 8000, 40, seed + 2), TrialStatus::Ok));
     }
-    store.trials.push(trial(next(), 2, "broken", Some(broken), &[], TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into())));
+    store.trials.push(synthetic_trial(next(), 2, "broken", Some(broken), &[], TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into())));
     store.save(&store_path(dir, "steam-570")).unwrap();
 }
 

@@ -145,7 +145,7 @@ slice_us = 2000
 name = "c"
 slice_us = 500
 T
-$SCX_GAMER tune --trials /tmp/three.toml --trial-secs 10 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
+$SCX_GAMER tune --trials /tmp/three.toml --trial-secs 16 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
     -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
 wait_line /tmp/tune.out 'game processes added'
@@ -157,8 +157,9 @@ mv /boot/config-$(uname -r) /tmp/kconfig
 wait_line /tmp/tune.out '^trial 2 '
 mv /tmp/kconfig /boot/config-$(uname -r)
 wait_line /tmp/tune.out '\[INFO\] trial 4 '
-for _ in $(seq 600); do [ "$(grep -c 'game processes added' /tmp/tune.out)" -ge 2 ] && break; sleep 0.2; done
-sleep 7
+for _ in $(seq 600); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.2; done
+# After the mid-trial reading (1 s warm-up + 8 s), before the end (17 s).
+sleep 12
 pkill glxgears
 wait $T; echo TUNE_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)

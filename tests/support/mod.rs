@@ -2,6 +2,8 @@
 //! (scripts/vm-run) and pick apart what it printed.
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -87,10 +87,7 @@ impl Halving {
         seed: u64,
     ) -> Halving {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut book = Book::default();
-        for s in seeds {
-            book.add(*s);
-        }
+        let mut book = Book::with_seeds(seeds);
         let n_seeds = book.configs.len();
         let space_size = space.map_or(0, Space::size);
         let total = n_seeds

@@ -187,6 +187,15 @@ pub(crate) struct Told {
 
 impl Book {
     /// Index of `cfg`, adding it when new.
+    /// A book that starts with the trial file's configs.
+    pub fn with_seeds(seeds: &[SchedConfig]) -> Book {
+        let mut book = Book::default();
+        for s in seeds {
+            book.add(*s);
+        }
+        book
+    }
+
     pub fn add(&mut self, cfg: SchedConfig) -> usize {
         if let Some(&i) = self.index.get(&cfg) {
             return i;

@@ -99,10 +99,7 @@ impl Model {
         seed: u64,
     ) -> Model {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut book = Book::default();
-        for s in seeds {
-            book.add(*s);
-        }
+        let mut book = Book::with_seeds(seeds);
         let mut coords = Coords {
             dim: 0,
             idx: Vec::new(),
