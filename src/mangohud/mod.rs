@@ -4,4 +4,5 @@
 pub mod control;
 pub mod env;
 pub mod log;
+pub mod open;
 pub mod watch;

@@ -12,7 +12,6 @@
 //! afterwards are delivered.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -22,6 +21,7 @@ use crossbeam::channel::{Receiver, Sender};
 use notify::{RecursiveMode, Watcher};
 
 use super::log::{self as mlog, Frame, LogParser};
+use super::open::open_log;
 
 #[derive(Debug)]
 pub enum LogEvent {
@@ -126,7 +126,7 @@ impl Worker {
             let _ = self.out.send(LogEvent::NewLog(path.to_path_buf()));
         }
         let mut buf = Vec::new();
-        let read = File::open(path).and_then(|mut f| {
+        let read = open_log(path).and_then(|mut f| {
             let len = f.metadata()?.len();
             if len < tail.offset {
                 // Truncated or replaced: start over.
