@@ -57,7 +57,7 @@ $AS_USER $SCX_GAMER launch --socket $S -- sh -c 'echo GAME_RAN=yes; exit 3' 2>/t
 echo NODAEMON_SAID=$(cat /tmp/nodaemon.err)
 cat /tmp/daemon.out
 "#;
-    let out = run_in_vm(script, 300);
+    let out = run_in_vm(script, 600);
     assert_eq!(out.field("SOCKET_MODE"), "666");
     assert_eq!(out.field("DURING_STATE"), "enabled", "{}", out.output);
     assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", out.output);

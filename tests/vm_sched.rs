@@ -39,7 +39,7 @@ echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill $HOGS $GAME
 "#
     );
-    let out = run_in_vm(&script, 240);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.status, 0, "{}", out.output);
     assert_eq!(out.field("STATE_RUNNING"), "enabled");
     assert!(out.field("OPS").starts_with("scx_gamer"), "{}", out.output);
@@ -85,7 +85,7 @@ echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
 "#
     );
-    let out = run_in_vm(&script, 240);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert!(out.field("OPS_SEEN").parse::<u32>().unwrap() >= 1, "{}", out.output);
@@ -137,7 +137,7 @@ kill -INT $FIRST; wait $FIRST; echo FIRST_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 "#
     );
-    let out = run_in_vm(&script, 240);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("BAD_KNOB_RC"), "1", "{}", out.output);
     assert_eq!(out.field("BAD_KNOB_ERR"), "slice_us = 0 is out of range: allowed 1..=100000 µs");
     assert_eq!(out.field("STATE_AFTER_BAD_KNOB"), "disabled");
@@ -180,7 +180,7 @@ exec 3>&-
 kill $HOGS $GAME
 "#
     );
-    let out = run_in_vm(&script, 240);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     let t = totals(&out);
     let sent: u64 = out.field("SENT").parse().unwrap();
@@ -202,7 +202,7 @@ echo REASON=$(grep -o 'ejected scx_gamer.*' /tmp/out)
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 "#
     );
-    let out = run_in_vm(&script, 240);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("RUN_RC"), "1", "{}", out.output);
     assert!(out.field("REASON").to_lowercase().contains("sysrq"), "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");

@@ -41,7 +41,7 @@ echo OLD_BEST=$($SCX_GAMER --ml-show-best glxgears --data /tmp/ml_data 2>/dev/nu
 echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
@@ -112,7 +112,7 @@ kill $GAME
 "#
     )
     .replace("$XVFB_PID", "$(pgrep -n Xvfb)");
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("ATTACH_RC"), "130", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_ALIVE"), "yes", "attach must not stop the game");
@@ -167,7 +167,7 @@ cat /tmp/tune.out
 cat /tmp/ml_data/*.json
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     let store = store(&out);
@@ -207,7 +207,7 @@ echo NOFRAMES=$(grep error /tmp/nf.out)
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
 "#
     );
-    let out = run_in_vm(&script, 300);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("INT_RC"), "130", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_LEFT"), "0", "{}", out.output);
@@ -234,7 +234,7 @@ cat /tmp/a.out
 cat /tmp/ml_data/*.json
 kill $G
 "#;
-    let out = run_in_vm(script, 300);
+    let out = run_in_vm(script, 600);
     assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_ALIVE"), "yes");
     let store = store(&out);
