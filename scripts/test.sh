@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export BPF_CLANG=${BPF_CLANG:-clang-19}
 # VM tests boot one VM at a time (they take a lock); the rest run in parallel.
-cargo test --locked "$@"
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --locked --no-fail-fast "$@"

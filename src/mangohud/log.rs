@@ -18,6 +18,14 @@
 //!
 //! `LogParser::feed` takes any chunk of bytes (partial lines are kept for the
 //! next chunk), so a growing file can be parsed as it grows.
+//!
+//! Speed (a long session's log is millions of rows): rows in the form
+//! MangoHud writes are read by a fast path, from bitmaps of the commas and
+//! newlines of each chunk and with numbers parsed from the bytes (SWAR);
+//! everything else, and any row the fast path is not sure of, goes the
+//! general way (`str` parsing), which decides. The fast path only takes rows
+//! where both give the same frame, bit for bit (see "Fast path" below; the
+//! tests check it on thousands of mutated logs).
 
 use std::fmt;
 use std::path::Path;
@@ -155,7 +163,8 @@ impl fmt::Display for LogError {
 impl std::error::Error for LogError {}
 
 fn is_version_line(line: &str) -> bool {
-    line.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    line.strip_prefix('v')
+        .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 impl LogParser {
@@ -203,7 +212,8 @@ impl LogParser {
             // Hot path: a run of plain data rows, read from bitmaps of the
             // chunk's commas and newlines. It stops at the first row it is
             // not sure of, which then goes the general way below.
-            if self.fast && self.pending.is_empty() && self.state == (State::Rows { first: false }) {
+            if self.fast && self.pending.is_empty() && self.state == (State::Rows { first: false })
+            {
                 if !maps_built {
                     self.maps.build(chunk);
                     maps_built = true;
@@ -211,7 +221,9 @@ impl LogParser {
                 at = self.fast_rows(chunk, at, out);
             }
             let rest = &chunk[at..];
-            let Some(nl) = memchr::memchr(b'\n', rest) else { break };
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                break;
+            };
             let line = &rest[..nl];
             at += nl + 1;
             if self.pending.is_empty() {
@@ -248,7 +260,10 @@ impl LogParser {
         }
         self.decide_sampled(true);
         if self.line_no == 0 {
-            return Err(LogError { line: 0, message: "empty file".into() });
+            return Err(LogError {
+                line: 0,
+                message: "empty file".into(),
+            });
         }
         if !self.has_header() {
             return Err(LogError {
@@ -265,7 +280,10 @@ impl LogParser {
                 self.bad.add(self.line_no, why);
                 Ok(())
             }
-            _ => Err(LogError { line: self.line_no, message: format!("not a MangoHud log: {why}") }),
+            _ => Err(LogError {
+                line: self.line_no,
+                message: format!("not a MangoHud log: {why}"),
+            }),
         }
     }
 
@@ -277,7 +295,9 @@ impl LogParser {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         // Hot path: a data row (starts with a number) inside a log's rows.
         if let State::Rows { first } = self.state
-            && raw.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
+            && raw
+                .first()
+                .is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
         {
             self.state = State::Rows { first: false };
             self.row(raw, first, out);
@@ -315,7 +335,9 @@ impl LogParser {
             return Ok(());
         }
         let first_field = line.split(',').next().unwrap_or("");
-        if matches!(first_field, "fps" | "frametime") || (self.state == State::Preamble && line.contains("frametime")) {
+        if matches!(first_field, "fps" | "frametime")
+            || (self.state == State::Preamble && line.contains("frametime"))
+        {
             return self.header(line);
         }
         match self.state {
@@ -326,7 +348,10 @@ impl LogParser {
             }
             _ => Err(LogError {
                 line: self.line_no,
-                message: format!("not a MangoHud log: expected a header, found '{}'", truncate(line, 60)),
+                message: format!(
+                    "not a MangoHud log: expected a header, found '{}'",
+                    truncate(line, 60)
+                ),
             }),
         }
     }
@@ -349,16 +374,27 @@ impl LogParser {
     fn header(&mut self, line: &str) -> Result<(), LogError> {
         let names: Vec<&str> = line.split(',').map(str::trim).collect();
         let find = |n: &str| names.iter().position(|c| *c == n);
-        let cols = Columns { fps: find("fps"), frametime: find("frametime"), elapsed: find("elapsed"), count: names.len() };
+        let cols = Columns {
+            fps: find("fps"),
+            frametime: find("frametime"),
+            elapsed: find("elapsed"),
+            count: names.len(),
+        };
         if cols.fps.is_none() && cols.frametime.is_none() {
-            return Err(LogError { line: self.line_no, message: "column header has neither fps nor frametime".into() });
+            return Err(LogError {
+                line: self.line_no,
+                message: "column header has neither fps nor frametime".into(),
+            });
         }
         let source = match (cols.frametime, self.meta.mangohud_version.as_deref()) {
             (None, _) => FrametimeSource::DerivedFromFps,
             (Some(_), Some(v)) if version_at_least(v, (0, 6, 9)) => FrametimeSource::Millis,
             (Some(_), Some(_)) => FrametimeSource::Micros,
             // Version unknown: decided from the first row (fps × frametime).
-            (Some(_), None) => self.meta.frametime_source.unwrap_or(FrametimeSource::Micros),
+            (Some(_), None) => self
+                .meta
+                .frametime_source
+                .unwrap_or(FrametimeSource::Micros),
         };
         if self.meta.mangohud_version.is_some() || cols.frametime.is_none() {
             self.meta.frametime_source = Some(source);
@@ -375,7 +411,11 @@ impl LogParser {
         // Plain decimal numbers are read straight from the bytes; anything
         // else (a bad row, a sign, an exponent, spaces…) goes the general
         // way, which decides and words the verdict.
-        let fast = if self.fast { fast_fields(line, &self.cols) } else { None };
+        let fast = if self.fast {
+            fast_fields(line, &self.cols)
+        } else {
+            None
+        };
         if let Some(fields) = fast.or_else(|| self.fields(line)) {
             self.accept(fields, first, out);
         }
@@ -384,25 +424,10 @@ impl LogParser {
     /// From `chunk[at..]`, consume the complete, plain data rows (see
     /// `plain_row`) exactly as `line` would; stop before the first other
     /// line. `self.maps` must be those of `chunk`. Returns where it stopped.
-    fn fast_rows(&mut self, chunk: &[u8], at: usize, out: &mut Vec<Frame>) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("popcnt") && std::is_x86_feature_detected!("bmi1") && std::is_x86_feature_detected!("lzcnt") {
-            // SAFETY: the CPU has the features the function is built for
-            // (checked just above).
-            return unsafe { self.fast_rows_v3(chunk, at, out) };
-        }
-        self.fast_rows_any(chunk, at, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "popcnt,bmi1,lzcnt")]
-    fn fast_rows_v3(&mut self, chunk: &[u8], at: usize, out: &mut Vec<Frame>) -> usize {
-        self.fast_rows_any(chunk, at, out)
-    }
-
-    #[inline(always)]
-    fn fast_rows_any(&mut self, chunk: &[u8], mut at: usize, out: &mut Vec<Frame>) -> usize {
-        let Some(last) = self.cols.count.checked_sub(1) else { return at };
+    fn fast_rows(&mut self, chunk: &[u8], mut at: usize, out: &mut Vec<Frame>) -> usize {
+        let Some(last) = self.cols.count.checked_sub(1) else {
+            return at;
+        };
         let wanted = [self.cols.fps, self.cols.frametime, self.cols.elapsed];
         let walk = walked_fields(&wanted, last);
         // Frame times in ms with ≤ 6 decimals (µs: ≤ 3) are whole ns: taken
@@ -415,19 +440,42 @@ impl LogParser {
         };
         // fps only tells the unit or the frame time when `scale` is unknown.
         let need_fps = scale.is_none();
-        while let Some(row) = plain_row(chunk, at, &self.maps, wanted, walk, last, need_fps) {
+        // The layout MangoHud writes (fps, frametime, …, elapsed) has a
+        // loop of its own: the same checks, fewer branches.
+        let usual = match (wanted, scale) {
+            ([Some(0), Some(1), Some(elapsed)], Some(scale)) if elapsed == last && last >= 2 => {
+                Some(scale)
+            }
+            _ => None,
+        };
+        loop {
+            if let Some(scale) = usual {
+                while let Some((ns, elapsed, end)) = usual_row(chunk, at, &self.maps, last, scale) {
+                    self.line_no += 1;
+                    self.emit(ns, Some(elapsed), out);
+                    at = end + 1;
+                }
+            }
+            let Some(row) = plain_row(chunk, at, &self.maps, wanted, walk, last, need_fps) else {
+                return at;
+            };
             if let Some(ns) = scale.and_then(|scale| exact_ns(row.ft?, scale)) {
                 self.line_no += 1;
                 self.emit(ns, row.elapsed, out);
             } else {
-                let row = if need_fps { Some(row) } else { plain_row(chunk, at, &self.maps, wanted, walk, last, true) };
-                let Some(fields) = row.and_then(|row| row.fields()) else { break };
+                let row = if need_fps {
+                    Some(row)
+                } else {
+                    plain_row(chunk, at, &self.maps, wanted, walk, last, true)
+                };
+                let Some(fields) = row.and_then(|row| row.fields()) else {
+                    return at;
+                };
                 self.line_no += 1;
                 self.accept(fields, false, out);
             }
             at = row.end + 1;
         }
-        at
     }
 
     /// A data row's numbers → a frame (or a bad row, or the dropped first row).
@@ -457,14 +505,21 @@ impl LogParser {
             _ => -1.0,
         };
         if ns <= 0.0 || ns > MAX_FRAME_NS as f64 {
-            self.bad.add(self.line_no, format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6));
+            self.bad.add(
+                self.line_no,
+                format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6),
+            );
             return;
         }
         let frametime_ns = round_positive(ns);
 
         // Elapsed ns in 0.6+; the 0.4/0.5 form (no frametime) counts µs.
         let elapsed_ns = elapsed.map(|e| {
-            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) { e.saturating_mul(1_000) } else { e }
+            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) {
+                e.saturating_mul(1_000)
+            } else {
+                e
+            }
         });
         self.emit(frametime_ns, elapsed_ns, out);
     }
@@ -479,7 +534,10 @@ impl LogParser {
             self.decide_sampled(false);
         }
         self.last_elapsed = elapsed_ns;
-        out.push(Frame { frametime_ns, elapsed_ns });
+        out.push(Frame {
+            frametime_ns,
+            elapsed_ns,
+        });
     }
 
     /// The fps, frametime and elapsed fields of a row, the general way
@@ -490,16 +548,23 @@ impl LogParser {
         // (no allocation: this runs for every frame of every log).
         let count = line.iter().filter(|&&b| b == b',').count() + 1; // vectorizes
         if count != self.cols.count {
-            self.bad.add(self.line_no, format!("{count} fields, header has {}", self.cols.count));
+            self.bad.add(
+                self.line_no,
+                format!("{count} fields, header has {}", self.cols.count),
+            );
             return None;
         }
-        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed].map(|i| i.map(|i| field(line, i, count)));
+        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed]
+            .map(|i| i.map(|i| field(line, i, count)));
         let num = |field: Option<&[u8]>| -> Option<Result<f64, String>> {
             let bytes = field?;
             let text = std::str::from_utf8(bytes).unwrap_or("").trim();
             Some(match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(format!("'{}' is not a number", truncate(&String::from_utf8_lossy(bytes), 30))),
+                _ => Err(format!(
+                    "'{}' is not a number",
+                    truncate(&String::from_utf8_lossy(bytes), 30)
+                )),
             })
         };
         let fps = match num(found[0]).transpose() {
@@ -516,9 +581,16 @@ impl LogParser {
                 return None;
             }
         };
-        let elapsed = match found[2].map(|b| match std::str::from_utf8(b).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
-            Some(v) => Ok(Some(v)),
-            None => num(Some(b)).transpose().map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
+        let elapsed = match found[2].map(|b| {
+            match std::str::from_utf8(b)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+            {
+                Some(v) => Ok(Some(v)),
+                None => num(Some(b))
+                    .transpose()
+                    .map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
+            }
         }) {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
@@ -583,8 +655,8 @@ struct Dec {
 
 /// Powers of ten exactly representable as f64.
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
-    1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
 impl Dec {
@@ -650,18 +722,32 @@ fn fast_fields(line: &[u8], cols: &Columns) -> Option<RowFields> {
 /// before the last column (MangoHud puts fps and frametime first); the last
 /// column is found from its end.
 fn walked_fields(wanted: &[Option<usize>; 3], last: usize) -> usize {
-    wanted.iter().flatten().filter(|&&i| i < last).map(|&i| i + 1).max().unwrap_or(0)
+    wanted
+        .iter()
+        .flatten()
+        .filter(|&&i| i < last)
+        .map(|&i| i + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The plain row at `chunk[at..]`, ended by a `\n`, found from the bitmaps
 /// of `chunk` (rows up to 127 bytes; longer ones byte by byte). Without
 /// `need_fps`, fps is checked but not read (`fps: None`).
 #[inline(always)]
-fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3], walk: usize, last: usize, need_fps: bool) -> Option<PlainRow> {
+fn plain_row(
+    chunk: &[u8],
+    at: usize,
+    maps: &RowMaps,
+    wanted: [Option<usize>; 3],
+    walk: usize,
+    last: usize,
+    need_fps: bool,
+) -> Option<PlainRow> {
     if !chunk.get(at)?.is_ascii_digit() {
         return None;
     }
-    let newlines = maps.window(&maps.newline, at);
+    let (commas, newlines) = maps.windows(at);
     if newlines == 0 {
         // No newline in the next 128 bytes: a long row, or an unfinished one.
         let mut row = scan_fields(chunk.get(at..)?, wanted, walk, last)?;
@@ -669,11 +755,16 @@ fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3]
         return (chunk.get(row.end) == Some(&b'\n')).then_some(row);
     }
     let len = newlines.trailing_zeros() as usize; // ≥ 1: the row starts with a digit
-    let all = maps.window(&maps.comma, at) & ((1u128 << len) - 1);
+    let all = commas & (newlines - 1); // the commas before the newline
     if all.count_ones() as usize != last || chunk.get(at + len - 1) == Some(&b'\r') {
         return None;
     }
-    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: at + len };
+    let mut row = PlainRow {
+        fps: None,
+        ft: None,
+        elapsed: None,
+        end: at + len,
+    };
     let (mut commas, mut from) = (all, at);
     for col in 0..walk {
         let to = at + commas.trailing_zeros() as usize;
@@ -681,14 +772,26 @@ fn plain_row(chunk: &[u8], at: usize, maps: &RowMaps, wanted: [Option<usize>; 3]
         read_field(&mut row, chunk, wanted, col, from, to, need_fps)?;
         from = to + 1;
     }
-    let from = if all == 0 { at } else { at + 128 - all.leading_zeros() as usize };
+    let from = if all == 0 {
+        at
+    } else {
+        at + 128 - all.leading_zeros() as usize
+    };
     read_field(&mut row, chunk, wanted, last, from, at + len, need_fps)?;
     Some(row)
 }
 
 /// Field `col` of a row, `s[from..to]`, read into `row` if wanted.
 #[inline(always)]
-fn read_field(row: &mut PlainRow, s: &[u8], [fps, ft, elapsed]: [Option<usize>; 3], col: usize, from: usize, to: usize, need_fps: bool) -> Option<()> {
+fn read_field(
+    row: &mut PlainRow,
+    s: &[u8],
+    [fps, ft, elapsed]: [Option<usize>; 3],
+    col: usize,
+    from: usize,
+    to: usize,
+    need_fps: bool,
+) -> Option<()> {
     if Some(col) == fps {
         if need_fps {
             row.fps = Some(decimal(s, from, to)?);
@@ -703,6 +806,43 @@ fn read_field(row: &mut PlainRow, s: &[u8], [fps, ft, elapsed]: [Option<usize>; 
     Some(())
 }
 
+/// `plain_row` for the layout MangoHud writes (fps first, frametime
+/// second, elapsed last, `last + 1` ≥ 3 columns) when the frame time is a
+/// whole number of ns in its unit (`exact_ns`): the frame time, elapsed and
+/// where the line ends; `None` for any other row (then `plain_row` and
+/// `accept` decide).
+#[inline(always)]
+fn usual_row(
+    chunk: &[u8],
+    at: usize,
+    maps: &RowMaps,
+    last: usize,
+    scale: usize,
+) -> Option<(u64, u64, usize)> {
+    if !chunk.get(at)?.is_ascii_digit() {
+        return None;
+    }
+    let (commas, newlines) = maps.windows(at);
+    if newlines == 0 {
+        return None;
+    }
+    let len = newlines.trailing_zeros() as usize;
+    let all = commas & (newlines - 1); // the commas before the newline
+    if all.count_ones() as usize != last {
+        return None;
+    }
+    let fps_end = at + all.trailing_zeros() as usize;
+    let ft_end = at + (all & (all - 1)).trailing_zeros() as usize;
+    let elapsed_at = at + 128 - all.leading_zeros() as usize;
+    let end = at + len;
+    // A '\r' before the newline is not a digit: elapsed is not plain then.
+    if !is_decimal(chunk, at, fps_end) {
+        return None;
+    }
+    let ns = exact_ns(decimal(chunk, fps_end + 1, ft_end)?, scale)?;
+    Some((ns, integer(chunk, elapsed_at, end)?, end))
+}
+
 /// The wanted fields of the row at the start of `s`, up to its first `\n`
 /// (or the end of `s`), byte by byte; `None` unless it is a plain row.
 fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -> Option<PlainRow> {
@@ -710,7 +850,12 @@ fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -
         return None;
     }
     let [fps_col, ft_col, elapsed_col] = wanted;
-    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: 0 };
+    let mut row = PlainRow {
+        fps: None,
+        ft: None,
+        elapsed: None,
+        end: 0,
+    };
     let mut pos = 0;
     for i in 0..walk {
         if Some(i) == fps_col {
@@ -724,7 +869,10 @@ fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -
             (row.elapsed, pos) = (Some(v.m).filter(|_| v.k == 0), end);
             row.elapsed?;
         } else {
-            pos += s.get(pos..)?.iter().position(|&b| b == b',' || b == b'\n')?;
+            pos += s
+                .get(pos..)?
+                .iter()
+                .position(|&b| b == b',' || b == b'\n')?;
         }
         if s.get(pos) != Some(&b',') {
             return None;
@@ -749,36 +897,42 @@ fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -
     Some(row)
 }
 
-/// Bit i of word j: is byte 64j + i of the chunk a comma / a newline.
+/// Bit i of entry j: is byte 64j + i of the chunk a comma / a newline.
 #[derive(Debug, Default)]
 struct RowMaps {
-    comma: Vec<u64>,
-    newline: Vec<u64>,
+    /// (commas, newlines) per 64 bytes, and two empty entries after.
+    bits: Vec<[u64; 2]>,
 }
 
 impl RowMaps {
     fn build(&mut self, chunk: &[u8]) {
-        self.comma.clear();
-        self.newline.clear();
+        self.bits.clear();
         let mut blocks = chunk.chunks_exact(64);
         for block in &mut blocks {
-            let (c, n) = block_maps(block.try_into().unwrap_or(&[0; 64]));
-            self.comma.push(c);
-            self.newline.push(n);
+            self.bits
+                .push(block_maps(block.try_into().unwrap_or(&[0; 64])));
         }
         let mut tail = [0u8; 64];
         tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-        let (c, n) = block_maps(&tail);
-        self.comma.push(c);
-        self.newline.push(n);
+        self.bits.push(block_maps(&tail));
+        self.bits.extend([[0; 2]; 2]);
     }
 
-    /// 128 bits of `words` from bit `at` (zeros past the end).
+    /// 128 bits of the comma and of the newline maps from bit `at` (zeros
+    /// past the end).
     #[inline(always)]
-    fn window(&self, words: &[u64], at: usize) -> u128 {
+    fn windows(&self, at: usize) -> (u128, u128) {
         let (w, shift) = (at / 64, (at % 64) as u32);
-        let word = |i: usize| u128::from(words.get(i).copied().unwrap_or(0));
-        ((word(w) | word(w + 1) << 64) >> shift) | word(w + 2).checked_shl(128 - shift).unwrap_or(0)
+        let Some(&[[c0, n0], [c1, n1], [c2, n2]]) =
+            self.bits.get(w..).and_then(|b| b.first_chunk::<3>())
+        else {
+            return (0, 0);
+        };
+        // (c2 << 1) << (127 − shift): no shift by 128 when `shift` is 0.
+        let join = |a: u64, b: u64, c: u64| {
+            ((u128::from(a) | u128::from(b) << 64) >> shift) | (u128::from(c) << 1 << (127 - shift))
+        };
+        (join(c0, c1, c2), join(n0, n1, n2))
     }
 }
 
@@ -795,7 +949,7 @@ fn zero_bytes(x: u64) -> u64 {
 
 /// Commas and newlines among 64 bytes, as bits (bit i: byte i).
 #[inline(always)]
-fn block_maps(block: &[u8; 64]) -> (u64, u64) {
+fn block_maps(block: &[u8; 64]) -> [u64; 2] {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `block_maps_sse2` only needs SSE2, which every x86-64 CPU has
     // (it is part of the x86-64 baseline, as the std docs say; rustc's own
@@ -808,34 +962,44 @@ fn block_maps(block: &[u8; 64]) -> (u64, u64) {
 /// `block_maps` with SSE2: 16 compares at once, `pmovmskb` for the bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn block_maps_sse2(block: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
+fn block_maps_sse2(block: &[u8; 64]) -> [u64; 2] {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
     let comma = _mm_set1_epi8(b',' as i8);
     let newline = _mm_set1_epi8(b'\n' as i8);
     let (mut commas, mut newlines) = (0u64, 0u64);
     for (k, bytes) in block.chunks_exact(16).enumerate() {
-        let half = |at: usize| i64::from_le_bytes(bytes.get(at..at + 8).and_then(|h| h.try_into().ok()).unwrap_or([0; 8]));
+        let half = |at: usize| {
+            i64::from_le_bytes(
+                bytes
+                    .get(at..at + 8)
+                    .and_then(|h| h.try_into().ok())
+                    .unwrap_or([0; 8]),
+            )
+        };
         let v = _mm_set_epi64x(half(8), half(0)); // one unaligned load
         commas |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) as u16) << (16 * k);
         newlines |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) as u16) << (16 * k);
     }
-    (commas, newlines)
+    [commas, newlines]
 }
 
 /// `block_maps` in plain Rust, eight bytes at a time (SWAR): a byte's mark
 /// moved to bit 8j, then the multiply gathers bit 8j of each byte j into
 /// bit 56 + j (the partial products do not overlap, so nothing carries).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))] // the reference in tests
-fn block_maps_swar(block: &[u8; 64]) -> (u64, u64) {
+fn block_maps_swar(block: &[u8; 64]) -> [u64; 2] {
     const GATHER: u64 = 0x0102_0408_1020_4080;
     let (mut commas, mut newlines) = (0u64, 0u64);
     for (j, bytes) in block.chunks_exact(8).enumerate() {
         let w = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-        let bits = |needle: u8| ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56) << (8 * j);
+        let bits = |needle: u8| {
+            ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56)
+                << (8 * j)
+        };
         commas |= bits(b',');
         newlines |= bits(b'\n');
     }
-    (commas, newlines)
+    [commas, newlines]
 }
 
 /// The plain decimal that is all of `s[from..to]`.
@@ -853,7 +1017,11 @@ fn decimal(s: &[u8], from: usize, to: usize) -> Option<Dec> {
 fn integer(s: &[u8], from: usize, to: usize) -> Option<u64> {
     let len = to.checked_sub(from)?;
     match s.get(from..).and_then(|r| r.first_chunk::<16>()) {
-        Some(bytes) if (1..=16).contains(&len) => digits16(u128::from_le_bytes(*bytes), len),
+        Some(bytes) if (1..=16).contains(&len) => {
+            let (head, tail) = bytes.split_at(8);
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            digits16(word(head), word(tail), len)
+        }
         _ => decimal(s, from, to).and_then(|d| (d.k == 0).then_some(d.m)),
     }
 }
@@ -872,7 +1040,10 @@ fn eight_digits(x: u64) -> u64 {
 #[inline(always)]
 fn decimal8(x: u64, len: usize) -> Option<Dec> {
     let (digits, k) = decimal8_digits(x, len)?;
-    Some(Dec { m: eight_digits(digits), k })
+    Some(Dec {
+        m: eight_digits(digits),
+        k,
+    })
 }
 
 /// `decimal8` up to the digit values: those (first in the lowest byte,
@@ -889,7 +1060,11 @@ fn decimal8_digits(x: u64, len: usize) -> Option<(u64, usize)> {
     }
     // Else exactly one non-digit: a '.' with digits on both sides.
     let dot = not_digit.trailing_zeros() as usize / 8;
-    if not_digit & (not_digit - 1) != 0 || dot == 0 || dot + 1 == len || (x >> (8 * dot)) as u8 != b'.' {
+    if not_digit & (not_digit - 1) != 0
+        || dot == 0
+        || dot + 1 == len
+        || (x >> (8 * dot)) as u8 != b'.'
+    {
         return None;
     }
     let below = (1u64 << (8 * dot)) - 1;
@@ -902,20 +1077,43 @@ fn decimal8_digits(x: u64, len: usize) -> Option<(u64, usize)> {
 fn is_decimal(s: &[u8], from: usize, to: usize) -> bool {
     let len = to.wrapping_sub(from);
     match s.get(from..).and_then(|r| r.first_chunk::<8>()) {
-        Some(word) if (1..=8).contains(&len) => decimal8_digits(u64::from_le_bytes(*word), len).is_some(),
+        Some(word) if (1..=8).contains(&len) => {
+            decimal8_digits(u64::from_le_bytes(*word), len).is_some()
+        }
         _ => decimal(s, from, to).is_some(),
     }
 }
 
-/// The plain integer in the low `len` (1..=16) bytes of `x`.
+/// The plain integer in the low `len` (1..=16) bytes of `head`, `tail`
+/// (sixteen bytes read from the text; the bytes past the field are ignored).
 #[inline(always)]
-fn digits16(x: u128, len: usize) -> Option<u64> {
-    let ones = u128::from(ONES) << 64 | u128::from(ONES);
-    let top = 128 - 8 * u32::try_from(len).ok()?;
-    // The field moved to the top bytes: zeros (digit 0) below it.
-    let t = (x ^ (ones * u128::from(b'0'))).checked_shl(top)?;
-    let not_digit = (((t & (ones * 0x7f)) + ones * (0x80 - 10)) | t) & (ones * 0x80);
-    (not_digit == 0).then(|| eight_digits(t as u64) * 100_000_000 + eight_digits((t >> 64) as u64))
+fn digits16(head: u64, tail: u64, len: usize) -> Option<u64> {
+    const POW10_U64: [u64; 9] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    // 0x80 in each byte of `t` that is not 0..=9 (exact, no carries).
+    let not_digit = |t: u64| ((t & LO7) + ONES * (0x80 - 10)) | t;
+    if len <= 8 {
+        return match decimal8_digits(head, len)? {
+            (digits, 0) => Some(eight_digits(digits)),
+            _ => None,
+        };
+    }
+    let rest = len - 8; // 1..=8 digits in `tail`
+    let head = head ^ (ONES * u64::from(b'0'));
+    let tail = (tail ^ (ONES * u64::from(b'0'))) << (64 - 8 * rest); // zeros below
+    if (not_digit(head) | not_digit(tail)) & HIGH != 0 {
+        return None;
+    }
+    Some(eight_digits(head) * POW10_U64.get(rest)? + eight_digits(tail))
 }
 
 /// A plain decimal at `s[at..]`: `digits` or `digits.digits`, at most 19
@@ -925,7 +1123,9 @@ fn digits16(x: u128, len: usize) -> Option<u64> {
 fn decimal_at(s: &[u8], at: usize) -> Option<(Dec, usize)> {
     let mut m = 0u64;
     let mut digits = |from: usize| {
-        let run = s.get(from..).map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
+        let run = s
+            .get(from..)
+            .map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
         for &b in &s[from..from + run] {
             m = m.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
         }
@@ -967,13 +1167,24 @@ fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
 }
 
 fn version_at_least(v: &str, min: (u32, u32, u32)) -> bool {
-    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
-    let got = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let got = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
     got >= min
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n).collect::<String>() + "…"
+    }
 }
 
 /// A whole log file read and parsed.
@@ -999,9 +1210,13 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
     use std::io::Read;
     use std::sync::mpsc;
     if is_summary(path) {
-        bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
+        bail!(
+            "{}: a MangoHud summary file (no frames); give the log beside it",
+            path.display()
+        );
     }
-    let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut file =
+        super::open::open_log(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut parser = LogParser::new();
     let mut frames = Vec::new();
     let mut parse = |chunk: &[u8], parser: &mut LogParser| -> Result<()> {
@@ -1032,7 +1247,10 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
                     }
                 }
             };
-            std::thread::Builder::new().name("log-read".into()).spawn_scoped(scope, read_ahead).ok()
+            std::thread::Builder::new()
+                .name("log-read".into())
+                .spawn_scoped(scope, read_ahead)
+                .ok()
         });
         if reader.is_some() {
             for got in full_rx {
@@ -1047,7 +1265,9 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
         }
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            let n = file.read(&mut buf).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             if n == 0 {
                 return Ok(());
             }
@@ -1075,7 +1295,9 @@ pub fn parse_file(path: &Path) -> Result<ParsedLog> {
 
 /// MangoHud's `<exe>_<date>_summary.csv` files hold no frames.
 pub fn is_summary(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_summary.csv"))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("_summary.csv"))
 }
 
 #[cfg(test)]
@@ -1101,7 +1323,10 @@ mod tests {
     #[test]
     fn versioned_068_log_in_micros_drops_the_first_row() {
         let (frames, p) = parse(V068.as_bytes());
-        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![5_000_000, 10_000_000]);
+        assert_eq!(
+            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
+            vec![5_000_000, 10_000_000]
+        );
         assert_eq!(frames[0].elapsed_ns, Some(119815461));
         let m = p.meta();
         assert_eq!(m.mangohud_version.as_deref(), Some("0.6.8"));
@@ -1119,7 +1344,10 @@ mod tests {
     fn newer_logs_are_float_millis_by_version_or_by_fps() {
         let body = "fps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n";
         let (frames, p) = parse(format!("v1\nv0.8.2\n{body}").as_bytes());
-        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![16_667_000, 8_333_000]);
+        assert_eq!(
+            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
+            vec![16_667_000, 8_333_000]
+        );
         assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
         // No version line: fps × frametime ≈ 1000 says ms.
         let (frames, p) = parse(body.as_bytes());
@@ -1131,9 +1359,15 @@ mod tests {
     #[test]
     fn old_logs_without_frametime_derive_it_from_fps() {
         let (frames, p) = parse(b"fps,cpu,gpu,elapsed\n10,1,1,0\n50,1,1,20000\n100,1,1,30000\n");
-        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![20_000_000, 10_000_000]);
+        assert_eq!(
+            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
+            vec![20_000_000, 10_000_000]
+        );
         assert_eq!(frames[1].elapsed_ns, Some(30_000_000)); // µs → ns
-        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::DerivedFromFps));
+        assert_eq!(
+            p.meta().frametime_source,
+            Some(FrametimeSource::DerivedFromFps)
+        );
     }
 
     #[test]
@@ -1148,10 +1382,17 @@ mod tests {
         // A row cut mid-way is not emitted until its newline arrives.
         let mut p = LogParser::new();
         let mut out = Vec::new();
-        p.feed(b"fps,frametime,elapsed\n1,1000000,0\n100,100", &mut out).unwrap();
+        p.feed(b"fps,frametime,elapsed\n1,1000000,0\n100,100", &mut out)
+            .unwrap();
         assert!(out.is_empty());
         p.feed(b"00,10000000\n", &mut out).unwrap();
-        assert_eq!(out, vec![Frame { frametime_ns: 10_000_000, elapsed_ns: Some(10_000_000) }]);
+        assert_eq!(
+            out,
+            vec![Frame {
+                frametime_ns: 10_000_000,
+                elapsed_ns: Some(10_000_000)
+            }]
+        );
     }
 
     #[test]
@@ -1180,12 +1421,20 @@ mod tests {
         let err = |t: &[u8]| {
             let mut p = LogParser::new();
             let mut out = Vec::new();
-            p.feed(t, &mut out).and_then(|_| p.finish(&mut out)).unwrap_err().to_string()
+            p.feed(t, &mut out)
+                .and_then(|_| p.finish(&mut out))
+                .unwrap_err()
+                .to_string()
         };
         assert_eq!(err(b""), "empty file");
         assert!(err(b"\x7fELF\x02\x01\x01\0\0\n").starts_with("line 1: not a MangoHud log"));
-        assert!(err(b"hello,world\n1,2\n").contains("line 1: not a MangoHud log: expected a header"));
-        assert_eq!(err(b"gpu_load,cpu_load,elapsed,frametimes\n"), "line 1: column header has neither fps nor frametime");
+        assert!(
+            err(b"hello,world\n1,2\n").contains("line 1: not a MangoHud log: expected a header")
+        );
+        assert_eq!(
+            err(b"gpu_load,cpu_load,elapsed,frametimes\n"),
+            "line 1: column header has neither fps nor frametime"
+        );
         assert!(err(b"os,cpu\nx,y\n").contains("no column header"));
     }
 
@@ -1204,7 +1453,8 @@ mod tests {
     fn an_endless_line_fed_in_chunks_is_one_bad_row() {
         let mut p = LogParser::new();
         let mut out = Vec::new();
-        p.feed(b"fps,frametime,elapsed\n100,10000,0\n", &mut out).unwrap();
+        p.feed(b"fps,frametime,elapsed\n100,10000,0\n", &mut out)
+            .unwrap();
         for _ in 0..50 {
             p.feed(&[b'7'; 10_000], &mut out).unwrap();
         }
@@ -1235,7 +1485,11 @@ mod tests {
             self.0
         }
         fn below(&mut self, n: usize) -> usize {
-            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+            if n == 0 {
+                0
+            } else {
+                (self.next() % n as u64) as usize
+            }
         }
         fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
             &items[self.below(items.len())]
@@ -1258,7 +1512,9 @@ mod tests {
             result = p.feed(&rest[..n], &mut out);
             rest = &rest[n..];
         }
-        let result = result.and_then(|_| p.finish(&mut out)).map_err(|e| e.to_string());
+        let result = result
+            .and_then(|_| p.finish(&mut out))
+            .map_err(|e| e.to_string());
         let summary = format!(
             "{result:?} line {} dropped {} bad {:?} meta {:?} probe {:?} last {:?}",
             p.line_no, p.dropped_first_rows, p.bad, p.meta, p.probe, p.last_elapsed
@@ -1274,7 +1530,12 @@ mod tests {
             _ => (0..8).map(|_| 1 + rng.below(5000)).collect(),
         };
         let (frames, got) = outcome(text, true, &sizes);
-        assert_eq!(got, want, "{}", String::from_utf8_lossy(&text[..text.len().min(2000)]));
+        assert_eq!(
+            got,
+            want,
+            "{}",
+            String::from_utf8_lossy(&text[..text.len().min(2000)])
+        );
         assert_eq!(frames, want_frames);
     }
 
@@ -1342,8 +1603,28 @@ mod tests {
     /// numbers not plain (signs, exponents, spaces, dots, long digit runs…).
     fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
         const JUNK: [&[u8]; 22] = [
-            b",", b"\n", b"\r", b".", b"-", b"+", b"e", b"E3", b" ", b"\t", b"\xc2\xa0", b"nan", b"inf", b"1e309",
-            b"0000000000", b"12345678901234567890", b"\xff", b"0", b"9", b"..", b"os,cpu\n", b"fps,frametime,elapsed\n",
+            b",",
+            b"\n",
+            b"\r",
+            b".",
+            b"-",
+            b"+",
+            b"e",
+            b"E3",
+            b" ",
+            b"\t",
+            b"\xc2\xa0",
+            b"nan",
+            b"inf",
+            b"1e309",
+            b"0000000000",
+            b"12345678901234567890",
+            b"\xff",
+            b"0",
+            b"9",
+            b"..",
+            b"os,cpu\n",
+            b"fps,frametime,elapsed\n",
         ];
         for _ in 0..1 + rng.below(4) {
             let len = bytes.len();
@@ -1366,7 +1647,10 @@ mod tests {
     #[test]
     fn the_fast_path_gives_what_the_general_path_gives() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mangohud");
-        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
         seeds.sort();
         seeds.push(V068.as_bytes().to_vec());
         let mut rng = Rng(0x853c_49e6_748f_ea9b);
@@ -1395,17 +1679,48 @@ mod tests {
         // Each of these rows is read by `str` parsing, as before: same
         // frames, same bad rows, same messages.
         let rows = [
-            "100,16.667,7", "100,1e1,7", "100,+16,7", "100,16.,7", "100,.5,7", "100, 16,7", "100,16 ,7", "100,16\t,7",
-            "100,\u{a0}16,7", "100,-1,7", "100,-0,7", "100,nan,7", "100,inf,7", "100,1e309,7", "100,,7", "100,16,7.5",
-            "100,16,-7", "100,16,+7", "100,16,1e3", "100,16,99999999999999999999", "100,16,18446744073709551615",
-            "100,16,18446744073709551616", "100,0.0000001,7", "100,0.0000004999,7", "100,0.0000005,7",
-            "100,10000.0000004,7", "100,10000.000001,7", "100,10000,7", "100,12345678901234567890,7",
-            "100,1234567890123456789,7", "100,9007199254740993,7", "100,0.9007199254740993,7", "1e2,16,7", "100,16,7,",
-            "100,16", "100,16,7\r", "0100,016.6670,0007",
+            "100,16.667,7",
+            "100,1e1,7",
+            "100,+16,7",
+            "100,16.,7",
+            "100,.5,7",
+            "100, 16,7",
+            "100,16 ,7",
+            "100,16\t,7",
+            "100,\u{a0}16,7",
+            "100,-1,7",
+            "100,-0,7",
+            "100,nan,7",
+            "100,inf,7",
+            "100,1e309,7",
+            "100,,7",
+            "100,16,7.5",
+            "100,16,-7",
+            "100,16,+7",
+            "100,16,1e3",
+            "100,16,99999999999999999999",
+            "100,16,18446744073709551615",
+            "100,16,18446744073709551616",
+            "100,0.0000001,7",
+            "100,0.0000004999,7",
+            "100,0.0000005,7",
+            "100,10000.0000004,7",
+            "100,10000.000001,7",
+            "100,10000,7",
+            "100,12345678901234567890,7",
+            "100,1234567890123456789,7",
+            "100,9007199254740993,7",
+            "100,0.9007199254740993,7",
+            "1e2,16,7",
+            "100,16,7,",
+            "100,16",
+            "100,16,7\r",
+            "0100,016.6670,0007",
         ];
         for unit in ["v0.8.2\n", "v0.6.8\n", ""] {
             for row in rows {
-                let text = format!("{unit}fps,frametime,elapsed\n60,16.6,0\n{row}\n60,16.6,33200000\n");
+                let text =
+                    format!("{unit}fps,frametime,elapsed\n60,16.6,0\n{row}\n60,16.6,33200000\n");
                 let mut rng = Rng(7);
                 assert_same_as_general_path(text.as_bytes(), &mut rng);
             }
@@ -1416,38 +1731,107 @@ mod tests {
     fn plain_decimals_read_exactly_as_std_parses_them() {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut cases: Vec<Vec<u8>> = [
-            "0", "00", "0.0", "16.667", "8.333", "1e3", "-1", "+1", "nan", "NaN", "inf", "", " 5", "5 ", "5.", ".5", ".",
-            "1.2.3", "9007199254740992", "9007199254740993", "0.9007199254740993", "123456789012345678", "1234567890123456789",
-            "12345678901234567890", "99999999999999999999", "0.000000000000000001", "1.000000000000000000", "18446744073709551615",
-            "18446744073709551616", "4.9406564584124654e-324", "1_000", "0x10", "١٢", "12345678", "123456789", "1234567.8",
-            "1234567.89", "1.2345678", "99999999.99999999", "9999999999999999",
+            "0",
+            "00",
+            "0.0",
+            "16.667",
+            "8.333",
+            "1e3",
+            "-1",
+            "+1",
+            "nan",
+            "NaN",
+            "inf",
+            "",
+            " 5",
+            "5 ",
+            "5.",
+            ".5",
+            ".",
+            "1.2.3",
+            "9007199254740992",
+            "9007199254740993",
+            "0.9007199254740993",
+            "123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "99999999999999999999",
+            "0.000000000000000001",
+            "1.000000000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "4.9406564584124654e-324",
+            "1_000",
+            "0x10",
+            "١٢",
+            "12345678",
+            "123456789",
+            "1234567.8",
+            "1234567.89",
+            "1.2345678",
+            "99999999.99999999",
+            "9999999999999999",
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
         for _ in 0..200_000 {
             let len = rng.below(22);
-            let alphabet: &[u8] = if rng.below(4) == 0 { b"0123456789.-+eE x," } else { b"0123456789." };
+            let alphabet: &[u8] = if rng.below(4) == 0 {
+                b"0123456789.-+eE x,"
+            } else {
+                b"0123456789."
+            };
             cases.push((0..len).map(|_| *rng.pick(alphabet)).collect());
         }
         for case in &cases {
-            let std_f64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
-            let std_u64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<u64>().ok());
+            let std_f64 = std::str::from_utf8(case)
+                .ok()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite());
+            let std_u64 = std::str::from_utf8(case)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
             let scalar = decimal_at(case, 0).and_then(|(d, end)| (end == case.len()).then_some(d));
             // The same field with what follows it in a row (the 8- and
             // 16-byte reads), and at the very end of the input.
-            for tail in [&b",123456789012345678\n"[..], b"", b"\n", b"9999999999999999"] {
+            for tail in [
+                &b",123456789012345678\n"[..],
+                b"",
+                b"\n",
+                b"9999999999999999",
+            ] {
                 let mut text = case.clone();
                 text.extend_from_slice(tail);
-                assert_eq!(decimal(&text, 0, case.len()), scalar, "{:?}", String::from_utf8_lossy(case));
+                assert_eq!(
+                    decimal(&text, 0, case.len()),
+                    scalar,
+                    "{:?}",
+                    String::from_utf8_lossy(case)
+                );
                 let int = integer(&text, 0, case.len());
-                assert_eq!(int, scalar.filter(|d| d.k == 0).map(|d| d.m), "{:?}", String::from_utf8_lossy(case));
+                assert_eq!(
+                    int,
+                    scalar.filter(|d| d.k == 0).map(|d| d.m),
+                    "{:?}",
+                    String::from_utf8_lossy(case)
+                );
             }
             if let Some(d) = scalar {
                 // Only what std reads, and to the same bits.
-                let v = std_f64.unwrap_or_else(|| panic!("{:?} taken but std rejects it", String::from_utf8_lossy(case)));
+                let v = std_f64.unwrap_or_else(|| {
+                    panic!(
+                        "{:?} taken but std rejects it",
+                        String::from_utf8_lossy(case)
+                    )
+                });
                 if let Some(fast) = d.to_f64() {
-                    assert_eq!(fast.to_bits(), v.to_bits(), "{:?}", String::from_utf8_lossy(case));
+                    assert_eq!(
+                        fast.to_bits(),
+                        v.to_bits(),
+                        "{:?}",
+                        String::from_utf8_lossy(case)
+                    );
                 } else {
                     assert!(d.m > 1 << 53, "{d:?}");
                 }
@@ -1456,7 +1840,10 @@ mod tests {
                 }
             } else if let Some(v) = std_u64 {
                 // Digits std reads as u64 are plain unless over 19 digits.
-                assert!(case.len() > 19 || !case.iter().all(u8::is_ascii_digit), "{v}");
+                assert!(
+                    case.len() > 19 || !case.iter().all(u8::is_ascii_digit),
+                    "{v}"
+                );
             }
         }
         // Random plain decimals of every size are all taken, exactly.
@@ -1465,11 +1852,19 @@ mod tests {
             let k = rng.below(digits);
             let m = rng.next() % 10u64.pow(digits as u32);
             let text = format!("{m:0digits$}");
-            let text = if k > 0 { format!("{}.{}", &text[..digits - k], &text[digits - k..]) } else { text };
+            let text = if k > 0 {
+                format!("{}.{}", &text[..digits - k], &text[digits - k..])
+            } else {
+                text
+            };
             let d = decimal(text.as_bytes(), 0, text.len()).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(d, Dec { m, k }, "{text}");
             if let Some(v) = d.to_f64() {
-                assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+                assert_eq!(
+                    v.to_bits(),
+                    text.parse::<f64>().unwrap().to_bits(),
+                    "{text}"
+                );
             }
         }
     }
@@ -1478,8 +1873,21 @@ mod tests {
     fn whole_ns_frame_times_are_what_the_f64_path_gives() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut cases: Vec<(u64, usize)> = vec![
-            (10_000, 0), (10_000_000_000, 6), (10_000_000_001, 6), (9_999_999_999, 6), (1, 6), (0, 0), (0, 6), (1, 0),
-            (10_000_000, 0), (10_000_001, 0), (10_000_000_000, 3), (10_000_000_001, 3), (1, 3), (16_667, 3), (u64::MAX / 10, 6),
+            (10_000, 0),
+            (10_000_000_000, 6),
+            (10_000_000_001, 6),
+            (9_999_999_999, 6),
+            (1, 6),
+            (0, 0),
+            (0, 6),
+            (1, 0),
+            (10_000_000, 0),
+            (10_000_001, 0),
+            (10_000_000_000, 3),
+            (10_000_000_001, 3),
+            (1, 3),
+            (16_667, 3),
+            (u64::MAX / 10, 6),
         ];
         for _ in 0..500_000 {
             let digits = 1 + rng.below(19);
@@ -1487,7 +1895,11 @@ mod tests {
         }
         for (m, k) in cases {
             let text = format!("{m:0width$}", width = k + 1);
-            let text = if k > 0 { format!("{}.{}", &text[..text.len() - k], &text[text.len() - k..]) } else { text };
+            let text = if k > 0 {
+                format!("{}.{}", &text[..text.len() - k], &text[text.len() - k..])
+            } else {
+                text
+            };
             let t: f64 = text.parse().unwrap();
             for (scale, factor) in [(6, 1e6), (3, 1e3)] {
                 // The f64 path, as `accept` has it.
@@ -1504,14 +1916,26 @@ mod tests {
     #[test]
     fn round_positive_is_round() {
         let mut rng = Rng(3);
-        let mut xs = vec![0.5, 1.5, 2.5, 0.49999999999999994, 1e10, 4503599627370495.5, 1.0 - f64::EPSILON / 2.0, 1e-300];
+        let mut xs = vec![
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            1e10,
+            4503599627370495.5,
+            1.0 - f64::EPSILON / 2.0,
+            1e-300,
+        ];
         for _ in 0..1_000_000 {
             let x = f64::from_bits(rng.next() >> 2); // 0 .. ~2^1022, all exponents
             xs.push(x);
             xs.push((rng.next() % 20_000_000_000) as f64 / 2.0);
             xs.push((rng.next() % 10_000_000_000) as f64 + (rng.next() % 1000) as f64 / 1000.0);
         }
-        for x in xs.into_iter().filter(|&x| x > 0.0 && x < (1u64 << 53) as f64) {
+        for x in xs
+            .into_iter()
+            .filter(|&x| x > 0.0 && x < (1u64 << 53) as f64)
+        {
             assert_eq!(round_positive(x), x.round() as u64, "{x:e}");
         }
     }
@@ -1520,9 +1944,15 @@ mod tests {
     fn row_maps_find_every_comma_and_newline() {
         let mut rng = Rng(11);
         for _ in 0..20_000 {
-            let block: [u8; 64] = std::array::from_fn(|_| *rng.pick(b",\n0123456789.\r\xff\x80\x2c\x0a\x00\xac\x8a"));
-            let naive = |needle: u8| block.iter().enumerate().fold(0u64, |m, (i, &b)| m | u64::from(b == needle) << i);
-            let want = (naive(b','), naive(b'\n'));
+            let block: [u8; 64] =
+                std::array::from_fn(|_| *rng.pick(b",\n0123456789.\r\xff\x80\x2c\x0a\x00\xac\x8a"));
+            let naive = |needle: u8| {
+                block
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, &b)| m | u64::from(b == needle) << i)
+            };
+            let want = [naive(b','), naive(b'\n')];
             assert_eq!(block_maps(&block), want);
             assert_eq!(block_maps_swar(&block), want);
         }
@@ -1531,8 +1961,12 @@ mod tests {
         let mut maps = RowMaps::default();
         maps.build(&text);
         for at in 0..text.len() + 130 {
-            let want = (0..128).fold(0u128, |m, i| m | u128::from(text.get(at + i) == Some(&b',')) << i);
-            assert_eq!(maps.window(&maps.comma, at), want, "{at}");
+            let want = |needle: u8| {
+                (0..128).fold(0u128, |m, i| {
+                    m | u128::from(text.get(at + i) == Some(&needle)) << i
+                })
+            };
+            assert_eq!(maps.windows(at), (want(b','), want(b'\n')), "{at}");
         }
     }
 
@@ -1544,7 +1978,11 @@ mod tests {
         let mut text = Vec::new();
         while text.len() < 3 * READ_CHUNK + 12345 {
             let log = synthetic_log(&mut rng);
-            text.extend(if rng.below(10) == 0 { mutate(&mut rng, log) } else { log });
+            text.extend(if rng.below(10) == 0 {
+                mutate(&mut rng, log)
+            } else {
+                log
+            });
         }
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("big.csv");
@@ -1552,14 +1990,20 @@ mod tests {
         let mut p = LogParser::new();
         p.fast = false;
         let mut frames = Vec::new();
-        let want = p.feed(&text, &mut frames).and_then(|_| p.finish(&mut frames));
+        let want = p
+            .feed(&text, &mut frames)
+            .and_then(|_| p.finish(&mut frames));
         match (parse_file(&path), want) {
             (Ok(parsed), Ok(())) => {
                 assert_eq!(parsed.frames, frames);
                 assert_eq!(format!("{:?}", parsed.meta), format!("{:?}", p.meta));
                 assert_eq!(format!("{:?}", parsed.bad_rows), format!("{:?}", p.bad));
                 assert_eq!(parsed.dropped_first_rows, p.dropped_first_rows);
-                assert!(frames.len() > 10_000 && p.meta.segments > 100, "{} frames", frames.len());
+                assert!(
+                    frames.len() > 10_000 && p.meta.segments > 100,
+                    "{} frames",
+                    frames.len()
+                );
             }
             (Err(e), Err(w)) => assert_eq!(e.to_string(), format!("{}: {w}", path.display())),
             (got, want) => panic!("{:?} vs {want:?}", got.map(|p| p.frames.len())),
