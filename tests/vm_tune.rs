@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{GAME_DISPLAY, VmOutput, run_in_vm, store};
+use support::{GAME_DISPLAY, GAME_LIKE_LOAD, VmOutput, run_in_vm, store};
 
 fn trials(store: &Value) -> &Vec<Value> {
     store["trials"].as_array().expect("trials array")
@@ -248,4 +248,33 @@ kill $G
         assert!(n > 30 && n < 600, "{n} frames in a 3 s trial");
         assert!(trial["measured_secs"].as_f64().unwrap() >= 3.0);
     }
+}
+
+#[test]
+fn the_old_ml_collect_workflow_records_into_the_games_store() {
+    let script = format!(
+        r#"{GAME_LIKE_LOAD}
+$SCX_GAMER --stats 1 --ml-collect --slice-us 5 --input-window-us 1000 --mig-max 1 --game-pid $GAME --data /tmp/mlc > /tmp/run.out 2>&1 &
+R=$!
+for _ in $(seq 300); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
+sleep 3
+kill -TERM $R; wait $R; echo RUN_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+kill $GAME
+grep -v '^{{' /tmp/run.out
+cat /tmp/mlc/*.json
+"#
+    );
+    let out = run_in_vm(&script, 600);
+    assert_eq!(out.field("RUN_RC"), "0", "SIGTERM ends `run` cleanly:\n{}", show(&out));
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    let store = store(&out);
+    assert_eq!(store["sessions"][0]["mode"], "collect");
+    let t = trials(&store);
+    assert_eq!(t.len(), 1, "{}", show(&out));
+    assert_eq!(t[0]["kind"], "collect");
+    let c = &t[0]["config"];
+    assert_eq!((c["slice_us"].as_u64(), c["input_window_us"].as_u64(), c["mig_max"].as_u64()), (Some(5), Some(1000), Some(1)));
+    assert!(t[0]["sched"]["game_dispatches"].as_u64().unwrap() > 0, "{}", t[0]["sched"]);
+    assert!(t[0]["measured_secs"].as_f64().unwrap() >= 3.0);
 }
