@@ -147,19 +147,14 @@ impl Session {
 /// would (`--stats`), until `shutdown`.
 pub fn spawn_stats_printer(out: StatsOutput, shutdown: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        // monitor_stats gives up on some errors (a slow or restarting
-        // server); a monitor should keep trying until it is stopped.
-        while !shutdown.load(Ordering::Relaxed) {
-            let res = scx_utils::monitor_stats::<Metrics>(
-                &[],
-                out.interval,
-                || shutdown.load(Ordering::Relaxed),
-                |m| print_metrics(&m, out.json),
-            );
-            if let Err(e) = res {
-                warn!("stats: {e:#}; retrying");
-                std::thread::sleep(out.interval);
-            }
+        let res = scx_utils::monitor_stats::<Metrics>(
+            &[],
+            out.interval,
+            || shutdown.load(Ordering::Relaxed),
+            |m| print_metrics(&m, out.json),
+        );
+        if let Err(e) = res {
+            warn!("stats printer stopped: {e:#}");
         }
     });
 }
