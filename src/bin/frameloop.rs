@@ -34,7 +34,10 @@ struct Opts {
     /// Target frames per second (0: as fast as the work allows).
     #[arg(long, default_value_t = 60.0)]
     fps: f64,
-    /// CPU work per frame on the render thread, µs.
+    /// CPU work per frame on the render thread: as much computation as
+    /// takes this many µs on an idle CPU (measured at start), so a frame
+    /// whose thread is preempted or waits for a CPU takes longer, as a
+    /// real game's does.
     #[arg(long, default_value_t = 2000)]
     work_us: u64,
     /// Worker threads, each doing --work-us per frame in parallel.
@@ -43,6 +46,10 @@ struct Opts {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Run this many seconds before logging the first frame (a benchmark's
+    /// warm-up; within --seconds).
+    #[arg(long, default_value_t = 0.0)]
+    warmup_secs: f64,
     #[arg(long, value_enum, default_value = "0.8")]
     format: Format,
     /// Folder for the log (MangoHud's output_folder).
@@ -61,12 +68,25 @@ struct Opts {
 const HEADER_068: &str = "fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed";
 const HEADER_08: &str = "fps,frametime,cpu_load,cpu_power,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,swap_used,process_rss,cpu_mhz,elapsed";
 
-fn spin(d: Duration) {
-    let end = Instant::now() + d;
+/// One unit of frame work: a dependent chain the compiler cannot skip.
+fn work(rounds: u64) {
     let mut x = 0u64;
-    while Instant::now() < end {
+    for _ in 0..rounds {
         x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
     }
+}
+
+/// Rounds of `work` per µs on this CPU: the best of a few short timed runs,
+/// so a preemption during calibration does not shrink every frame's work.
+fn rounds_per_us() -> f64 {
+    const PROBE: u64 = 200_000;
+    (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            work(PROBE);
+            PROBE as f64 / (t.elapsed().as_secs_f64() * 1e6).max(1e-3)
+        })
+        .fold(0.0, f64::max)
 }
 
 fn sysinfo() -> String {
@@ -91,6 +111,10 @@ fn main() -> Result<()> {
     if !(o.fps >= 0.0 && o.fps.is_finite()) || !(o.seconds > 0.0 && o.seconds.is_finite()) {
         bail!("--fps must be >= 0 and --seconds > 0");
     }
+    if !(o.warmup_secs >= 0.0 && o.warmup_secs < o.seconds) {
+        bail!("--warmup-secs must be >= 0 and less than --seconds");
+    }
+    let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
     std::fs::create_dir_all(&o.output_folder).with_context(|| format!("creating {}", o.output_folder.display()))?;
     let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S");
     let path = o.output_folder.join(format!("{}_{stamp}.csv", o.exe));
@@ -106,13 +130,13 @@ fn main() -> Result<()> {
     let done = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..o.threads)
         .map(|_| {
-            let (b, d, work) = (barrier.clone(), done.clone(), Duration::from_micros(o.work_us));
+            let (b, d) = (barrier.clone(), done.clone());
             std::thread::spawn(move || loop {
                 b.wait();
                 if d.load(Ordering::Relaxed) {
                     break;
                 }
-                spin(work);
+                work(rounds);
                 b.wait();
             })
         })
@@ -121,6 +145,7 @@ fn main() -> Result<()> {
     let period = if o.fps > 0.0 { Duration::from_secs_f64(1.0 / o.fps) } else { Duration::ZERO };
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(o.seconds);
+    let log_from = start + Duration::from_secs_f64(o.warmup_secs);
     let mut rows: Vec<String> = Vec::new();
     let mut live: Option<BufWriter<File>> = None;
     let mut last = start;
@@ -129,7 +154,7 @@ fn main() -> Result<()> {
         if o.threads > 0 {
             barrier.wait();
         }
-        spin(Duration::from_micros(o.work_us));
+        work(rounds);
         if o.threads > 0 {
             barrier.wait();
         }
@@ -139,8 +164,12 @@ fn main() -> Result<()> {
         }
         let presented = Instant::now();
         next = (next + period).max(presented);
-        let line = row(o.format, presented - last, (presented - start).as_nanos());
+        let frametime = presented - last;
         last = presented;
+        if presented < log_from {
+            continue;
+        }
+        let line = row(o.format, frametime, (presented - start).as_nanos());
         match o.format {
             Format::V068 => rows.push(line),
             Format::V08 => {

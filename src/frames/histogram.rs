@@ -44,6 +44,18 @@ impl FrameHistogram {
         self.0.value_at_quantile(q) as f64 / 1e3
     }
 
+    /// Share (0..=1) of frames longer than `ms`: frames that missed a
+    /// target period.
+    pub fn share_over_ms(&self, ms: f64) -> f64 {
+        let n = self.0.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let limit_us = (ms * 1e3) as u64;
+        let over: u64 = self.0.iter_recorded().filter(|v| v.value_iterated_to() > limit_us).map(|v| v.count_at_value()).sum();
+        over as f64 / n as f64
+    }
+
     pub fn max_ms(&self) -> f64 {
         self.0.max() as f64 / 1e3
     }
@@ -191,6 +203,21 @@ impl BucketCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_over_counts_only_frames_past_the_limit() {
+        let mut h = FrameHistogram::default();
+        assert_eq!(h.share_over_ms(16.7), 0.0);
+        for _ in 0..95 {
+            h.record_ns(16_600_000);
+        }
+        for _ in 0..5 {
+            h.record_ns(16_900_000);
+        }
+        assert!((h.share_over_ms(16.7) - 0.05).abs() < 1e-12, "{}", h.share_over_ms(16.7));
+        assert_eq!(h.share_over_ms(20.0), 0.0);
+        assert_eq!(h.share_over_ms(1.0), 1.0);
+    }
 
     #[test]
     fn merge_and_round_trip() {

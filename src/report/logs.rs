@@ -44,6 +44,11 @@ pub fn report_file(path: &Path) -> Result<LogReport> {
     })
 }
 
+/// A log's frames as a series (statistics and histogram).
+pub fn series_of(path: &Path) -> Result<FrameSeries> {
+    Ok(stats_of(path)?.0)
+}
+
 /// Parse a log and take its statistics. The statistics run on a thread of
 /// their own, fed the frame times in batches as the parser (and its reader
 /// thread) produce them: the same frames in the same order as in line, so

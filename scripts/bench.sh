@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# scx_gamer vs the kernel's EEVDF, scx_bpfland and scx_lavd, in the VM test
+# bed, on two game-like workloads under two background loads; writes the
+# tables into BENCHMARKS.md.
+#
+#   scripts/bench.sh [--reps N] [--measure SECS] [--vcpus N] [--no-write]
+#
+# 1. Setup (cached): scripts/setup.sh, stress-ng, and the peers built from
+#    their published crates with `cargo install --locked` at 1.1.4 into
+#    $SCX_GAMER_CACHE/peers (never into the repo).
+# 2. In one VM boot (bench/compare-guest.sh): a short `scx_gamer tune` per
+#    workload picks "gamer-tuned"; then every scheduler runs every
+#    workload × load cell, in a shuffled order per repetition; then the
+#    config-switch gap is measured.
+# 3. On the host: `bench_tables` turns the logs into the tables, which
+#    replace the generated part of BENCHMARKS.md (unless --no-write).
+#
+# TCG emulation: timings are relative to each other, never to hardware.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps=3
+measure=6
+vcpus=4
+write=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) reps=$2; shift 2 ;;
+        --measure) measure=$2; shift 2 ;;
+        --vcpus) vcpus=$2; shift 2 ;;
+        --no-write) write=0; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+for v in "$reps" "$measure" "$vcpus"; do
+    [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: '$v' is not a positive whole number" >&2; exit 2; }
+done
+started=$SECONDS
+
+# --- 1. setup -----------------------------------------------------------------------
+. scripts/vm-job.sh        # setup.sh, release build, $bin
+command -v stress-ng >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends stress-ng
+peers=${SCX_GAMER_CACHE:-/var/cache/scx_gamer}/peers
+peer_version=1.1.4
+for p in scx_bpfland scx_lavd; do
+    if ! "$peers/bin/$p" --version 2>/dev/null | grep -q "$peer_version"; then
+        echo "bench.sh: building $p $peer_version (once; cached in $peers)"
+        BPF_CLANG=clang-19 cargo install --quiet --locked --root "$peers" "$p@$peer_version"
+    fi
+done
+cargo build --locked --release --quiet --bin frameloop --example bench_tables
+
+# --- 2. the VM run ---------------------------------------------------------------------
+out=/var/tmp/scx-gamer-bench/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+echo "bench.sh: results in $out"
+export BIN=$bin FRAMELOOP=$PWD/target/release/frameloop PEERS=$peers OUT=$out
+export REPS=$reps WARMUP=5 MEASURE=$measure TUNE_SECS=6 WORKLOADS="glxgears frameloop"
+vm_started=$SECONDS
+scripts/vm-run --smp "$vcpus" --mem 4096 --timeout 2400 --share "$out" \
+    --env BIN --env FRAMELOOP --env PEERS --env OUT --env REPS --env WARMUP \
+    --env MEASURE --env TUNE_SECS --env WORKLOADS \
+    -- bash bench/compare-guest.sh
+vm_secs=$((SECONDS - vm_started))
+
+# --- 3. tables ---------------------------------------------------------------------------
+cmd="scripts/bench.sh --reps $reps --measure $measure --vcpus $vcpus"
+target/release/examples/bench_tables "$out" --command "$cmd" --measure-secs "$measure" --vm-secs "$vm_secs" > "$out/tables.md"
+cat "$out/tables.md"
+if [ "$write" = 1 ]; then
+    target/release/examples/bench_tables --splice BENCHMARKS.md "$out/tables.md"
+    echo "bench.sh: BENCHMARKS.md updated"
+fi
+echo "bench.sh: done in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"

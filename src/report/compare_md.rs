@@ -1,0 +1,186 @@
+//! The scheduler comparison (`report::compare`) as the Markdown section of
+//! BENCHMARKS.md that `scripts/bench.sh` writes.
+
+use std::fmt::Write;
+
+use super::compare::{Cell, EEVDF_TOLERANCE, TUNED, goal};
+
+/// Marks the generated section of BENCHMARKS.md.
+pub const BEGIN: &str = "<!-- scripts/bench.sh: begin (generated, do not edit) -->";
+pub const END: &str = "<!-- scripts/bench.sh: end -->";
+
+/// What the tables need besides the runs.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub command: String,
+    pub date: String,
+    pub kernel: String,
+    pub vcpus: String,
+    pub reps: usize,
+    pub measure_secs: f64,
+    pub target_ms: f64,
+    pub vm_secs: u64,
+    /// (workload, the flags `tune` picked)
+    pub tuned: Vec<(String, String)>,
+    /// (workload, median, overall, max % of one CPU)
+    pub tuner_cpu: Vec<(String, f64, f64, f64)>,
+    /// Runs left out, one line each (why).
+    pub failed: Vec<String>,
+    /// The switch-gap benchmark's summary lines.
+    pub switch_gap: Vec<String>,
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{r:.3}"))
+}
+
+fn cell_table(out: &mut String, cell: &Cell, target_ms: f64) {
+    let _ = writeln!(out, "\n#### {} + {} load\n", cell.workload, cell.load);
+    let _ = writeln!(
+        out,
+        "| scheduler | runs | avg fps | p50 ms | p99 ms | p99.9 ms | 1 % low | 0.1 % low | stutters | > {target_ms:.1} ms | p99 range | p99 ÷ EEVDF | p99 ÷ best peer |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in &cell.rows {
+        let name = if Some(&r.scheduler) == cell.best_peer.as_ref() { format!("{} (best peer)", r.scheduler) } else { r.scheduler.clone() };
+        let name = if r.scheduler == TUNED { format!("**{name}**") } else { name };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.0} | {:.2} % | {:.2}–{:.2} | {} | {} |",
+            r.runs,
+            r.avg_fps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.low1_fps,
+            r.low01_fps,
+            r.stutters,
+            r.over_target * 100.0,
+            r.p99_range.0,
+            r.p99_range.1,
+            ratio(r.vs_eevdf),
+            ratio(r.vs_best_peer),
+        );
+    }
+}
+
+/// The whole generated section, markers included.
+pub fn render(cells: &[Cell], ctx: &Context) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}\n## scx_gamer vs EEVDF, scx_bpfland and scx_lavd\n");
+    let _ = writeln!(
+        out,
+        "Reproduce: `{}` ({}; one VM boot, {} min {} s in the VM). VM: {} vCPUs (qemu TCG, single-threaded, on the 2-core host), kernel {}. \
+         **TCG timings are relative only**: compare schedulers with each other, never with hardware.\n",
+        ctx.command,
+        ctx.date,
+        ctx.vm_secs / 60,
+        ctx.vm_secs % 60,
+        ctx.vcpus,
+        ctx.kernel
+    );
+    let _ = writeln!(
+        out,
+        "Each cell: {} repetitions per scheduler, {:.0} s of frames each after a warm-up, schedulers in a shuffled order per repetition. \
+         Figures are medians over the repetitions; *p99 range* is the lowest and highest p99 of them. \
+         *1 % / 0.1 % low* = 1000 ÷ p99 / p99.9 frame time. *Stutters*: frames > 2× the rolling median and > 10 ms. \
+         *> {:.1} ms*: share of frames over the target period (60 fps, + 5 % for the frame-loop's timer jitter). \
+         *Best peer*: the better of scx_bpfland and scx_lavd (both 1.1.4 from their crates, default options).\n",
+        ctx.reps, ctx.measure_secs, ctx.target_ms
+    );
+    let _ = writeln!(out, "### Goal: tuned scx_gamer p99 ≤ best peer's and ≤ EEVDF's × {EEVDF_TOLERANCE}\n");
+    let _ = writeln!(out, "| workload | load | tuned p99 ÷ best peer | tuned p99 ÷ EEVDF | goal |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | --- |");
+    for cell in cells {
+        match goal(cell, TUNED) {
+            Some(g) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3} | {:.3} | {} |",
+                    cell.workload,
+                    cell.load,
+                    g.vs_best_peer,
+                    g.vs_eevdf,
+                    if g.met { "met" } else { "**not met**" }
+                );
+            }
+            None => {
+                let _ = writeln!(out, "| {} | {} | – | – | no verdict (runs missing) |", cell.workload, cell.load);
+            }
+        }
+    }
+    let _ = writeln!(out, "\nConfigs `tune` picked (short tune under the cpu load, `trials/default.toml`, one repetition):\n");
+    for (w, flags) in &ctx.tuned {
+        let flags = if flags.is_empty() { "(none: the defaults)" } else { flags.as_str() };
+        let _ = writeln!(out, "- {w}: `{flags}`");
+    }
+    let _ = writeln!(out, "\n### Per workload and load");
+    for cell in cells {
+        cell_table(&mut out, cell, ctx.target_ms);
+    }
+    if !ctx.failed.is_empty() {
+        let _ = writeln!(out, "\nRuns left out of the tables:\n");
+        for f in &ctx.failed {
+            let _ = writeln!(out, "- {f}");
+        }
+    }
+    let _ = writeln!(out, "\n### The tuner's own CPU use\n");
+    let _ = writeln!(out, "The `scx_gamer tune` process (scheduler loads, log reading, statistics), sampled once a second, in % of one vCPU:\n");
+    let _ = writeln!(out, "| workload | median second | whole tune | busiest second |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+    for (w, med, all, max) in &ctx.tuner_cpu {
+        let _ = writeln!(out, "| {w} | {med:.1} % | {all:.1} % | {max:.1} % |");
+    }
+    let _ = writeln!(out, "\n### Switch gap in the same VM (`bench/switch-gap-guest.sh`)\n\n```text");
+    for l in &ctx.switch_gap {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = writeln!(out, "```\n{END}");
+    out
+}
+
+/// `doc` with its generated section replaced by `section` (appended when
+/// the document has none yet). Err when only one marker is there.
+pub fn splice(doc: &str, section: &str) -> Result<String, String> {
+    match (doc.find(BEGIN), doc.find(END)) {
+        (Some(b), Some(e)) if b < e => Ok(format!("{}{}{}", &doc[..b], section.trim_end(), &doc[e + END.len()..])),
+        (None, None) => Ok(format!("{}\n\n{}", doc.trim_end(), section)),
+        _ => Err("BENCHMARKS.md has a broken generated section (one marker missing or out of order)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::FrameStats;
+    use crate::report::compare::{Run, compare};
+
+    #[test]
+    fn renders_goal_and_tables() {
+        let run = |s: &str, p99: f64| Run {
+            workload: "glxgears".into(),
+            load: "cpu".into(),
+            scheduler: s.into(),
+            stats: FrameStats { p99_ms: p99, ..FrameStats::default() },
+            over_target: 0.01,
+        };
+        let cells = compare(&[run("eevdf", 10.0), run("gamer-tuned", 11.0), run("bpfland", 12.0)]);
+        let ctx = Context { tuned: vec![("glxgears".into(), "--slice-us 500".into())], target_ms: 17.5, ..Context::default() };
+        let md = render(&cells, &ctx);
+        assert!(md.contains("| glxgears | cpu | 0.917 | 1.100 | **not met** |"), "{md}");
+        assert!(md.contains("| bpfland (best peer) | 1 |"), "{md}");
+        assert!(md.contains("| 1.00 % |"), "{md}");
+        assert!(md.contains("- glxgears: `--slice-us 500`"));
+        assert!(md.starts_with(BEGIN) && md.trim_end().ends_with(END));
+    }
+
+    #[test]
+    fn splices_into_the_document() {
+        let sec = format!("{BEGIN}\nnew\n{END}\n");
+        assert_eq!(splice("# B\n", &sec).unwrap(), format!("# B\n\n{sec}"));
+        let doc = format!("# B\n{BEGIN}\nold\n{END}\ntail\n");
+        assert_eq!(splice(&doc, &sec).unwrap(), format!("# B\n{BEGIN}\nnew\n{END}\ntail\n"));
+        assert!(splice(&format!("# B\n{END}\n{BEGIN}\n"), &sec).is_err());
+        assert!(splice(&format!("# B\n{BEGIN}\n"), &sec).is_err());
+    }
+}
