@@ -13,6 +13,7 @@ pub mod runner;
 pub mod score;
 pub mod search;
 pub mod space;
+pub mod switch;
 pub mod start;
 pub mod trials;
 
