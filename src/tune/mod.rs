@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod frame_source;
 pub mod options;
+pub mod plan;
 pub mod progress;
 pub mod runner;
 pub mod score;
