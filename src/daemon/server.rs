@@ -297,6 +297,20 @@ mod tests {
     }
 
     #[test]
+    fn stats_go_to_the_owner_only_and_a_reverted_owner_learns_why() {
+        let mut state = State { owner: Some(Owner { conn: 1, uid: 1000, pid: 42 }), ..Default::default() };
+        let err = |r: Response| match r {
+            Response::Error(e) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(err(state.stats(2)).contains("not yours"));
+        state.revert("the game (pid 42) exited");
+        assert_eq!(err(state.stats(1)), "no config is applied for you: reverted (the game (pid 42) exited)");
+        // Another connection does not learn what happened to the first.
+        assert_eq!(err(state.stats(2)), "no config is applied for you");
+    }
+
+    #[test]
     fn a_running_game_is_alive_and_a_reaped_one_is_not() {
         let mut child = std::process::Command::new("sh").args(["-c", "sleep 1; exit 7"]).spawn().unwrap();
         assert!(alive(child.id()));

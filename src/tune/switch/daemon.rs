@@ -121,3 +121,66 @@ impl Switcher for Daemon {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    /// A daemon that answers each request with the next of `answers`, then
+    /// hangs up; returns its socket path (in `dir`).
+    fn fake_daemon(dir: &std::path::Path, answers: Vec<String>) -> std::path::PathBuf {
+        let path = dir.join("d.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            for answer in answers {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                writer.write_all(format!("{answer}\n").as_bytes()).unwrap();
+            }
+        });
+        path
+    }
+
+    fn switcher(path: &std::path::Path) -> Daemon {
+        Daemon::new(Client::connect(path, Duration::from_secs(5)).unwrap(), 42)
+    }
+
+    #[test]
+    fn an_ejection_the_daemon_reports_ends_the_trial_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let reason = "no config is applied for you: reverted (the kernel ejected the scheduler: runnable task stall)";
+        let answers = [Response::Ok("applied".into()), Response::Stats(Metrics::default()), Response::Error(reason.into())];
+        let path = fake_daemon(dir.path(), answers.iter().map(|a| serde_json::to_string(a).unwrap()).collect());
+        let mut d = switcher(&path);
+        // Nothing really attached, so waiting for sched_ext's "enabled"
+        // fails the trial; the config still counts as applied (the daemon
+        // said so), which is what this test needs.
+        let _ = d.switch(Some(&SchedConfig::default()), &mut SwitchInfo::default()).unwrap();
+        assert!(d.stats().is_some(), "counters while applied");
+        let served = d.serve(Instant::now() + Duration::from_secs(5)).unwrap();
+        assert_eq!(served, Served::Ejected(reason.to_string()));
+        // Nothing of ours is attached any more: no counters, nothing to revert.
+        assert!(d.stats().is_none());
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn a_refused_config_fails_the_trial_and_a_lost_daemon_stops_the_tune() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fake_daemon(dir.path(), vec![r#"{"error":"busy: serving the game of uid 1001 (pid 7)"}"#.into()]);
+        let mut d = switcher(&path);
+        let failed = d.switch(Some(&SchedConfig::default()), &mut SwitchInfo::default()).unwrap().unwrap_err();
+        assert!(failed.contains("refused") && failed.contains("busy"), "{failed}");
+        // The fake daemon has hung up now.
+        let lost = d.switch(Some(&SchedConfig::default()), &mut SwitchInfo::default()).unwrap_err();
+        assert!(format!("{lost:#}").contains("lost the scx_gamer service"), "{lost:#}");
+    }
+}
