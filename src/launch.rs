@@ -24,7 +24,7 @@ use crate::report::rank::rank;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
 
-const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
 pub const INSTALL_HINT: &str = "install it with: sudo scripts/install-service.sh";
 
 pub struct LaunchOptions {
@@ -53,7 +53,7 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 /// Forward signals sent to us (by Steam, `kill`) to the game. A signal the
 /// terminal sent (Ctrl-C) already reached the game, which shares our
 /// process group: it is not sent twice.
-fn forward_signals(pid: u32) -> Result<()> {
+pub(crate) fn forward_signals(pid: u32) -> Result<()> {
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2])?;
     std::thread::spawn(move || {
         for info in signals.forever() {
@@ -75,6 +75,7 @@ fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String>
     match client.request(&Request::Apply { pid, config }) {
         Ok(Response::Ok(_)) => Ok(client),
         Ok(Response::Error(e)) => Err(format!("the scx_gamer service refused: {e}")),
+        Ok(other) => Err(format!("unexpected answer from the scx_gamer service: {other:?}")),
         Err(e) => Err(format!("{e:#}")),
     }
 }

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod frames;
 pub mod game;
 pub mod launch;
+pub mod launch_tune;
 pub mod mangohud;
 pub mod report;
 pub mod run;

@@ -62,9 +62,39 @@ struct LaunchCmd {
     /// Tuning data (default: ~/.local/share/scx_gamer/ml_data).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Tune during this launch: measure the next configs of the game's
+    /// tuning plan (it goes on across launches); when the plan is done,
+    /// apply its winner.
+    #[arg(long)]
+    tune: bool,
+    #[command(flatten)]
+    tuning: LaunchTuneArgs,
     /// The game's command line (Steam: %command%).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
+}
+
+/// How `launch --tune` measures (the same meaning as in `tune`).
+#[derive(Args)]
+struct LaunchTuneArgs {
+    /// Trial file: the plan is its listed configs.
+    #[arg(long, requires = "tune", default_value = scx_gamer::tune::trials::DEFAULT_TRIALS)]
+    trials: PathBuf,
+    /// Measured seconds of a trial.
+    #[arg(long, requires = "tune", default_value_t = 120.0)]
+    trial_secs: f64,
+    /// Seconds after each switch whose frames are not measured.
+    #[arg(long, requires = "tune", default_value_t = 10.0)]
+    warmup_secs: f64,
+    /// Measurements of each config (each in its own block, with a baseline).
+    #[arg(long, requires = "tune", default_value_t = 1)]
+    repeats: u32,
+    /// Seed of the trial order (default: from the clock).
+    #[arg(long, requires = "tune")]
+    seed: Option<u64>,
+    /// Stop tuning (the game goes on) when it shows no frames this long.
+    #[arg(long, requires = "tune", default_value_t = 60.0)]
+    frames_timeout: f64,
 }
 
 #[derive(Args)]
@@ -144,11 +174,13 @@ struct TuneArgs {
     input_dir: PathBuf,
 }
 
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 impl TuneArgs {
     fn options(&self) -> TuneOptions {
-        let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-        });
+        let seed = self.seed.unwrap_or_else(clock_seed);
         TuneOptions {
             trials_file: self.trials.clone(),
             trial_secs: self.trial_secs,
@@ -349,7 +381,26 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
         socket: args.socket.unwrap_or_else(|| settings.socket()),
         data_dir: args.data.or(settings.data_dir.clone()).unwrap_or_else(|| settings::user_data_dir(uid, &env)),
     };
-    let code = scx_gamer::launch::launch(&args.command, &opts)?;
+    let code = if args.tune {
+        let t = &args.tuning;
+        let tune = TuneOptions {
+            trials_file: t.trials.clone(),
+            trial_secs: t.trial_secs,
+            warmup_secs: t.warmup_secs,
+            repeats: t.repeats,
+            search: Strategy::Grid,
+            max_trials: None,
+            seed: t.seed.unwrap_or_else(clock_seed),
+            data_dir: opts.data_dir.clone(),
+            baseline: true,
+            frames_timeout_secs: t.frames_timeout,
+            // The daemon watches input; the player's wrapper does not.
+            input_dir: PathBuf::from(input::DEFAULT_INPUT_DIR),
+        };
+        scx_gamer::launch_tune::launch_tune(&args.command, &opts, &tune)?
+    } else {
+        scx_gamer::launch::launch(&args.command, &opts)?
+    };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+use serde_json::Value;
 use support::run_in_vm;
 
 #[test]
@@ -51,13 +52,42 @@ echo STATE_AFTER_BAD=$(cat /sys/kernel/sched_ext/state)
 kill -0 $D && echo DAEMON_ALIVE=yes
 echo STATUS_AFTER=$(ask '"status"')
 
+# launch --tune, twice: each launch measures the plan's next configs, each
+# with a baseline in its block, into nobody's XDG store (HOME=/tmp). The
+# game is frameloop behind a stand-in `mangohud` (bookworm's MangoHud 0.6.8
+# cannot hook a program that draws nothing): frameloop logs by itself into
+# the output_folder the wrapper puts in MANGOHUD_CONFIG, row by row, so the
+# wrapper cuts trials from the live log. Four configs: one launch of ~35 s
+# cannot measure them all, so the second has something left to continue.
+mkdir -p /tmp/bin /tmp/plan
+printf '#!/bin/sh\nexec "$@"\n' > /tmp/bin/mangohud; chmod 755 /tmp/bin/mangohud
+printf '[[trial]]\nname = "p1"\nslice_us = 700\n[[trial]]\nname = "p2"\nslice_us = 1500\n[[trial]]\nname = "p3"\nslice_us = 3000\n[[trial]]\nname = "p4"\nslice_us = 6000\n' > /tmp/plan/four.toml
+printf '[[trial]]\nname = "p1"\nslice_us = 700\n' > /tmp/plan/first.toml
+chmod -R a+rX /tmp/plan
+STORE=/tmp/.local/share/scx_gamer/ml_data
+TUNE="$AS_USER $SCX_GAMER launch --tune --socket $S --trial-secs 3 --warmup-secs 1 --seed 5"
+GAME="/tmp/bin/mangohud $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game"
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 35 >/dev/null 2>/tmp/tune1.err; echo TUNE1_RC=$?
+echo STORE1=$(cat $STORE/*.json)
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 25 >/dev/null 2>/tmp/tune2.err; echo TUNE2_RC=$?
+echo STORE2=$(cat $STORE/*.json)
+echo STORE_FILES=$(ls $STORE | wc -l)
+echo STORE_OWNER=$(stat -c %U $STORE/*.json)
+# p1 (first in the plan) was measured by the first launch: that plan is
+# done, and this is plain launch (no MANGOHUD_CONFIG: frameloop is told
+# where to log).
+$TUNE --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err; echo TUNE3_RC=$?
+echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
+echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
+sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
+
 # No daemon: the game still starts, with one line saying how to install it.
 kill -TERM $D; wait $D; echo DAEMON_RC=$?
 $AS_USER $SCX_GAMER launch --socket $S -- sh -c 'echo GAME_RAN=yes; exit 3' 2>/tmp/nodaemon.err; echo NODAEMON_RC=$?
 echo NODAEMON_SAID=$(cat /tmp/nodaemon.err)
 cat /tmp/daemon.out
 "#;
-    let out = run_in_vm(script, 600);
+    let out = run_in_vm(script, 900);
     assert_eq!(out.field("SOCKET_MODE"), "666");
     assert_eq!(out.field("DURING_STATE"), "enabled", "{}", out.output);
     assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", out.output);
@@ -77,8 +107,58 @@ cat /tmp/daemon.out
     assert_eq!(out.field("STATE_AFTER_BAD"), "disabled");
     assert_eq!(out.field("DAEMON_ALIVE"), "yes");
     assert!(out.field("STATUS_AFTER").contains("idle"), "{}", out.output);
+    check_launch_tune(&out);
     assert_eq!(out.field("DAEMON_RC"), "0");
     assert_eq!(out.field("GAME_RAN"), "yes");
     assert_eq!(out.field("NODAEMON_RC"), "3");
     assert!(out.field("NODAEMON_SAID").contains("install-service.sh"), "{}", out.output);
+}
+
+/// Config trials measured with a baseline of their block, as (session,
+/// slice_us), and every one of them must have really run that config.
+fn measured(store: &Value) -> Vec<(String, u64)> {
+    let trials = store["trials"].as_array().expect("trials");
+    let ok = |t: &Value| t["status"]["state"] == "ok";
+    let mut out = Vec::new();
+    for t in trials.iter().filter(|t| t["kind"] == "config" && ok(t)) {
+        let same_block = |b: &&Value| b["kind"] == "baseline" && b["session"] == t["session"] && b["block"] == t["block"];
+        let Some(base) = trials.iter().find(same_block).filter(|b| ok(b)) else { continue };
+        let obs = &t["observed"];
+        for k in ["ops_mid", "ops_end"] {
+            assert!(obs[k].as_str().is_some_and(|o| o.starts_with("scx_gamer")), "trial {} ran without scx_gamer: {obs}", t["id"]);
+        }
+        assert_eq!(obs["state_mid"], "enabled", "{t}");
+        assert_eq!(base["observed"]["state_mid"], "disabled", "the baseline ran the kernel's scheduler: {base}");
+        assert!(t["frames"]["frames"].as_u64().unwrap_or(0) > 10, "{t}");
+        assert!(t["sched"]["game_dispatches"].as_u64().unwrap_or(0) > 0, "counters through the daemon's stats: {t}");
+        out.push((t["session"].as_str().unwrap().to_string(), t["config"]["slice_us"].as_u64().unwrap()));
+    }
+    out
+}
+
+fn check_launch_tune(out: &support::VmOutput) {
+    let parse = |k: &str| serde_json::from_str::<Value>(out.field(k)).unwrap_or_else(|e| panic!("{k}: {e}\n{}", out.output));
+    assert_eq!(out.field("TUNE1_RC"), "0", "frameloop's own status:\n{}", out.output);
+    assert_eq!(out.field("TUNE2_RC"), "0", "{}", out.output);
+    let (s1, s2) = (parse("STORE1"), parse("STORE2"));
+    assert_eq!(s1["sessions"][0]["mode"], "launch-tune");
+    assert_eq!(s1["sessions"][0]["frame_source"], "stream");
+    let first = measured(&s1);
+    assert!(!first.is_empty(), "the first launch measured a config and its baseline:\n{}", out.output);
+    // The plan goes in file order: p1 (slice 700) first.
+    assert_eq!(first[0].1, 700, "{first:?}");
+    assert!(first.len() < 4, "one ~35 s launch cannot measure all four: {first:?}");
+    let all = measured(&s2);
+    assert_eq!(&all[..first.len()], &first[..], "the second launch keeps the first one's trials");
+    let second: Vec<_> = all[first.len()..].to_vec();
+    let session2 = s2["sessions"][1]["id"].as_str().expect("a second session");
+    assert!(!second.is_empty() && second.iter().all(|(s, _)| s == session2), "{all:?}\n{}", out.output);
+    // It went on with the next config of the plan, not one measured before.
+    let next = [700, 1500, 3000, 6000][first.len()];
+    assert_eq!(second[0].1, next, "{all:?}");
+    assert_eq!(out.field("STORE_FILES"), "1");
+    assert_eq!(out.field("STORE_OWNER"), "nobody");
+    assert_eq!(out.field("TUNE3_RC"), "0", "{}", out.output);
+    assert!(out.field("TUNE3_SAID").contains("tuning plan of") && out.field("TUNE3_SAID").contains("is done"), "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER_TUNE"), "disabled", "{}", out.output);
 }

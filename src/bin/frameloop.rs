@@ -52,9 +52,11 @@ struct Opts {
     warmup_secs: f64,
     #[arg(long, value_enum, default_value = "0.8")]
     format: Format,
-    /// Folder for the log (MangoHud's output_folder).
+    /// Folder for the log (MangoHud's output_folder). Default: the
+    /// `output_folder` of MANGOHUD_CONFIG, as MangoHud itself would log, so
+    /// a tuner that sets up MangoHud's environment gets frameloop's frames.
     #[arg(long)]
-    output_folder: PathBuf,
+    output_folder: Option<PathBuf>,
     /// Program name in the log's file name.
     #[arg(long, default_value = "frameloop")]
     exe: String,
@@ -106,6 +108,11 @@ fn row(format: Format, frametime: Duration, elapsed_ns: u128) -> String {
     }
 }
 
+/// `output_folder` of a MANGOHUD_CONFIG (comma-separated `key=value`).
+fn mangohud_output_folder(config: &str) -> Option<PathBuf> {
+    config.split(',').filter_map(|kv| kv.split_once('=')).find(|(k, _)| k.trim() == "output_folder").map(|(_, v)| PathBuf::from(v.trim()))
+}
+
 fn main() -> Result<()> {
     let o = Opts::parse();
     if !(o.fps >= 0.0 && o.fps.is_finite()) || !(o.seconds > 0.0 && o.seconds.is_finite()) {
@@ -114,10 +121,14 @@ fn main() -> Result<()> {
     if !(o.warmup_secs >= 0.0 && o.warmup_secs < o.seconds) {
         bail!("--warmup-secs must be >= 0 and less than --seconds");
     }
+    let env_folder = std::env::var("MANGOHUD_CONFIG").ok().and_then(|c| mangohud_output_folder(&c));
+    let Some(folder) = o.output_folder.clone().or(env_folder) else {
+        bail!("no log folder: give --output-folder, or output_folder=… in MANGOHUD_CONFIG");
+    };
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
-    std::fs::create_dir_all(&o.output_folder).with_context(|| format!("creating {}", o.output_folder.display()))?;
     let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S");
-    let path = o.output_folder.join(format!("{}_{stamp}.csv", o.exe));
+    let path = folder.join(format!("{}_{stamp}.csv", o.exe));
 
     let stop = Arc::new(AtomicBool::new(false));
     if o.write_on_sigterm {
@@ -199,9 +210,21 @@ fn main() -> Result<()> {
         w.flush()?;
     }
     std::fs::write(
-        o.output_folder.join(format!("{}_{stamp}_summary.csv", o.exe)),
+        folder.join(format!("{}_{stamp}_summary.csv", o.exe)),
         "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n",
     )?;
     println!("{}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_output_folder_in_mangohud_config() {
+        let got = mangohud_output_folder("fps_limit=60, output_folder=/tmp/logs ,log_interval=0,control=mangohud-%p");
+        assert_eq!(got, Some(PathBuf::from("/tmp/logs")));
+        assert_eq!(mangohud_output_folder("log_interval=0,no_display"), None);
+    }
 }

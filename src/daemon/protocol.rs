@@ -6,12 +6,13 @@
 //! ← {"ok":"applied slice_us=500,input_window_us=5000,…"}
 //! → "revert"            ← {"ok":"reverted to the kernel's scheduler"}
 //! → "status"            ← {"ok":"idle"}
+//! → "stats"             ← {"stats":{"nr_running":3,…}}   (the owner only)
 //! ← {"error":"pid 1234 belongs to uid 1001, not to you (uid 1000)"}
 //! ```
 
 use serde::{Deserialize, Serialize};
 
-use crate::sched::SchedConfig;
+use crate::sched::{Metrics, SchedConfig};
 
 /// Longest request line accepted, bytes (a full config is ~150).
 pub const MAX_REQUEST: usize = 4096;
@@ -25,6 +26,9 @@ pub enum Request {
     /// Back to the kernel's scheduler.
     Revert,
     Status,
+    /// The counters of the config applied for this connection (what
+    /// `launch --tune` records with each trial).
+    Stats,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +36,7 @@ pub enum Request {
 pub enum Response {
     Ok(String),
     Error(String),
+    Stats(Metrics),
 }
 
 /// Parse one request line; the error says what is wrong with it.
@@ -58,6 +63,7 @@ mod tests {
         assert_eq!((*pid, config.slice_us, config.mig_max), (42, 500, SchedConfig::default().mig_max));
         assert_eq!(parse_request(serde_json::to_string(&r).unwrap().as_bytes()).unwrap(), r);
         assert_eq!(parse_request(b"\"revert\"\n").unwrap(), Request::Revert);
+        assert_eq!(parse_request(b"\"stats\"").unwrap(), Request::Stats);
         assert_eq!(serde_json::to_string(&Response::Error("x".into())).unwrap(), r#"{"error":"x"}"#);
     }
 
@@ -72,5 +78,15 @@ mod tests {
         assert!(err(b"\xff\xfe").contains("not UTF-8"));
         assert!(err(&vec![b' '; MAX_REQUEST + 1]).contains("too large"));
         assert!(err(b"").contains("malformed"));
+        // stats takes no argument: nothing can be smuggled in with it.
+        assert!(err(br#"{"stats":{"pid":1}}"#).contains("malformed"));
+    }
+
+    #[test]
+    fn stats_answers_carry_the_counters() {
+        let m = Metrics { game_dispatches: 7, migrations: 3, ..Default::default() };
+        let line = serde_json::to_string(&Response::Stats(m.clone())).unwrap();
+        assert!(line.starts_with(r#"{"stats":{"#) && line.contains(r#""game_dispatches":7"#), "{line}");
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), Response::Stats(m));
     }
 }

@@ -47,6 +47,9 @@ struct Owner {
 struct State {
     current: Option<Scheduler>,
     owner: Option<Owner>,
+    /// The connection whose config was last taken away, and why: its next
+    /// `stats` learns that its trial ended (e.g. the kernel ejected it).
+    reverted: Option<(u64, String)>,
 }
 
 /// The listening socket: systemd's (socket activation) or our own.
@@ -159,6 +162,9 @@ fn alive(pid: u32) -> bool {
 
 impl State {
     fn revert(&mut self, why: &str) {
+        if let Some(o) = &self.owner {
+            self.reverted = Some((o.conn, why.to_string()));
+        }
         if let Some(mut cur) = self.current.take() {
             match cur.detach() {
                 Ok(_) => info!("reverted to the kernel's scheduler: {why}"),
@@ -199,6 +205,18 @@ impl State {
         Response::Ok(format!("applied {config}"))
     }
 
+    /// Counters for the owner only: another user must not watch the game.
+    fn stats(&self, conn: u64) -> Response {
+        match (&self.owner, &self.current) {
+            (Some(o), Some(s)) if o.conn == conn => Response::Stats(s.stats()),
+            (Some(_), _) => Response::Error("not yours: another client owns the scheduler".into()),
+            _ => Response::Error(match &self.reverted {
+                Some((c, why)) if *c == conn => format!("no config is applied for you: reverted ({why})"),
+                _ => "no config is applied for you".into(),
+            }),
+        }
+    }
+
     fn handle(&mut self, session: &mut Session, msg: Msg) {
         match msg {
             Msg::Closed { conn } => {
@@ -216,6 +234,7 @@ impl State {
                             Response::Ok("reverted to the kernel's scheduler".into())
                         }
                     },
+                    Request::Stats => self.stats(conn),
                     Request::Status => Response::Ok(match (&self.owner, &self.current) {
                         (Some(o), Some(s)) => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
                         _ => "idle".into(),
@@ -244,7 +263,7 @@ pub fn run(socket: &Path, input_dir: &Path, shutdown: Arc<AtomicBool>) -> Result
         if let Some(cur) = state.current.as_ref().filter(|c| c.ejected()) {
             let why = format!("{:#}", ejection_error(cur));
             warn!("{why}");
-            state.revert("the kernel ejected the scheduler");
+            state.revert(&format!("the kernel ejected the scheduler: {why}"));
         }
         if let Some(o) = &state.owner
             && !alive(o.pid)
@@ -275,6 +294,20 @@ mod tests {
                 Line::TooLong(n) => Err(n),
             })
             .collect()
+    }
+
+    #[test]
+    fn stats_go_to_the_owner_only_and_a_reverted_owner_learns_why() {
+        let mut state = State { owner: Some(Owner { conn: 1, uid: 1000, pid: 42 }), ..Default::default() };
+        let err = |r: Response| match r {
+            Response::Error(e) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(err(state.stats(2)).contains("not yours"));
+        state.revert("the game (pid 42) exited");
+        assert_eq!(err(state.stats(1)), "no config is applied for you: reverted (the game (pid 42) exited)");
+        // Another connection does not learn what happened to the first.
+        assert_eq!(err(state.stats(2)), "no config is applied for you");
     }
 
     #[test]

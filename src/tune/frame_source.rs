@@ -43,7 +43,8 @@ pub enum FrameSource {
     Stream { watcher: LogWatcher, folder: PathBuf, collecting: bool, got: Measurement },
 }
 
-fn csv_logs(folder: &Path) -> BTreeSet<PathBuf> {
+/// The frame logs (not summaries) in `folder`.
+pub(crate) fn csv_logs(folder: &Path) -> BTreeSet<PathBuf> {
     std::fs::read_dir(folder)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))

@@ -8,11 +8,13 @@
 pub mod collect;
 pub mod frame_source;
 pub mod options;
+pub mod plan;
 pub mod progress;
 pub mod runner;
 pub mod score;
 pub mod search;
 pub mod space;
+pub mod switch;
 pub mod start;
 pub mod trials;
 

@@ -18,11 +18,10 @@ use super::options::TuneOptions;
 use super::progress::{TrialProgress, trial_line};
 use super::score::p99_us;
 use super::search::Search;
+use super::switch::{Served, Switcher};
 use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
-use crate::run::{Session, ejection_error};
-use crate::sched::scheduler::wait_for_state;
-use crate::sched::{SchedConfig, Scheduler, preflight};
+use crate::sched::{SchedConfig, preflight};
 use crate::store::{GameStore, Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 
 /// How often the loop looks at the game, the frames and the clock.
@@ -56,12 +55,13 @@ enum Item {
 enum Waited {
     Done,
     Stopped(Stop),
-    Ejected,
+    /// The scheduler is gone; the kernel's reason.
+    Ejected(String),
 }
 
 pub(crate) struct Runner<'a> {
     pub(crate) opts: &'a TuneOptions,
-    pub(crate) session: Session,
+    pub(crate) switcher: &'a mut dyn Switcher,
     pub(crate) source: FrameSource,
     pub(crate) game: &'a mut dyn GameWatch,
     pub(crate) store: GameStore,
@@ -69,7 +69,6 @@ pub(crate) struct Runner<'a> {
     pub(crate) session_id: String,
     /// Trial names by config (from the trial file).
     pub(crate) names: HashMap<SchedConfig, String>,
-    current: Option<Scheduler>,
     rng: StdRng,
     /// Last baseline p99 measured (µs): the reference when a block's own
     /// baseline failed.
@@ -78,10 +77,6 @@ pub(crate) struct Runner<'a> {
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn read_observed() -> (Option<String>, Option<String>) {
@@ -97,7 +92,7 @@ impl<'a> Runner<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         opts: &'a TuneOptions,
-        session: Session,
+        switcher: &'a mut dyn Switcher,
         source: FrameSource,
         game: &'a mut dyn GameWatch,
         store: GameStore,
@@ -108,14 +103,13 @@ impl<'a> Runner<'a> {
         Self {
             rng: StdRng::seed_from_u64(opts.seed),
             opts,
-            session,
+            switcher,
             source,
             game,
             store,
             store_path,
             session_id,
             names,
-            current: None,
             last_baseline_p99: None,
         }
     }
@@ -124,9 +118,7 @@ impl<'a> Runner<'a> {
     /// interrupted (Some). The scheduler is detached on every way out.
     pub fn run(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
         let result = self.run_blocks(search);
-        if let Some(mut cur) = self.current.take()
-            && let Err(e) = cur.detach()
-        {
+        if let Err(e) = self.switcher.finish() {
             warn!("detaching the last scheduler: {e:#}");
         }
         result
@@ -237,12 +229,17 @@ impl<'a> Runner<'a> {
             if now >= until {
                 return Ok(Waited::Done);
             }
-            let step = until.min(now + STEP);
-            if self.session.serve(self.current.as_ref(), Some(step))? {
-                return Ok(Waited::Stopped(Stop::Interrupted));
-            }
-            if self.current.as_ref().is_some_and(Scheduler::ejected) {
-                return Ok(Waited::Ejected);
+            match self.switcher.serve(until.min(now + STEP))? {
+                Served::Done => {}
+                Served::Interrupted => return Ok(Waited::Stopped(Stop::Interrupted)),
+                Served::Ejected(reason) => {
+                    // The daemon reverts when the game exits: seen from here
+                    // that is the game's exit, not an ejection.
+                    if let Some(exit) = self.game.exited() {
+                        return Ok(Waited::Stopped(Stop::GameExited(exit)));
+                    }
+                    return Ok(Waited::Ejected(reason));
+                }
             }
             let live = self.source.poll_live();
             if let Some((p, started)) = progress.as_mut() {
@@ -251,41 +248,13 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Put `item`'s scheduler in place. Err(reason) fails the trial.
-    fn switch(&mut self, item: &Item, sw: &mut SwitchInfo) -> Result<(), String> {
-        match item {
-            Item::Baseline => {
-                if let Some(mut cur) = self.current.take() {
-                    sw.detach_ms = Some(ms(cur.detach().map_err(|e| format!("detaching: {e:#}"))?));
-                }
-                wait_for_state(|s| s == "disabled", Duration::from_secs(10)).map_err(|e| format!("{e:#}"))
-            }
-            Item::Config { config, .. } => {
-                // Loaded while the previous config still runs the game.
-                let mut next = Scheduler::load(config).map_err(|e| format!("load failed: {e:#}"))?;
-                sw.load_ms = Some(ms(next.load_time()));
-                if let Err(e) = self.session.sync_game(&next) {
-                    warn!("telling the scheduler the game's processes: {e:#}");
-                }
-                match self.current.take() {
-                    Some(mut cur) if cur.is_attached() => {
-                        let t = cur.switch_to(&mut next).map_err(|e| format!("switching: {e:#}"))?;
-                        sw.detach_ms = Some(ms(t.detach));
-                        sw.gap_ms = Some(ms(t.gap));
-                    }
-                    _ => {
-                        // From the kernel's scheduler: the gap is the attach.
-                        wait_for_state(|s| s == "disabled", Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
-                        let t = Instant::now();
-                        next.attach().map_err(|e| format!("attach failed: {e:#}"))?;
-                        wait_for_state(|s| s == "enabled", Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
-                        sw.gap_ms = Some(ms(t.elapsed()));
-                    }
-                }
-                self.current = Some(next);
-                Ok(())
-            }
-        }
+    /// Put `item`'s scheduler in place. Ok(Err(reason)) fails the trial.
+    fn switch(&mut self, item: &Item, sw: &mut SwitchInfo) -> Result<Result<(), String>> {
+        let config = match item {
+            Item::Baseline => None,
+            Item::Config { config, .. } => Some(config),
+        };
+        self.switcher.switch(config, sw)
     }
 
     fn run_trial(&mut self, item: &Item, block: u32, budget: f64) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
@@ -320,7 +289,7 @@ impl<'a> Runner<'a> {
         let mut frames_us = Vec::new();
         let mut stop = None;
 
-        if let Err(reason) = self.switch(item, &mut rec.switch) {
+        if let Err(reason) = self.switch(item, &mut rec.switch)? {
             rec.status = TrialStatus::Failed(reason);
             self.save(&mut rec)?;
             return Ok((rec, frames_us, None));
@@ -341,12 +310,12 @@ impl<'a> Runner<'a> {
                     // MangoHud ≤ 0.6.8 writes its frames only at the end.
                     progress.set_message("measuring");
                     let start = Instant::now();
-                    let before = self.current.as_ref().map(Scheduler::stats);
+                    let before = self.switcher.stats();
                     let w = self.wait(start + planned, Some((&mut progress, start)), Some((start + planned / 2, &mut rec.observed)))?;
                     rec.measured_secs = start.elapsed().as_secs_f64();
                     (rec.observed.state_end, rec.observed.ops_end) = read_observed();
-                    if let (Some(cur), Some(before)) = (self.current.as_ref(), before) {
-                        rec.sched = Some(cur.stats().delta(&before));
+                    if let (Some(before), Some(after)) = (before, self.switcher.stats()) {
+                        rec.sched = Some(after.delta(&before));
                     }
                     Some(w)
                 }
@@ -364,10 +333,8 @@ impl<'a> Runner<'a> {
                     None
                 }
             },
-            Some(Waited::Ejected) => {
-                let reason = self.current.as_ref().map_or_else(String::new, |c| format!("{:#}", ejection_error(c)));
+            Some(Waited::Ejected(reason)) => {
                 rec.status = TrialStatus::Failed(reason);
-                self.current = None;
                 if measuring { self.source.end().ok() } else { None }
             }
             Some(Waited::Stopped(Stop::GameExited(reason))) => {

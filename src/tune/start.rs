@@ -17,6 +17,7 @@ use super::frame_source::FrameSource;
 use super::options::TuneOptions;
 use super::runner::{GameWatch, Runner, Stop};
 use super::search::{Search, Strategy, new_search};
+use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, control_configured, control_socket, log_folder};
@@ -63,8 +64,9 @@ fn plan(opts: &TuneOptions) -> Result<Plan> {
     Ok(Plan { search, names })
 }
 
-struct Launched {
-    child: Child,
+/// A game we started: it is there until its process exits.
+pub(crate) struct Launched {
+    pub(crate) child: Child,
 }
 
 impl GameWatch for Launched {
@@ -92,7 +94,7 @@ impl GameWatch for Attached {
     }
 }
 
-fn system_info(mangohud_version: Option<String>) -> SystemInfo {
+pub(crate) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
     let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -165,11 +167,12 @@ fn run_trials(
     shutdown: Arc<AtomicBool>,
 ) -> Result<Outcome> {
     let session = Session::start(Feeds { game_pids: vec![pid], input_dir: opts.input_dir.clone() }, shutdown)?;
+    let mut switcher = Local::new(session);
     let path = store_path(&opts.data_dir, &game_id.key);
     let store = GameStore::open_or_new(&path, game_id)?;
     let started = chrono::Utc::now();
     let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));
-    let mut runner = Runner::new(opts, session, source, watch, store, path.clone(), session_id.clone(), plan.names);
+    let mut runner = Runner::new(opts, &mut switcher, source, watch, store, path.clone(), session_id.clone(), plan.names);
 
     // Frames before any trial: the game has warmed up when the frame rate
     // of two probes in a row agrees.

@@ -1,0 +1,231 @@
+//! `scx_gamer launch --tune -- %command%`: tune while the player plays,
+//! as the player. The game starts with MangoHud logging into a folder of
+//! ours; the trial loop (`tune::runner`) runs through the root daemon
+//! (`tune::switch::daemon`) and records into the player's store. The plan
+//! (`tune::plan`) goes on across launches: each launch measures the next
+//! configs the store has not got yet, one per block with a baseline, for as
+//! long as the game runs. When the plan is done, this is plain `launch`.
+//!
+//! As with `launch`, the game always starts: anything that keeps tuning
+//! from working is one line on stderr, and the game runs without it.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use log::info;
+
+use crate::daemon::client::Client;
+use crate::daemon::protocol::{Request, Response};
+use crate::game::identity::GameId;
+use crate::game::launch::{GameUser, LogFolder, with_mangohud};
+use crate::launch::{DAEMON_TIMEOUT, LaunchOptions, choose_config, exit_code, forward_signals, launch};
+use crate::mangohud::control::Control;
+use crate::mangohud::env::{game_env, user_config_file};
+use crate::sched::game;
+use crate::store::{GameStore, SessionInfo, store_path};
+use crate::tune::frame_source::{FrameSource, csv_logs};
+use crate::tune::plan::{self, PlanSearch};
+use crate::tune::runner::{GameWatch, Runner, Stop};
+use crate::tune::start::{Launched, system_info};
+use crate::tune::switch::daemon::Daemon;
+use crate::tune::trials::{Trial, TrialFile};
+use crate::tune::TuneOptions;
+
+const PROC: &str = "/proc";
+
+/// Everything checked before the game starts.
+struct Ready {
+    cmd: Vec<OsString>,
+    user: GameUser,
+    game: GameId,
+    store: GameStore,
+    store_path: PathBuf,
+    plan: Vec<Trial>,
+    pending: Vec<Trial>,
+    client: Client,
+}
+
+/// Why this launch does not tune: a line to print (None: `launch` prints
+/// its own, e.g. the install hint).
+struct NoTune(Option<String>);
+
+impl<E: Into<anyhow::Error>> From<E> for NoTune {
+    fn from(e: E) -> Self {
+        NoTune(Some(format!("not tuning this launch: {:#}", e.into())))
+    }
+}
+
+fn prepare(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result<Ready, NoTune> {
+    tune.validate()?;
+    let env = |k: &str| std::env::var(k).ok();
+    let uid = nix::unistd::getuid().as_raw();
+    if uid == 0 {
+        // We start the game ourselves, as whoever we are: never as root.
+        return Err(NoTune(Some("launch --tune runs as the player (Steam's launch option), not as root".into())));
+    }
+    // Us, by uid: SUDO_UID and the like name someone else.
+    let user = GameUser::resolve(Some(&uid.to_string()), &env)?;
+    let cmd = with_mangohud(cmd, std::env::var_os("PATH").as_deref())?;
+    let game = GameId::from_command(&cmd, &env);
+    let trials = TrialFile::load(&tune.trials_file)?;
+    if trials.trials.is_empty() {
+        return Err(anyhow::anyhow!(
+            "trial file {} lists no [[trial]] configs (launch --tune tries the listed configs, not a space)",
+            trials.path.display()
+        )
+        .into());
+    }
+    let store_path = store_path(&opts.data_dir, &game.key);
+    let store = GameStore::open_or_new(&store_path, game.clone())?;
+    let pending = plan::pending(&trials.trials, &store, tune.repeats);
+    if pending.is_empty() {
+        return Err(NoTune(Some(format!(
+            "the tuning plan of {} is done ({} configs of {}); applying its result (scx_gamer report {})",
+            game.key,
+            trials.trials.len(),
+            trials.path.display(),
+            game.key
+        ))));
+    }
+    // No daemon, or one busy with another game: `launch` says so.
+    let mut client = Client::connect(&opts.socket, DAEMON_TIMEOUT).map_err(|_| NoTune(None))?;
+    match client.request(&Request::Status) {
+        Ok(Response::Ok(s)) if s == "idle" => {}
+        _ => return Err(NoTune(None)),
+    }
+    Ok(Ready { cmd, user, game, store, store_path, plan: trials.trials, pending, client })
+}
+
+/// Run the game, tuning it when everything for that is there; returns the
+/// game's exit code.
+pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result<i32> {
+    if cmd.is_empty() {
+        bail!("no game command given (Steam: scx_gamer launch --tune -- %command%)");
+    }
+    match prepare(cmd, opts, tune) {
+        Ok(ready) => run(ready, opts, tune),
+        Err(NoTune(line)) => {
+            if let Some(line) = line {
+                eprintln!("scx_gamer: {line}");
+            }
+            launch(cmd, opts)
+        }
+    }
+}
+
+/// Wait until the game's frames can be read: its MangoHud's control socket
+/// (one log per trial), or a log growing in our folder (MangoHud ≥ 0.6.9
+/// logging on its own, frameloop).
+fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Duration) -> Result<FrameSource> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(reason) = game.exited() {
+            bail!("the game exited before showing a frame ({reason})");
+        }
+        let procs = game::scan_processes(Path::new(PROC))?;
+        for pid in game::process_tree(&[root], &procs) {
+            if let Ok(control) = Control::connect(pid, Duration::from_millis(500)) {
+                return FrameSource::control(control, folder);
+            }
+        }
+        if !csv_logs(folder).is_empty() {
+            return FrameSource::stream(folder);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "no frames from the game within {timeout:?}: its MangoHud opened no control socket and logged nothing into {}",
+                folder.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn spawn(ready: &Ready, logs: &Path) -> Result<Child> {
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
+    // The player's MangoHud settings survive; logging is ours.
+    let user_file = user_config_file(&ready.user.home, xdg.as_deref(), &ready.game.exe).and_then(|p| std::fs::read_to_string(p).ok());
+    let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs);
+    let program = &ready.cmd[0];
+    Command::new(program)
+        .args(&ready.cmd[1..])
+        .envs(extra)
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))
+}
+
+fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions) -> Result<i32> {
+    let logs = LogFolder::create(&std::env::temp_dir(), &ready.user)?;
+    let child = spawn(&ready, logs.path())?;
+    let pid = child.id();
+    forward_signals(pid)?;
+    let mut game = Launched { child };
+    let (left, total) = (ready.pending.len(), ready.plan.len());
+    eprintln!("scx_gamer: tuning {} during this launch: {left} of {total} configs left to measure", ready.game.key);
+    let game_id = ready.game.clone();
+    let key = game_id.key.clone();
+    let mut switcher = Daemon::new(ready.client, pid);
+    let tuned = tune_game(ready.store, ready.store_path, &ready.plan, ready.pending, logs.path(), pid, &mut game, &mut switcher, tune);
+    match &tuned {
+        Ok(None) => eprintln!("scx_gamer: this launch's trials are done; see scx_gamer report {key}"),
+        Ok(Some(Stop::GameExited(_))) => info!("the game exited; the trials measured so far are kept"),
+        Ok(Some(Stop::Interrupted)) => {}
+        Err(e) => eprintln!("scx_gamer: tuning stopped: {e:#}"),
+    }
+    // Still playing: the rest of the session gets the best config known.
+    let mut client = switcher.into_client();
+    if game.exited().is_none() {
+        let (config, from) = choose_config(&opts.data_dir, &game_id);
+        match client.request(&Request::Apply { pid, config }) {
+            Ok(Response::Ok(_)) => eprintln!("scx_gamer: {from} ({config}) for the rest of this session"),
+            Ok(other) => eprintln!("scx_gamer: the scx_gamer service did not apply {config}: {other:?}"),
+            Err(e) => eprintln!("scx_gamer: {e:#}"),
+        }
+    }
+    let status = game.child.wait().context("waiting for the game")?;
+    drop(client); // the daemon reverts when we hang up
+    Ok(exit_code(status))
+}
+
+/// The trial loop of this launch; the store is rewritten after each trial.
+#[allow(clippy::too_many_arguments)]
+fn tune_game(
+    store: GameStore,
+    path: PathBuf,
+    plan: &[Trial],
+    pending: Vec<Trial>,
+    logs: &Path,
+    pid: u32,
+    game: &mut Launched,
+    switcher: &mut Daemon,
+    tune: &TuneOptions,
+) -> Result<Option<Stop>> {
+    let source = frame_source(pid, logs, game, tune.frames_timeout())?;
+    let names: HashMap<_, _> = plan.iter().map(|t| (t.config, t.name.clone())).collect();
+    let started = chrono::Utc::now();
+    let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));
+    let mut runner = Runner::new(tune, switcher, source, game, store, path.clone(), session_id.clone(), names);
+    if let Some(stop) = runner.settle(tune.frames_timeout())? {
+        return Ok(Some(stop));
+    }
+    runner.store.sessions.push(SessionInfo {
+        id: session_id,
+        mode: "launch-tune".into(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
+        system: system_info(runner.source.mangohud_version()),
+        trials_file: Some(tune.trials_file.display().to_string()),
+        search: Some("plan".into()),
+        seed: Some(tune.seed),
+        trial_secs: tune.trial_secs,
+        warmup_secs: tune.warmup_secs,
+        frame_source: runner.source.kind().to_string(),
+    });
+    runner.store.save(&path)?;
+    info!("recording into {}", path.display());
+    runner.run(&mut PlanSearch::new(pending))
+}
