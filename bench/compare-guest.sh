@@ -7,7 +7,8 @@
 #   PEERS    folder with bin/scx_bpfland and bin/scx_lavd
 #   OUT      results folder (shared read-write with the host)
 #   REPS     repetitions of the whole matrix
-#   WARMUP   seconds a game runs before its frames count
+#   WARMUP   seconds the frame-loop game runs before its frames count
+#            (glxgears is warmed up until its frame rate is steady)
 #   MEASURE  seconds of frames measured per run
 #   TUNE_SECS  trial length of the tuning run that picks "gamer-tuned"
 #   WORKLOADS  which of "glxgears frameloop" to run
@@ -24,6 +25,7 @@
 #   switch-gap.txt  in-process switch vs process restart
 #   vm.txt          kernel, vCPUs
 set -uo pipefail
+[ -z "${TRACE:-}" ] || { exec 2>"$OUT/trace.txt"; set -x; }
 
 export LP_NUM_THREADS=${LP_NUM_THREADS:-2} MANGOHUD_LOG_LEVEL=off DISPLAY=:7
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,40 +72,62 @@ stop_load() {
 }
 
 # --- games ---------------------------------------------------------------------------
-# start_game WORKLOAD DIR: creates the game's process, logging into DIR
-# (warm-up frames not logged), held before it starts until release_game
-# (so the scheduler under test can attach first, knowing the game's pid);
-# sets game_pid. The game ends by itself after the measurement.
-start_game() {
-    mkdir -p "$2"; chown nobody "$2"
-    rm -f /tmp/go; mkfifo /tmp/go
-    local cmd
-    case "$1" in
-        glxgears)
-            cmd=(env MANGOHUD_CONFIG="output_folder=$2,log_interval=0,autostart_log=$WARMUP,log_duration=$MEASURE,no_display"
-                 mangohud glxgears -geometry 160x160) ;;
-        frameloop)
-            # A 60 fps game: a render thread and vCPU-1 workers doing a
-            # fixed amount of work per frame.
-            cmd=(env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$2,log_interval=0"
-                 "$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1))
-                 --warmup-secs "$WARMUP" --seconds $((WARMUP + MEASURE))
-                 --output-folder "$2" --exe frameloop) ;;
-    esac
-    # The shell waits on the fifo, then becomes the game (same pid).
-    bash -c 'read -r _ < /tmp/go; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' game "${cmd[@]}" \
-        >/dev/null 2>&1 &
-    game_pid=$!
+# glxgears (llvmpipe) compiles its shaders with LLVM for a long while under
+# TCG, so one copy runs through all the runs of a cell, warmed up once, and
+# each run is one log, started and stopped over MangoHud's control socket
+# (MangoHud 0.6.8 writes a log when logging stops).
+gx_dir=/tmp/gx
+start_glxgears() {
+    rm -rf "$gx_dir"; mkdir -p "$gx_dir"; chown nobody "$gx_dir"
+    # setpriv, env and mangohud exec in turn: $! is glxgears' pid, which
+    # names MangoHud's control socket.
+    setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$gx_dir,log_interval=0,control=mangohud-%p,no_display" \
+        mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
+    gx_pid=$!
 }
-release_game() { echo go > /tmp/go; }
-stop_game() { # the game ends on its own; glxgears needs telling
-    local i
-    for i in $(seq $((MEASURE * 10 + 100))); do
-        ls "$1"/*_summary.csv >/dev/null 2>&1 && break
+mh_send() { printf '%s' "$1" | socat -t 1 - "ABSTRACT-CONNECT:mangohud-$gx_pid" >/dev/null 2>&1; }
+# gx_log SECS DIR: log SECS seconds of frames into DIR/.
+gx_log() {
+    local n i f
+    n=$(ls "$gx_dir" | grep -c _summary.csv)
+    mh_send ':logging=1;'
+    sleep "$1"
+    mh_send ':logging=0;'
+    for i in $(seq 300); do
+        [ "$(ls "$gx_dir" | grep -c _summary.csv)" -gt "$n" ] && break
         sleep 0.1
     done
-    pkill -TERM -P "$game_pid" 2>/dev/null; kill -TERM "$game_pid" 2>/dev/null; wait "$game_pid" 2>/dev/null
+    f=$(ls -t "$gx_dir"/*.csv 2>/dev/null | grep -v _summary | head -1)
+    mkdir -p "$2"
+    [ -n "$f" ] && mv "$f" "$2/" && rm -f "$gx_dir"/*_summary.csv
 }
+# Warm up: 3-s probes until two in a row agree on the frame rate within 15 %.
+gx_warm_up() {
+    local prev=0 fps i
+    for i in $(seq 20); do
+        rm -rf /tmp/probe; gx_log 3 /tmp/probe
+        fps=$("$BIN" report --log /tmp/probe/*.csv --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["avg_fps"]))' 2>/dev/null || echo 0)
+        echo "glxgears warm-up probe $i: $fps fps"
+        [ "$fps" -gt 0 ] && [ "$prev" -gt 0 ] && [ $((fps * 100)) -ge $((prev * 85)) ] && [ $((fps * 100)) -le $((prev * 115)) ] && return 0
+        prev=$fps
+    done
+}
+
+# frameloop starts at once (no JIT): a fresh copy per run, created before
+# the scheduler attaches (which needs its pid) and held until release_game.
+start_frameloop() { # DIR
+    mkdir -p "$1"; chown nobody "$1"
+    rm -f /tmp/go; mkfifo /tmp/go
+    # A 60 fps game: a render thread and vCPU-1 workers doing a fixed
+    # amount of work per frame. The shell waits on the fifo, then becomes
+    # the game (same pid).
+    bash -c 'read -r _ < /tmp/go; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' game \
+        env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$1,log_interval=0" \
+        "$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) \
+        --warmup-secs "$WARMUP" --seconds $((WARMUP + MEASURE)) --exe frameloop >/dev/null 2>&1 &
+    fl_pid=$!
+}
+release_frameloop() { echo go > /tmp/go; wait "$fl_pid"; }
 
 # --- schedulers ---------------------------------------------------------------------
 sched_pid=""
@@ -170,27 +194,41 @@ for w in $WORKLOADS; do
 done
 
 # --- 2. the comparison: every scheduler in every cell, order shuffled per rep ---
-for rep in $(seq "$REPS"); do
-    for w in $WORKLOADS; do
-        for load in $LOADS; do
+# measure S WORKLOAD LOAD REP: one run; appends its line to runs.tsv.
+measure() {
+    local s=$1 w=$2 load=$3 rep=$4 status=ok o
+    local dir="$OUT/logs/$w/$load/$s/$rep"
+    case "$w" in
+        glxgears)
+            start_sched "$s" "$w" "$gx_pid" || status=no-attach
+            o=$(ops)
+            sleep 2    # the game settles on the new scheduler
+            gx_log "$MEASURE" "$dir" ;;
+        frameloop)
+            start_frameloop "$dir"
+            start_sched "$s" "$w" "$fl_pid" || status=no-attach
+            o=$(ops)
+            release_frameloop ;;
+    esac
+    [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
+    [ "$(ops)" = "$o" ] || status="ops-changed"
+    stop_sched
+    ls "$dir"/*.csv >/dev/null 2>&1 || status="$status,no-log"
+    echo -e "$rep\t$w\t$load\t$s\t$o\t$status" | tee -a "$OUT/runs.tsv"
+}
+for w in $WORKLOADS; do
+    for load in $LOADS; do
+        start_load "$load"
+        if [ "$w" = glxgears ]; then start_glxgears; gx_warm_up; fi
+        for rep in $(seq "$REPS"); do
             # Shuffled, reproducibly (the guest has no /dev/fd for <(...)).
             yes "$rep$w$load" | head -c 65536 > /tmp/seed
             for s in $(echo $SCHEDS | tr ' ' '\n' | shuf --random-source=/tmp/seed); do
-                dir="$OUT/logs/$w/$load/$s/$rep"
-                start_load "$load"
-                start_game "$w" "$dir"
-                status=ok
-                start_sched "$s" "$w" "$game_pid" || status=no-attach
-                o=$(ops)
-                release_game
-                stop_game "$dir"
-                [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
-                stop_sched
-                stop_load
-                ls "$dir"/*.csv >/dev/null 2>&1 || status="$status,no-log"
-                echo -e "$rep\t$w\t$load\t$s\t$o\t$status" | tee -a "$OUT/runs.tsv"
+                measure "$s" "$w" "$load" "$rep"
             done
         done
+        if [ "$w" = glxgears ]; then kill "$gx_pid"; wait "$gx_pid" 2>/dev/null; fi
+        stop_load
     done
 done
 

@@ -56,7 +56,7 @@ out=/var/tmp/scx-gamer-bench/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 echo "bench.sh: results in $out"
 export BIN=$bin FRAMELOOP=$PWD/target/release/frameloop PEERS=$peers OUT=$out
-export REPS=$reps WARMUP=5 MEASURE=$measure TUNE_SECS=6 WORKLOADS="glxgears frameloop"
+export REPS=$reps WARMUP=2 MEASURE=$measure TUNE_SECS=6 WORKLOADS="glxgears frameloop"
 vm_started=$SECONDS
 scripts/vm-run --smp "$vcpus" --mem 4096 --timeout 2400 --share "$out" \
     --env BIN --env FRAMELOOP --env PEERS --env OUT --env REPS --env WARMUP \

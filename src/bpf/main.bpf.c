@@ -6,10 +6,12 @@
  * (weighted vruntime plus the CPU time it has used since it last woke up), so
  * interactive tasks run before CPU hogs and nobody starves. Threads of the
  * game (the process tree userspace names in game_tgids, plus anything those
- * processes fork) get their deadline pulled forward by game_boost_ns. For
- * input_window_ns after userspace signals an input event, game threads get a
- * second such credit and may preempt a CPU that runs a non-game task, so the
- * frame that answers the input is not queued behind background work. Each task
+ * processes fork) get their deadline pulled forward by game_boost_ns, and a
+ * game thread that wakes up with no idle CPU preempts a CPU that runs a
+ * non-game task (its previous CPU first), so a frame is not queued behind
+ * background work for a slice. For input_window_ns after userspace signals
+ * an input event, game threads get a second deadline credit, so the frame
+ * that answers the input also goes first among the game's own work. Each task
  * may change CPU at most mig_max times per mig_window_ns; past that it waits
  * for its previous CPU (warm caches, less jitter) unless that CPU already has
  * a queue, in which case it may go anywhere.
@@ -58,7 +60,7 @@ volatile u64 nr_input_events;
 volatile u64 nr_migrations;		/* task ran on another CPU than last time */
 volatile u64 nr_mig_blocked;		/* over budget: kept on its CPU */
 volatile u64 nr_mig_saturated;		/* over budget, CPU busy: let go */
-volatile u64 nr_preempt_kicks;		/* boosted game thread preempted a CPU */
+volatile u64 nr_preempt_kicks;		/* game thread preempted a non-game CPU */
 volatile u64 nr_idle_kicks;
 volatile u64 nr_slice_expired;		/* ran a whole slice and still runnable */
 volatile u64 nr_game_forks;		/* processes added by fork inheritance */
@@ -229,16 +231,19 @@ static bool preempt_non_game(s32 cpu)
 
 /*
  * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; for a
- * boosted game thread, else a CPU that runs something other than the game.
+ * game thread, else a CPU that runs something other than the game (its
+ * previous CPU first: warm caches). Without this a woken render thread waits
+ * for some background task's slice to end, which is the frame-time tail
+ * under load.
  */
-static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boosted)
+static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool game)
 {
 	s32 cpu;
 	u64 i;
 
 	if (dsq != GAMER_SHARED_DSQ) {
 		/* Queued on prev_cpu's own DSQ: only that CPU can take it. */
-		if (!(boosted && preempt_non_game(prev_cpu)))
+		if (!(game && preempt_non_game(prev_cpu)))
 			kick_idle(prev_cpu);
 		return;
 	}
@@ -248,9 +253,11 @@ static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boos
 		kick_idle(cpu);
 		return;
 	}
-	if (!boosted)
+	if (!game)
 		return;
 
+	if (bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) && preempt_non_game(prev_cpu))
+		return;
 	bpf_for(i, 0, nr_cpus_walked()) {
 		if (bpf_cpumask_test_cpu(i, p->cpus_ptr) && preempt_non_game(i))
 			return;
@@ -326,7 +333,7 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, task_deadline(p, tctx, game, boosted),
 				 enq_flags);
 	count_dispatch(kind, game, boosted);
-	wake_cpu_for(p, dsq, prev_cpu, boosted);
+	wake_cpu_for(p, dsq, prev_cpu, game);
 }
 
 /* Move the head of @dsq to this CPU's local DSQ; false if it had none. */
