@@ -85,7 +85,7 @@ start_glxgears() {
         mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
     gx_pid=$!
 }
-mh_send() { printf '%s' "$1" | socat -t 1 - "ABSTRACT-CONNECT:mangohud-$gx_pid" >/dev/null 2>&1; }
+mh_send() { printf '%s' "$1" | socat -t 0.5 - "ABSTRACT-CONNECT:mangohud-$gx_pid" >/dev/null 2>&1; }
 # gx_log SECS DIR: log SECS seconds of frames into DIR/.
 gx_log() {
     local n i f
@@ -93,9 +93,9 @@ gx_log() {
     mh_send ':logging=1;'
     sleep "$1"
     mh_send ':logging=0;'
-    for i in $(seq 300); do
+    for i in $(seq 60); do   # (polling is costly in TCG: not too often)
         [ "$(ls "$gx_dir" | grep -c _summary.csv)" -gt "$n" ] && break
-        sleep 0.1
+        sleep 0.5
     done
     f=$(ls -t "$gx_dir"/*.csv 2>/dev/null | grep -v _summary | head -1)
     mkdir -p "$2"
@@ -218,8 +218,10 @@ measure() {
 }
 for w in $WORKLOADS; do
     for load in $LOADS; do
-        start_load "$load"
+        # glxgears warms up (LLVM compiles its shaders) before the load
+        # starts: under a full load in TCG that alone takes minutes.
         if [ "$w" = glxgears ]; then start_glxgears; gx_warm_up; fi
+        start_load "$load"
         for rep in $(seq "$REPS"); do
             # Shuffled, reproducibly (the guest has no /dev/fd for <(...)).
             yes "$rep$w$load" | head -c 65536 > /tmp/seed

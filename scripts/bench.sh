@@ -3,7 +3,8 @@
 # bed, on two game-like workloads under two background loads; writes the
 # tables into BENCHMARKS.md.
 #
-#   scripts/bench.sh [--reps N] [--measure SECS] [--vcpus N] [--no-write]
+#   scripts/bench.sh [--reps N] [--measure SECS] [--vcpus N]
+#                    [--workloads "glxgears frameloop"] [--loads "cpu burst"] [--no-write]
 #
 # 1. Setup (cached): scripts/setup.sh, stress-ng, and the peers built from
 #    their published crates with `cargo install --locked` at 1.1.4 into
@@ -23,15 +24,25 @@ reps=3
 measure=6
 vcpus=4
 write=1
+workloads="glxgears frameloop"
+loads="cpu burst"
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps=$2; shift 2 ;;
         --measure) measure=$2; shift 2 ;;
         --vcpus) vcpus=$2; shift 2 ;;
+        --workloads) workloads=$2; shift 2 ;;
+        --loads) loads=$2; shift 2 ;;
         --no-write) write=0; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
+done
+for w in $workloads; do
+    case "$w" in glxgears|frameloop) ;; *) echo "bench.sh: unknown workload '$w' (glxgears, frameloop)" >&2; exit 2 ;; esac
+done
+for l in $loads; do
+    case "$l" in cpu|burst) ;; *) echo "bench.sh: unknown load '$l' (cpu, burst)" >&2; exit 2 ;; esac
 done
 for v in "$reps" "$measure" "$vcpus"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: '$v' is not a positive whole number" >&2; exit 2; }
@@ -56,16 +67,16 @@ out=/var/tmp/scx-gamer-bench/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 echo "bench.sh: results in $out"
 export BIN=$bin FRAMELOOP=$PWD/target/release/frameloop PEERS=$peers OUT=$out
-export REPS=$reps WARMUP=2 MEASURE=$measure TUNE_SECS=6 WORKLOADS="glxgears frameloop"
+export REPS=$reps WARMUP=2 MEASURE=$measure TUNE_SECS=6 WORKLOADS=$workloads LOADS=$loads
 vm_started=$SECONDS
 scripts/vm-run --smp "$vcpus" --mem 4096 --timeout 2400 --share "$out" \
     --env BIN --env FRAMELOOP --env PEERS --env OUT --env REPS --env WARMUP \
-    --env MEASURE --env TUNE_SECS --env WORKLOADS \
+    --env MEASURE --env TUNE_SECS --env WORKLOADS --env LOADS \
     -- bash bench/compare-guest.sh
 vm_secs=$((SECONDS - vm_started))
 
 # --- 3. tables ---------------------------------------------------------------------------
-cmd="scripts/bench.sh --reps $reps --measure $measure --vcpus $vcpus"
+cmd="scripts/bench.sh --reps $reps --measure $measure --vcpus $vcpus --workloads \"$workloads\" --loads \"$loads\""
 target/release/examples/bench_tables "$out" --command "$cmd" --measure-secs "$measure" --vm-secs "$vm_secs" > "$out/tables.md"
 cat "$out/tables.md"
 if [ "$write" = 1 ]; then

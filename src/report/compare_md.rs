@@ -70,12 +70,11 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
     let _ = writeln!(out, "{BEGIN}\n## scx_gamer vs EEVDF, scx_bpfland and scx_lavd\n");
     let _ = writeln!(
         out,
-        "Reproduce: `{}` ({}; one VM boot, {} min {} s in the VM). VM: {} vCPUs (qemu TCG, single-threaded, on the 2-core host), kernel {}. \
+        "Reproduce: `{}` ({}; one VM boot{}). VM: {} vCPUs (qemu TCG, single-threaded, on the 2-core host), kernel {}. \
          **TCG timings are relative only**: compare schedulers with each other, never with hardware.\n",
         ctx.command,
         ctx.date,
-        ctx.vm_secs / 60,
-        ctx.vm_secs % 60,
+        if ctx.vm_secs > 0 { format!(", {} min {} s in the VM", ctx.vm_secs / 60, ctx.vm_secs % 60) } else { String::new() },
         ctx.vcpus,
         ctx.kernel
     );
@@ -131,11 +130,14 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
     for (w, med, all, max) in &ctx.tuner_cpu {
         let _ = writeln!(out, "| {w} | {med:.1} % | {all:.1} % | {max:.1} % |");
     }
-    let _ = writeln!(out, "\n### Switch gap in the same VM (`bench/switch-gap-guest.sh`)\n\n```text");
-    for l in &ctx.switch_gap {
-        let _ = writeln!(out, "{l}");
+    if !ctx.switch_gap.is_empty() {
+        let _ = writeln!(out, "\n### Switch gap in the same VM (`bench/switch-gap-guest.sh`)\n\n```text");
+        for l in &ctx.switch_gap {
+            let _ = writeln!(out, "{l}");
+        }
+        let _ = writeln!(out, "```");
     }
-    let _ = writeln!(out, "```\n{END}");
+    let _ = writeln!(out, "{END}");
     out
 }
 
