@@ -113,18 +113,19 @@ gx_warm_up() {
     done
 }
 
+# The frame-loop game: 60 fps, a render thread and vCPU-1 workers doing a
+# fixed amount of work per frame.
+fl_game=("$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --exe frameloop)
+
 # frameloop starts at once (no JIT): a fresh copy per run, created before
 # the scheduler attaches (which needs its pid) and held until release_game.
 start_frameloop() { # DIR
     mkdir -p "$1"; chown nobody "$1"
     rm -f /tmp/go; mkfifo /tmp/go
-    # A 60 fps game: a render thread and vCPU-1 workers doing a fixed
-    # amount of work per frame. The shell waits on the fifo, then becomes
-    # the game (same pid).
+    # The shell waits on the fifo, then becomes the game (same pid).
     bash -c 'read -r _ < /tmp/go; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' game \
         env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$1,log_interval=0" \
-        "$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) \
-        --warmup-secs "$WARMUP" --seconds $((WARMUP + MEASURE)) --exe frameloop >/dev/null 2>&1 &
+        "${fl_game[@]}" --warmup-secs "$WARMUP" --seconds $((WARMUP + MEASURE)) >/dev/null 2>&1 &
     fl_pid=$!
 }
 release_frameloop() { echo go > /tmp/go; wait "$fl_pid"; }
@@ -169,8 +170,7 @@ for w in $WORKLOADS; do
             mkdir -p /tmp/fl-tune; chown nobody /tmp/fl-tune
             setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 \
                 MANGOHUD_CONFIG="output_folder=/tmp/fl-tune,log_interval=0" \
-                "$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --seconds 3600 \
-                --output-folder /tmp/fl-tune --exe frameloop >/dev/null 2>&1 &
+                "${fl_game[@]}" --seconds 3600 >/dev/null 2>&1 &
             fl=$!
             sleep 2
             "$BIN" attach --pid "$fl" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
@@ -187,8 +187,7 @@ for w in $WORKLOADS; do
     [ "$w" = frameloop ] && { kill "$fl"; wait "$fl" 2>/dev/null; }
     stop_load
     getconf CLK_TCK > "$d/clk_tck"
-    game=$([ "$w" = glxgears ] && echo glxgears || echo frameloop)
-    "$BIN" report --data "$d/ml_data" --best "$game" > "$OUT/tuned/$w.flags" 2> "$d/best.err" \
+    "$BIN" report --data "$d/ml_data" --best "$w" > "$OUT/tuned/$w.flags" 2> "$d/best.err" \
         || : > "$OUT/tuned/$w.flags"   # nothing to pick: the defaults
     echo "tuned $w: $(cat "$OUT/tuned/$w.flags")"
 done

@@ -26,11 +26,11 @@ use crate::launch::{DAEMON_TIMEOUT, LaunchOptions, choose_config, exit_code, for
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::sched::game;
-use crate::store::{GameStore, SessionInfo, store_path};
+use crate::store::{GameStore, store_path};
 use crate::tune::frame_source::{FrameSource, csv_logs};
 use crate::tune::plan::{self, PlanSearch};
 use crate::tune::runner::{GameWatch, Runner, Stop};
-use crate::tune::start::{Launched, system_info};
+use crate::tune::start::{Launched, record_session};
 use crate::tune::switch::daemon::Daemon;
 use crate::tune::trials::{Trial, TrialFile};
 use crate::tune::TuneOptions;
@@ -208,24 +208,10 @@ fn tune_game(
     let names: HashMap<_, _> = plan.iter().map(|t| (t.config, t.name.clone())).collect();
     let started = chrono::Utc::now();
     let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));
-    let mut runner = Runner::new(tune, switcher, source, game, store, path.clone(), session_id.clone(), names);
+    let mut runner = Runner::new(tune, switcher, source, game, store, path, session_id, names);
     if let Some(stop) = runner.settle(tune.frames_timeout())? {
         return Ok(Some(stop));
     }
-    runner.store.sessions.push(SessionInfo {
-        id: session_id,
-        mode: "launch-tune".into(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
-        system: system_info(runner.source.mangohud_version()),
-        trials_file: Some(tune.trials_file.display().to_string()),
-        search: Some("plan".into()),
-        seed: Some(tune.seed),
-        trial_secs: tune.trial_secs,
-        warmup_secs: tune.warmup_secs,
-        frame_source: runner.source.kind().to_string(),
-    });
-    runner.store.save(&path)?;
-    info!("recording into {}", path.display());
+    record_session(&mut runner, "launch-tune", "plan", started)?;
     runner.run(&mut PlanSearch::new(pending))
 }

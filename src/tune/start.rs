@@ -106,6 +106,28 @@ pub(crate) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
 
 /// Connect to the MangoHud of any process of the game's tree: a launcher
 /// may fork the process that renders.
+/// Add this session to the runner's store and save it, before the first
+/// trial (`tune`, `attach` and `launch --tune` alike).
+pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let opts = runner.opts;
+    runner.store.sessions.push(SessionInfo {
+        id: runner.session_id.clone(),
+        mode: mode.to_string(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
+        system: system_info(runner.source.mangohud_version()),
+        trials_file: Some(opts.trials_file.display().to_string()),
+        search: Some(search.to_string()),
+        seed: Some(opts.seed),
+        trial_secs: opts.trial_secs,
+        warmup_secs: opts.warmup_secs,
+        frame_source: runner.source.kind().to_string(),
+    });
+    runner.store.save(&runner.store_path)?;
+    info!("recording into {}", runner.store_path.display());
+    Ok(())
+}
+
 fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Result<Control> {
     let deadline = Instant::now() + timeout;
     let mut last_err = None;
@@ -172,28 +194,14 @@ fn run_trials(
     let store = GameStore::open_or_new(&path, game_id)?;
     let started = chrono::Utc::now();
     let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));
-    let mut runner = Runner::new(opts, &mut switcher, source, watch, store, path.clone(), session_id.clone(), plan.names);
+    let mut runner = Runner::new(opts, &mut switcher, source, watch, store, path, session_id, plan.names);
 
     // Frames before any trial: the game has warmed up when the frame rate
     // of two probes in a row agrees.
     if let Some(stop) = runner.settle(opts.frames_timeout())? {
         return Ok(outcome(stop));
     }
-    runner.store.sessions.push(SessionInfo {
-        id: session_id,
-        mode: mode.to_string(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
-        system: system_info(runner.source.mangohud_version()),
-        trials_file: Some(opts.trials_file.display().to_string()),
-        search: Some(plan.search.name().to_string()),
-        seed: Some(opts.seed),
-        trial_secs: opts.trial_secs,
-        warmup_secs: opts.warmup_secs,
-        frame_source: runner.source.kind().to_string(),
-    });
-    runner.store.save(&path)?;
-    info!("recording into {}", path.display());
+    record_session(&mut runner, mode, plan.search.name(), started)?;
     let stop = runner.run(plan.search.as_mut())?;
     if let Some((cfg, score)) = plan.search.best() {
         info!("search ({}) ends on {cfg} (score {score:.3})", plan.search.name());
