@@ -7,8 +7,8 @@
 #   PEERS    folder with bin/scx_bpfland and bin/scx_lavd
 #   OUT      results folder (shared read-write with the host)
 #   REPS     repetitions of the whole matrix
-#   WARMUP   seconds the frame-loop game runs before its frames count
-#            (glxgears is warmed up until its frame rate is steady)
+#   WARMUP   seconds a load runs before frames count (the game itself is
+#            warm: one copy per workload runs through all its runs)
 #   MEASURE  seconds of frames measured per run
 #   TUNE_SECS  trial length of the tuning run that picks "gamer-tuned"
 #   WORKLOADS  which of "glxgears frameloop" to run
@@ -47,17 +47,18 @@ wait_state() { # STATE SECS
 
 # --- background loads ------------------------------------------------------------
 # cpu:   one busy loop per vCPU (stress-ng), always on.
-# burst: a parallel build: every second or so, vCPU-count compiler processes
-#        start at once, run a short while and exit (new short-lived tasks).
+# burst: the job pattern of a parallel build: vCPU-count short CPU-bound jobs
+#        (new processes) start together, run 0.3 s, exit; again after 0.5 s.
+#        (Real compiler jobs are too slow to start under TCG for the budget.)
 load_pid=""
 start_load() {
     case "$1" in
         cpu) stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
         burst)
             (
-                cd /tmp && cp "$here/burst.c" /tmp/burst.c
                 while :; do
-                    seq "$ncpu" | xargs -P "$ncpu" -I{} cc -O2 -c /tmp/burst.c -o /tmp/burst{}.o
+                    for _ in $(seq "$ncpu"); do timeout 0.3 sh -c 'while :; do :; done' burst-job & done
+                    wait
                     sleep 0.5
                 done
             ) >/dev/null 2>&1 &
@@ -66,69 +67,75 @@ start_load() {
 }
 stop_load() {
     [ -n "$load_pid" ] || return 0
-    pkill -P "$load_pid" 2>/dev/null; kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
-    pkill -x cc1 2>/dev/null; pkill -x stress-ng 2>/dev/null
+    kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
+    pkill -x stress-ng 2>/dev/null; pkill -f burst-job 2>/dev/null
     load_pid=""
 }
 
 # --- games ---------------------------------------------------------------------------
-# glxgears (llvmpipe) compiles its shaders with LLVM for a long while under
-# TCG, so one copy runs through all the runs of a cell, warmed up once, and
-# each run is one log, started and stopped over MangoHud's control socket
-# (MangoHud 0.6.8 writes a log when logging stops).
-gx_dir=/tmp/gx
-start_glxgears() {
-    rm -rf "$gx_dir"; mkdir -p "$gx_dir"; chown nobody "$gx_dir"
-    # setpriv, env and mangohud exec in turn: $! is glxgears' pid, which
-    # names MangoHud's control socket.
-    setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$gx_dir,log_interval=0,control=mangohud-%p,no_display" \
-        mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
-    gx_pid=$!
+# One warm copy of the game per workload runs through all its runs (glxgears
+# compiles its shaders with LLVM for a long while under TCG), and each run is
+# one log, started and stopped as a player would: over MangoHud's control
+# socket for glxgears (MangoHud 0.6.8 writes the log when logging stops),
+# by SIGUSR1 for the frame-loop program (its --log-on-sigusr1).
+game_dir=/tmp/game-logs
+game_pid=""
+# The frame-loop game: 60 fps, a render thread and vCPU-1 workers doing a
+# fixed amount of work per frame.
+fl_game=("$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --exe frameloop)
+start_game() { # WORKLOAD
+    game=$1
+    rm -rf "$game_dir"; mkdir -p "$game_dir"; chown nobody "$game_dir"
+    # setpriv, env and the game exec in turn: $! is the game's pid (which
+    # also names MangoHud's control socket).
+    case "$1" in
+        glxgears)
+            setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0,control=mangohud-%p,no_display" \
+                mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
+            game_pid=$!
+            warm_up ;;
+        frameloop)
+            # (MangoHud's environment: attach finds the log folder there)
+            setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0" \
+                "${fl_game[@]}" --log-on-sigusr1 --seconds 86400 >/dev/null 2>&1 &
+            game_pid=$!
+            sleep 2 ;;
+    esac
 }
-mh_send() { printf '%s' "$1" | socat -t 0.5 - "ABSTRACT-CONNECT:mangohud-$gx_pid" >/dev/null 2>&1; }
-# gx_log SECS DIR: log SECS seconds of frames into DIR/.
-gx_log() {
+stop_game() { kill "$game_pid" 2>/dev/null; wait "$game_pid" 2>/dev/null; game_pid=""; }
+toggle_log() { # 1 | 0
+    case "$game" in
+        glxgears) printf ':logging=%s;' "$1" | socat -t 0.5 - "ABSTRACT-CONNECT:mangohud-$game_pid" >/dev/null 2>&1 ;;
+        frameloop) kill -USR1 "$game_pid" ;;
+    esac
+}
+# log_frames SECS DIR: log SECS seconds of frames into DIR/.
+log_frames() {
     local n i f
-    n=$(ls "$gx_dir" | grep -c _summary.csv)
-    mh_send ':logging=1;'
+    n=$(ls "$game_dir" | grep -c _summary.csv)
+    toggle_log 1
     sleep "$1"
-    mh_send ':logging=0;'
+    toggle_log 0
     for i in $(seq 60); do   # (polling is costly in TCG: not too often)
-        [ "$(ls "$gx_dir" | grep -c _summary.csv)" -gt "$n" ] && break
+        [ "$(ls "$game_dir" | grep -c _summary.csv)" -gt "$n" ] && break
         sleep 0.5
     done
-    f=$(ls -t "$gx_dir"/*.csv 2>/dev/null | grep -v _summary | head -1)
+    f=$(ls -t "$game_dir"/*.csv 2>/dev/null | grep -v _summary | head -1)
     mkdir -p "$2"
-    [ -n "$f" ] && mv "$f" "$2/" && rm -f "$gx_dir"/*_summary.csv
+    [ -n "$f" ] && mv "$f" "$2/" && rm -f "$game_dir"/*_summary.csv
 }
-# Warm up: 3-s probes until two in a row agree on the frame rate within 15 %.
-gx_warm_up() {
+# glxgears' warm-up: 3-s probes until two in a row agree on the frame rate
+# within 15 %.
+warm_up() {
     local prev=0 fps i
     for i in $(seq 20); do
-        rm -rf /tmp/probe; gx_log 3 /tmp/probe
+        rm -rf /tmp/probe; log_frames 3 /tmp/probe
         fps=$("$BIN" report --log /tmp/probe/*.csv --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["avg_fps"]))' 2>/dev/null || echo 0)
         echo "glxgears warm-up probe $i: $fps fps"
         [ "$fps" -gt 0 ] && [ "$prev" -gt 0 ] && [ $((fps * 100)) -ge $((prev * 85)) ] && [ $((fps * 100)) -le $((prev * 115)) ] && return 0
         prev=$fps
     done
 }
-
-# The frame-loop game: 60 fps, a render thread and vCPU-1 workers doing a
-# fixed amount of work per frame.
-fl_game=("$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --exe frameloop)
-
-# frameloop starts at once (no JIT): a fresh copy per run, created before
-# the scheduler attaches (which needs its pid) and held until release_game.
-start_frameloop() { # DIR
-    mkdir -p "$1"; chown nobody "$1"
-    rm -f /tmp/go; mkfifo /tmp/go
-    # The shell waits on the fifo, then becomes the game (same pid).
-    bash -c 'read -r _ < /tmp/go; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' game \
-        env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$1,log_interval=0" \
-        "${fl_game[@]}" --warmup-secs "$WARMUP" --seconds $((WARMUP + MEASURE)) >/dev/null 2>&1 &
-    fl_pid=$!
-}
-release_frameloop() { echo go > /tmp/go; wait "$fl_pid"; }
 
 # --- schedulers ---------------------------------------------------------------------
 sched_pid=""
@@ -151,86 +158,76 @@ stop_sched() {
     sched_pid=""
 }
 
-# --- 1. the tuner picks a config per workload (under the cpu load) ----------------
-# Its own CPU use is sampled once a second from /proc/<pid>/stat (utime+stime).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+# --- 1. the tuner picks "gamer-tuned" for the warm game (under the cpu load) ----
+# `scx_gamer attach` as a player would run it: glxgears through MangoHud's
+# control socket, the frame-loop game through its streamed log (logging on
+# for the whole tune). The tuner's CPU use is sampled once a second from
+# /proc/<pid>/stat (utime+stime) with shell builtins only: a sampler that
+# forks date/awk every second costs more than the tuner under TCG.
 LOADS=${LOADS:-cpu burst}
 SCHEDS=${SCHEDS:-eevdf gamer gamer-tuned bpfland lavd}
-for w in $WORKLOADS; do
-    case " $SCHEDS " in *" gamer-tuned "*) ;; *) continue ;; esac
-    d="$OUT/tune/$w"; mkdir -p "$d"
+rm -f /tmp/tick; mkfifo /tmp/tick; exec {tick}<>/tmp/tick
+tune_game() { # WORKLOAD
+    local w=$1 d="$OUT/tune/$1" tpid f t0 now
+    mkdir -p "$d"
     start_load cpu
-    case "$w" in
-        glxgears)
-            SUDO_UID=65534 SUDO_GID=65534 "$BIN" tune --trials trials/default.toml --trial-secs "$TUNE_SECS" \
-                --warmup-secs 2 --repeats 1 --seed 1 --data "$d/ml_data" \
-                -- mangohud glxgears -geometry 160x160 > "$d/tune.out" 2>&1 &
-            tpid=$! ;;
-        frameloop)
-            mkdir -p /tmp/fl-tune; chown nobody /tmp/fl-tune
-            setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 \
-                MANGOHUD_CONFIG="output_folder=/tmp/fl-tune,log_interval=0" \
-                "${fl_game[@]}" --seconds 3600 >/dev/null 2>&1 &
-            fl=$!
-            sleep 2
-            "$BIN" attach --pid "$fl" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
-                --warmup-secs 2 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
-            tpid=$! ;;
-    esac
+    [ "$w" = frameloop ] && toggle_log 1
+    "$BIN" attach --pid "$game_pid" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
+        --warmup-secs 2 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
+    tpid=$!
     echo -e "secs\tticks" > "$d/cpu.tsv"
-    t0=$(date +%s.%N)
-    while kill -0 "$tpid" 2>/dev/null; do
-        t=$(cpu_ticks "$tpid") && echo -e "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.2f", a-b}')\t$t" >> "$d/cpu.tsv"
-        sleep 1
+    t0=${EPOCHREALTIME/./}
+    while [ -e "/proc/$tpid/stat" ]; do
+        read -r -a f < "/proc/$tpid/stat" 2>/dev/null || break
+        now=${EPOCHREALTIME/./}
+        # (fields 14 and 15; a comm with spaces would shift them: ours has none)
+        echo -e "$(( (now - t0) / 1000000 )).$(( (now - t0) / 10000 % 100 ))\t$(( f[13] + f[14] ))" >> "$d/cpu.tsv"
+        read -r -t 1 -u "$tick" _
     done
     wait "$tpid"; echo "tune $w: exit $?" >> "$d/tune.out"
-    [ "$w" = frameloop ] && { kill "$fl"; wait "$fl" 2>/dev/null; }
+    [ "$w" = frameloop ] && toggle_log 0
     stop_load
+    sleep 1; rm -f "$game_dir"/*.csv
     getconf CLK_TCK > "$d/clk_tck"
     "$BIN" report --data "$d/ml_data" --best "$w" > "$OUT/tuned/$w.flags" 2> "$d/best.err" \
         || : > "$OUT/tuned/$w.flags"   # nothing to pick: the defaults
     echo "tuned $w: $(cat "$OUT/tuned/$w.flags")"
-done
+}
 
 # --- 2. the comparison: every scheduler in every cell, order shuffled per rep ---
-# measure S WORKLOAD LOAD REP: one run; appends its line to runs.tsv.
-measure() {
-    local s=$1 w=$2 load=$3 rep=$4 status=ok o
-    local dir="$OUT/logs/$w/$load/$s/$rep"
-    case "$w" in
-        glxgears)
-            start_sched "$s" "$w" "$gx_pid" || status=no-attach
-            o=$(ops)
-            sleep 2    # the game settles on the new scheduler
-            gx_log "$MEASURE" "$dir" ;;
-        frameloop)
-            start_frameloop "$dir"
-            start_sched "$s" "$w" "$fl_pid" || status=no-attach
-            o=$(ops)
-            release_frameloop ;;
-    esac
-    [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
-    [ "$(ops)" = "$o" ] || status="ops-changed"
-    stop_sched
-    ls "$dir"/*.csv >/dev/null 2>&1 || status="$status,no-log"
-    echo -e "$rep\t$w\t$load\t$s\t$o\t$status" | tee -a "$OUT/runs.tsv"
+# Per workload one warm game (tuned first, then compared); per repetition the schedulers in a shuffled
+# order; each scheduler attaches once (with the machine quiet: attaching
+# under a full load is slow in TCG) and is measured under every load, in a
+# shuffled order. runs.tsv gets a line per run.
+shuffled() { # SEED WORDS...: the words in an order fixed by SEED
+    local seed=$1; shift
+    # (the guest has no /dev/fd for <(...))
+    yes "$seed" | head -c 65536 > /tmp/seed
+    printf '%s\n' "$@" | shuf --random-source=/tmp/seed
 }
 for w in $WORKLOADS; do
-    for load in $LOADS; do
-        # glxgears warms up (LLVM compiles its shaders) before the load
-        # starts: under a full load in TCG that alone takes minutes.
-        if [ "$w" = glxgears ]; then start_glxgears; gx_warm_up; fi
-        start_load "$load"
-        for rep in $(seq "$REPS"); do
-            # Shuffled, reproducibly (the guest has no /dev/fd for <(...)).
-            yes "$rep$w$load" | head -c 65536 > /tmp/seed
-            for s in $(echo $SCHEDS | tr ' ' '\n' | shuf --random-source=/tmp/seed); do
-                measure "$s" "$w" "$load" "$rep"
+    start_game "$w"
+    case " $SCHEDS " in *" gamer-tuned "*) tune_game "$w" ;; esac
+    for rep in $(seq "$REPS"); do
+        for s in $(shuffled "$rep$w" $SCHEDS); do
+            status=ok
+            start_sched "$s" "$w" "$game_pid" || status=no-attach
+            o=$(ops)
+            for load in $(shuffled "$rep$w$s" $LOADS); do
+                start_load "$load"
+                sleep "$WARMUP"
+                dir="$OUT/logs/$w/$load/$s/$rep"
+                log_frames "$MEASURE" "$dir"
+                stop_load
+                [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
+                [ "$(ops)" = "$o" ] || status="ops-changed"
+                st=$status; ls "$dir"/*.csv >/dev/null 2>&1 || st="$status,no-log"
+                echo -e "$rep\t$w\t$load\t$s\t$o\t$st" | tee -a "$OUT/runs.tsv"
             done
+            stop_sched
         done
-        if [ "$w" = glxgears ]; then kill "$gx_pid"; wait "$gx_pid" 2>/dev/null; fi
-        stop_load
     done
+    stop_game
 done
 
 # --- 3. the cost of a config change ------------------------------------------------

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -65,6 +65,12 @@ struct Opts {
     /// ≤ 0.6.8 loses its log when the game exits while logging.
     #[arg(long)]
     write_on_sigterm: bool,
+    /// Start with logging off; each SIGUSR1 starts or stops a log (one file
+    /// per logging period), as MangoHud's log key or its control socket's
+    /// `:logging=1;`/`:logging=0;` do. A benchmark keeps one warm game
+    /// running and cuts a log per measurement this way.
+    #[arg(long)]
+    log_on_sigusr1: bool,
 }
 
 const HEADER_068: &str = "fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed";
@@ -127,13 +133,15 @@ fn main() -> Result<()> {
     };
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
-    let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S");
-    let path = folder.join(format!("{}_{stamp}.csv", o.exe));
 
     let stop = Arc::new(AtomicBool::new(false));
     if o.write_on_sigterm {
         let s = stop.clone();
         ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))?;
+    }
+    let toggle = Arc::new(AtomicBool::new(false));
+    if o.log_on_sigusr1 {
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, toggle.clone())?;
     }
 
     // Workers do their share of each frame between two barrier waits.
@@ -157,8 +165,8 @@ fn main() -> Result<()> {
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(o.seconds);
     let log_from = start + Duration::from_secs_f64(o.warmup_secs);
-    let mut rows: Vec<String> = Vec::new();
-    let mut live: Option<BufWriter<File>> = None;
+    let mut log: Option<Log> = None;
+    let mut written = Vec::new();
     let mut last = start;
     let mut next = start + period;
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
@@ -177,23 +185,20 @@ fn main() -> Result<()> {
         next = (next + period).max(presented);
         let frametime = presented - last;
         last = presented;
-        if presented < log_from {
-            continue;
+
+        // Logging on or off: by signal, or from the end of the warm-up on.
+        let logging = if o.log_on_sigusr1 {
+            log.is_some() != toggle.swap(false, Ordering::Relaxed)
+        } else {
+            presented >= log_from
+        };
+        match (logging, log.is_some()) {
+            (true, false) => log = Some(Log::start(o.format, &folder, &o.exe)?),
+            (false, true) => written.push(log.take().expect("checked above").finish()?),
+            _ => {}
         }
-        let line = row(o.format, frametime, (presented - start).as_nanos());
-        match o.format {
-            Format::V068 => rows.push(line),
-            Format::V08 => {
-                if live.is_none() {
-                    let mut w = BufWriter::new(File::create(&path)?);
-                    write!(w, "v1\nv0.8.2\n---------------------SYSTEM INFO---------------------\n{}", sysinfo())?;
-                    writeln!(w, "--------------------FRAME METRICS--------------------\n{HEADER_08}")?;
-                    live = Some(w);
-                }
-                let w = live.as_mut().expect("opened above");
-                w.write_all(line.as_bytes())?;
-                w.flush()?;
-            }
+        if let Some(l) = log.as_mut() {
+            l.push(&row(o.format, frametime, (presented - start).as_nanos()))?;
         }
     }
     done.store(true, Ordering::Relaxed);
@@ -203,19 +208,80 @@ fn main() -> Result<()> {
     for w in workers {
         let _ = w.join();
     }
-
-    if o.format == Format::V068 {
-        let mut w = BufWriter::new(File::create(&path)?);
-        write!(w, "{}{HEADER_068}\n{}", sysinfo(), rows.concat())?;
-        w.flush()?;
+    if let Some(l) = log.take() {
+        written.push(l.finish()?);
     }
-    std::fs::write(
-        folder.join(format!("{}_{stamp}_summary.csv", o.exe)),
-        "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n",
-    )?;
-    println!("{}", path.display());
+    for path in written {
+        println!("{}", path.display());
+    }
     Ok(())
 }
+
+/// One log file, from logging on to logging off.
+struct Log {
+    format: Format,
+    path: PathBuf,
+    summary: PathBuf,
+    /// 0.6.8: rows kept until the end; 0.8: the file, written as it goes.
+    rows: Vec<String>,
+    live: Option<BufWriter<File>>,
+}
+
+impl Log {
+    /// MangoHud names a log by program and start second; a second log in
+    /// the same second gets a `-N` suffix here instead of overwriting.
+    fn start(format: Format, folder: &Path, exe: &str) -> Result<Log> {
+        let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string();
+        let mut base = format!("{exe}_{stamp}");
+        for n in 1.. {
+            if !folder.join(format!("{base}.csv")).exists() {
+                break;
+            }
+            base = format!("{exe}_{stamp}-{n}");
+        }
+        Ok(Log {
+            format,
+            path: folder.join(format!("{base}.csv")),
+            summary: folder.join(format!("{base}_summary.csv")),
+            rows: Vec::new(),
+            live: None,
+        })
+    }
+
+    fn push(&mut self, line: &str) -> Result<()> {
+        match self.format {
+            Format::V068 => self.rows.push(line.to_string()),
+            Format::V08 => {
+                if self.live.is_none() {
+                    let mut w = BufWriter::new(File::create(&self.path).with_context(|| format!("creating {}", self.path.display()))?);
+                    write!(w, "v1\nv0.8.2\n---------------------SYSTEM INFO---------------------\n{}", sysinfo())?;
+                    writeln!(w, "--------------------FRAME METRICS--------------------\n{HEADER_08}")?;
+                    self.live = Some(w);
+                }
+                let w = self.live.as_mut().expect("opened above");
+                w.write_all(line.as_bytes())?;
+                w.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left; the summary file comes last, as MangoHud's
+    /// does, so its appearance means the log is complete.
+    fn finish(self) -> Result<PathBuf> {
+        if self.format == Format::V068 {
+            let mut w = BufWriter::new(File::create(&self.path).with_context(|| format!("creating {}", self.path.display()))?);
+            write!(w, "{}{HEADER_068}\n{}", sysinfo(), self.rows.concat())?;
+            w.flush()?;
+        }
+        std::fs::write(
+            &self.summary,
+            "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n",
+        )?;
+        Ok(self.path)
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

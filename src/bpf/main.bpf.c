@@ -14,7 +14,8 @@
  * that answers the input also goes first among the game's own work. Each task
  * may change CPU at most mig_max times per mig_window_ns; past that it waits
  * for its previous CPU (warm caches, less jitter) unless that CPU already has
- * a queue, in which case it may go anywhere.
+ * a queue or, for a game thread, runs another game thread: then it may go
+ * anywhere.
  *
  * Queues: one shared DSQ for tasks free to run anywhere, one DSQ per CPU for
  * tasks kept on their CPU (affinity or migration limit). A CPU takes the
@@ -166,10 +167,23 @@ static bool mig_limited(struct task_ctx *tctx, u64 now)
 	return tctx->mig_count >= mig_max;
 }
 
-/* A CPU is saturated when its own queue already holds a waiting task. */
-static bool cpu_saturated(s32 cpu)
+static bool cpu_runs_game(s32 cpu)
 {
-	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0;
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+
+	return cctx && cctx->running_game;
+}
+
+/*
+ * A CPU is saturated for @game (a game thread or not) when waiting for it
+ * would cost more than a migration: its own queue already holds a task, or,
+ * for a game thread, it runs another game thread, which the waiter may not
+ * preempt. (A game thread that waited there while other CPUs ran background
+ * work lost a slice or more: the frame-time tail of the migration limit.)
+ */
+static bool cpu_saturated(s32 cpu, bool game)
+{
+	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0 || (game && cpu_runs_game(cpu));
 }
 
 static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
@@ -224,6 +238,11 @@ static bool preempt_non_game(s32 cpu)
 
 	if (!cctx || cctx->running_game)
 		return false;
+	/*
+	 * Claim the CPU until ops.running() says who got it, so game threads
+	 * waking together preempt different CPUs instead of all kicking one.
+	 */
+	cctx->running_game = true;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 	__sync_fetch_and_add(&nr_preempt_kicks, 1);
 	return true;
@@ -321,7 +340,7 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 		dsq = cpu_dsq(prev_cpu);
 		kind = DISPATCH_CPU;
 	} else if (mig_limited(tctx, now)) {
-		if (cpu_saturated(prev_cpu)) {
+		if (cpu_saturated(prev_cpu, game)) {
 			__sync_fetch_and_add(&nr_mig_saturated, 1);
 		} else {
 			dsq = cpu_dsq(prev_cpu);

@@ -18,7 +18,8 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use crossbeam::channel::{Receiver, Sender};
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::log::{self as mlog, Frame, LogParser};
 use super::open::open_log;
@@ -154,6 +155,9 @@ impl Worker {
     }
 
     fn handle(&mut self, ev: notify::Event) {
+        if !may_have_news(&ev.kind) {
+            return;
+        }
         let _ = self.rewatch();
         if self.watched != self.folder {
             return;
@@ -164,6 +168,13 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether an event can mean a new log or new rows. Opens and closes for
+/// reading cannot: notify's inotify watch reports opens, so reacting to them
+/// would read a log, see our own open, read again, and spin forever.
+fn may_have_news(kind: &EventKind) -> bool {
+    !matches!(kind, EventKind::Access(AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read | AccessMode::Any)))
 }
 
 /// Watch `folder` (which may not exist yet) for MangoHud logs.

@@ -34,7 +34,7 @@ pub struct Metrics {
     pub migrations: u64,
     #[stat(desc = "Tasks over their migration budget kept on their CPU")]
     pub mig_blocked: u64,
-    #[stat(desc = "Tasks over budget let go because their CPU was saturated")]
+    #[stat(desc = "Tasks over budget let go because their CPU was busy (a queue, or another game thread for a game thread)")]
     pub mig_saturated: u64,
     #[stat(desc = "CPUs running a non-game task preempted for a woken game thread")]
     pub preempt_kicks: u64,
