@@ -1,6 +1,7 @@
 //! Watch a MangoHud output folder and deliver frames as logs appear and grow.
 //!
-//! `notify` (inotify) wakes us on every create/write: no polling. MangoHud
+//! `notify` (inotify) wakes us on every create/write (taken together over
+//! 50 ms: a live log is written once per frame): no polling. MangoHud
 //! ≤ 0.6.8 writes a log whole when logging stops; ≥ 0.6.9 creates it at the
 //! first row and appends a row per frame. Both look the same from here: read
 //! what is new since last time and feed it to that file's `LogParser`.
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use crossbeam::channel::{Receiver, Sender};
@@ -154,21 +156,23 @@ impl Worker {
         }
     }
 
-    fn handle(&mut self, ev: notify::Event) {
-        if !may_have_news(&ev.kind) {
-            return;
-        }
+    /// `paths` changed (in the order first seen).
+    fn handle(&mut self, paths: Vec<PathBuf>) {
         let _ = self.rewatch();
         if self.watched != self.folder {
             return;
         }
-        for path in ev.paths {
+        for path in paths {
             if path.parent() == Some(self.folder.as_path()) && is_log(&path) {
                 self.read_new(&path, true);
             }
         }
     }
 }
+
+/// How long the watch gathers file events before reading: the delay of a
+/// live frame, against one read per frame (a frame is 4–16 ms).
+const BATCH: Duration = Duration::from_millis(50);
 
 /// Whether an event can mean a new log or new rows. Opens and closes for
 /// reading cannot: notify's inotify watch reports opens, so reacting to them
@@ -197,11 +201,32 @@ pub fn watch_folder(folder: &Path) -> Result<LogWatcher> {
     }
 
     std::thread::Builder::new().name("mangohud-watch".into()).spawn(move || {
-        for msg in rx {
-            match msg {
-                Msg::Fs(Ok(ev)) => worker.handle(ev),
-                Msg::Fs(Err(e)) => ::log::warn!("watching {}: {e}", worker.folder.display()),
-                Msg::Stop => break,
+        while let Ok(first) = rx.recv() {
+            // A live log grows by a row per frame, each write an event:
+            // take the writes of a short while together, so each log is
+            // read once per batch instead of once per frame.
+            let until = Instant::now() + BATCH;
+            let mut batch = vec![first];
+            while let Ok(msg) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                batch.push(msg);
+            }
+            let mut changed: Vec<PathBuf> = Vec::new();
+            for msg in batch {
+                match msg {
+                    Msg::Fs(Ok(ev)) if may_have_news(&ev.kind) => {
+                        for p in ev.paths {
+                            if !changed.contains(&p) {
+                                changed.push(p);
+                            }
+                        }
+                    }
+                    Msg::Fs(Ok(_)) => {}
+                    Msg::Fs(Err(e)) => ::log::warn!("watching {}: {e}", worker.folder.display()),
+                    Msg::Stop => return,
+                }
+            }
+            if !changed.is_empty() {
+                worker.handle(changed);
             }
         }
     })?;
