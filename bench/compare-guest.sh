@@ -30,9 +30,10 @@ set -uo pipefail
 # This shell runs at nice -20: under a full load in TCG a normal-priority
 # shell waits seconds for a CPU at every step (a 6-s run took 40 s). It
 # sleeps while frames are measured, and everything it measures (games,
-# loads, schedulers, the tuner) runs at nice 0 through `normal`.
+# loads, schedulers, the tuner) runs at nice 0 through `${normal[@]}`.
 renice -n -20 $$ >/dev/null
-normal() { nice -n 20 "$@"; }
+# (An array, not a function: `f cmd &` would make $! the pid of a subshell.)
+normal=(nice -n 20)
 # A sleep without a fork: a read with a timeout on a fifo nobody writes.
 rm -f /tmp/tick; mkfifo /tmp/tick; exec {tick}<>/tmp/tick
 nap() { read -r -t "$1" -u "$tick" _; }
@@ -66,11 +67,11 @@ wait_state() { # STATE SECS
 load_pid=""
 start_load() {
     case "$1" in
-        cpu) normal stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
+        cpu) "${normal[@]}" stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
         burst)
             (
                 while :; do
-                    for _ in $(seq "$ncpu"); do normal timeout 0.3 sh -c 'while :; do :; done' burst-job & done
+                    for _ in $(seq "$ncpu"); do "${normal[@]}" timeout 0.3 sh -c 'while :; do :; done' burst-job & done
                     wait
                     nap 0.5
                 done
@@ -103,17 +104,27 @@ start_game() { # WORKLOAD
     # also names MangoHud's control socket).
     case "$1" in
         glxgears)
-            normal setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0,control=mangohud-%p,no_display" \
+            "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0,control=mangohud-%p,no_display" \
                 mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
             game_pid=$!
             warm_up ;;
         frameloop)
             # (MangoHud's environment: attach finds the log folder there)
-            normal setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0" \
+            "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0" \
                 "${fl_game[@]}" --log-on-sigusr1 --seconds 86400 >/dev/null 2>&1 &
             game_pid=$!
-            sleep 2 ;;
+            # Ready when it catches SIGUSR1 (10): before, the signal kills it.
+            local i
+            for ((i = 0; i < 300; i++)); do catches "$game_pid" 10 && break; nap 0.2; done ;;
     esac
+}
+# catches PID SIGNO: PID has a handler for signal SIGNO (SigCgt of its status).
+catches() {
+    local line
+    while read -r line; do
+        [[ $line == SigCgt:* ]] && (( 16#${line##*[[:space:]]} >> ($2 - 1) & 1 )) && return 0
+    done < "/proc/$1/status"
+    return 1
 }
 stop_game() { kill "$game_pid" 2>/dev/null; wait "$game_pid" 2>/dev/null; game_pid=""; }
 toggle_log() { # 1 | 0
@@ -157,12 +168,12 @@ sched_pid=""
 start_sched() { # NAME WORKLOAD GAME_PID
     case "$1" in
         eevdf) sched_pid=""; return 0 ;;
-        gamer) normal "$BIN" run --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
+        gamer) "${normal[@]}" "$BIN" run --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
         gamer-tuned)
             # shellcheck disable=SC2046 # the flags are words
-            normal "$BIN" run $(cat "$OUT/tuned/$2.flags") --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
-        bpfland) normal "$PEERS/bin/scx_bpfland" >/dev/null 2>&1 & sched_pid=$! ;;
-        lavd) normal "$PEERS/bin/scx_lavd" >/dev/null 2>&1 & sched_pid=$! ;;
+            "${normal[@]}" "$BIN" run $(cat "$OUT/tuned/$2.flags") --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
+        bpfland) "${normal[@]}" "$PEERS/bin/scx_bpfland" >/dev/null 2>&1 & sched_pid=$! ;;
+        lavd) "${normal[@]}" "$PEERS/bin/scx_lavd" >/dev/null 2>&1 & sched_pid=$! ;;
     esac
     wait_state enabled 60
 }
@@ -186,7 +197,7 @@ tune_game() { # WORKLOAD
     mkdir -p "$d"
     start_load cpu
     [ "$w" = frameloop ] && toggle_log 1
-    normal "$BIN" attach --pid "$game_pid" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
+    "${normal[@]}" "$BIN" attach --pid "$game_pid" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
         --warmup-secs 2 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
     tpid=$!
     echo -e "secs\tticks" > "$d/cpu.tsv"

@@ -9,10 +9,11 @@
 # 1. Setup (cached): scripts/setup.sh, stress-ng, and the peers built from
 #    their published crates with `cargo install --locked` at 1.1.4 into
 #    $SCX_GAMER_CACHE/peers (never into the repo).
-# 2. In one VM boot (bench/compare-guest.sh): a short `scx_gamer tune` per
-#    workload picks "gamer-tuned"; then every scheduler runs every
-#    workload × load cell, in a shuffled order per repetition; then the
-#    config-switch gap is measured.
+# 2. In one VM boot (bench/compare-guest.sh), per workload: one warm copy of
+#    the game; a short `scx_gamer attach` under the cpu load picks
+#    "gamer-tuned"; then per repetition every scheduler, in a shuffled
+#    order, attaches once and is measured under every load (shuffled too).
+#    Last, the config-switch gap.
 # 3. On the host: `bench_tables` turns the logs into the tables, which
 #    replace the generated part of BENCHMARKS.md (unless --no-write).
 #
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --workloads) workloads=$2; shift 2 ;;
         --loads) loads=$2; shift 2 ;;
         --no-write) write=0; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

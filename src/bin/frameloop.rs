@@ -132,8 +132,6 @@ fn main() -> Result<()> {
         bail!("no log folder: give --output-folder, or output_folder=… in MANGOHUD_CONFIG");
     };
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-    let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
-
     let stop = Arc::new(AtomicBool::new(false));
     if o.write_on_sigterm {
         let s = stop.clone();
@@ -143,6 +141,8 @@ fn main() -> Result<()> {
     if o.log_on_sigusr1 {
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, toggle.clone())?;
     }
+    // (After the handlers: calibration takes seconds on a slow machine.)
+    let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
 
     // Workers do their share of each frame between two barrier waits.
     let barrier = Arc::new(Barrier::new(o.threads + 1));

@@ -80,7 +80,9 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
     );
     let _ = writeln!(
         out,
-        "Each cell: {} repetitions per scheduler, {:.0} s of frames each after a warm-up, schedulers in a shuffled order per repetition. \
+        "Each cell: {} repetitions per scheduler, {:.0} s of frames each. One warm copy of the game per workload runs through all its runs; \
+         per repetition the schedulers come in a shuffled order, each attached once and measured under every load (shuffled too, \
+         each load settling for a moment before frames count). \
          Figures are medians over the repetitions; *p99 range* is the lowest and highest p99 of them. \
          *1 % / 0.1 % low* = 1000 ÷ p99 / p99.9 frame time. *Stutters*: frames > 2× the rolling median and > 10 ms. \
          *> {:.1} ms*: share of frames over the target period (60 fps, + 5 % for the frame-loop's timer jitter). \
@@ -108,7 +110,7 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\nConfigs `tune` picked (short tune under the cpu load, `trials/default.toml`, one repetition):\n");
+    let _ = writeln!(out, "\nConfigs the tuner picked (a short `scx_gamer attach` to the warm game under the cpu load, `trials/default.toml`, one repetition):\n");
     for (w, flags) in &ctx.tuned {
         let flags = if flags.is_empty() { "(none: the defaults)" } else { flags.as_str() };
         let _ = writeln!(out, "- {w}: `{flags}`");
@@ -124,7 +126,7 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
         }
     }
     let _ = writeln!(out, "\n### The tuner's own CPU use\n");
-    let _ = writeln!(out, "The `scx_gamer tune` process (scheduler loads, log reading, statistics), sampled once a second, in % of one vCPU:\n");
+    let _ = writeln!(out, "The `scx_gamer attach` process of that tune (scheduler loads, log reading, statistics), sampled about once a second, in % of one vCPU:\n");
     let _ = writeln!(out, "| workload | median second | whole tune | busiest second |");
     let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     for (w, med, all, max) in &ctx.tuner_cpu {
