@@ -79,11 +79,13 @@ start_load() {
             load_pid=$! ;;
     esac
 }
+# Builtins first: under the load every fork takes seconds in TCG.
+# (stress-ng's parent stops its workers; a burst job ends within 0.3 s.)
 stop_load() {
     [ -n "$load_pid" ] || return 0
     kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
-    pkill -x stress-ng 2>/dev/null; pkill -f burst-job 2>/dev/null
     load_pid=""
+    pkill -x stress-ng 2>/dev/null; pkill -f burst-job 2>/dev/null
 }
 
 # --- games ---------------------------------------------------------------------------
@@ -135,13 +137,16 @@ toggle_log() { # 1 | 0
 }
 # The summary file comes last: it tells a log is complete.
 summaries() { local f; nsum=0; for f in "$game_dir"/*_summary.csv; do [ -e "$f" ] && nsum=$((nsum + 1)); done; }
-# log_frames SECS DIR: log SECS seconds of frames into DIR/.
+# log_frames SECS DIR [LOAD]: log SECS seconds of frames into DIR/, under
+# LOAD if given (started WARMUP s before, stopped as soon as logging stops).
 log_frames() {
     local n i f
     summaries; n=$nsum
+    if [ -n "${3:-}" ]; then start_load "$3"; nap "$WARMUP"; fi
     toggle_log 1
     nap "$1"
     toggle_log 0
+    stop_load
     for ((i = 0; i < 120; i++)); do
         summaries; [ "$nsum" -gt "$n" ] && break
         nap 0.25
@@ -220,30 +225,33 @@ tune_game() { # WORKLOAD
 }
 
 # --- 2. the comparison: every scheduler in every cell, order shuffled per rep ---
-# Per workload one warm game (tuned first, then compared); per repetition the schedulers in a shuffled
-# order; each scheduler attaches once (with the machine quiet: attaching
-# under a full load is slow in TCG) and is measured under every load, in a
-# shuffled order. runs.tsv gets a line per run.
-shuffled() { # SEED WORDS...: the words in an order fixed by SEED
-    local seed=$1; shift
-    # (the guest has no /dev/fd for <(...))
-    yes "$seed" | head -c 65536 > /tmp/seed
-    printf '%s\n' "$@" | shuf --random-source=/tmp/seed
+# Per workload one warm game (tuned first, then compared); per repetition
+# the schedulers in a shuffled order; each attaches once (with the machine
+# quiet: attaching under a full load is slow in TCG) and is measured under
+# every load, in a shuffled order. runs.tsv gets a line per run.
+shuffle() { # SEED WORDS...: the words into ${order[@]}, in an order fixed by SEED
+    local i j t
+    order=("${@:2}"); RANDOM=$1
+    for ((i = ${#order[@]} - 1; i > 0; i--)); do
+        j=$((RANDOM % (i + 1))); t=${order[i]}; order[i]=${order[j]}; order[j]=$t
+    done
 }
+wi=0
 for w in $WORKLOADS; do
+    wi=$((wi + 1))
     start_game "$w"
     case " $SCHEDS " in *" gamer-tuned "*) tune_game "$w" ;; esac
     for rep in $(seq "$REPS"); do
-        for s in $(shuffled "$rep$w" $SCHEDS); do
+        shuffle $((rep * 100 + wi)) $SCHEDS; scheds=("${order[@]}")
+        for si in "${!scheds[@]}"; do
+            s=${scheds[si]}
             status=ok
             start_sched "$s" "$w" "$game_pid" || status=no-attach
             o=$(ops)
-            for load in $(shuffled "$rep$w$s" $LOADS); do
-                start_load "$load"
-                sleep "$WARMUP"
+            shuffle $((rep * 1000 + wi * 100 + si)) $LOADS
+            for load in "${order[@]}"; do
                 dir="$OUT/logs/$w/$load/$s/$rep"
-                log_frames "$MEASURE" "$dir"
-                stop_load
+                log_frames "$MEASURE" "$dir" "$load"
                 [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
                 [ "$(ops)" = "$o" ] || status="ops-changed"
                 st=$status; ls "$dir"/*.csv >/dev/null 2>&1 || st="$status,no-log"

@@ -6,12 +6,13 @@
  * (weighted vruntime plus the CPU time it has used since it last woke up), so
  * interactive tasks run before CPU hogs and nobody starves. Threads of the
  * game (the process tree userspace names in game_tgids, plus anything those
- * processes fork) get their deadline pulled forward by game_boost_ns, and a
- * game thread that wakes up with no idle CPU preempts a CPU that runs a
- * non-game task (its previous CPU first), so a frame is not queued behind
- * background work for a slice. For input_window_ns after userspace signals
- * an input event, game threads get a second deadline credit, so the frame
- * that answers the input also goes first among the game's own work. Each task
+ * processes fork) get their deadline pulled forward by game_boost_ns, and
+ * background tasks' slices shrink while tasks wait, so a woken game thread
+ * gets a CPU within a fraction of a slice. For input_window_ns after
+ * userspace signals an input event, game threads get a second deadline
+ * credit and a woken one with no idle CPU preempts a CPU that runs a
+ * non-game task (its previous CPU first), so the frame that answers the
+ * input goes first, also among the game's own work. Each task
  * may change CPU at most mig_max times per mig_window_ns; past that it waits
  * for its previous CPU (warm caches, less jitter) unless that CPU already has
  * a queue or, for a game thread, runs another game thread: then it may go
@@ -186,6 +187,23 @@ static bool cpu_saturated(s32 cpu, bool game)
 	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0 || (game && cpu_runs_game(cpu));
 }
 
+/*
+ * The slice a task gets: the whole slice_ns for a game thread or when
+ * nothing waits; a background task's shrinks with the number of tasks
+ * waiting for @cpu (down to an eighth), so under contention whoever waits,
+ * a woken game thread above all, gets a CPU within a fraction of a slice.
+ */
+static u64 task_slice(bool game, s32 cpu)
+{
+	u64 waiting, slice;
+
+	if (game)
+		return slice_ns;
+	waiting = scx_bpf_dsq_nr_queued(GAMER_SHARED_DSQ) + scx_bpf_dsq_nr_queued(cpu_dsq(cpu));
+	slice = slice_ns / (waiting + 1);
+	return slice > slice_ns / 8 ? slice : slice_ns / 8;
+}
+
 static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
 			 bool game, bool boosted)
 {
@@ -250,19 +268,21 @@ static bool preempt_non_game(s32 cpu)
 
 /*
  * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; for a
- * game thread, else a CPU that runs something other than the game (its
- * previous CPU first: warm caches). Without this a woken render thread waits
- * for some background task's slice to end, which is the frame-time tail
- * under load.
+ * game thread inside the input window (@boosted), else a CPU that runs
+ * something other than the game (its previous CPU first: warm caches), so
+ * the frame answering an input does not wait for a background slice to end.
+ * Outside the window a game thread waits for the next slice end, which
+ * task_slice() keeps short under contention: in the benchmark, preempting
+ * on every game wake-up cost more (IPIs) than it won.
  */
-static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool game)
+static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boosted)
 {
 	s32 cpu;
 	u64 i;
 
 	if (dsq != GAMER_SHARED_DSQ) {
 		/* Queued on prev_cpu's own DSQ: only that CPU can take it. */
-		if (!(game && preempt_non_game(prev_cpu)))
+		if (!(boosted && preempt_non_game(prev_cpu)))
 			kick_idle(prev_cpu);
 		return;
 	}
@@ -272,7 +292,7 @@ static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool game
 		kick_idle(cpu);
 		return;
 	}
-	if (!game)
+	if (!boosted)
 		return;
 
 	if (bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) && preempt_non_game(prev_cpu))
@@ -298,7 +318,7 @@ s32 BPF_STRUCT_OPS(gamer_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wa
 	if (mig_limited(tctx, now) && bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr)) {
 		/* Over budget: stay put; ops.enqueue() decides if it waits. */
 		if (scx_bpf_test_and_clear_cpu_idle(prev_cpu)) {
-			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(game, prev_cpu), 0);
 			count_dispatch(DISPATCH_LOCAL, game, boosted);
 		}
 		return prev_cpu;
@@ -306,7 +326,7 @@ s32 BPF_STRUCT_OPS(gamer_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wa
 
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(game, cpu), 0);
 		count_dispatch(DISPATCH_LOCAL, game, boosted);
 	}
 	return cpu;
@@ -349,10 +369,10 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 		}
 	}
 
-	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns, task_deadline(p, tctx, game, boosted),
+	scx_bpf_dsq_insert_vtime(p, dsq, task_slice(game, prev_cpu), task_deadline(p, tctx, game, boosted),
 				 enq_flags);
 	count_dispatch(kind, game, boosted);
-	wake_cpu_for(p, dsq, prev_cpu, game);
+	wake_cpu_for(p, dsq, prev_cpu, boosted);
 }
 
 /* Move the head of @dsq to this CPU's local DSQ; false if it had none. */
