@@ -16,6 +16,8 @@
 #   SWITCH_GAP 0 skips the switch-gap measurement
 #   SCHEDS     which schedulers (default all five; without gamer-tuned
 #              there is no tuning run)
+#   VARIANTS   "NAME=BINARY ...": other scx_gamer builds, run with their
+#              defaults under NAME (policy experiments; NAMEs go in SCHEDS)
 #
 # Layout of $OUT:
 #   logs/<workload>/<load>/<scheduler>/<rep>/*.csv   MangoHud-form frame logs
@@ -24,6 +26,7 @@
 #   tuned/<workload>.flags   the config tune picked, as scx_gamer flags
 #   switch-gap.txt  in-process switch vs process restart
 #   vm.txt          kernel, vCPUs
+#   game-<workload>.err  the game's stderr
 set -uo pipefail
 [ -z "${TRACE:-}" ] || { exec 2>"$OUT/trace.txt"; PS4='+ ${EPOCHREALTIME} '; set -x; }
 
@@ -48,7 +51,8 @@ echo -e "kernel\t$(uname -r)\nvcpus\t$ncpu" > "$OUT/vm.txt"
 Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 for _ in $(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
 
-ops() { cat /sys/kernel/sched_ext/root/ops 2>/dev/null || echo -; }
+# (Builtins where a fork is avoidable: a fork takes seconds under the load.)
+ops() { local o=-; read -r o < /sys/kernel/sched_ext/root/ops 2>/dev/null; echo "$o"; }
 wait_state() { # STATE SECS
     local i s
     for ((i = 0; i < $2 * 20; i++)); do
@@ -107,13 +111,13 @@ start_game() { # WORKLOAD
     case "$1" in
         glxgears)
             "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0,control=mangohud-%p,no_display" \
-                mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
+                mangohud glxgears -geometry 160x160 >/dev/null 2>"$OUT/game-$1.err" &
             game_pid=$!
             warm_up ;;
         frameloop)
             # (MangoHud's environment: attach finds the log folder there)
             "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0" \
-                "${fl_game[@]}" --log-on-sigusr1 --seconds 86400 >/dev/null 2>&1 &
+                "${fl_game[@]}" --log-on-sigusr1 --seconds 86400 >/dev/null 2>"$OUT/game-$1.err" &
             game_pid=$!
             # Ready when it catches SIGUSR1 (10): before, the signal kills it.
             local i
@@ -151,7 +155,9 @@ log_frames() {
         summaries; [ "$nsum" -gt "$n" ] && break
         nap 0.25
     done
-    f=$(ls -t "$game_dir"/*.csv 2>/dev/null | grep -v _summary | head -1)
+    # The log: the one csv that is not a summary (older ones were moved).
+    f=""
+    for i in "$game_dir"/*.csv; do [[ -e $i && $i != *_summary.csv ]] && f=$i; done
     mkdir -p "$2"
     [ -n "$f" ] && mv "$f" "$2/" && rm -f "$game_dir"/*_summary.csv
 }
@@ -179,6 +185,12 @@ start_sched() { # NAME WORKLOAD GAME_PID
             "${normal[@]}" "$BIN" run $(cat "$OUT/tuned/$2.flags") --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
         bpfland) "${normal[@]}" "$PEERS/bin/scx_bpfland" >/dev/null 2>&1 & sched_pid=$! ;;
         lavd) "${normal[@]}" "$PEERS/bin/scx_lavd" >/dev/null 2>&1 & sched_pid=$! ;;
+        *)  # another scx_gamer build, with its defaults (VARIANTS)
+            local v
+            for v in ${VARIANTS:-}; do
+                [ "${v%%=*}" = "$1" ] && { "${normal[@]}" "${v#*=}" run --game-pid "$3" >/dev/null 2>&1 & sched_pid=$!; }
+            done
+            [ -n "$sched_pid" ] || { echo "no scheduler named $1" >&2; return 1; } ;;
     esac
     wait_state enabled 60
 }
@@ -203,7 +215,7 @@ tune_game() { # WORKLOAD
     start_load cpu
     [ "$w" = frameloop ] && toggle_log 1
     "${normal[@]}" "$BIN" attach --pid "$game_pid" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
-        --warmup-secs 2 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
+        --warmup-secs 1 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
     tpid=$!
     echo -e "secs\tticks" > "$d/cpu.tsv"
     t0=${EPOCHREALTIME/./}
@@ -240,6 +252,10 @@ wi=0
 for w in $WORKLOADS; do
     wi=$((wi + 1))
     start_game "$w"
+    if ! kill -0 "$game_pid" 2>/dev/null; then
+        echo "$w: the game is not running (see game-$w.err); no runs" | tee -a "$OUT/errors.txt"
+        continue
+    fi
     case " $SCHEDS " in *" gamer-tuned "*) tune_game "$w" ;; esac
     for rep in $(seq "$REPS"); do
         shuffle $((rep * 100 + wi)) $SCHEDS; scheds=("${order[@]}")
@@ -254,8 +270,9 @@ for w in $WORKLOADS; do
                 log_frames "$MEASURE" "$dir" "$load"
                 [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
                 [ "$(ops)" = "$o" ] || status="ops-changed"
-                st=$status; ls "$dir"/*.csv >/dev/null 2>&1 || st="$status,no-log"
-                echo -e "$rep\t$w\t$load\t$s\t$o\t$st" | tee -a "$OUT/runs.tsv"
+                st="$status,no-log"; for f in "$dir"/*.csv; do [ -e "$f" ] && st=$status; done
+                printf -v line '%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st"
+                echo "$line" >> "$OUT/runs.tsv"; echo "$line"
             done
             stop_sched
         done

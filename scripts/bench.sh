@@ -4,7 +4,14 @@
 # tables into BENCHMARKS.md.
 #
 #   scripts/bench.sh [--reps N] [--measure SECS] [--vcpus N]
-#                    [--workloads "glxgears frameloop"] [--loads "cpu burst"] [--no-write]
+#                    [--workloads "glxgears frameloop"] [--loads "cpu burst"]
+#                    [--scheds "eevdf gamer gamer-tuned bpfland lavd"]
+#                    [--variant NAME=BINARY]... [--no-write]
+#
+# --variant adds another scx_gamer build (run with its defaults) under NAME,
+# for policy experiments: e.g. --scheds "eevdf bpfland gamer" --variant
+# old=/var/tmp/scx_gamer-old (not under /tmp: the VM has its own). Without
+# gamer-tuned in --scheds there is no tune.
 #
 # 1. Setup (cached): scripts/setup.sh, stress-ng, and the peers built from
 #    their published crates with `cargo install --locked` at 1.1.4 into
@@ -22,11 +29,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=3
-measure=6
+measure=5
 vcpus=4
 write=1
 workloads="glxgears frameloop"
 loads="cpu burst"
+all_scheds="eevdf gamer gamer-tuned bpfland lavd"
+scheds=$all_scheds
+variants=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps=$2; shift 2 ;;
@@ -34,8 +44,13 @@ while [ $# -gt 0 ]; do
         --vcpus) vcpus=$2; shift 2 ;;
         --workloads) workloads=$2; shift 2 ;;
         --loads) loads=$2; shift 2 ;;
+        --scheds) scheds=$2; shift 2 ;;
+        --variant)
+            [[ "$2" =~ ^[a-zA-Z0-9_-]+=.+ ]] && [ -x "${2#*=}" ] \
+                || { echo "bench.sh: --variant wants NAME=BINARY (an executable), not '$2'" >&2; exit 2; }
+            variants="$variants ${2%%=*}=$(realpath "${2#*=}")"; shift 2 ;;
         --no-write) write=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,6 +59,11 @@ for w in $workloads; do
 done
 for l in $loads; do
     case "$l" in cpu|burst) ;; *) echo "bench.sh: unknown load '$l' (cpu, burst)" >&2; exit 2 ;; esac
+done
+given_scheds=$scheds
+for v in $variants; do scheds="$scheds ${v%%=*}"; done
+for s in $scheds; do
+    case "$s" in eevdf|gamer|gamer-tuned|bpfland|lavd) ;; *) [[ " $variants" == *" $s="* ]] || { echo "bench.sh: unknown scheduler '$s' (eevdf, gamer, gamer-tuned, bpfland, lavd, or a --variant)" >&2; exit 2; } ;; esac
 done
 for v in "$reps" "$measure" "$vcpus"; do
     [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: '$v' is not a positive whole number" >&2; exit 2; }
@@ -68,16 +88,18 @@ out=/var/tmp/scx-gamer-bench/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 echo "bench.sh: results in $out"
 export BIN=$bin FRAMELOOP=$PWD/target/release/frameloop PEERS=$peers OUT=$out
-export REPS=$reps WARMUP=2 MEASURE=$measure TUNE_SECS=6 WORKLOADS=$workloads LOADS=$loads
+export REPS=$reps WARMUP=1 MEASURE=$measure TUNE_SECS=5 WORKLOADS=$workloads LOADS=$loads SCHEDS=$scheds VARIANTS=$variants
 vm_started=$SECONDS
 scripts/vm-run --smp "$vcpus" --mem 4096 --timeout 2400 --share "$out" \
     --env BIN --env FRAMELOOP --env PEERS --env OUT --env REPS --env WARMUP \
-    --env MEASURE --env TUNE_SECS --env WORKLOADS --env LOADS \
+    --env MEASURE --env TUNE_SECS --env WORKLOADS --env LOADS --env SCHEDS --env VARIANTS \
     -- bash bench/compare-guest.sh
 vm_secs=$((SECONDS - vm_started))
 
 # --- 3. tables ---------------------------------------------------------------------------
 cmd="scripts/bench.sh --reps $reps --measure $measure --vcpus $vcpus --workloads \"$workloads\" --loads \"$loads\""
+[ "$given_scheds" = "$all_scheds" ] || cmd="$cmd --scheds \"$given_scheds\""
+for v in $variants; do cmd="$cmd --variant $v"; done
 target/release/examples/bench_tables "$out" --command "$cmd" --measure-secs "$measure" --vm-secs "$vm_secs" > "$out/tables.md"
 cat "$out/tables.md"
 if [ "$write" = 1 ]; then

@@ -193,7 +193,7 @@ fn main() -> Result<()> {
             presented >= log_from
         };
         match (logging, log.is_some()) {
-            (true, false) => log = Some(Log::start(o.format, &folder, &o.exe)?),
+            (true, false) => log = Some(Log::start(o.format, &folder, &o.exe)),
             (false, true) => written.push(log.take().expect("checked above").finish()?),
             _ => {}
         }
@@ -230,7 +230,7 @@ struct Log {
 impl Log {
     /// MangoHud names a log by program and start second; a second log in
     /// the same second gets a `-N` suffix here instead of overwriting.
-    fn start(format: Format, folder: &Path, exe: &str) -> Result<Log> {
+    fn start(format: Format, folder: &Path, exe: &str) -> Log {
         let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string();
         let mut base = format!("{exe}_{stamp}");
         for n in 1.. {
@@ -239,13 +239,13 @@ impl Log {
             }
             base = format!("{exe}_{stamp}-{n}");
         }
-        Ok(Log {
+        Log {
             format,
             path: folder.join(format!("{base}.csv")),
             summary: folder.join(format!("{base}_summary.csv")),
             rows: Vec::new(),
             live: None,
-        })
+        }
     }
 
     fn push(&mut self, line: &str) -> Result<()> {
