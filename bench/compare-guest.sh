@@ -121,14 +121,17 @@ start_game() { # WORKLOAD
             game_pid=$!
             # Ready when it catches SIGUSR1 (10): before, the signal kills it.
             local i
-            for ((i = 0; i < 300; i++)); do catches "$game_pid" 10 && break; nap 0.2; done ;;
+            for ((i = 0; i < 300; i++)); do catches "$game_pid" frameloop 10 && break; nap 0.2; done ;;
     esac
 }
-# catches PID SIGNO: PID has a handler for signal SIGNO (SigCgt of its status).
+# catches PID NAME SIGNO: PID runs NAME and has a handler for signal SIGNO
+# (SigCgt of its status). The name matters: between fork and exec the pid
+# is a copy of this shell, which catches almost everything.
 catches() {
-    local line
+    local line name=""
     while read -r line; do
-        [[ $line == SigCgt:* ]] && (( 16#${line##*[[:space:]]} >> ($2 - 1) & 1 )) && return 0
+        [[ $line == Name:* ]] && name=${line##*[[:space:]]}
+        [[ $line == SigCgt:* && $name == "$2" ]] && (( 16#${line##*[[:space:]]} >> ($3 - 1) & 1 )) && return 0
     done < "/proc/$1/status"
     return 1
 }
