@@ -52,7 +52,7 @@ Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 for _ in $(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
 
 # (Builtins where a fork is avoidable: a fork takes seconds under the load.)
-ops() { local o=-; read -r o < /sys/kernel/sched_ext/root/ops 2>/dev/null; echo "$o"; }
+ops() { local o=-; { read -r o < /sys/kernel/sched_ext/root/ops; } 2>/dev/null; echo "$o"; }
 wait_state() { # STATE SECS
     local i s
     for ((i = 0; i < $2 * 20; i++)); do
@@ -226,7 +226,7 @@ tune_game() { # WORKLOAD
         read -r -a f < "/proc/$tpid/stat" 2>/dev/null || break
         now=${EPOCHREALTIME/./}
         # (fields 14 and 15; a comm with spaces would shift them: ours has none)
-        echo -e "$(( (now - t0) / 1000000 )).$(( (now - t0) / 10000 % 100 ))\t$(( f[13] + f[14] ))" >> "$d/cpu.tsv"
+        printf '%d.%02d\t%d\n' $(( (now - t0) / 1000000 )) $(( (now - t0) / 10000 % 100 )) $(( f[13] + f[14] )) >> "$d/cpu.tsv"
         nap 1
     done
     wait "$tpid"; echo "tune $w: exit $?" >> "$d/tune.out"
