@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
-use scx_gamer::mangohud::log::is_summary;
+use scx_gamer::mangohud::log::is_frame_log;
 use scx_gamer::report::compare::{Run, compare, cpu_use};
 use scx_gamer::report::compare_md::{Context, render, splice};
 use scx_gamer::report::logs::series_of;
@@ -46,7 +46,7 @@ fn run_log(dir: &Path) -> Result<PathBuf> {
     let mut logs: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv") && !is_summary(p))
+        .filter(|p| is_frame_log(p))
         .collect();
     match logs.len() {
         1 => Ok(logs.remove(0)),

@@ -1300,6 +1300,11 @@ pub fn is_summary(path: &Path) -> bool {
         .is_some_and(|n| n.ends_with("_summary.csv"))
 }
 
+/// A MangoHud frame log: a `.csv` that is not a summary.
+pub fn is_frame_log(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "csv") && !is_summary(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

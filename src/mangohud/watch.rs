@@ -65,10 +65,6 @@ impl Drop for LogWatcher {
     }
 }
 
-fn is_log(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "csv") && !mlog::is_summary(path)
-}
-
 /// The deepest existing folder on the way to `target`.
 fn nearest_existing(target: &Path) -> PathBuf {
     let mut p = target.to_path_buf();
@@ -109,7 +105,7 @@ impl Worker {
 
     fn scan(&mut self, deliver: bool) -> Result<()> {
         let Ok(entries) = std::fs::read_dir(&self.folder) else { return Ok(()) };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_log(p)).collect();
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| mlog::is_frame_log(p)).collect();
         paths.sort();
         for p in paths {
             self.read_new(&p, deliver);
@@ -163,7 +159,7 @@ impl Worker {
             return;
         }
         for path in paths {
-            if path.parent() == Some(self.folder.as_path()) && is_log(&path) {
+            if path.parent() == Some(self.folder.as_path()) && mlog::is_frame_log(&path) {
                 self.read_new(&path, true);
             }
         }

@@ -218,7 +218,7 @@ mod tests {
         let cell = |tuned: f64| {
             compare(&[run("w", "l", "eevdf", 10.0), run("w", "l", "gamer-tuned", tuned), run("w", "l", "lavd", 10.1)]).remove(0)
         };
-        assert!(goal(&cell(10.2), TUNED).unwrap().met == false, "beyond the best peer");
+        assert!(!goal(&cell(10.2), TUNED).unwrap().met, "beyond the best peer");
         assert!(goal(&cell(10.1), TUNED).unwrap().met, "≤ peer, ≤ 2 % over EEVDF");
         let c = compare(&[run("w", "l", "eevdf", 10.0), run("w", "l", "gamer-tuned", 10.3), run("w", "l", "lavd", 11.0)]).remove(0);
         assert!(!goal(&c, TUNED).unwrap().met, "3 % over EEVDF");

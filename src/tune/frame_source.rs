@@ -48,7 +48,7 @@ pub(crate) fn csv_logs(folder: &Path) -> BTreeSet<PathBuf> {
     std::fs::read_dir(folder)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "csv") && !mlog::is_summary(p))
+                .filter(|p| mlog::is_frame_log(p))
                 .collect()
         })
         .unwrap_or_default()

@@ -104,8 +104,6 @@ pub(crate) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
     SystemInfo { kernel, cpu, cpus, mangohud_version }
 }
 
-/// Connect to the MangoHud of any process of the game's tree: a launcher
-/// may fork the process that renders.
 /// Add this session to the runner's store and save it, before the first
 /// trial (`tune`, `attach` and `launch --tune` alike).
 pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
@@ -128,6 +126,8 @@ pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, star
     Ok(())
 }
 
+/// Connect to the MangoHud of any process of the game's tree: a launcher
+/// may fork the process that renders.
 fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Result<Control> {
     let deadline = Instant::now() + timeout;
     let mut last_err = None;
