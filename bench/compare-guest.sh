@@ -20,8 +20,9 @@
 #              defaults under NAME (policy experiments; NAMEs go in SCHEDS)
 #
 # Layout of $OUT:
-#   logs/<workload>/<load>/<scheduler>/<rep>/*.csv   MangoHud-form frame logs
+#   logs/<workload>/*.csv   the game's MangoHud-form frame logs (and summaries)
 #   runs.tsv        one line per run: rep workload load scheduler ops status
+#                   log (the run's frame log, relative to $OUT; - if none)
 #   tune/<workload>/ the tuner's store, output and its CPU samples
 #   tuned/<workload>.flags   the config tune picked, as scx_gamer flags
 #   switch-gap.txt  in-process switch vs process restart
@@ -52,7 +53,8 @@ Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 for _ in $(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
 
 # (Builtins where a fork is avoidable: a fork takes seconds under the load.)
-ops() { local o=-; { read -r o < /sys/kernel/sched_ext/root/ops; } 2>/dev/null; echo "$o"; }
+# ops: the attached sched_ext scheduler's name into $ops (- if none).
+read_ops() { ops=-; { read -r ops < /sys/kernel/sched_ext/root/ops; } 2>/dev/null; }
 wait_state() { # STATE SECS
     local i s
     for ((i = 0; i < $2 * 20; i++)); do
@@ -68,28 +70,30 @@ wait_state() { # STATE SECS
 # burst: the job pattern of a parallel build: vCPU-count short CPU-bound jobs
 #        (new processes) start together, run 0.3 s, exit; again after 0.5 s.
 #        (Real compiler jobs are too slow to start under TCG for the budget.)
+# Each load runs in a session (and process group) of its own, led by $load_pid,
+# so stopping it is one signal to the group: no pkill (a fork and a /proc scan
+# take seconds here). Every fork counts: in the TCG guest, with its vCPUs
+# sharing one host thread, a fork and exec took 1-4 s even with the load
+# stopped, 8 of the 15 s a 5-s run took.
 load_pid=""
 start_load() {
     case "$1" in
-        cpu) "${normal[@]}" stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
+        cpu) "${normal[@]}" setsid stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
         burst)
-            (
+            # (timeout puts each job in a group of its own: they end by themselves)
+            "${normal[@]}" setsid bash -c '
                 while :; do
-                    for _ in $(seq "$ncpu"); do "${normal[@]}" timeout 0.3 sh -c 'while :; do :; done' burst-job & done
+                    for ((i = 0; i < $1; i++)); do timeout 0.3 sh -c "while :; do :; done" burst-job & done
                     wait
-                    nap 0.5
-                done
-            ) >/dev/null 2>&1 &
+                    sleep 0.5
+                done' burst "$ncpu" >/dev/null 2>&1 &
             load_pid=$! ;;
     esac
 }
-# Builtins first: under the load every fork takes seconds in TCG.
-# (stress-ng's parent stops its workers; a burst job ends within 0.3 s.)
 stop_load() {
     [ -n "$load_pid" ] || return 0
-    kill "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
+    kill -TERM -- "-$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
     load_pid=""
-    pkill -x stress-ng 2>/dev/null; pkill -f burst-job 2>/dev/null
 }
 
 # --- games ---------------------------------------------------------------------------
@@ -105,7 +109,7 @@ game_pid=""
 fl_game=("$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --exe frameloop)
 start_game() { # WORKLOAD
     game=$1
-    rm -rf "$game_dir"; mkdir -p "$game_dir"; chown nobody "$game_dir"
+    rm -rf "$game_dir"; mkdir -p "$game_dir" "$OUT/logs/$game"; chown nobody "$game_dir"
     # nice, setpriv, env and the game exec in turn: $! is the game's pid (which
     # also names MangoHud's control socket).
     case "$1" in
@@ -144,12 +148,16 @@ toggle_log() { # 1 | 0
 }
 # The summary file comes last: it tells a log is complete.
 summaries() { local f; nsum=0; for f in "$game_dir"/*_summary.csv; do [ -e "$f" ] && nsum=$((nsum + 1)); done; }
-# log_frames SECS DIR [LOAD]: log SECS seconds of frames into DIR/, under
-# LOAD if given (started WARMUP s before, stopped as soon as logging stops).
+# log_frames SECS [LOAD]: log SECS seconds of frames, under LOAD if given
+# (started WARMUP s before, stopped as soon as logging stops). The new log's
+# path goes into $log ("" if none). Logs stay in $game_dir (moving each one
+# would cost forks) until keep_logs.
+declare -A seen
 log_frames() {
     local n i f
+    for f in "$game_dir"/*.csv; do seen[$f]=1; done
     summaries; n=$nsum
-    if [ -n "${3:-}" ]; then start_load "$3"; nap "$WARMUP"; fi
+    if [ -n "${2:-}" ]; then start_load "$2"; nap "$WARMUP"; fi
     toggle_log 1
     nap "$1"
     toggle_log 0
@@ -158,19 +166,20 @@ log_frames() {
         summaries; [ "$nsum" -gt "$n" ] && break
         nap 0.25
     done
-    # The log: the one csv that is not a summary (older ones were moved).
-    f=""
-    for i in "$game_dir"/*.csv; do [[ -e $i && $i != *_summary.csv ]] && f=$i; done
-    mkdir -p "$2"
-    [ -n "$f" ] && mv "$f" "$2/" && rm -f "$game_dir"/*_summary.csv
+    # The log: the new csv that is not a summary.
+    log=""
+    for f in "$game_dir"/*.csv; do [[ -e $f && -z ${seen[$f]:-} && $f != *_summary.csv ]] && log=$f; done
 }
+# keep_logs: the game's logs into $OUT/logs/<game>/ (one mv for many runs).
+keep_logs() { mv "$game_dir"/*.csv "$OUT/logs/$game/" 2>/dev/null; seen=(); }
 # glxgears' warm-up: 3-s probes until two in a row agree on the frame rate
 # within 15 %.
 warm_up() {
     local prev=0 fps i
     for i in $(seq 20); do
-        rm -rf /tmp/probe; log_frames 3 /tmp/probe
-        fps=$("$BIN" report --log /tmp/probe/*.csv --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["avg_fps"]))' 2>/dev/null || echo 0)
+        log_frames 3
+        fps=$("$BIN" report --log "$log" --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["avg_fps"]))' 2>/dev/null || echo 0)
+        rm -f "$game_dir"/*.csv
         echo "glxgears warm-up probe $i: $fps fps"
         [ "$fps" -gt 0 ] && [ "$prev" -gt 0 ] && [ $((fps * 100)) -ge $((prev * 85)) ] && [ $((fps * 100)) -le $((prev * 115)) ] && return 0
         prev=$fps
@@ -266,21 +275,23 @@ for w in $WORKLOADS; do
             s=${scheds[si]}
             status=ok
             start_sched "$s" "$w" "$game_pid" || status=no-attach
-            o=$(ops)
+            read_ops; o=$ops
             shuffle $((rep * 1000 + wi * 100 + si)) $LOADS
             for load in "${order[@]}"; do
-                dir="$OUT/logs/$w/$load/$s/$rep"
-                log_frames "$MEASURE" "$dir" "$load"
+                log_frames "$MEASURE" "$load"
                 [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
-                [ "$(ops)" = "$o" ] || status="ops-changed"
-                st="$status,no-log"; for f in "$dir"/*.csv; do [ -e "$f" ] && st=$status; done
-                printf -v line '%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st"
+                read_ops; [ "$ops" = "$o" ] || status="ops-changed"
+                st=$status; f=logs/$w/${log##*/}
+                [ -n "$log" ] || { st="$status,no-log"; f=-; }
+                printf -v line '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st" "$f"
                 echo "$line" >> "$OUT/runs.tsv"; echo "$line"
             done
             stop_sched
         done
+        keep_logs
     done
     stop_game
+    keep_logs
 done
 
 # --- 3. the cost of a config change ------------------------------------------------

@@ -41,7 +41,8 @@ fn read(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The frame log a run left (MangoHud writes a summary beside it).
+/// The frame log a run left in its own folder (older results folders;
+/// MangoHud writes a summary beside it).
 fn run_log(dir: &Path) -> Result<PathBuf> {
     let mut logs: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -89,8 +90,11 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
     let mut workloads: Vec<String> = Vec::new();
     for (i, line) in read(&out.join("runs.tsv"))?.lines().enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
-        let [rep, workload, load, scheduler, ops, status] = f[..] else {
-            bail!("{}:{}: expected 6 tab-separated fields: {line:?}", out.join("runs.tsv").display(), i + 1);
+        // (6 fields: a results folder from before the log column, one folder per run)
+        let (rep, workload, load, scheduler, ops, status, log) = match f[..] {
+            [rep, workload, load, scheduler, ops, status, log] => (rep, workload, load, scheduler, ops, status, Some(log)),
+            [rep, workload, load, scheduler, ops, status] => (rep, workload, load, scheduler, ops, status, None),
+            _ => bail!("{}:{}: expected 7 tab-separated fields: {line:?}", out.join("runs.tsv").display(), i + 1),
         };
         if !workloads.iter().any(|w| w == workload) {
             workloads.push(workload.into());
@@ -101,8 +105,11 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
             ctx.failed.push(format!("{what}: {status} (sched_ext ops seen: {ops})"));
             continue;
         }
-        let dir = out.join("logs").join(workload).join(load).join(scheduler).join(rep);
-        match run_log(&dir).and_then(|log| series_of(&log)) {
+        let log = match log {
+            Some(log) => Ok(out.join(log)),
+            None => run_log(&out.join("logs").join(workload).join(load).join(scheduler).join(rep)),
+        };
+        match log.and_then(|log| series_of(&log)) {
             Ok(series) => runs.push(Run {
                 workload: workload.into(),
                 load: load.into(),
