@@ -98,17 +98,21 @@ stop_load() {
 
 # --- games ---------------------------------------------------------------------------
 # One warm copy of the game per workload runs through all its runs (glxgears
-# compiles its shaders with LLVM for a long while under TCG), and each run is
-# one log, started and stopped as a player would: over MangoHud's control
-# socket for glxgears (MangoHud 0.6.8 writes the log when logging stops),
-# by SIGUSR1 for the frame-loop program (its --log-on-sigusr1).
-game_dir=/tmp/game-logs
-game_pid=""
+# compiles its shaders with LLVM for a long while under TCG); the games are
+# stopped (SIGSTOP) while another one is measured, so every scheduler
+# attaches once per repetition for all of them (scx_lavd takes a minute to
+# load here). Each run is one log, started and stopped as a player would:
+# over MangoHud's control socket for glxgears (MangoHud 0.6.8 writes the log
+# when logging stops), by SIGUSR1 for the frame-loop program (its
+# --log-on-sigusr1).
+declare -A pids
+game="" game_pid="" game_dir=""
+use_game() { game=$1; game_pid=${pids[$1]}; game_dir=/tmp/game-logs/$1; }
 # The frame-loop game: 60 fps, a render thread and vCPU-1 workers doing a
 # fixed amount of work per frame.
 fl_game=("$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) --exe frameloop)
-start_game() { # WORKLOAD
-    game=$1
+start_game() { # WORKLOAD: started, warm, $game (running)
+    game=$1 game_dir=/tmp/game-logs/$1
     rm -rf "$game_dir"; mkdir -p "$game_dir" "$OUT/logs/$game"; chown nobody "$game_dir"
     # nice, setpriv, env and the game exec in turn: $! is the game's pid (which
     # also names MangoHud's control socket).
@@ -117,12 +121,14 @@ start_game() { # WORKLOAD
             "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0,control=mangohud-%p,no_display" \
                 mangohud glxgears -geometry 160x160 >/dev/null 2>"$OUT/game-$1.err" &
             game_pid=$!
+            pids[$1]=$game_pid
             warm_up ;;
         frameloop)
             # (MangoHud's environment: attach finds the log folder there)
             "${normal[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups env MANGOHUD=1 MANGOHUD_CONFIG="output_folder=$game_dir,log_interval=0" \
                 "${fl_game[@]}" --log-on-sigusr1 --seconds 86400 >/dev/null 2>"$OUT/game-$1.err" &
             game_pid=$!
+            pids[$1]=$game_pid
             # Ready when it catches SIGUSR1 (10): before, the signal kills it.
             local i
             for ((i = 0; i < 300; i++)); do catches "$game_pid" frameloop 10 && break; nap 0.2; done ;;
@@ -139,7 +145,9 @@ catches() {
     done < "/proc/$1/status"
     return 1
 }
-stop_game() { kill "$game_pid" 2>/dev/null; wait "$game_pid" 2>/dev/null; game_pid=""; }
+pause_game() { kill -STOP "$game_pid"; }
+resume_game() { kill -CONT "$game_pid"; }
+stop_games() { local p; for p in "${pids[@]}"; do kill "$p"; kill -CONT "$p"; wait "$p"; done 2>/dev/null; }
 toggle_log() { # 1 | 0
     case "$game" in
         glxgears) printf ':logging=%s;' "$1" | socat -t 0.5 - "ABSTRACT-CONNECT:mangohud-$game_pid" >/dev/null 2>&1 ;;
@@ -172,39 +180,49 @@ log_frames() {
 }
 # keep_logs: the game's logs into $OUT/logs/<game>/ (one mv for many runs).
 keep_logs() { mv "$game_dir"/*.csv "$OUT/logs/$game/" 2>/dev/null; seen=(); }
-# glxgears' warm-up: 3-s probes until two in a row agree on the frame rate
-# within 15 %.
+# glxgears' warm-up: 3-s probes until two in a row agree on the number of
+# frames within 15 %. (Counted with builtins: piping `scx_gamer report
+# --json` through python took 40 s a probe here.)
 warm_up() {
-    local prev=0 fps i
+    local prev=0 n i lines
     for i in $(seq 20); do
         log_frames 3
-        fps=$("$BIN" report --log "$log" --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["avg_fps"]))' 2>/dev/null || echo 0)
+        n=0
+        # (MangoHud 0.6.8: a system line and its header, then the frame header)
+        [ -z "$log" ] || { mapfile -t lines < "$log"; n=$(( ${#lines[@]} > 3 ? ${#lines[@]} - 3 : 0 )); }
         rm -f "$game_dir"/*.csv
-        echo "glxgears warm-up probe $i: $fps fps"
-        [ "$fps" -gt 0 ] && [ "$prev" -gt 0 ] && [ $((fps * 100)) -ge $((prev * 85)) ] && [ $((fps * 100)) -le $((prev * 115)) ] && return 0
-        prev=$fps
+        echo "glxgears warm-up probe $i: $n frames in 3 s"
+        [ "$n" -gt 0 ] && [ "$prev" -gt 0 ] && [ $((n * 100)) -ge $((prev * 85)) ] && [ $((n * 100)) -le $((prev * 115)) ] && return 0
+        prev=$n
     done
 }
 
 # --- schedulers ---------------------------------------------------------------------
+# start_sched NAME [WORKLOAD]: attach NAME (gamer-tuned: WORKLOAD's pick),
+# the scx_gamer builds told every game's pid. $status: ok or no-attach;
+# $o: the sched_ext ops attached.
 sched_pid=""
-start_sched() { # NAME WORKLOAD GAME_PID
+start_sched() {
+    local gp=() p
+    for p in "${pids[@]}"; do gp+=(--game-pid "$p"); done
+    sched_pid="" status=ok
     case "$1" in
-        eevdf) sched_pid=""; return 0 ;;
-        gamer) "${normal[@]}" "$BIN" run --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
+        eevdf) ;;
+        gamer) "${normal[@]}" "$BIN" run "${gp[@]}" >/dev/null 2>&1 & sched_pid=$! ;;
         gamer-tuned)
             # shellcheck disable=SC2046 # the flags are words
-            "${normal[@]}" "$BIN" run $(cat "$OUT/tuned/$2.flags") --game-pid "$3" >/dev/null 2>&1 & sched_pid=$! ;;
+            "${normal[@]}" "$BIN" run $(cat "$OUT/tuned/$2.flags") "${gp[@]}" >/dev/null 2>&1 & sched_pid=$! ;;
         bpfland) "${normal[@]}" "$PEERS/bin/scx_bpfland" >/dev/null 2>&1 & sched_pid=$! ;;
         lavd) "${normal[@]}" "$PEERS/bin/scx_lavd" >/dev/null 2>&1 & sched_pid=$! ;;
         *)  # another scx_gamer build, with its defaults (VARIANTS)
             local v
             for v in ${VARIANTS:-}; do
-                [ "${v%%=*}" = "$1" ] && { "${normal[@]}" "${v#*=}" run --game-pid "$3" >/dev/null 2>&1 & sched_pid=$!; }
+                [ "${v%%=*}" = "$1" ] && { "${normal[@]}" "${v#*=}" run "${gp[@]}" >/dev/null 2>&1 & sched_pid=$!; }
             done
-            [ -n "$sched_pid" ] || { echo "no scheduler named $1" >&2; return 1; } ;;
+            [ -n "$sched_pid" ] || echo "no scheduler named $1" >&2 ;;
     esac
-    wait_state enabled 60
+    if [ "$1" != eevdf ] && ! { [ -n "$sched_pid" ] && wait_state enabled 120; }; then status=no-attach; fi
+    read_ops; o=$ops
 }
 stop_sched() {
     [ -n "$sched_pid" ] || return 0
@@ -249,10 +267,11 @@ tune_game() { # WORKLOAD
 }
 
 # --- 2. the comparison: every scheduler in every cell, order shuffled per rep ---
-# Per workload one warm game (tuned first, then compared); per repetition
-# the schedulers in a shuffled order; each attaches once (with the machine
-# quiet: attaching under a full load is slow in TCG) and is measured under
-# every load, in a shuffled order. runs.tsv gets a line per run.
+# Per repetition the schedulers in a shuffled order; each attaches once (with
+# the machine quiet: attaching under a full load is slow in TCG) for all the
+# games (gamer-tuned once per game: its config is the game's pick) and is
+# measured on every game under every load, both in shuffled orders.
+# runs.tsv gets a line per run.
 shuffle() { # SEED WORDS...: the words into ${order[@]}, in an order fixed by SEED
     local i j t
     order=("${@:2}"); RANDOM=$1
@@ -260,39 +279,54 @@ shuffle() { # SEED WORDS...: the words into ${order[@]}, in an order fixed by SE
         j=$((RANDOM % (i + 1))); t=${order[i]}; order[i]=${order[j]}; order[j]=$t
     done
 }
-wi=0
+# measure SCHED WORKLOAD REP SEED: WORKLOAD's runs under every load.
+measure() {
+    local s=$1 w=$2 rep=$3 load st f line
+    use_game "$w"; resume_game
+    shuffle "$4" $LOADS
+    for load in "${order[@]}"; do
+        log_frames "$MEASURE" "$load"
+        [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
+        read_ops; [ "$ops" = "$o" ] || status="ops-changed"
+        st=$status; f=logs/$w/${log##*/}
+        [ -n "$log" ] || { st="$status,no-log"; f=-; }
+        printf -v line '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st" "$f"
+        echo "$line" >> "$OUT/runs.tsv"; echo "$line"
+    done
+    pause_game
+}
+
+# Every game started, warm and tuned in turn; then paused.
+games=()
 for w in $WORKLOADS; do
-    wi=$((wi + 1))
     start_game "$w"
     if ! kill -0 "$game_pid" 2>/dev/null; then
         echo "$w: the game is not running (see game-$w.err); no runs" | tee -a "$OUT/errors.txt"
+        unset "pids[$w]"
         continue
     fi
+    games+=("$w")
     case " $SCHEDS " in *" gamer-tuned "*) tune_game "$w" ;; esac
-    for rep in $(seq "$REPS"); do
-        shuffle $((rep * 100 + wi)) $SCHEDS; scheds=("${order[@]}")
-        for si in "${!scheds[@]}"; do
-            s=${scheds[si]}
-            status=ok
-            start_sched "$s" "$w" "$game_pid" || status=no-attach
-            read_ops; o=$ops
-            shuffle $((rep * 1000 + wi * 100 + si)) $LOADS
-            for load in "${order[@]}"; do
-                log_frames "$MEASURE" "$load"
-                [ -z "$sched_pid" ] || kill -0 "$sched_pid" 2>/dev/null || status=exited
-                read_ops; [ "$ops" = "$o" ] || status="ops-changed"
-                st=$status; f=logs/$w/${log##*/}
-                [ -n "$log" ] || { st="$status,no-log"; f=-; }
-                printf -v line '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st" "$f"
-                echo "$line" >> "$OUT/runs.tsv"; echo "$line"
-            done
-            stop_sched
-        done
-        keep_logs
-    done
-    stop_game
-    keep_logs
+    pause_game
 done
+for rep in $(seq "$REPS"); do
+    [ ${#games[@]} -gt 0 ] || break
+    shuffle $((rep * 100)) $SCHEDS; scheds=("${order[@]}")
+    for si in "${!scheds[@]}"; do
+        s=${scheds[si]}
+        shuffle $((rep * 100 + si)) "${games[@]}"; ws=("${order[@]}")
+        [ "$s" = gamer-tuned ] || start_sched "$s"
+        for wi in "${!ws[@]}"; do
+            w=${ws[wi]}
+            [ "$s" != gamer-tuned ] || start_sched "$s" "$w"
+            measure "$s" "$w" "$rep" $((rep * 1000 + si * 10 + wi))
+            [ "$s" != gamer-tuned ] || stop_sched
+        done
+        stop_sched
+    done
+    for w in "${games[@]}"; do use_game "$w"; keep_logs; done
+done
+stop_games
 
 # --- 3. the cost of a config change ------------------------------------------------
 if [ "${SWITCH_GAP:-1}" = 1 ]; then

@@ -32,7 +32,8 @@ const WARMUP_SECS: f64 = 10.0;
 /// Success: the pick's true p99 is within this factor of the true best.
 const TOLERANCE: f64 = 1.02;
 
-/// The trials of `trials/default.toml`: the seeds every search starts from.
+/// The trials of `trials/default.toml` that move knobs of its `[space]` (not
+/// game-first: game_weight is no dimension): the seeds every search starts from.
 fn seeds() -> Vec<SchedConfig> {
     let d = SchedConfig::default();
     vec![

@@ -16,11 +16,12 @@
 # 1. Setup (cached): scripts/setup.sh, stress-ng, and the peers built from
 #    their published crates with `cargo install --locked` at 1.1.4 into
 #    $SCX_GAMER_CACHE/peers (never into the repo).
-# 2. In one VM boot (bench/compare-guest.sh), per workload: one warm copy of
-#    the game; a short `scx_gamer attach` under the cpu load picks
+# 2. In one VM boot (bench/compare-guest.sh): per workload one warm copy of
+#    the game, and a short `scx_gamer attach` under the cpu load picks its
 #    "gamer-tuned"; then per repetition every scheduler, in a shuffled
-#    order, attaches once and is measured under every load (shuffled too).
-#    Last, the config-switch gap.
+#    order, attaches once and is measured on every game (the others are
+#    stopped) under every load (both shuffled too). Last, the config-switch
+#    gap.
 # 3. On the host: `bench_tables` turns the logs into the tables, which
 #    replace the generated part of BENCHMARKS.md (unless --no-write).
 #

@@ -237,6 +237,10 @@ struct KnobArgs {
     /// Deadline head start of game threads over other tasks, µs.
     #[arg(long, default_value_t = SchedConfig::default().game_boost_us)]
     game_boost_us: u64,
+    /// CPU share of a game thread against a background task under
+    /// contention, as a multiple (1 = equal; 1..=64).
+    #[arg(long, default_value_t = SchedConfig::default().game_weight)]
+    game_weight: u32,
 }
 
 impl KnobArgs {
@@ -247,6 +251,7 @@ impl KnobArgs {
             mig_max: self.mig_max,
             mig_window_ms: self.mig_window_ms,
             game_boost_us: self.game_boost_us,
+            game_weight: self.game_weight,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -6,7 +6,8 @@
  * (weighted vruntime plus the CPU time it has used since it last woke up), so
  * interactive tasks run before CPU hogs and nobody starves. Threads of the
  * game (the process tree userspace names in game_tgids, plus anything those
- * processes fork) get their deadline pulled forward by game_boost_ns, and
+ * processes fork) get their deadline pulled forward by game_boost_ns and,
+ * under contention, game_weight times a background task's CPU share; and
  * background tasks' slices shrink while tasks wait, so a woken game thread
  * gets a CPU within a fraction of a slice. For input_window_ns after
  * userspace signals an input event, game threads get a second deadline
@@ -36,6 +37,12 @@ const volatile u64 input_window_ns = 5000ULL * 1000;
 const volatile u64 game_boost_ns = 2000ULL * 1000;
 const volatile u64 mig_window_ns = 100ULL * 1000 * 1000;
 const volatile u32 mig_max = 3;		/* 0: no migration limit */
+/*
+ * A game thread's CPU share against a background task of the same nice
+ * level: its vtime advances game_weight times slower, as if it had that
+ * many times the weight. 1: equal shares, only the deadline credit.
+ */
+const volatile u32 game_weight = 2;
 
 /*
  * Most vruntime credit a task keeps from sleeping, and most CPU time since
@@ -445,6 +452,8 @@ void BPF_STRUCT_OPS(gamer_stopping, struct task_struct *p, bool runnable)
 		return;
 
 	delta = scale_by_task_weight_inverse(p, bpf_ktime_get_ns() - tctx->last_run_at);
+	if (game_weight > 1 && is_game(p, tctx))
+		delta /= game_weight;
 	tctx->vtime += delta;
 	tctx->exec_vtime += delta;
 

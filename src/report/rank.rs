@@ -199,7 +199,7 @@ impl Ranking {
 /// A config as `scx_gamer` flags, ready to paste.
 pub fn as_flags(c: &SchedConfig) -> String {
     format!(
-        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {}",
-        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us
+        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {} --game-weight {}",
+        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us, c.game_weight
     )
 }

@@ -25,6 +25,15 @@ pub struct SchedConfig {
     /// Deadline credit of game threads over other tasks, µs (doubled inside
     /// the input window).
     pub game_boost_us: u64,
+    /// CPU share of a game thread against a background task of the same
+    /// nice level under contention (1: equal). Absent from a record (stores
+    /// and requests from before this knob): 1, what those configs ran with.
+    #[serde(default = "weight_before_the_knob")]
+    pub game_weight: u32,
+}
+
+fn weight_before_the_knob() -> u32 {
+    1
 }
 
 impl Default for SchedConfig {
@@ -35,6 +44,7 @@ impl Default for SchedConfig {
             mig_max: 3,
             mig_window_ms: 100,
             game_boost_us: 2000,
+            game_weight: 2,
         }
     }
 }
@@ -49,22 +59,24 @@ pub struct Knob {
 
 /// The range of every knob. A slice of a few µs is legal (the old tuning
 /// script tried 5 µs); sched_ext then preempts at the next tick.
-pub const KNOBS: [Knob; 5] = [
+pub const KNOBS: [Knob; 6] = [
     Knob { name: "slice_us", min: 1, max: 100_000, unit: "µs" },
     Knob { name: "input_window_us", min: 0, max: 1_000_000, unit: "µs" },
     Knob { name: "mig_max", min: 0, max: 1_000, unit: "migrations" },
     Knob { name: "mig_window_ms", min: 1, max: 10_000, unit: "ms" },
     Knob { name: "game_boost_us", min: 0, max: 100_000, unit: "µs" },
+    Knob { name: "game_weight", min: 1, max: 64, unit: "× a background task's share" },
 ];
 
 impl SchedConfig {
-    fn values(&self) -> [u64; 5] {
+    fn values(&self) -> [u64; 6] {
         [
             self.slice_us,
             self.input_window_us,
             u64::from(self.mig_max),
             self.mig_window_ms,
             self.game_boost_us,
+            u64::from(self.game_weight),
         ]
     }
 
@@ -100,6 +112,10 @@ impl SchedConfig {
             }
             "mig_window_ms" => self.mig_window_ms = parsed,
             "game_boost_us" => self.game_boost_us = parsed,
+            "game_weight" => {
+                self.game_weight = u32::try_from(parsed)
+                    .map_err(|_| anyhow::anyhow!("game_weight = {parsed} is too large"))?
+            }
             other => bail!(
                 "unknown knob '{other}' (known: {})",
                 KNOBS.map(|k| k.name).join(", ")
@@ -185,5 +201,23 @@ mod tests {
         assert_eq!(cfg.mig_max, SchedConfig::default().mig_max);
         let err = serde_json::from_str::<SchedConfig>(r#"{"slice": 7}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `slice`"), "{err}");
+    }
+
+    #[test]
+    fn a_record_from_before_game_weight_ran_with_equal_shares() {
+        let old: SchedConfig = serde_json::from_str(r#"{"slice_us": 500, "game_boost_us": 4000}"#).unwrap();
+        assert_eq!(old.game_weight, 1);
+        let new: SchedConfig = serde_json::from_str(&serde_json::to_string(&SchedConfig::default()).unwrap()).unwrap();
+        assert_eq!(new, SchedConfig::default());
+    }
+
+    #[test]
+    fn game_weight_is_a_knob_with_a_range() {
+        let cfg: SchedConfig = "game_weight=8".parse().unwrap();
+        assert_eq!(cfg.game_weight, 8);
+        let err = "game_weight=0".parse::<SchedConfig>().unwrap_err().to_string();
+        assert!(err.contains("game_weight = 0") && err.contains("1..=64"), "{err}");
+        let err = "game_weight=65".parse::<SchedConfig>().unwrap_err().to_string();
+        assert!(err.contains("game_weight = 65"), "{err}");
     }
 }

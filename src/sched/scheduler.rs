@@ -105,6 +105,7 @@ impl Scheduler {
         rodata.slice_ns = config.slice_us * 1_000;
         rodata.input_window_ns = config.input_window_us * 1_000;
         rodata.game_boost_ns = config.game_boost_us * 1_000;
+        rodata.game_weight = config.game_weight;
         rodata.mig_max = config.mig_max;
         rodata.mig_window_ns = config.mig_window_ms * 1_000_000;
 

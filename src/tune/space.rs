@@ -37,6 +37,7 @@ pub fn knob_value(cfg: &SchedConfig, name: &str) -> Option<u64> {
         "mig_max" => Some(u64::from(cfg.mig_max)),
         "mig_window_ms" => Some(cfg.mig_window_ms),
         "game_boost_us" => Some(cfg.game_boost_us),
+        "game_weight" => Some(u64::from(cfg.game_weight)),
         _ => None,
     }
 }
