@@ -216,3 +216,40 @@ echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
     assert!(out.field("REASON").to_lowercase().contains("sysrq"), "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
 }
+
+/// CPU ticks (utime + stime) a process has used so far, as a shell
+/// expression over /proc/PID/stat (the comm `sh` has no spaces).
+const TICKS: &str = r#"
+ticks() { set -- $(cat /proc/$1/stat); echo $(( ${14} + ${15} )); }
+"#;
+
+#[test]
+fn game_weight_gives_the_game_that_share_of_a_contended_cpu() {
+    // Two endless loops on one CPU, one of them the game: with weight 1
+    // they split it evenly (vtime fairness), with weight 4 the game gets
+    // about 4/5.
+    let script = format!(
+        r#"{WAIT_STATE}{TICKS}
+taskset -c 1 sh -c 'while :; do :; done' & GAME=$!
+taskset -c 1 sh -c 'while :; do :; done' & BG=$!
+for w in 1 4; do
+    $SCX_GAMER run --game-pid $GAME --game-weight $w & SCHED=$!
+    wait_state enabled
+    sleep 2
+    g0=$(ticks $GAME); b0=$(ticks $BG)
+    sleep 4
+    g1=$(ticks $GAME); b1=$(ticks $BG)
+    echo "SHARE_$w=$(( (g1 - g0) * 100 / (g1 - g0 + b1 - b0) ))"
+    kill -INT $SCHED; wait $SCHED; wait_state disabled
+done
+kill $GAME $BG
+"#
+    );
+    let out = run_in_vm(&script, 600);
+    let share = |w: &str| -> u32 {
+        out.field(&format!("SHARE_{w}")).parse().unwrap_or_else(|_| panic!("no SHARE_{w}:\n{}", out.output))
+    };
+    let (equal, weighted) = (share("1"), share("4"));
+    assert!((35..=65).contains(&equal), "weight 1: the game had {equal} % of the CPU\n{}", out.output);
+    assert!(weighted >= 70, "weight 4: the game had only {weighted} % of the CPU\n{}", out.output);
+}

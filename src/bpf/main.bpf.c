@@ -211,22 +211,39 @@ static u64 task_slice(bool game, s32 cpu)
 	return slice > slice_ns / 8 ? slice : slice_ns / 8;
 }
 
-static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
-			 bool game, bool boosted)
+/* @ns of @p's runtime in vtime: a game thread's counts game_weight times less. */
+static u64 vtime_delta(const struct task_struct *p, struct task_ctx *tctx, u64 ns)
+{
+	u64 delta = scale_by_task_weight_inverse(p, ns);
+
+	return game_weight > 1 && is_game(p, tctx) ? delta / game_weight : delta;
+}
+
+/* The deadline of @p at @vtime, with @exec_vtime used since it woke up. */
+static u64 deadline_at(const struct task_struct *p, u64 vtime, u64 exec_vtime,
+		       bool game, bool boosted)
 {
 	u64 lag = scale_by_task_weight(p, slice_lag_ns);
 	u64 credit = 0;
-
-	/* Sleeping earns at most @lag of credit against the running tasks. */
-	if (time_before(tctx->vtime, vtime_now - lag))
-		tctx->vtime = vtime_now - lag;
 
 	if (game)
 		credit += game_boost_ns;
 	if (boosted)
 		credit += game_boost_ns;
 
-	return tctx->vtime + (tctx->exec_vtime < lag ? tctx->exec_vtime : lag) - credit;
+	return vtime + (exec_vtime < lag ? exec_vtime : lag) - credit;
+}
+
+static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
+			 bool game, bool boosted)
+{
+	u64 lag = scale_by_task_weight(p, slice_lag_ns);
+
+	/* Sleeping earns at most @lag of credit against the running tasks. */
+	if (time_before(tctx->vtime, vtime_now - lag))
+		tctx->vtime = vtime_now - lag;
+
+	return deadline_at(p, tctx->vtime, tctx->exec_vtime, game, boosted);
 }
 
 enum dispatch_kind { DISPATCH_LOCAL, DISPATCH_CPU, DISPATCH_SHARED };
@@ -388,10 +405,48 @@ static bool take_head(u64 dsq, struct task_struct *head)
 	return head && scx_bpf_dsq_move_to_local(dsq, 0);
 }
 
+/*
+ * Whether @prev, whose slice ran out, keeps its CPU for another slice: yes
+ * while its deadline, with the slice it just ran charged, is earlier than
+ * those of the queue heads. ops.dispatch() runs before the kernel queues
+ * @prev again, so without this check a task that used up its slice always
+ * yielded to whoever waited, whatever the deadlines: two CPU-bound tasks
+ * took turns, one slice each, and game_weight changed nothing (the test
+ * game_weight_gives_the_game_that_share_of_a_contended_cpu caught it).
+ */
+static bool keeps_cpu(struct task_struct *prev, struct task_struct *own,
+		      struct task_struct *shared, s32 cpu)
+{
+	struct task_ctx *tctx;
+	u64 now, ran, dl;
+	bool game;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return false;
+	tctx = lookup_task_ctx(prev);
+	if (!tctx)	/* (every task has one from ops.init_task()) */
+		return false;
+	now = bpf_ktime_get_ns();
+	game = is_game(prev, tctx);
+	/* (ops.stopping() charges this slice only after dispatch) */
+	ran = vtime_delta(prev, tctx, now - tctx->last_run_at);
+	dl = deadline_at(prev, tctx->vtime + ran, tctx->exec_vtime + ran,
+			 game, game && in_input_window(now));
+	if (own && !time_before(dl, own->scx.dsq_vtime))
+		return false;
+	if (shared && !time_before(dl, shared->scx.dsq_vtime))
+		return false;
+	scx_bpf_task_set_slice(prev, task_slice(game, cpu));
+	return true;
+}
+
 void BPF_STRUCT_OPS(gamer_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct task_struct *own = __COMPAT_scx_bpf_dsq_peek(cpu_dsq(cpu));
 	struct task_struct *shared = __COMPAT_scx_bpf_dsq_peek(GAMER_SHARED_DSQ);
+
+	if (keeps_cpu(prev, own, shared, cpu))
+		return;
 
 	/* Earliest deadline first between the two queue heads. */
 	if (own && (!shared || time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime))) {
@@ -401,10 +456,6 @@ void BPF_STRUCT_OPS(gamer_dispatch, s32 cpu, struct task_struct *prev)
 		if (take_head(GAMER_SHARED_DSQ, shared) || take_head(cpu_dsq(cpu), own))
 			return;
 	}
-
-	/* Nothing else wants this CPU: let the previous task go on. */
-	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
-		scx_bpf_task_set_slice(prev, slice_ns);
 }
 
 void BPF_STRUCT_OPS(gamer_runnable, struct task_struct *p, u64 enq_flags)
@@ -451,9 +502,7 @@ void BPF_STRUCT_OPS(gamer_stopping, struct task_struct *p, bool runnable)
 	if (!tctx)
 		return;
 
-	delta = scale_by_task_weight_inverse(p, bpf_ktime_get_ns() - tctx->last_run_at);
-	if (game_weight > 1 && is_game(p, tctx))
-		delta /= game_weight;
+	delta = vtime_delta(p, tctx, bpf_ktime_get_ns() - tctx->last_run_at);
 	tctx->vtime += delta;
 	tctx->exec_vtime += delta;
 
