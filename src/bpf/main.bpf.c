@@ -21,7 +21,8 @@
  *
  * Queues: one shared DSQ for tasks free to run anywhere, one DSQ per CPU for
  * tasks kept on their CPU (affinity or migration limit). A CPU takes the
- * earlier deadline of the heads of its own DSQ and of the shared DSQ.
+ * earlier deadline of the heads of its own DSQ and of the shared DSQ, or
+ * keeps a task whose slice ran out if that one's deadline is earlier still.
  *
  * Every knob is const volatile (rodata), fixed at load time: the tuner loads
  * a fresh copy of this program for every config it tries.
