@@ -124,7 +124,11 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
     for w in &workloads {
         let flags = fs::read_to_string(out.join("tuned").join(format!("{w}.flags"))).unwrap_or_default();
         ctx.tuned.push((w.clone(), flags.trim().to_string()));
-        match tuner_cpu(&out.join("tune").join(w)) {
+        let dir = out.join("tune").join(w);
+        if !dir.exists() {
+            continue; // no gamer-tuned in this run: nothing was tuned
+        }
+        match tuner_cpu(&dir) {
             Ok(Some((med, all, max))) => ctx.tuner_cpu.push((w.clone(), med, all, max)),
             Ok(None) => ctx.failed.push(format!("tuner CPU use for {w}: fewer than two samples")),
             Err(e) => ctx.failed.push(format!("tuner CPU use for {w}: {e:#}")),

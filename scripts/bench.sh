@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=3
-measure=5
+measure=8
 vcpus=4
 write=1
 workloads="glxgears frameloop"

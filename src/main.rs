@@ -241,6 +241,10 @@ struct KnobArgs {
     /// contention, as a multiple (1 = equal; 1..=64).
     #[arg(long, default_value_t = SchedConfig::default().game_weight)]
     game_weight: u32,
+    /// 1: a game thread waiting for a CPU preempts a background task at
+    /// once, also outside the input window; 0: only inside it.
+    #[arg(long, default_value_t = SchedConfig::default().wake_preempt)]
+    wake_preempt: u32,
 }
 
 impl KnobArgs {
@@ -252,6 +256,7 @@ impl KnobArgs {
             mig_window_ms: self.mig_window_ms,
             game_boost_us: self.game_boost_us,
             game_weight: self.game_weight,
+            wake_preempt: self.wake_preempt,
         };
         cfg.validate()?;
         Ok(cfg)

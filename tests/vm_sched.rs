@@ -74,6 +74,9 @@ kill $HOGS $GAME
     // Hogs outnumber CPUs, so slices expire.
     assert!(num(&t, "slice_expired") > 0, "{t}");
     assert_eq!(num(&t, "boosted_dispatches"), 0, "no input was given: {t}");
+    // No input window ever opened, so these kicks are wake_preempt's (on by
+    // default): a game thread that found no idle CPU preempted a hog.
+    assert!(num(&t, "preempt_kicks") > 0, "{t}");
     // Default mig_max=3 with hogs bouncing between CPUs: the limit bites.
     assert!(num(&t, "migrations") > 0 && num(&t, "mig_blocked") > 0, "{t}");
 }
@@ -174,7 +177,7 @@ fn input_events_from_an_evdev_device_boost_the_game() {
     let script = format!(
         r#"{WAIT_STATE}{GAME_LIKE_LOAD}
 mkdir -p /tmp/input && mkfifo /tmp/input/event0
-$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 &
+$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 --wake-preempt 0 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
@@ -197,6 +200,8 @@ kill $HOGS $GAME
     assert_eq!(num(&t, "input_events"), sent, "{t}");
     assert!(num(&t, "boosted_dispatches") > 0, "{t}");
     assert!(num(&t, "boosted_dispatches") <= num(&t, "game_dispatches"), "{t}");
+    // With wake_preempt off, only the input window preempts hogs.
+    assert!(num(&t, "preempt_kicks") > 0, "{t}");
 }
 
 #[test]

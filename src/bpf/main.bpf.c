@@ -7,13 +7,12 @@
  * interactive tasks run before CPU hogs and nobody starves. Threads of the
  * game (the process tree userspace names in game_tgids, plus anything those
  * processes fork) get their deadline pulled forward by game_boost_ns and,
- * under contention, game_weight times a background task's CPU share; and
- * background tasks' slices shrink while tasks wait, so a woken game thread
- * gets a CPU within a fraction of a slice. For input_window_ns after
- * userspace signals an input event, game threads get a second deadline
- * credit and a woken one with no idle CPU preempts a CPU that runs a
- * non-game task (its previous CPU first), so the frame that answers the
- * input goes first, also among the game's own work. Each task
+ * under contention, game_weight times a background task's CPU share. A game
+ * thread queued with no idle CPU preempts a CPU that runs a non-game task
+ * (its previous CPU first) when wake_preempt is set or inside the input
+ * window (input_window_ns after userspace signals an input event, when game
+ * threads also get a second deadline credit); otherwise it waits for a slice
+ * end, and background slices shrink while tasks wait. Each task
  * may change CPU at most mig_max times per mig_window_ns; past that it waits
  * for its previous CPU (warm caches, less jitter) unless that CPU already has
  * a queue or, for a game thread, runs another game thread: then it may go
@@ -44,6 +43,12 @@ const volatile u32 mig_max = 3;		/* 0: no migration limit */
  * many times the weight. 1: equal shares, only the deadline credit.
  */
 const volatile u32 game_weight = 2;
+/*
+ * 1: a game thread queued with no idle CPU preempts a CPU that runs a
+ * background task, inside the input window or not; 0: only inside it
+ * (outside, it waits for a slice end, which is a tick away at most).
+ */
+const volatile u32 wake_preempt = 1;
 
 /*
  * Most vruntime credit a task keeps from sleeping, and most CPU time since
@@ -292,22 +297,23 @@ static bool preempt_non_game(s32 cpu)
 }
 
 /*
- * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; for a
- * game thread inside the input window (@boosted), else a CPU that runs
- * something other than the game (its previous CPU first: warm caches), so
- * the frame answering an input does not wait for a background slice to end.
- * Outside the window a game thread waits for the next slice end, which
- * task_slice() keeps short under contention: in the benchmark, preempting
- * on every game wake-up cost more (IPIs) than it won.
+ * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; if
+ * @preempt (a game thread inside the input window, or any game thread with
+ * wake_preempt), else a CPU that runs something other than the game (its
+ * previous CPU first: warm caches), so the frame does not wait for a
+ * background slice to end. Without @preempt it waits for the next slice
+ * end, which task_slice() keeps short under contention; but slices end at
+ * the scheduler tick (4 ms at HZ=250), so that wait is what wake_preempt
+ * trades against the preemptions' cost.
  */
-static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boosted)
+static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool preempt)
 {
 	s32 cpu;
 	u64 i;
 
 	if (dsq != GAMER_SHARED_DSQ) {
 		/* Queued on prev_cpu's own DSQ: only that CPU can take it. */
-		if (!(boosted && preempt_non_game(prev_cpu)))
+		if (!(preempt && preempt_non_game(prev_cpu)))
 			kick_idle(prev_cpu);
 		return;
 	}
@@ -317,7 +323,7 @@ static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool boos
 		kick_idle(cpu);
 		return;
 	}
-	if (!boosted)
+	if (!preempt)
 		return;
 
 	if (bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) && preempt_non_game(prev_cpu))
@@ -397,7 +403,7 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 	scx_bpf_dsq_insert_vtime(p, dsq, task_slice(game, prev_cpu), task_deadline(p, tctx, game, boosted),
 				 enq_flags);
 	count_dispatch(kind, game, boosted);
-	wake_cpu_for(p, dsq, prev_cpu, boosted);
+	wake_cpu_for(p, dsq, prev_cpu, boosted || (game && wake_preempt));
 }
 
 /* Move the head of @dsq to this CPU's local DSQ; false if it had none. */

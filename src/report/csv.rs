@@ -7,9 +7,9 @@ use anyhow::Result;
 
 use crate::store::GameStore;
 
-const HEADER: [&str; 26] = [
+const HEADER: [&str; 27] = [
     "id", "session", "block", "kind", "name", "status", "reason", "slice_us", "input_window_us", "mig_max", "mig_window_ms",
-    "game_boost_us", "game_weight", "started_at", "measured_secs", "frames", "avg_fps", "p50_ms", "p99_ms", "p999_ms", "low1_fps", "stutters",
+    "game_boost_us", "game_weight", "wake_preempt", "started_at", "measured_secs", "frames", "avg_fps", "p50_ms", "p99_ms", "p999_ms", "low1_fps", "stutters",
     "migrations", "mig_blocked", "switch_gap_ms", "ops",
 ];
 
@@ -37,6 +37,7 @@ pub fn write<W: Write>(w: W, store: &GameStore) -> Result<()> {
             opt(c.map(|c| c.mig_window_ms)),
             opt(c.map(|c| c.game_boost_us)),
             opt(c.map(|c| c.game_weight)),
+            opt(c.map(|c| c.wake_preempt)),
             t.started_at.clone(),
             format!("{:.3}", t.measured_secs),
             f.frames.to_string(),

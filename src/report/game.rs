@@ -52,6 +52,9 @@ pub fn best(data_dir: &Path, game: &str) -> Result<()> {
     match ranking.best() {
         Some((row, significant)) => {
             let config = row.config.unwrap_or_default();
+            if let Some(name) = &ranking.kept_defaults {
+                eprintln!("note: '{name}' ranked higher, but it does not beat the default config beyond the noise: the defaults");
+            }
             if !significant {
                 eprintln!("note: '{}' is the best measured config, but it does not beat the kernel's scheduler beyond the noise", row.name);
             }

@@ -43,6 +43,9 @@ pub struct ConfigRow {
     pub fps_ratio: Option<f64>,
     pub verdict: Verdict,
     pub sched: Option<SchedSummary>,
+    /// p99 ÷ the default config's p99, paired by block (None: the defaults
+    /// themselves, or never measured in a block with this config).
+    pub p99_vs_defaults: Option<Interval>,
     /// Median switch gap into this config, ms.
     pub switch_gap_ms: Option<f64>,
     /// Every ok trial saw this scheduler attached (the baseline: none).
@@ -55,8 +58,12 @@ pub struct Ranking {
     pub system: Option<SystemInfo>,
     /// Best first; failed configs last.
     pub rows: Vec<ConfigRow>,
-    /// Index into `rows` of the winner: beats the baseline beyond the noise.
+    /// Index into `rows` of the winner: beats the baseline beyond the noise
+    /// and, unless it is the default config, the defaults too.
     pub winner: Option<usize>,
+    /// The best-ranked config that beat the baseline lost the win to the
+    /// defaults: it was not better than them beyond the noise.
+    pub kept_defaults: Option<String>,
 }
 
 fn frames_of(t: &TrialRecord) -> Result<Vec<u32>> {
@@ -87,6 +94,23 @@ fn sched_summary(trials: &[&TrialRecord]) -> Option<SchedSummary> {
     })
 }
 
+/// Each ok config trial of @trials paired with an ok trial of @other from the
+/// same block (the same session and block number).
+fn pairs_with<'f>(
+    trials: &[&TrialRecord],
+    other: &[&TrialRecord],
+    frames: &'f HashMap<u32, Vec<u32>>,
+) -> Vec<Pair<'f>> {
+    trials
+        .iter()
+        .filter(|t| t.kind == TrialKind::Config)
+        .filter_map(|t| {
+            let o = other.iter().find(|o| o.session == t.session && o.block == t.block && o.kind == TrialKind::Config)?;
+            Some(Pair { config: frames.get(&t.id)?, baseline: frames.get(&o.id)? })
+        })
+        .collect()
+}
+
 pub fn rank(store: &GameStore) -> Result<Ranking> {
     // Frames of every ok trial, and the ok baseline of each block.
     let mut frames: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -111,9 +135,24 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         }
     }
 
+    // The default config's ok trials: a tuned config has to beat these too.
+    let defaults = Some(SchedConfig::default());
+    let default_ok: Vec<&TrialRecord> = groups
+        .iter()
+        .filter(|(c, _)| *c == defaults)
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|t| frames.contains_key(&t.id))
+        .collect();
+
     let mut rows = Vec::new();
     for (config, trials) in groups {
         let ok: Vec<&TrialRecord> = trials.iter().copied().filter(|t| frames.contains_key(&t.id)).collect();
+        let vs_defaults = if config.is_none() || config == defaults {
+            None
+        } else {
+            let p = pairs_with(&ok, &default_ok, &frames);
+            (!p.is_empty()).then(|| score::p99_ratio(&p))
+        };
         let failures: Vec<String> =
             trials.iter().filter_map(|t| t.status.reason().filter(|_| !matches!(t.status, crate::store::TrialStatus::Partial(_))).map(|r| format!("trial {}: {r}", t.id))).collect();
         let mut series = FrameSeries::default();
@@ -160,6 +199,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             fps_ratio,
             verdict,
             sched: sched_summary(&ok),
+            p99_vs_defaults: vs_defaults,
             switch_gap_ms: median(trials.iter().filter_map(|t| t.switch.gap_ms).collect()),
             verified,
         });
@@ -176,30 +216,49 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         let (fb, vb) = key(b);
         fa.cmp(&fb).then(va.total_cmp(&vb))
     });
-    let winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
+    // Short trials are noisy: the luckiest of several configs that all beat
+    // the baseline often is no better than the defaults. A config other than
+    // the defaults wins only if it beats them beyond the noise too (paired
+    // by block, like the baseline); else the defaults win if they beat the
+    // baseline themselves.
+    let mut winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
+    let mut kept_defaults = None;
+    if let Some(w) = winner {
+        let not_better = rows[w].p99_vs_defaults.is_some_and(|i| !(i.high < 1.0));
+        if not_better {
+            kept_defaults = Some(rows[w].name.clone());
+            winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
+        }
+    }
     Ok(Ranking {
         game: store.game.clone(),
         system: store.sessions.last().map(|s| s.system.clone()),
         rows,
         winner,
+        kept_defaults,
     })
 }
 
 impl Ranking {
-    /// The config to use: the winner; else (`significant` false) the best
-    /// measured config that did not fail, for players who want to try it.
+    /// The config to use: the winner; else (`significant` false) the
+    /// defaults if they were measured and did not fail (nothing beat them
+    /// beyond the noise), else the best measured config that did not fail,
+    /// for players who want to try it.
     pub fn best(&self) -> Option<(&ConfigRow, bool)> {
         if let Some(i) = self.winner {
             return Some((&self.rows[i], true));
         }
-        self.rows.iter().find(|r| r.config.is_some() && r.ok_trials > 0 && r.verdict != Verdict::Failed).map(|r| (r, false))
+        let usable = |r: &&ConfigRow| r.config.is_some() && r.ok_trials > 0 && r.verdict != Verdict::Failed;
+        let defaults = Some(SchedConfig::default());
+        let kept = self.kept_defaults.as_ref().and_then(|_| self.rows.iter().filter(usable).find(|r| r.config == defaults));
+        kept.or_else(|| self.rows.iter().find(usable)).map(|r| (r, false))
     }
 }
 
 /// A config as `scx_gamer` flags, ready to paste.
 pub fn as_flags(c: &SchedConfig) -> String {
     format!(
-        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {} --game-weight {}",
-        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us, c.game_weight
+        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {} --game-weight {} --wake-preempt {}",
+        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us, c.game_weight, c.wake_preempt
     )
 }

@@ -216,6 +216,9 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
         )?,
         None => writeln!(w, "\nno config has been measured successfully yet")?,
     }
+    if let Some(name) = &r.kept_defaults {
+        writeln!(w, "  ({name} ranked higher, but it does not beat the default config beyond the noise)")?;
+    }
     Ok(())
 }
 

@@ -30,10 +30,20 @@ pub struct SchedConfig {
     /// and requests from before this knob): 1, what those configs ran with.
     #[serde(default = "weight_before_the_knob")]
     pub game_weight: u32,
+    /// 1: a queued game thread with no idle CPU preempts a CPU that runs a
+    /// background task at once, as inside the input window; 0: it waits for
+    /// the next slice end there (preemption only inside the input window).
+    /// Absent from a record: 0, what configs before this knob ran with.
+    #[serde(default = "preempt_before_the_knob")]
+    pub wake_preempt: u32,
 }
 
 fn weight_before_the_knob() -> u32 {
     1
+}
+
+fn preempt_before_the_knob() -> u32 {
+    0
 }
 
 impl Default for SchedConfig {
@@ -45,6 +55,7 @@ impl Default for SchedConfig {
             mig_window_ms: 100,
             game_boost_us: 2000,
             game_weight: 2,
+            wake_preempt: 1,
         }
     }
 }
@@ -59,17 +70,18 @@ pub struct Knob {
 
 /// The range of every knob. A slice of a few µs is legal (the old tuning
 /// script tried 5 µs); sched_ext then preempts at the next tick.
-pub const KNOBS: [Knob; 6] = [
+pub const KNOBS: [Knob; 7] = [
     Knob { name: "slice_us", min: 1, max: 100_000, unit: "µs" },
     Knob { name: "input_window_us", min: 0, max: 1_000_000, unit: "µs" },
     Knob { name: "mig_max", min: 0, max: 1_000, unit: "migrations" },
     Knob { name: "mig_window_ms", min: 1, max: 10_000, unit: "ms" },
     Knob { name: "game_boost_us", min: 0, max: 100_000, unit: "µs" },
     Knob { name: "game_weight", min: 1, max: 64, unit: "× a background task's share" },
+    Knob { name: "wake_preempt", min: 0, max: 1, unit: "(0: only inside the input window, 1: always)" },
 ];
 
 impl SchedConfig {
-    fn values(&self) -> [u64; 6] {
+    fn values(&self) -> [u64; 7] {
         [
             self.slice_us,
             self.input_window_us,
@@ -77,6 +89,7 @@ impl SchedConfig {
             self.mig_window_ms,
             self.game_boost_us,
             u64::from(self.game_weight),
+            u64::from(self.wake_preempt),
         ]
     }
 
@@ -115,6 +128,10 @@ impl SchedConfig {
             "game_weight" => {
                 self.game_weight = u32::try_from(parsed)
                     .map_err(|_| anyhow::anyhow!("game_weight = {parsed} is too large"))?
+            }
+            "wake_preempt" => {
+                self.wake_preempt = u32::try_from(parsed)
+                    .map_err(|_| anyhow::anyhow!("wake_preempt = {parsed} is too large"))?
             }
             other => bail!(
                 "unknown knob '{other}' (known: {})",
@@ -209,6 +226,16 @@ mod tests {
         assert_eq!(old.game_weight, 1);
         let new: SchedConfig = serde_json::from_str(&serde_json::to_string(&SchedConfig::default()).unwrap()).unwrap();
         assert_eq!(new, SchedConfig::default());
+    }
+
+    #[test]
+    fn a_record_from_before_wake_preempt_preempted_only_in_the_input_window() {
+        let old: SchedConfig = serde_json::from_str(r#"{"slice_us": 500, "game_weight": 2}"#).unwrap();
+        assert_eq!(old.wake_preempt, 0);
+        let cfg: SchedConfig = "wake_preempt=1".parse().unwrap();
+        assert_eq!(cfg.wake_preempt, 1);
+        let err = "wake_preempt=2".parse::<SchedConfig>().unwrap_err().to_string();
+        assert!(err.contains("wake_preempt = 2") && err.contains("0..=1"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,7 @@ impl Scheduler {
         rodata.input_window_ns = config.input_window_us * 1_000;
         rodata.game_boost_ns = config.game_boost_us * 1_000;
         rodata.game_weight = config.game_weight;
+        rodata.wake_preempt = config.wake_preempt;
         rodata.mig_max = config.mig_max;
         rodata.mig_window_ns = config.mig_window_ms * 1_000_000;
 

@@ -86,7 +86,8 @@ fn read_observed() -> (Option<String>, Option<String>) {
 /// A short name for a config the trial file does not name.
 fn config_name(c: &SchedConfig) -> String {
     let name = format!("s{}-w{}-m{}-b{}", c.slice_us, c.input_window_us, c.mig_max, c.game_boost_us);
-    if c.game_weight == 1 { name } else { format!("{name}-g{}", c.game_weight) }
+    let name = if c.game_weight == 1 { name } else { format!("{name}-g{}", c.game_weight) };
+    if c.wake_preempt == 0 { name } else { format!("{name}-p") }
 }
 
 impl<'a> Runner<'a> {

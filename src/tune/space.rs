@@ -38,6 +38,7 @@ pub fn knob_value(cfg: &SchedConfig, name: &str) -> Option<u64> {
         "mig_window_ms" => Some(cfg.mig_window_ms),
         "game_boost_us" => Some(cfg.game_boost_us),
         "game_weight" => Some(u64::from(cfg.game_weight)),
+        "wake_preempt" => Some(u64::from(cfg.wake_preempt)),
         _ => None,
     }
 }
