@@ -151,8 +151,9 @@ fn noisy(n: usize, base: u32, seed: u32) -> Vec<u32> {
 }
 
 /// A store where the defaults and `others` (name, config, frame base µs)
-/// ran in every block beside a spiky baseline; all are steadier than it.
-fn write_defaults_store(dir: &Path, key: &str, others: &[(&str, &str, u32)]) {
+/// ran in every block beside a baseline: a spiky one that all of them beat,
+/// or (`even_baseline`) one about as fast as they are.
+fn write_defaults_store(dir: &Path, key: &str, others: &[(&str, &str, u32)], even_baseline: bool) {
     let mut store = GameStore::new(GameId { key: key.into(), exe: key.into(), steam_app_id: None });
     let mut id = 0;
     for block in 1..=2 {
@@ -161,7 +162,7 @@ fn write_defaults_store(dir: &Path, key: &str, others: &[(&str, &str, u32)]) {
             id += 1;
             store.trials.push(synthetic_trial(id, block, name, cfg, &f, TrialStatus::Ok));
         };
-        push("baseline", None, frames(4000, 9000, 20, seed));
+        push("baseline", None, if even_baseline { noisy(4000, 7600, seed) } else { frames(4000, 9000, 20, seed) });
         push("default", Some(SchedConfig::default()), noisy(4000, 8000, seed + 1));
         for (i, (name, cfg, base)) in others.iter().enumerate() {
             push(name, Some(cfg.parse().unwrap()), noisy(4000, *base, seed + 2 + i as u32));
@@ -176,7 +177,7 @@ fn a_tuned_config_has_to_beat_the_defaults_beyond_the_noise() {
     let data = dir.path().to_str().unwrap();
     // "lucky" ranks first (its frames a few % faster: a p99 ratio a hair
     // below the defaults') but is not better than them beyond the noise.
-    write_defaults_store(dir.path(), "even", &[("lucky", "slice_us=4000", 7600)]);
+    write_defaults_store(dir.path(), "even", &[("lucky", "slice_us=4000", 7600)], false);
     let o = scx_gamer(&["report", "--data", data, "even", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -193,11 +194,22 @@ fn a_tuned_config_has_to_beat_the_defaults_beyond_the_noise() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("best: default beats the kernel's scheduler"), "{}", String::from_utf8_lossy(&o.stdout));
 
     // A config clearly faster than the defaults wins.
-    write_defaults_store(dir.path(), "clear", &[("lucky", "slice_us=4000", 7600), ("fast", "slice_us=500", 6000)]);
+    write_defaults_store(dir.path(), "clear", &[("lucky", "slice_us=4000", 7600), ("fast", "slice_us=500", 6000)], false);
     let o = scx_gamer(&["report", "--data", data, "clear", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["rows"][v["winner"].as_u64().unwrap() as usize]["name"], "fast", "{v}");
     assert!(v["kept_defaults"].is_null(), "{v}");
     let o = scx_gamer(&["report", "--data", data, "--best", "clear"]);
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("--slice-us 500 "), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // Nothing beats the kernel: no winner; --best offers the best measured
+    // config to try, and says it is no significant win.
+    write_defaults_store(dir.path(), "none", &[("lucky", "slice_us=4000", 7600)], true);
+    let o = scx_gamer(&["report", "--data", data, "none", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["winner"].is_null() && v["kept_defaults"].is_null(), "{v}");
+    assert_eq!(v["rows"][0]["name"], "lucky", "{v}");
+    let o = scx_gamer(&["report", "--data", data, "--best", "none"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("--slice-us 4000 "), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(stderr(&o).contains("'lucky' is the best measured config, but it does not beat the kernel's scheduler"), "{}", stderr(&o));
 }
