@@ -224,7 +224,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
     let mut winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
     let mut kept_defaults = None;
     if let Some(w) = winner {
-        let not_better = rows[w].p99_vs_defaults.is_some_and(|i| !(i.high < 1.0));
+        let not_better = rows[w].p99_vs_defaults.is_some_and(|i| i.high.is_nan() || i.high >= 1.0);
         if not_better {
             kept_defaults = Some(rows[w].name.clone());
             winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
