@@ -94,19 +94,18 @@ fn sched_summary(trials: &[&TrialRecord]) -> Option<SchedSummary> {
     })
 }
 
-/// Each ok config trial of @trials paired with an ok trial of @other from the
-/// same block (the same session and block number).
-fn pairs_with<'f>(
-    trials: &[&TrialRecord],
-    other: &[&TrialRecord],
-    frames: &'f HashMap<u32, Vec<u32>>,
-) -> Vec<Pair<'f>> {
+/// A trial id per block (session, block number): the block's baseline, or
+/// its trial of some config.
+type ByBlock<'s> = HashMap<(&'s str, u32), u32>;
+
+/// Each config trial of @trials paired with @other's trial of the same block.
+fn pairs_by_block<'f>(trials: &[&TrialRecord], other: &ByBlock, frames: &'f HashMap<u32, Vec<u32>>) -> Vec<Pair<'f>> {
     trials
         .iter()
         .filter(|t| t.kind == TrialKind::Config)
         .filter_map(|t| {
-            let o = other.iter().find(|o| o.session == t.session && o.block == t.block && o.kind == TrialKind::Config)?;
-            Some(Pair { config: frames.get(&t.id)?, baseline: frames.get(&o.id)? })
+            let o = other.get(&(t.session.as_str(), t.block))?;
+            Some(Pair { config: &frames[&t.id], baseline: &frames[o] })
         })
         .collect()
 }
@@ -114,7 +113,7 @@ fn pairs_with<'f>(
 pub fn rank(store: &GameStore) -> Result<Ranking> {
     // Frames of every ok trial, and the ok baseline of each block.
     let mut frames: HashMap<u32, Vec<u32>> = HashMap::new();
-    let mut baselines: HashMap<(&str, u32), u32> = HashMap::new();
+    let mut baselines: ByBlock = HashMap::new();
     for t in store.trials.iter().filter(|t| t.status.is_ok() && t.kind != TrialKind::Collect) {
         let f = frames_of(t)?;
         if f.is_empty() {
@@ -135,13 +134,15 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         }
     }
 
-    // The default config's ok trials: a tuned config has to beat these too.
+    // The default config's ok trial of each block: a tuned config has to
+    // beat these too.
     let defaults = Some(SchedConfig::default());
-    let default_ok: Vec<&TrialRecord> = groups
+    let default_trials: ByBlock = groups
         .iter()
         .filter(|(c, _)| *c == defaults)
-        .flat_map(|(_, v)| v.iter().copied())
-        .filter(|t| frames.contains_key(&t.id))
+        .flat_map(|(_, v)| v.iter())
+        .filter(|t| t.kind == TrialKind::Config && frames.contains_key(&t.id))
+        .map(|t| ((t.session.as_str(), t.block), t.id))
         .collect();
 
     let mut rows = Vec::new();
@@ -150,7 +151,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         let vs_defaults = if config.is_none() || config == defaults {
             None
         } else {
-            let p = pairs_with(&ok, &default_ok, &frames);
+            let p = pairs_by_block(&ok, &default_trials, &frames);
             (!p.is_empty()).then(|| score::p99_ratio(&p))
         };
         let failures: Vec<String> =
@@ -163,14 +164,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             }
             pooled.extend_from_slice(&frames[&t.id]);
         }
-        let pairs: Vec<Pair> = ok
-            .iter()
-            .filter(|t| t.kind == TrialKind::Config)
-            .filter_map(|t| {
-                let b = baselines.get(&(t.session.as_str(), t.block))?;
-                Some(Pair { config: &frames[&t.id], baseline: &frames[b] })
-            })
-            .collect();
+        let pairs = pairs_by_block(&ok, &baselines, &frames);
         let (ratio, fps_ratio) = if config.is_none() {
             let one = Interval { estimate: 1.0, low: 1.0, high: 1.0 };
             (Some(one), Some(1.0))
