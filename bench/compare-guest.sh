@@ -78,7 +78,11 @@ wait_state() { # STATE SECS
 load_pid=""
 start_load() {
     case "$1" in
-        cpu) "${normal[@]}" setsid stress-ng --cpu "$ncpu" --quiet >/dev/null 2>&1 & load_pid=$! ;;
+        # (--temp-path: stress-ng aborts at once when its temp folder, by
+        # default the working directory, is not writable, and here that is
+        # the repo, shared read-only. Until 2026-12-01 every "cpu" run was
+        # measured without its load because of this; load_died catches it.)
+        cpu) "${normal[@]}" setsid stress-ng --cpu "$ncpu" --temp-path /tmp --quiet >/dev/null 2>>"$OUT/load-cpu.err" & load_pid=$! ;;
         burst)
             # (timeout puts each job in a group of its own: they end by themselves)
             "${normal[@]}" setsid bash -c '
@@ -86,10 +90,13 @@ start_load() {
                     for ((i = 0; i < $1; i++)); do timeout 0.3 sh -c "while :; do :; done" burst-job & done
                     wait
                     sleep 0.5
-                done' burst "$ncpu" >/dev/null 2>&1 &
+                done' burst "$ncpu" >/dev/null 2>>"$OUT/load-burst.err" &
             load_pid=$! ;;
     esac
 }
+# load_died: true when the load started last is no longer running (so the
+# run in progress was not measured under it).
+load_died() { [ -n "$load_pid" ] && ! kill -0 "$load_pid" 2>/dev/null; }
 stop_load() {
     [ -n "$load_pid" ] || return 0
     kill -TERM -- "-$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null
@@ -159,7 +166,8 @@ summaries() { local f; nsum=0; for f in "$game_dir"/*_summary.csv; do [ -e "$f" 
 # log_frames SECS [LOAD]: log SECS seconds of frames, under LOAD if given
 # (started WARMUP s before, stopped as soon as logging stops). The new log's
 # path goes into $log ("" if none). Logs stay in $game_dir (moving each one
-# would cost forks) until keep_logs.
+# would cost forks) until keep_logs. $loadless: 1 if LOAD was not running
+# any more when logging stopped.
 declare -A seen
 log_frames() {
     local n i f
@@ -169,6 +177,7 @@ log_frames() {
     toggle_log 1
     nap "$1"
     toggle_log 0
+    loadless=0; ! load_died || loadless=1
     stop_load
     for ((i = 0; i < 120; i++)); do
         summaries; [ "$nsum" -gt "$n" ] && break
@@ -258,6 +267,7 @@ tune_game() { # WORKLOAD
     done
     wait "$tpid"; echo "tune $w: exit $?" >> "$d/tune.out"
     [ "$w" = frameloop ] && toggle_log 0
+    ! load_died || echo "tune $w: the cpu load died during the tune (see load-cpu.err)" | tee -a "$d/tune.out" "$OUT/errors.txt"
     stop_load
     sleep 1; rm -f "$game_dir"/*.csv
     getconf CLK_TCK > "$d/clk_tck"
@@ -290,6 +300,7 @@ measure() {
         read_ops; [ "$ops" = "$o" ] || status="ops-changed"
         st=$status; f=logs/$w/${log##*/}
         [ -n "$log" ] || { st="$status,no-log"; f=-; }
+        [ "$loadless" = 0 ] || st="$st,load-died"
         printf -v line '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st" "$f"
         echo "$line" >> "$OUT/runs.tsv"; echo "$line"
     done

@@ -134,6 +134,11 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
             Err(e) => ctx.failed.push(format!("tuner CPU use for {w}: {e:#}")),
         }
     }
+    // (what the guest noticed outside the runs: a game that did not start, a
+    // load that died during the tune)
+    if let Ok(errors) = fs::read_to_string(out.join("errors.txt")) {
+        ctx.failed.extend(errors.lines().filter(|l| !l.trim().is_empty()).map(String::from));
+    }
     ctx.switch_gap = read(&out.join("switch-gap.txt")).map(|s| s.lines().map(String::from).collect()).unwrap_or_default();
     Ok(render(&compare(&runs), &ctx))
 }

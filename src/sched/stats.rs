@@ -36,7 +36,7 @@ pub struct Metrics {
     pub mig_blocked: u64,
     #[stat(desc = "Tasks over budget let go because their CPU was busy (a queue, or another game thread for a game thread)")]
     pub mig_saturated: u64,
-    #[stat(desc = "CPUs running a non-game task preempted for a game thread woken in the input window")]
+    #[stat(desc = "CPUs running a non-game task preempted for a queued game thread (with --wake-preempt 1, or inside the input window)")]
     pub preempt_kicks: u64,
     #[stat(desc = "Idle CPUs woken for a queued task")]
     pub idle_kicks: u64,
