@@ -6,7 +6,7 @@
 //! one, never half of one, so at most the running trial is lost.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -48,9 +48,15 @@ impl GameStore {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store.json");
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
         let write = || -> Result<()> {
-            let mut f = File::create(&tmp)?;
-            serde_json::to_writer(&mut f, self)?;
-            f.write_all(b"\n")?;
+            // Buffered: serde_json writes token by token, and unbuffered
+            // that was a syscall each, thousands per save. On the VM's
+            // virtio-fs under load a save took 7-45 s, growing with the
+            // store (bench tune of 2026-12-01), while the game ran between
+            // trials.
+            let mut w = BufWriter::new(File::create(&tmp)?);
+            serde_json::to_writer(&mut w, self)?;
+            w.write_all(b"\n")?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             fs::rename(&tmp, path)?;
             // The rename itself is durable once the folder is synced.
