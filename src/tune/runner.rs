@@ -32,6 +32,17 @@ const PROBE: Duration = Duration::from_secs(2);
 const STEADY: f64 = 0.15;
 /// Fewer frames than this in a probe is not "showing frames" yet.
 const MIN_PROBE_FRAMES: usize = 10;
+/// Longest probe: a game this slow is measured anyway after the timeout.
+const MAX_PROBE: Duration = Duration::from_secs(16);
+
+/// The next warm-up probe's length after one that saw `frames` frames: twice
+/// as long while it saw some but too few to judge the rate (a game at a few
+/// fps, e.g. a heavily loaded machine), so that two probes can agree before
+/// the timeout instead of every probe falling short; unchanged otherwise
+/// (none at all means the game is not logging yet, not that it is slow).
+fn next_probe(probe: Duration, frames: usize) -> Duration {
+    if frames > 0 && frames < MIN_PROBE_FRAMES { (probe * 2).min(MAX_PROBE) } else { probe }
+}
 
 /// Why a tune ended before the search was done.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,9 +190,10 @@ impl<'a> Runner<'a> {
         let deadline = Instant::now() + timeout;
         let mut prev_fps: Option<f64> = None;
         let mut last_err = None;
+        let mut probe = PROBE;
         loop {
             self.source.begin()?;
-            if let Waited::Stopped(stop) = self.wait(Instant::now() + PROBE, None, None)? {
+            if let Waited::Stopped(stop) = self.wait(Instant::now() + probe, None, None)? {
                 self.source.abort();
                 return Ok(Some(stop));
             }
@@ -197,7 +209,10 @@ impl<'a> Runner<'a> {
                     }
                     prev_fps = Some(fps);
                 }
-                Ok(m) => last_err = Some(format!("{} frames in a {PROBE:?} probe", m.frames_ns.len())),
+                Ok(m) => {
+                    last_err = Some(format!("{} frames in a {probe:?} probe", m.frames_ns.len()));
+                    probe = next_probe(probe, m.frames_ns.len());
+                }
                 Err(e) => last_err = Some(format!("{e:#}")),
             }
             if Instant::now() > deadline {
@@ -387,5 +402,22 @@ impl<'a> Runner<'a> {
         rec.ended_at = now_rfc3339();
         self.store.trials.push(rec.clone());
         self.store.save(&self.store_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_with_too_few_frames_is_followed_by_a_longer_one() {
+        assert_eq!(next_probe(PROBE, 4), PROBE * 2);
+        assert_eq!(next_probe(PROBE * 2, 9), PROBE * 4);
+        // Capped: a game this slow is measured anyway after the timeout.
+        assert_eq!(next_probe(MAX_PROBE, 3), MAX_PROBE);
+        assert_eq!(next_probe(MAX_PROBE / 2 + Duration::from_secs(1), 3), MAX_PROBE);
+        // Enough frames, or none yet (not logging): the same length.
+        assert_eq!(next_probe(PROBE, MIN_PROBE_FRAMES), PROBE);
+        assert_eq!(next_probe(PROBE * 4, 0), PROBE * 4);
     }
 }
