@@ -32,7 +32,8 @@ const PROBE: Duration = Duration::from_secs(2);
 const STEADY: f64 = 0.15;
 /// Fewer frames than this in a probe is not "showing frames" yet.
 const MIN_PROBE_FRAMES: usize = 10;
-/// Longest probe: a game this slow is measured anyway after the timeout.
+/// Longest probe. A game that shows fewer than MIN_PROBE_FRAMES even in
+/// this long (under ~0.6 fps) is not showing frames: settle() gives up on it.
 const MAX_PROBE: Duration = Duration::from_secs(16);
 
 /// The next warm-up probe's length after one that saw `frames` frames: twice
@@ -413,7 +414,7 @@ mod tests {
     fn a_probe_with_too_few_frames_is_followed_by_a_longer_one() {
         assert_eq!(next_probe(PROBE, 4), PROBE * 2);
         assert_eq!(next_probe(PROBE * 2, 9), PROBE * 4);
-        // Capped: a game this slow is measured anyway after the timeout.
+        // Capped: no probe grows past MAX_PROBE.
         assert_eq!(next_probe(MAX_PROBE, 3), MAX_PROBE);
         assert_eq!(next_probe(MAX_PROBE / 2 + Duration::from_secs(1), 3), MAX_PROBE);
         // Enough frames, or none yet (not logging): the same length.
