@@ -122,7 +122,7 @@ fn report_ranks_a_store_in_every_format() {
     assert!(text.contains("trial 7: the kernel ejected scx_gamer: sysrq"), "{text}");
 
     let o = scx_gamer(&["report", "--data", data, "--best", "steam-570"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "--slice-us 500 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000 --game-weight 2 --wake-preempt 1");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "--slice-us 500 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000 --game-weight 2 --wake-preempt 0");
     let old = scx_gamer(&["--ml-show-best", "570", "--data", data]);
     assert_eq!(old.stdout, o.stdout, "{}", stderr(&old));
 

@@ -23,7 +23,7 @@ fn num(v: &Value, key: &str) -> u64 {
 fn run_schedules_a_game_under_full_load_and_detaches_on_sigint() {
     let script = format!(
         r#"{WAIT_STATE}{GAME_LIKE_LOAD}
-$SCX_GAMER run --game-pid $GAME --stats 1 --stats-json &
+$SCX_GAMER run --game-pid $GAME --stats 1 --stats-json --wake-preempt 1 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
@@ -74,8 +74,8 @@ kill $HOGS $GAME
     // Hogs outnumber CPUs, so slices expire.
     assert!(num(&t, "slice_expired") > 0, "{t}");
     assert_eq!(num(&t, "boosted_dispatches"), 0, "no input was given: {t}");
-    // No input window ever opened, so these kicks are wake_preempt's (on by
-    // default): a game thread that found no idle CPU preempted a hog.
+    // No input window ever opened, so these kicks are wake_preempt's (turned
+    // on above): a game thread that found no idle CPU preempted a hog.
     assert!(num(&t, "preempt_kicks") > 0, "{t}");
     // Default mig_max=3 with hogs bouncing between CPUs: the limit bites.
     assert!(num(&t, "migrations") > 0 && num(&t, "mig_blocked") > 0, "{t}");

@@ -46,9 +46,11 @@ const volatile u32 game_weight = 2;
 /*
  * 1: a game thread queued with no idle CPU preempts a CPU that runs a
  * background task, inside the input window or not; 0: only inside it
- * (outside, it waits for a slice end, which is a tick away at most).
+ * (outside, it waits for a slice end, which is a tick away at most). Off by
+ * default: under a real background load the kicks (an IPI and a context
+ * switch each) cost more frame time than the wait they save.
  */
-const volatile u32 wake_preempt = 1;
+const volatile u32 wake_preempt = 0;
 
 /*
  * Most vruntime credit a task keeps from sleeping, and most CPU time since

@@ -55,7 +55,7 @@ impl Default for SchedConfig {
             mig_window_ms: 100,
             game_boost_us: 2000,
             game_weight: 2,
-            wake_preempt: 1,
+            wake_preempt: 0,
         }
     }
 }
