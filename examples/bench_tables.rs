@@ -139,6 +139,10 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
     if let Ok(errors) = fs::read_to_string(out.join("errors.txt")) {
         ctx.failed.extend(errors.lines().filter(|l| !l.trim().is_empty()).map(String::from));
     }
+    // (copied by scripts/vm-run; absent from results folders before that)
+    if let Ok(console) = fs::read_to_string(out.join("console.txt")) {
+        ctx.console = console.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(String::from).collect();
+    }
     ctx.switch_gap = read(&out.join("switch-gap.txt")).map(|s| s.lines().map(String::from).collect()).unwrap_or_default();
     Ok(render(&compare(&runs), &ctx))
 }

@@ -28,7 +28,14 @@ pub struct Context {
     pub failed: Vec<String>,
     /// The switch-gap benchmark's summary lines.
     pub switch_gap: Vec<String>,
+    /// The guest kernel's console: its warnings and errors (it boots with
+    /// loglevel 4), e.g. a scheduler the kernel ejected between two runs,
+    /// which no run's status would show.
+    pub console: Vec<String>,
 }
+
+/// Most console lines shown; the rest are counted.
+const CONSOLE_LINES: usize = 30;
 
 fn ratio(r: Option<f64>) -> String {
     r.map_or("–".into(), |r| format!("{r:.3}"))
@@ -125,6 +132,16 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
             let _ = writeln!(out, "- {f}");
         }
     }
+    if !ctx.console.is_empty() {
+        let _ = writeln!(out, "\nThe guest kernel's warnings and errors (its console):\n\n```text");
+        for l in ctx.console.iter().take(CONSOLE_LINES) {
+            let _ = writeln!(out, "{l}");
+        }
+        if ctx.console.len() > CONSOLE_LINES {
+            let _ = writeln!(out, "… and {} more lines", ctx.console.len() - CONSOLE_LINES);
+        }
+        let _ = writeln!(out, "```");
+    }
     let _ = writeln!(out, "\n### The tuner's own CPU use\n");
     let _ = writeln!(out, "The `scx_gamer attach` process of that tune (scheduler loads, log reading, statistics), sampled about once a second, in % of one vCPU:\n");
     let _ = writeln!(out, "| workload | median second | whole tune | busiest second |");
@@ -176,6 +193,13 @@ mod tests {
         assert!(md.contains("| 1.00 % |"), "{md}");
         assert!(md.contains("- glxgears: `--slice-us 500`"));
         assert!(md.starts_with(BEGIN) && md.trim_end().ends_with(END));
+        assert!(!md.contains("console"), "{md}");
+
+        let stall = "[  139.516156] sched_ext: BPF scheduler \"scx_gamer\" disabled (runtime error)";
+        let console: Vec<String> = std::iter::once(stall.to_string()).chain((0..40).map(|i| format!("line {i}"))).collect();
+        let md = render(&cells, &Context { console, ..ctx });
+        assert!(md.contains(&format!("(its console):\n\n```text\n{stall}\n")), "{md}");
+        assert!(md.contains("line 28\n… and 11 more lines\n```"), "{md}");
     }
 
     #[test]
