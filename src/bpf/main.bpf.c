@@ -47,8 +47,9 @@ const volatile u32 game_weight = 2;
  * 1: a game thread queued with no idle CPU preempts a CPU that runs a
  * background task, inside the input window or not; 0: only inside it
  * (outside, it waits for a slice end, which is a tick away at most). Off by
- * default: under a real background load the kicks (an IPI and a context
- * switch each) cost more frame time than the wait they save.
+ * default: in the benchmarks (emulated, BENCHMARKS.md) under a background
+ * load the kicks, an IPI and a context switch each, cost more frame time
+ * than the wait they save; the tuner tries both.
  */
 const volatile u32 wake_preempt = 0;
 
