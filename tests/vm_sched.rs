@@ -82,6 +82,34 @@ kill $HOGS $GAME
 }
 
 #[test]
+fn a_game_thread_over_its_migration_budget_does_not_wait_for_a_busy_cpu() {
+    // The defaults (--wake-preempt 0): a game thread may not preempt a hog
+    // outside the input window, so waiting for its previous CPU would last
+    // until that CPU's next tick; it goes to the first free CPU instead.
+    // Background tasks still wait. --mig-max 1: the game thread, woken
+    // every few ms while hogs hold every CPU, is over budget often.
+    let script = format!(
+        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+$SCX_GAMER run --game-pid $GAME --mig-max 1 &
+SCHED=$!
+wait_state enabled
+{CPU_HOGS}
+sleep 6
+kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+kill $HOGS $GAME
+"#
+    );
+    let out = run_in_vm(&script, 600);
+    assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
+    let t = totals(&out);
+    assert!(num(&t, "game_mig_saturated") > 0, "the game thread was never over budget: {t}");
+    assert_eq!(num(&t, "game_mig_blocked"), 0, "{t}");
+    assert!(num(&t, "mig_blocked") > 0, "the hogs were never kept on their CPU: {t}");
+    // No input, no --wake-preempt: nothing preempts anything.
+    assert_eq!(num(&t, "preempt_kicks"), 0, "{t}");
+}
+
+#[test]
 fn one_process_switches_between_three_configs() {
     let script = format!(
         r#"{WAIT_STATE}{GAME_LIKE_LOAD}

@@ -15,8 +15,8 @@
  * end, and background slices shrink while tasks wait. Each task
  * may change CPU at most mig_max times per mig_window_ns; past that it waits
  * for its previous CPU (warm caches, less jitter) unless that CPU already has
- * a queue or, for a game thread, runs another game thread: then it may go
- * anywhere.
+ * a queue or, for a game thread, runs another game thread or anything at
+ * all when the thread may not preempt it: then it may go anywhere.
  *
  * Queues: one shared DSQ for tasks free to run anywhere, one DSQ per CPU for
  * tasks kept on their CPU (affinity or migration limit). A CPU takes the
@@ -78,6 +78,8 @@ volatile u64 nr_input_events;
 volatile u64 nr_migrations;		/* task ran on another CPU than last time */
 volatile u64 nr_mig_blocked;		/* over budget: kept on its CPU */
 volatile u64 nr_mig_saturated;		/* over budget, CPU busy: let go */
+volatile u64 nr_game_mig_blocked;	/* the two above, for game threads */
+volatile u64 nr_game_mig_saturated;
 volatile u64 nr_preempt_kicks;		/* game thread preempted a non-game CPU */
 volatile u64 nr_idle_kicks;
 volatile u64 nr_slice_expired;		/* ran a whole slice and still runnable */
@@ -195,12 +197,16 @@ static bool cpu_runs_game(s32 cpu)
  * A CPU is saturated for @game (a game thread or not) when waiting for it
  * would cost more than a migration: its own queue already holds a task, or,
  * for a game thread, it runs another game thread, which the waiter may not
- * preempt. (A game thread that waited there while other CPUs ran background
- * work lost a slice or more: the frame-time tail of the migration limit.)
+ * preempt, or it runs anything and the waiter may not @preempt at all. (A
+ * game thread that waited there while other CPUs ran background work lost
+ * a slice or more: the frame-time tail of the migration limit. Without
+ * preemption that wait lasts until the CPU's next tick, up to 4 ms at
+ * HZ=250, for a cache refill that costs microseconds.)
  */
-static bool cpu_saturated(s32 cpu, bool game)
+static bool cpu_saturated(s32 cpu, bool game, bool preempt)
 {
-	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0 || (game && cpu_runs_game(cpu));
+	return scx_bpf_dsq_nr_queued(cpu_dsq(cpu)) > 0 ||
+	       (game && (!preempt || cpu_runs_game(cpu)));
 }
 
 /*
@@ -373,7 +379,7 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 now = bpf_ktime_get_ns();
 	enum dispatch_kind kind = DISPATCH_SHARED;
 	u64 dsq = GAMER_SHARED_DSQ;
-	bool game, boosted;
+	bool game, boosted, preempt;
 
 	if (!tctx) {
 		scx_bpf_error("enqueue: task %d (%s) has no context", p->pid, p->comm);
@@ -389,24 +395,29 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 
 	game = is_game(p, tctx);
 	boosted = game && in_input_window(now);
+	preempt = boosted || (game && wake_preempt);
 
 	if (p->nr_cpus_allowed == 1 || is_migration_disabled(p)) {
 		dsq = cpu_dsq(prev_cpu);
 		kind = DISPATCH_CPU;
 	} else if (mig_limited(tctx, now)) {
-		if (cpu_saturated(prev_cpu, game)) {
+		if (cpu_saturated(prev_cpu, game, preempt)) {
 			__sync_fetch_and_add(&nr_mig_saturated, 1);
+			if (game)
+				__sync_fetch_and_add(&nr_game_mig_saturated, 1);
 		} else {
 			dsq = cpu_dsq(prev_cpu);
 			kind = DISPATCH_CPU;
 			__sync_fetch_and_add(&nr_mig_blocked, 1);
+			if (game)
+				__sync_fetch_and_add(&nr_game_mig_blocked, 1);
 		}
 	}
 
 	scx_bpf_dsq_insert_vtime(p, dsq, task_slice(game, prev_cpu), task_deadline(p, tctx, game, boosted),
 				 enq_flags);
 	count_dispatch(kind, game, boosted);
-	wake_cpu_for(p, dsq, prev_cpu, boosted || (game && wake_preempt));
+	wake_cpu_for(p, dsq, prev_cpu, preempt);
 }
 
 /* Move the head of @dsq to this CPU's local DSQ; false if it had none. */

@@ -241,6 +241,8 @@ impl Scheduler {
             migrations: b.nr_migrations,
             mig_blocked: b.nr_mig_blocked,
             mig_saturated: b.nr_mig_saturated,
+            game_mig_blocked: b.nr_game_mig_blocked,
+            game_mig_saturated: b.nr_game_mig_saturated,
             preempt_kicks: b.nr_preempt_kicks,
             idle_kicks: b.nr_idle_kicks,
             slice_expired: b.nr_slice_expired,

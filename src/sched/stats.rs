@@ -34,8 +34,15 @@ pub struct Metrics {
     pub migrations: u64,
     #[stat(desc = "Tasks over their migration budget kept on their CPU")]
     pub mig_blocked: u64,
-    #[stat(desc = "Tasks over budget let go because their CPU was busy (a queue, or another game thread for a game thread)")]
+    #[stat(desc = "Tasks over budget let go because their CPU was busy (a queue; for a game thread also another game thread, or any task it may not preempt)")]
     pub mig_saturated: u64,
+    // (Absent from records made before these two: 0.)
+    #[stat(desc = "Game threads among mig_blocked")]
+    #[serde(default)]
+    pub game_mig_blocked: u64,
+    #[stat(desc = "Game threads among mig_saturated")]
+    #[serde(default)]
+    pub game_mig_saturated: u64,
     #[stat(desc = "CPUs running a non-game task preempted for a queued game thread (with --wake-preempt 1, or inside the input window)")]
     pub preempt_kicks: u64,
     #[stat(desc = "Idle CPUs woken for a queued task")]
@@ -64,6 +71,8 @@ impl Metrics {
             migrations: self.migrations.saturating_sub(prev.migrations),
             mig_blocked: self.mig_blocked.saturating_sub(prev.mig_blocked),
             mig_saturated: self.mig_saturated.saturating_sub(prev.mig_saturated),
+            game_mig_blocked: self.game_mig_blocked.saturating_sub(prev.game_mig_blocked),
+            game_mig_saturated: self.game_mig_saturated.saturating_sub(prev.game_mig_saturated),
             preempt_kicks: self.preempt_kicks.saturating_sub(prev.preempt_kicks),
             idle_kicks: self.idle_kicks.saturating_sub(prev.idle_kicks),
             slice_expired: self.slice_expired.saturating_sub(prev.slice_expired),
@@ -80,7 +89,7 @@ impl Metrics {
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
-            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} | kick preempt {} idle {} | slice-exp {}",
+            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {}",
             self.nr_running,
             self.game_tgids,
             self.local_dispatches,
@@ -93,6 +102,8 @@ impl Metrics {
             self.migrations,
             self.mig_blocked,
             self.mig_saturated,
+            self.game_mig_blocked,
+            self.game_mig_saturated,
             self.preempt_kicks,
             self.idle_kicks,
             self.slice_expired,
