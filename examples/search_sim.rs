@@ -23,7 +23,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::sched::SchedConfig;
 use scx_gamer::tune::search::{Strategy, new_search};
-use scx_gamer::tune::space::{Dim, Space, knob_value};
+use scx_gamer::tune::space::{Dim, Space};
 
 /// A full trial, and the warm-up before every trial (the tuner's defaults):
 /// they set how much the game drifts between a config and its baseline.
@@ -120,7 +120,7 @@ fn gauss(rng: &mut StdRng) -> f64 {
 
 /// Knob value → [0, 1] on a log scale over the space's range.
 fn coords(cfg: &SchedConfig) -> [f64; 4] {
-    let v = |k| knob_value(cfg, k).unwrap_or(0) as f64;
+    let v = |k| cfg.get(k).unwrap_or(0) as f64;
     let log01 = |x: f64, lo: f64, hi: f64| ((x.max(lo) / lo).ln() / (hi / lo).ln()).clamp(0.0, 1.0);
     [
         log01(v("slice_us"), 250.0, 8000.0),

@@ -7,13 +7,13 @@
 //! each is one line on stderr, never a reason to block the game.
 
 use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use nix::sys::signal::{SigSet, Signal};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 
@@ -50,22 +50,62 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Forward signals sent to us (by Steam, `kill`) to the game. A signal the
-/// terminal sent (Ctrl-C) already reached the game, which shares our
-/// process group: it is not sent twice.
-pub(crate) fn forward_signals(pid: u32) -> Result<()> {
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2])?;
-    std::thread::spawn(move || {
-        for info in signals.forever() {
-            if info.process.is_none() {
-                continue; // from the kernel (the tty)
-            }
-            if let Ok(sig) = nix::sys::signal::Signal::try_from(info.signal) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
-            }
+/// The signals a launcher sends the wrapper; they are meant for the game.
+const FORWARDED: [Signal; 6] = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The forwarded signals, held from the wrapper's start until the game
+/// runs. One that comes while the wrapper is starting (reading the store,
+/// asking the daemon, starting the game) waits, pending, and then goes to
+/// the game like any later one: it neither kills the wrapper and leaves
+/// the game running, nor is lost while the game runs on.
+pub struct HeldSignals(SigSet);
+
+impl HeldSignals {
+    /// Block the forwarded signals in this thread (the only one yet; the
+    /// threads it starts inherit the block; the game is started without it,
+    /// by `spawn_unblocked`).
+    pub fn hold() -> Result<Self> {
+        let mut set = SigSet::empty();
+        for s in FORWARDED {
+            set.add(s);
         }
-    });
-    Ok(())
+        set.thread_block().context("blocking signals")?;
+        Ok(Self(set))
+    }
+
+    /// Start `cmd` with no signal blocked: the block is the wrapper's, not
+    /// the game's (a blocked mask is inherited across exec).
+    pub(crate) fn spawn_unblocked(&self, cmd: &mut Command) -> std::io::Result<std::process::Child> {
+        // SAFETY: between fork and exec only sigprocmask runs, which is
+        // async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        cmd.spawn()
+    }
+
+    /// Send every forwarded signal, the held ones first, to `pid`. A signal
+    /// the terminal sent (Ctrl-C) already reached the game, which shares
+    /// our process group: it is not sent twice.
+    pub(crate) fn forward_to(self, pid: u32) -> Result<()> {
+        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED.map(|s| s as i32))?;
+        std::thread::spawn(move || {
+            for info in signals.forever() {
+                if info.process.is_none() {
+                    continue; // from the kernel (the tty)
+                }
+                if let Ok(sig) = Signal::try_from(info.signal) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+                }
+            }
+        });
+        // The handler is in place: what was held is delivered now.
+        self.0.thread_unblock().context("unblocking signals")?;
+        Ok(())
+    }
 }
 
 /// Ask the daemon to apply `config` for `pid`; Err is the line to print.
@@ -80,8 +120,9 @@ fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String>
     }
 }
 
-/// Run the game; returns its exit code.
-pub fn launch(cmd: &[OsString], opts: &LaunchOptions) -> Result<i32> {
+/// Run the game; returns its exit code. `held`: the signals held since
+/// the wrapper started, forwarded to the game once it runs.
+pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Result<i32> {
     let Some((program, args)) = cmd.split_first() else {
         bail!("no game command given (Steam: scx_gamer launch -- %command%)");
     };
@@ -89,9 +130,11 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions) -> Result<i32> {
     let game = GameId::from_command(cmd, &env);
     let (config, from) = choose_config(&opts.data_dir, &game);
 
-    let mut child = Command::new(program).args(args).spawn().with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let mut child = held
+        .spawn_unblocked(Command::new(program).args(args))
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let pid = child.id();
-    forward_signals(pid)?;
+    held.forward_to(pid)?;
     // Held open while the game runs: the daemon reverts when it closes.
     let _client = match apply(&opts.socket, pid, config) {
         Ok(c) => {

@@ -22,12 +22,12 @@ use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
 use crate::game::launch::{GameUser, LogFolder, with_mangohud};
-use crate::launch::{DAEMON_TIMEOUT, LaunchOptions, choose_config, exit_code, forward_signals, launch};
+use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::sched::game;
 use crate::store::{GameStore, store_path};
-use crate::tune::frame_source::{FrameSource, csv_logs};
+use crate::tune::frame_source::{FrameSource, Frames, csv_logs};
 use crate::tune::plan::{self, PlanSearch};
 use crate::tune::runner::{GameWatch, Runner, Stop};
 use crate::tune::start::{Launched, record_session};
@@ -101,18 +101,18 @@ fn prepare(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result
 }
 
 /// Run the game, tuning it when everything for that is there; returns the
-/// game's exit code.
-pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result<i32> {
+/// game's exit code. `held`: as for `launch`.
+pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals) -> Result<i32> {
     if cmd.is_empty() {
         bail!("no game command given (Steam: scx_gamer launch --tune -- %command%)");
     }
     match prepare(cmd, opts, tune) {
-        Ok(ready) => run(ready, opts, tune),
+        Ok(ready) => run(ready, opts, tune, held),
         Err(NoTune(line)) => {
             if let Some(line) = line {
                 eprintln!("scx_gamer: {line}");
             }
-            launch(cmd, opts)
+            launch(cmd, opts, held)
         }
     }
 }
@@ -120,7 +120,7 @@ pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -
 /// Wait until the game's frames can be read: its MangoHud's control socket
 /// (one log per trial), or a log growing in our folder (MangoHud ≥ 0.6.9
 /// logging on its own, frameloop).
-fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Duration) -> Result<FrameSource> {
+fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(reason) = game.exited() {
@@ -129,11 +129,11 @@ fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Dur
         let procs = game::scan_processes(Path::new(PROC))?;
         for pid in game::process_tree(&[root], &procs) {
             if let Ok(control) = Control::connect(pid, Duration::from_millis(500)) {
-                return FrameSource::control(control, folder);
+                return Ok(Box::new(FrameSource::control(control, folder)?));
             }
         }
         if !csv_logs(folder).is_empty() {
-            return FrameSource::stream(folder);
+            return Ok(Box::new(FrameSource::stream(folder)?));
         }
         if Instant::now() > deadline {
             bail!(
@@ -145,24 +145,21 @@ fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Dur
     }
 }
 
-fn spawn(ready: &Ready, logs: &Path) -> Result<Child> {
+fn spawn(ready: &Ready, logs: &Path, held: &HeldSignals) -> Result<Child> {
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
     // The player's MangoHud settings survive; logging is ours.
     let user_file = user_config_file(&ready.user.home, xdg.as_deref(), &ready.game.exe).and_then(|p| std::fs::read_to_string(p).ok());
     let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs);
     let program = &ready.cmd[0];
-    Command::new(program)
-        .args(&ready.cmd[1..])
-        .envs(extra)
-        .spawn()
+    held.spawn_unblocked(Command::new(program).args(&ready.cmd[1..]).envs(extra))
         .with_context(|| format!("starting {}", program.to_string_lossy()))
 }
 
-fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions) -> Result<i32> {
+fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals) -> Result<i32> {
     let logs = LogFolder::create(&std::env::temp_dir(), &ready.user)?;
-    let child = spawn(&ready, logs.path())?;
+    let child = spawn(&ready, logs.path(), &held)?;
     let pid = child.id();
-    forward_signals(pid)?;
+    held.forward_to(pid)?;
     let mut game = Launched { child };
     let (left, total) = (ready.pending.len(), ready.plan.len());
     eprintln!("scx_gamer: tuning {} during this launch: {left} of {total} configs left to measure", ready.game.key);

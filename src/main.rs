@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use scx_gamer::daemon::settings::{self, Settings};
 use scx_gamer::run::{self, Feeds, StatsOutput};
+use scx_gamer::sched::config::KNOBS;
 use scx_gamer::sched::{SchedConfig, input};
 use scx_gamer::tune::search::Strategy;
 use scx_gamer::tune::{Outcome, TuneOptions};
@@ -219,47 +220,51 @@ struct AttachCmd {
     pid: u32,
 }
 
-/// The scheduler's knobs. Ranges are checked before anything is loaded.
-#[derive(Args, Clone)]
-struct KnobArgs {
-    /// Time slice, µs (1..=100000).
-    #[arg(long, default_value_t = SchedConfig::default().slice_us)]
-    slice_us: u64,
-    /// Game threads are boosted this long after an input event, µs (0 = off).
-    #[arg(long, default_value_t = SchedConfig::default().input_window_us)]
-    input_window_us: u64,
-    /// Most CPU changes per task per migration window (0 = no limit).
-    #[arg(long, default_value_t = SchedConfig::default().mig_max)]
-    mig_max: u32,
-    /// Migration window, ms.
-    #[arg(long, default_value_t = SchedConfig::default().mig_window_ms)]
-    mig_window_ms: u64,
-    /// Deadline head start of game threads over other tasks, µs.
-    #[arg(long, default_value_t = SchedConfig::default().game_boost_us)]
-    game_boost_us: u64,
-    /// CPU share of a game thread against a background task under
-    /// contention, as a multiple (1 = equal; 1..=64).
-    #[arg(long, default_value_t = SchedConfig::default().game_weight)]
-    game_weight: u32,
-    /// 1: a game thread waiting for a CPU preempts a background task at
-    /// once, also outside the input window; 0: only inside it.
-    #[arg(long, default_value_t = SchedConfig::default().wake_preempt)]
-    wake_preempt: u32,
-}
+/// The scheduler's knobs, one flag per entry of the knob table (`KNOBS`).
+/// Ranges are checked before anything is loaded.
+#[derive(Clone)]
+struct KnobArgs(SchedConfig);
 
 impl KnobArgs {
     fn config(&self) -> Result<SchedConfig> {
-        let cfg = SchedConfig {
-            slice_us: self.slice_us,
-            input_window_us: self.input_window_us,
-            mig_max: self.mig_max,
-            mig_window_ms: self.mig_window_ms,
-            game_boost_us: self.game_boost_us,
-            game_weight: self.game_weight,
-            wake_preempt: self.wake_preempt,
-        };
-        cfg.validate()?;
-        Ok(cfg)
+        self.0.validate()?;
+        Ok(self.0)
+    }
+}
+
+impl clap::FromArgMatches for KnobArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut k = KnobArgs(SchedConfig::default());
+        k.update_from_arg_matches(m)?;
+        Ok(k)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for knob in &KNOBS {
+            if let Some(&v) = m.get_one::<u64>(knob.name) {
+                self.0.set_value(knob.name, v).map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e:#}\n")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for KnobArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        KNOBS.iter().fold(cmd, |cmd, k| {
+            cmd.arg(
+                clap::Arg::new(k.name)
+                    .long(k.flag()[2..].to_string())
+                    .value_name("N")
+                    .value_parser(clap::value_parser!(u64))
+                    .default_value(k.default.to_string())
+                    .help(format!("{} ({}..={} {})", k.doc, k.min, k.max, k.unit)),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
@@ -350,36 +355,39 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main_inner(cli: Cli) -> Result<ExitCode> {
     init_logging(cli.verbose)?;
-    let shutdown = shutdown_flag()?;
+    // Not for `launch`: the wrapper passes its signals to the game, and a
+    // shutdown flag of ours would take them first.
+    let shutdown = shutdown_flag;
     match cli.command {
         Some(Command::Cycle(args)) => {
             let hold = interval(args.hold_secs, "--hold-secs")?;
-            run::cycle(&args.configs, hold, args.feeds.feeds(), shutdown)?;
+            run::cycle(&args.configs, hold, args.feeds.feeds(), shutdown()?)?;
         }
-        Some(Command::Run(args)) => do_run(args, shutdown)?,
+        Some(Command::Run(args)) => do_run(args, shutdown()?)?,
         Some(Command::Report(args)) => do_report(args)?,
         Some(Command::Tune(args)) => {
             let opts = args.opts.options();
-            let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown)?;
+            let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
         Some(Command::Attach(args)) => {
             let opts = args.opts.options();
-            let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown)?;
+            let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
         Some(Command::Launch(args)) => return do_launch(args),
         Some(Command::Daemon(args)) => {
             let settings = Settings::load(Path::new(settings::SYSTEM_FILE), None)?;
             let socket = args.socket.unwrap_or_else(|| settings.socket());
-            scx_gamer::daemon::server::run(&socket, &args.input_dir, shutdown)?;
+            scx_gamer::daemon::server::run(&socket, &args.input_dir, shutdown()?)?;
         }
-        None => do_run(cli.run, shutdown)?,
+        None => do_run(cli.run, shutdown()?)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
+    let held = scx_gamer::launch::HeldSignals::hold()?;
     let env = |k: &str| std::env::var(k).ok();
     // A broken settings file must not keep the game from starting.
     let settings = Settings::load(Path::new(settings::SYSTEM_FILE), settings::user_file(&env).as_deref()).unwrap_or_else(|e| {
@@ -407,9 +415,9 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
             // The daemon watches input; the player's wrapper does not.
             input_dir: PathBuf::from(input::DEFAULT_INPUT_DIR),
         };
-        scx_gamer::launch_tune::launch_tune(&args.command, &opts, &tune)?
+        scx_gamer::launch_tune::launch_tune(&args.command, &opts, &tune, held)?
     } else {
-        scx_gamer::launch::launch(&args.command, &opts)?
+        scx_gamer::launch::launch(&args.command, &opts, held)?
     };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

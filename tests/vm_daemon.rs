@@ -15,31 +15,34 @@ AS_USER="setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp"
 ask() { printf '%s\n' "$1" | $AS_USER socat -t5 - UNIX-CONNECT:$S; }
 mkdir -m 1777 -p /tmp/fl
 $SCX_GAMER daemon --socket $S > /tmp/daemon.out 2>&1 & D=$!
-for _ in $(seq 100); do [ -S $S ] && break; sleep 0.1; done
+wait_for 60 "the daemon's socket $S" test -S $S
 echo SOCKET_MODE=$(stat -c %a $S)
 
 # The game runs as the player with the config applied; its status comes back.
 $AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- \
     sh -c "$FRAMELOOP --fps 60 --seconds 25 --output-folder /tmp/fl >/dev/null; exit 7" 2>/tmp/launch.err &
 L=$!
-for _ in $(seq 100); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
+wait_state enabled 60
 echo DURING_STATE=$(cat /sys/kernel/sched_ext/state)
 echo DURING_OPS=$(cat /sys/kernel/sched_ext/root/ops)
 echo GAME_USER=$(ps -o user= -p "$(pgrep -n frameloop)")
 echo STATUS_DURING=$(ask '"status"')
 echo BUSY=$(ask "{\"apply\":{\"pid\":$(pgrep -n frameloop),\"config\":{}}}")
-wait $L; echo LAUNCH_RC=$?
-for _ in $(seq 100); do [ "$(cat /sys/kernel/sched_ext/state)" = disabled ] && break; sleep 0.1; done
+wait_pid $L 120; echo LAUNCH_RC=$?
+wait_state disabled 30
 echo AFTER_STATE=$(cat /sys/kernel/sched_ext/state)
 echo LAUNCH_SAID=$(head -1 /tmp/launch.err)
 
-# Signals pass through: SIGTERM to the wrapper ends the game with it.
-$AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- sleep 100 2>/dev/null &
+# Signals pass through: SIGTERM to the wrapper, once the game runs with
+# its config, ends the game with it (tests/launch_cli.rs sends it during
+# the wrapper's start-up too).
+$AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- sleep 100 2>/tmp/sigterm.err &
 L=$!
-sleep 3
-kill -TERM $L; wait $L; echo SIGTERM_RC=$?
-sleep 1
+wait_state enabled 60
+kill -TERM $L; wait_pid $L 30; echo SIGTERM_RC=$?
+wait_for 10 "the game (sleep) to end" sh -c '! pgrep -x sleep'
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
+wait_state disabled 30
 
 # Requests that must change nothing.
 echo OTHER_UID=$(ask "{\"apply\":{\"pid\":$D,\"config\":{}}}")
@@ -67,22 +70,22 @@ chmod -R a+rX /tmp/plan
 STORE=/tmp/.local/share/scx_gamer/ml_data
 TUNE="$AS_USER $SCX_GAMER launch --tune --socket $S --trial-secs 3 --warmup-secs 1 --seed 5"
 GAME="/tmp/bin/mangohud $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game"
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 35 >/dev/null 2>/tmp/tune1.err; echo TUNE1_RC=$?
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 35 >/dev/null 2>/tmp/tune1.err & wait_pid $! 240; echo TUNE1_RC=$?
 echo STORE1=$(cat $STORE/*.json)
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 25 >/dev/null 2>/tmp/tune2.err; echo TUNE2_RC=$?
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 25 >/dev/null 2>/tmp/tune2.err & wait_pid $! 240; echo TUNE2_RC=$?
 echo STORE2=$(cat $STORE/*.json)
 echo STORE_FILES=$(ls $STORE | wc -l)
 echo STORE_OWNER=$(stat -c %U $STORE/*.json)
 # p1 (first in the plan) was measured by the first launch: that plan is
 # done, and this is plain launch (no MANGOHUD_CONFIG: frameloop is told
 # where to log).
-$TUNE --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err; echo TUNE3_RC=$?
+$TUNE --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
 sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
 
 # No daemon: the game still starts, with one line saying how to install it.
-kill -TERM $D; wait $D; echo DAEMON_RC=$?
+kill -TERM $D; wait_pid $D 60; echo DAEMON_RC=$?
 $AS_USER $SCX_GAMER launch --socket $S -- sh -c 'echo GAME_RAN=yes; exit 3' 2>/tmp/nodaemon.err; echo NODAEMON_RC=$?
 echo NODAEMON_SAID=$(cat /tmp/nodaemon.err)
 cat /tmp/daemon.out

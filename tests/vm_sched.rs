@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{CPU_HOGS, GAME_LIKE_LOAD, WAIT_STATE, run_in_vm};
+use support::{CPU_HOGS, GAME_LIKE_LOAD, run_in_vm};
 
 fn totals(out: &support::VmOutput) -> Value {
     let line = out
@@ -22,8 +22,8 @@ fn num(v: &Value, key: &str) -> u64 {
 #[test]
 fn run_schedules_a_game_under_full_load_and_detaches_on_sigint() {
     let script = format!(
-        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
-$SCX_GAMER run --game-pid $GAME --stats 1 --stats-json --wake-preempt 1 &
+        r#"{GAME_LIKE_LOAD}
+$SCX_GAMER run --game-pid $GAME --stats 1 --stats-json --wake-preempt 1 > /tmp/run.out 2>&1 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
@@ -33,20 +33,24 @@ echo OPS=$(cat /sys/kernel/sched_ext/root/ops)
 # this shell starts with SIGINT ignored, and one sent before the handler is
 # in place (startup takes seconds under this load in TCG) is lost.
 $SCX_GAMER --monitor 1 --stats-json > /tmp/monitor.out 2>&1 & MON=$!
-sleep 6
-for i in $(seq 60); do [ "$(grep -c '"game_dispatches"' /tmp/monitor.out)" -ge 2 ] && break; sleep 1; done
+monitor_lines() {{ [ "$(grep -c '"game_dispatches"' /tmp/monitor.out)" -ge 2 ]; }}
+wait_for 120 "two stats lines from --monitor" monitor_lines
 kill -INT $MON
-for i in $(seq 100); do kill -0 $MON 2>/dev/null || break; sleep 0.1; done
-kill -0 $MON 2>/dev/null && {{ echo MONITOR_HUNG=1; kill -9 $MON; }}
-wait $MON; echo MONITOR_RC=$?
+wait_pid $MON 10; rc=$?
+[ $rc -ne 124 ] || echo MONITOR_HUNG=1
+echo MONITOR_RC=$rc
 echo MONITOR_LINES=$(grep -c '"game_dispatches"' /tmp/monitor.out)
+# At least three stats lines from run itself.
+run_lines() {{ [ "$(grep -c '"game_dispatches"' /tmp/run.out)" -ge 3 ]; }}
+wait_for 60 "three stats lines from run" run_lines
 echo STATE_BEFORE_SIGINT=$(cat /sys/kernel/sched_ext/state)
-kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill $HOGS $GAME
+cat /tmp/run.out
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 300);
     assert_eq!(out.status, 0, "{}", out.output);
     assert_eq!(out.field("STATE_RUNNING"), "enabled");
     assert!(out.field("OPS").starts_with("scx_gamer"), "{}", out.output);
@@ -89,17 +93,18 @@ fn a_game_thread_over_its_migration_budget_does_not_wait_for_a_busy_cpu() {
     // Background tasks still wait. --mig-max 1: the game thread, woken
     // every few ms while hogs hold every CPU, is over budget often.
     let script = format!(
-        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
-$SCX_GAMER run --game-pid $GAME --mig-max 1 &
+        r#"{GAME_LIKE_LOAD}
+$SCX_GAMER run --game-pid $GAME --mig-max 1 > /tmp/run.out 2>&1 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
-sleep 6
-kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+sleep 6   # the measurement: 6 s of a game under full load
+kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
 kill $HOGS $GAME
+cat /tmp/run.out
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 300);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     let t = totals(&out);
     assert!(num(&t, "game_mig_saturated") > 0, "the game thread was never over budget: {t}");
@@ -112,20 +117,21 @@ kill $HOGS $GAME
 #[test]
 fn one_process_switches_between_three_configs() {
     let script = format!(
-        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+        r#"{GAME_LIKE_LOAD}
 ( while :; do cat /sys/kernel/sched_ext/root/ops 2>/dev/null; sleep 0.2; done ) > /tmp/ops.log &
 WATCH=$!
 $SCX_GAMER cycle --game-pid $GAME --hold-secs 2 \
     --config slice_us=500,mig_max=1 \
     --config slice_us=5000,mig_max=0,input_window_us=0 \
-    --config slice_us=5,game_boost_us=0
-echo CYCLE_RC=$?
+    --config slice_us=5,game_boost_us=0 > /tmp/cycle.out 2>&1 &
+wait_pid $! 180; echo CYCLE_RC=$?
+cat /tmp/cycle.out
 kill $WATCH $GAME
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 300);
     assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert!(out.field("OPS_SEEN").parse::<u32>().unwrap() >= 1, "{}", out.output);
@@ -155,8 +161,7 @@ echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
 
 #[test]
 fn bad_requests_get_clear_errors_and_attach_nothing() {
-    let script = format!(
-        r#"{WAIT_STATE}
+    let script = r#"
 $SCX_GAMER run --slice-us 0 > /tmp/e1 2>&1; echo BAD_KNOB_RC=$?
 echo BAD_KNOB_ERR=$(grep -o 'slice_us = 0 is out of range.*' /tmp/e1)
 echo STATE_AFTER_BAD_KNOB=$(cat /sys/kernel/sched_ext/state)
@@ -168,16 +173,15 @@ unshare --mount sh -c "mount -t tmpfs none /sys/kernel && $SCX_GAMER run" > /tmp
 echo NO_SCX_ERR=$(grep -o 'has no sched_ext: /sys/kernel/sched_ext is missing' /tmp/e6)
 setpriv --reuid=65534 --regid=65534 --clear-groups $SCX_GAMER run > /tmp/e4 2>&1; echo NOT_ROOT_RC=$?
 echo NOT_ROOT_ERR=$(grep -o 'needs root[^.]*' /tmp/e4)
-$SCX_GAMER run & FIRST=$!
+$SCX_GAMER run > /tmp/first.out 2>&1 & FIRST=$!
 wait_state enabled
 $SCX_GAMER run > /tmp/e5 2>&1; echo SECOND_RC=$?
 echo SECOND_ERR=$(grep -o 'another sched_ext scheduler is attached: [a-z_]*' /tmp/e5)
 echo STATE_WITH_FIRST=$(cat /sys/kernel/sched_ext/state)
-kill -INT $FIRST; wait $FIRST; echo FIRST_RC=$?
+kill -INT $FIRST; wait_pid $FIRST 60; echo FIRST_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
-"#
-    );
-    let out = run_in_vm(&script, 600);
+"#;
+    let out = run_in_vm(script, 300);
     assert_eq!(out.field("BAD_KNOB_RC"), "1", "{}", out.output);
     assert_eq!(out.field("BAD_KNOB_ERR"), "slice_us = 0 is out of range: allowed 1..=100000 µs");
     assert_eq!(out.field("STATE_AFTER_BAD_KNOB"), "disabled");
@@ -203,24 +207,27 @@ fn input_events_from_an_evdev_device_boost_the_game() {
     // A FIFO stands in for /dev/input/event0: the same reader path, fed
     // with real `struct input_event` records (a key press + SYN each).
     let script = format!(
-        r#"{WAIT_STATE}{GAME_LIKE_LOAD}
+        r#"{GAME_LIKE_LOAD}
 mkdir -p /tmp/input && mkfifo /tmp/input/event0
-$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 --wake-preempt 0 &
+$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
 exec 3>/tmp/input/event0
 Z='\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
 N=100
-for _ in $(seq $N); do printf "$Z\x01\x00\x1e\x00\x01\x00\x00\x00$Z\x00\x00\x00\x00\x00\x00\x00\x00" >&3; sleep 0.01; done
+for _ in $(seq $N); do printf "$Z\x01\x00\x1e\x00\x01\x00\x00\x00$Z\x00\x00\x00\x00\x00\x00\x00\x00" >&3; nap 0.01; done
 echo SENT=$N
-sleep 1
-kill -INT $SCHED; wait $SCHED; echo RUN_RC=$?
+# Stop once the stats lines (counts per second) add up to every event sent.
+counted() {{ [ "$(grep -o '"input_events":[0-9]*' /tmp/run.out | awk -F: '{{s += $2}} END {{print s + 0}}')" -ge $N ]; }}
+wait_for 60 "$N input events in the stats" counted
+kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
 exec 3>&-
 kill $HOGS $GAME
+cat /tmp/run.out
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 300);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     let t = totals(&out);
     let sent: u64 = out.field("SENT").parse().unwrap();
@@ -234,17 +241,15 @@ kill $HOGS $GAME
 
 #[test]
 fn an_ejected_scheduler_exits_nonzero_with_the_kernels_reason() {
-    let script = format!(
-        r#"{WAIT_STATE}
+    let script = r#"
 $SCX_GAMER --slice-us 2000 > /tmp/out 2>&1 & SCHED=$!   # no subcommand: means run
 wait_state enabled
 echo S > /proc/sysrq-trigger
-wait $SCHED; echo RUN_RC=$?
+wait_pid $SCHED 60; echo RUN_RC=$?
 echo REASON=$(grep -o 'ejected scx_gamer.*' /tmp/out)
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
-"#
-    );
-    let out = run_in_vm(&script, 600);
+"#;
+    let out = run_in_vm(script, 300);
     assert_eq!(out.field("RUN_RC"), "1", "{}", out.output);
     assert!(out.field("REASON").to_lowercase().contains("sysrq"), "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
@@ -262,27 +267,59 @@ fn game_weight_gives_the_game_that_share_of_a_contended_cpu() {
     // they split it evenly (vtime fairness), with weight 4 the game gets
     // about 4/5.
     let script = format!(
-        r#"{WAIT_STATE}{TICKS}
+        r#"{TICKS}
 taskset -c 1 sh -c 'while :; do :; done' & GAME=$!
 taskset -c 1 sh -c 'while :; do :; done' & BG=$!
 for w in 1 4; do
-    $SCX_GAMER run --game-pid $GAME --game-weight $w & SCHED=$!
+    $SCX_GAMER run --game-pid $GAME --game-weight $w > /tmp/run-$w.out 2>&1 & SCHED=$!
     wait_state enabled
-    sleep 2
+    # Once the game is known to the scheduler, measure 4 s.
+    wait_line /tmp/run-$w.out 'game processes added'
     g0=$(ticks $GAME); b0=$(ticks $BG)
     sleep 4
     g1=$(ticks $GAME); b1=$(ticks $BG)
     echo "SHARE_$w=$(( (g1 - g0) * 100 / (g1 - g0 + b1 - b0) ))"
-    kill -INT $SCHED; wait $SCHED; wait_state disabled
+    kill -INT $SCHED; wait_pid $SCHED 60; wait_state disabled
 done
 kill $GAME $BG
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 300);
     let share = |w: &str| -> u32 {
         out.field(&format!("SHARE_{w}")).parse().unwrap_or_else(|_| panic!("no SHARE_{w}:\n{}", out.output))
     };
     let (equal, weighted) = (share("1"), share("4"));
     assert!((35..=65).contains(&equal), "weight 1: the game had {equal} % of the CPU\n{}", out.output);
     assert!(weighted >= 70, "weight 4: the game had only {weighted} % of the CPU\n{}", out.output);
+}
+
+#[test]
+fn a_hung_scenario_fails_with_what_it_printed_the_state_it_hung_in_and_the_console() {
+    // The harness itself: a guest command that never ends must not hang the
+    // suite, and its failure must say what happened.
+    let script = r#"
+echo progress > /tmp/hang.out
+echo BEFORE_THE_HANG
+wait_line /tmp/hang.out 'never printed' 2
+echo "<4>hang-test: a kernel message" > /dev/kmsg
+sleep 600
+"#;
+    let failure = std::panic::catch_unwind(|| run_in_vm(script, 20)).expect_err("a hung scenario must fail the test");
+    let msg = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+    for part in [
+        "did not finish within its 20 s",
+        "BEFORE_THE_HANG",
+        // A bounded wait that expired says what it waited for, and shows
+        // the state it saw.
+        "TIMEOUT after 2s waiting for a line matching 'never printed' in /tmp/hang.out",
+        "--- /tmp/hang.out (last 30 lines):",
+        // The scenario's own timeout: the state it hung in…
+        "scenario timed out after 20s",
+        "sleep 600",
+        "--- sched_ext: state=disabled",
+        // …and the guest kernel's console.
+        "hang-test: a kernel message",
+    ] {
+        assert!(msg.contains(part), "no '{part}' in the failure message:\n{msg}");
+    }
 }

@@ -27,10 +27,11 @@ fn show(out: &VmOutput) -> String {
 fn tune_runs_every_trial_on_a_real_game_and_reports_them() {
     let script = format!(
         r#"{GAME_DISPLAY}
-( sleep 20; echo GAME_OWNER=$(ps -o user= -p "$(pgrep -n glxgears)") ) &
 $SCX_GAMER tune --trials trials/ci.toml --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data \
-    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1
-echo TUNE_RC=$?
+    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+T=$!
+wait_for 60 "glxgears to start" pgrep -n glxgears && echo GAME_OWNER=$(ps -o user= -p "$(pgrep -n glxgears)")
+wait_pid $T 400; echo TUNE_RC=$?
 cat /tmp/tune.out
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo GAME_LEFT=$(pgrep -c glxgears)
@@ -41,7 +42,7 @@ echo OLD_BEST=$($SCX_GAMER --ml-show-best glxgears --data /tmp/ml_data 2>/dev/nu
 echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
@@ -96,12 +97,13 @@ mkdir -p /tmp/logs && chown nobody /tmp/logs
 setpriv --reuid=65534 --regid=65534 --clear-groups \
     env MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 mangohud glxgears -geometry 64x64 >/dev/null 2>&1 &
 GAME=$!
-sleep 2
+# MangoHud is in once the wrapper script has exec'd the game.
+wait_for 60 "MangoHud in the game's memory" grep -q -i mangohud /proc/$GAME/maps
 $SCX_GAMER attach --pid $GAME --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data > /tmp/attach.out 2>&1 &
 T=$!
-wait_line /tmp/attach.out '^trial 1 '
-sleep 3
-kill -INT $T; wait $T; echo ATTACH_RC=$?
+# Trial 1 is recorded; SIGINT during trial 2.
+wait_line /tmp/attach.out '^\[INFO\] trial 2 ' 240
+kill -INT $T; wait_pid $T 60; echo ATTACH_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
 cat /tmp/attach.out
@@ -112,7 +114,7 @@ kill $GAME
 "#
     )
     .replace("$XVFB_PID", "$(pgrep -n Xvfb)");
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("ATTACH_RC"), "130", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_ALIVE"), "yes", "attach must not stop the game");
@@ -145,29 +147,28 @@ slice_us = 2000
 name = "c"
 slice_us = 500
 T
-$SCX_GAMER tune --trials /tmp/three.toml --trial-secs 16 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
+$SCX_GAMER -v tune --trials /tmp/three.toml --trial-secs 10 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
     -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
-wait_line /tmp/tune.out 'game processes added'
-sleep 2
-# The kernel ejects trial 1's scheduler…
-echo S > /proc/sysrq-trigger
-# …and trial 2's cannot load: libbpf needs the kernel config.
+wait_line /tmp/tune.out 'game processes added' 180
+# Trial 2's scheduler will not load: libbpf needs the kernel config…
 mv /boot/config-$(uname -r) /tmp/kconfig
+# …and the kernel ejects trial 1's.
+echo S > /proc/sysrq-trigger
 wait_line /tmp/tune.out '^trial 2 '
 mv /tmp/kconfig /boot/config-$(uname -r)
 wait_line /tmp/tune.out '\[INFO\] trial 4 '
-for _ in $(seq 600); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.2; done
-# After the mid-trial reading (1 s warm-up + 8 s), before the end (17 s).
-sleep 12
+# After trial 4's mid-trial reading (5 s into its 10 s), before its end.
+mid4() {{ sed -n '/\[INFO\] trial 4 /,$p' /tmp/tune.out | grep -q 'mid-trial reading'; }}
+wait_for 60 "trial 4's mid-trial reading" mid4
 pkill glxgears
-wait $T; echo TUNE_RC=$?
+wait_pid $T 120; echo TUNE_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 cat /tmp/tune.out
 cat /tmp/ml_data/*.json
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     let store = store(&out);
@@ -195,19 +196,18 @@ fn sigint_stops_the_launched_game_and_no_frames_is_a_clear_error() {
 $SCX_GAMER tune --trials trials/ci.toml --trial-secs 30 --warmup-secs 1 --repeats 1 --data /tmp/ml_data \
     -- mangohud glxgears -geometry 64x64 > /tmp/int.out 2>&1 &
 T=$!
-wait_line /tmp/int.out '\[INFO\] trial 1 '
-sleep 4
-kill -INT $T; wait $T; echo INT_RC=$?
+wait_line /tmp/int.out '\[INFO\] trial 1 ' 180
+kill -INT $T; wait_pid $T 60; echo INT_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo GAME_LEFT=$(pgrep -c glxgears)
 echo TRIALS=$(grep -o '"state":"[a-z]*"' /tmp/ml_data/*.json | tr '\n' ' ')
-$SCX_GAMER tune --trials trials/ci.toml --frames-timeout 5 --data /tmp/nf -- mangohud sleep 60 > /tmp/nf.out 2>&1
-echo NOFRAMES_RC=$?
+$SCX_GAMER tune --trials trials/ci.toml --frames-timeout 5 --data /tmp/nf -- mangohud sleep 60 > /tmp/nf.out 2>&1 &
+wait_pid $! 60; echo NOFRAMES_RC=$?
 echo NOFRAMES=$(grep error /tmp/nf.out)
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("INT_RC"), "130", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_LEFT"), "0", "{}", out.output);
@@ -227,14 +227,14 @@ mkdir -p /tmp/fl
 MANGOHUD=1 MANGOHUD_CONFIG=output_folder=/tmp/fl,log_interval=0 \
     $FRAMELOOP --fps 100 --work-us 1000 --threads 1 --seconds 600 --output-folder /tmp/fl --exe fl-game >/dev/null 2>&1 &
 G=$!
-$SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 3 --warmup-secs 1 --repeats 1 --seed 9 --data /tmp/ml_data > /tmp/a.out 2>&1
-echo ATTACH_RC=$?
+$SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 3 --warmup-secs 1 --repeats 1 --seed 9 --data /tmp/ml_data > /tmp/a.out 2>&1 &
+wait_pid $! 300; echo ATTACH_RC=$?
 kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
 cat /tmp/a.out
 cat /tmp/ml_data/*.json
 kill $G
 "#;
-    let out = run_in_vm(script, 600);
+    let out = run_in_vm(script, 420);
     assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_ALIVE"), "yes");
     let store = store(&out);
@@ -256,16 +256,16 @@ fn the_old_ml_collect_workflow_records_into_the_games_store() {
         r#"{GAME_LIKE_LOAD}
 $SCX_GAMER --stats 1 --ml-collect --slice-us 5 --input-window-us 1000 --mig-max 1 --game-pid $GAME --data /tmp/mlc > /tmp/run.out 2>&1 &
 R=$!
-for _ in $(seq 300); do [ "$(cat /sys/kernel/sched_ext/state)" = enabled ] && break; sleep 0.1; done
-sleep 3
-kill -TERM $R; wait $R; echo RUN_RC=$?
+wait_state enabled
+sleep 3   # the measurement (measured_secs >= 3 below)
+kill -TERM $R; wait_pid $R 60; echo RUN_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill $GAME
 grep -v '^{{' /tmp/run.out
 cat /tmp/mlc/*.json
 "#
     );
-    let out = run_in_vm(&script, 600);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("RUN_RC"), "0", "SIGTERM ends `run` cleanly:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     let store = store(&out);

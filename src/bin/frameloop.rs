@@ -121,7 +121,9 @@ fn mangohud_output_folder(config: &str) -> Option<PathBuf> {
 
 fn main() -> Result<()> {
     let o = Opts::parse();
-    if !(o.fps >= 0.0 && o.fps.is_finite()) || !(o.seconds > 0.0 && o.seconds.is_finite()) {
+    let fps_ok = o.fps >= 0.0 && o.fps.is_finite();
+    let seconds_ok = o.seconds > 0.0 && o.seconds.is_finite();
+    if !fps_ok || !seconds_ok {
         bail!("--fps must be >= 0 and --seconds > 0");
     }
     if !(o.warmup_secs >= 0.0 && o.warmup_secs < o.seconds) {

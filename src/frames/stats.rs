@@ -215,7 +215,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let base = 8_000_000 + x % 4_000_000;
-                if x % 97 == 0 { base * 4 } else { base }
+                if x.is_multiple_of(97) { base * 4 } else { base }
             })
             .collect()
     }
@@ -309,7 +309,7 @@ mod tests {
         // Independent count, straight from the rule.
         let want = stutters_by_the_rule(&frames);
         assert_eq!(s.stats().stutters, want);
-        assert!(want >= 2 && want < 20, "{want}");
+        assert!((2..20).contains(&want), "{want}");
     }
 
     #[test]

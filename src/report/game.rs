@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::rank::{as_flags, rank};
+use super::rank::rank;
 use crate::store::{GameStore, find_store, list_stores};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub fn best(data_dir: &Path, game: &str) -> Result<()> {
             if !significant {
                 eprintln!("note: '{}' is the best measured config, but it does not beat the kernel's scheduler beyond the noise", row.name);
             }
-            println!("{}", as_flags(&config));
+            println!("{}", config.as_flags());
             Ok(())
         }
         None => bail!("no config has been measured successfully for '{game}' yet"),

@@ -249,10 +249,3 @@ impl Ranking {
     }
 }
 
-/// A config as `scx_gamer` flags, ready to paste.
-pub fn as_flags(c: &SchedConfig) -> String {
-    format!(
-        "--slice-us {} --input-window-us {} --mig-max {} --mig-window-ms {} --game-boost-us {} --game-weight {} --wake-preempt {}",
-        c.slice_us, c.input_window_us, c.mig_max, c.mig_window_ms, c.game_boost_us, c.game_weight, c.wake_preempt
-    )
-}

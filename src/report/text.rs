@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::Result;
 
 use super::html::data::{row_trials, trial_frames};
-use super::rank::{ConfigRow, Ranking, as_flags};
+use super::rank::{ConfigRow, Ranking};
 use super::sparkline::per_trial;
 use crate::store::GameStore;
 use crate::tune::score::{Interval, Verdict};
@@ -206,7 +206,7 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
                 "1;32",
                 on
             ),
-            as_flags(&row.config.unwrap_or_default())
+            row.config.unwrap_or_default().as_flags()
         )?,
         Some((row, false)) => writeln!(
             w,

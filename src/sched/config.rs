@@ -1,8 +1,11 @@
 //! `SchedConfig`: every scheduler knob, its range, and its validation.
 //!
 //! The knobs become BPF rodata (`const volatile`), fixed when the program is
-//! loaded. One table (`KNOBS`) names each knob's range and unit so the CLI,
-//! trial files and error messages all agree.
+//! loaded. Each knob is declared once, in `for_each_knob!`: from that line
+//! come the `SchedConfig` field, its default, its range and unit (`KNOBS`:
+//! the CLI flags, trial files, CSV columns and error messages), its rodata
+//! write (`sched::scheduler`), and the value a stored record from before the
+//! knob existed ran with. Adding a knob: the BPF code, and one line here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,102 +13,127 @@ use std::str::FromStr;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// One scheduler configuration: what a tuner trial varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SchedConfig {
-    /// Time slice a task gets when dispatched, µs.
-    pub slice_us: u64,
-    /// How long game threads stay boosted after an input event, µs (0: off).
-    pub input_window_us: u64,
-    /// Most CPU changes per task per migration window (0: no limit).
-    pub mig_max: u32,
-    /// Length of the migration window, ms.
-    pub mig_window_ms: u64,
-    /// Deadline credit of game threads over other tasks, µs (doubled inside
-    /// the input window).
-    pub game_boost_us: u64,
-    /// CPU share of a game thread against a background task of the same
-    /// nice level under contention (1: equal). Absent from a record (stores
-    /// and requests from before this knob): 1, what those configs ran with.
-    #[serde(default = "weight_before_the_knob")]
-    pub game_weight: u32,
-    /// 1: a queued game thread with no idle CPU preempts a CPU that runs a
-    /// background task at once, as inside the input window; 0: it waits for
-    /// the next slice end there (preemption only inside the input window).
-    /// Absent from a record: 0, what configs before this knob ran with.
-    #[serde(default = "preempt_before_the_knob")]
-    pub wake_preempt: u32,
-}
-
-fn weight_before_the_knob() -> u32 {
-    1
-}
-
-fn preempt_before_the_knob() -> u32 {
-    0
-}
-
-impl Default for SchedConfig {
-    fn default() -> Self {
-        Self {
-            slice_us: 1000,
-            input_window_us: 5000,
-            mig_max: 3,
-            mig_window_ms: 100,
-            game_boost_us: 2000,
-            game_weight: 2,
-            wake_preempt: 0,
+/// The knob table. Each entry:
+/// `doc; name: type = default, min..=max, "unit", bpf_rodata_field * scale,
+/// absent value;` — the rodata field gets `name × scale`, and `absent` is
+/// the value of a record (a store, a daemon request) that lacks the knob.
+/// `for_each_knob!(m)` expands `m!` over the whole table.
+#[macro_export]
+macro_rules! for_each_knob {
+    ($then:ident) => {
+        $then! {
+            /// Time slice a task gets when dispatched, µs.
+            slice_us: u64 = 1000, 1..=100_000, "µs", slice_ns * 1_000, absent 1000;
+            /// How long game threads stay boosted after an input event, µs (0: off).
+            input_window_us: u64 = 5000, 0..=1_000_000, "µs", input_window_ns * 1_000, absent 5000;
+            /// Most CPU changes per task per migration window (0: no limit).
+            mig_max: u32 = 3, 0..=1_000, "migrations", mig_max * 1, absent 3;
+            /// Length of the migration window, ms.
+            mig_window_ms: u64 = 100, 1..=10_000, "ms", mig_window_ns * 1_000_000, absent 100;
+            /// Deadline credit of game threads over other tasks, µs (doubled inside the input window).
+            game_boost_us: u64 = 2000, 0..=100_000, "µs", game_boost_ns * 1_000, absent 2000;
+            // Records from before this knob ran with equal shares: absent 1.
+            /// CPU share of a game thread against a background task of the same nice level under contention (1: equal).
+            game_weight: u32 = 2, 1..=64, "× a background task's share", game_weight * 1, absent 1;
+            // Records from before this knob preempted only in the input window: absent 0.
+            /// 1: a queued game thread with no idle CPU preempts a CPU that runs a background task at once, as inside the input window; 0: it waits for the next slice end there.
+            wake_preempt: u32 = 0, 0..=1, "(0: only inside the input window, 1: always)", wake_preempt * 1, absent 0;
         }
-    }
+    };
 }
 
-/// Name, inclusive range and unit of one knob.
+/// Name, inclusive range, unit, default and description of one knob.
 pub struct Knob {
     pub name: &'static str,
     pub min: u64,
     pub max: u64,
     pub unit: &'static str,
+    pub default: u64,
+    pub doc: &'static str,
 }
 
-/// The range of every knob. A slice of a few µs is legal (the old tuning
-/// script tried 5 µs); sched_ext then preempts at the next tick.
-pub const KNOBS: [Knob; 7] = [
-    Knob { name: "slice_us", min: 1, max: 100_000, unit: "µs" },
-    Knob { name: "input_window_us", min: 0, max: 1_000_000, unit: "µs" },
-    Knob { name: "mig_max", min: 0, max: 1_000, unit: "migrations" },
-    Knob { name: "mig_window_ms", min: 1, max: 10_000, unit: "ms" },
-    Knob { name: "game_boost_us", min: 0, max: 100_000, unit: "µs" },
-    Knob { name: "game_weight", min: 1, max: 64, unit: "× a background task's share" },
-    Knob { name: "wake_preempt", min: 0, max: 1, unit: "(0: only inside the input window, 1: always)" },
-];
+impl Knob {
+    /// The command-line flag: `--slice-us` for `slice_us`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.name.replace('_', "-"))
+    }
+}
+
+macro_rules! define_config {
+    ($( #[doc = $doc:literal] $name:ident : $ty:ty = $default:expr, $min:literal ..= $max:literal, $unit:literal,
+        $bpf:ident * $scale:literal, absent $absent:expr; )*) => {
+        /// One scheduler configuration: what a tuner trial varies.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub struct SchedConfig {
+            $( #[doc = $doc] pub $name: $ty, )*
+        }
+
+        impl Default for SchedConfig {
+            fn default() -> Self {
+                Self { $( $name: $default, )* }
+            }
+        }
+
+        /// The range of every knob, in the table's order. A slice of a few
+        /// µs is legal (the old tuning script tried 5 µs); sched_ext then
+        /// preempts at the next tick.
+        pub const KNOBS: [Knob; [$(stringify!($name)),*].len()] = [
+            $( Knob { name: stringify!($name), min: $min, max: $max, unit: $unit, default: $default, doc: $doc.trim_ascii() }, )*
+        ];
+
+        impl SchedConfig {
+            /// Every knob's value, in `KNOBS` order.
+            pub fn values(&self) -> [u64; KNOBS.len()] {
+                [ $( u64::from(self.$name), )* ]
+            }
+
+            /// The value of knob `name`, or None for an unknown name.
+            pub fn get(&self, name: &str) -> Option<u64> {
+                match name {
+                    $( stringify!($name) => Some(u64::from(self.$name)), )*
+                    _ => None,
+                }
+            }
+
+            /// Set knob `name` to `value` (range not checked here).
+            pub fn set_value(&mut self, name: &str, value: u64) -> Result<()> {
+                match name {
+                    $( stringify!($name) => {
+                        self.$name = <$ty>::try_from(value)
+                            .map_err(|_| anyhow::anyhow!("{} = {value} is too large", stringify!($name)))?
+                    } )*
+                    other => bail!("unknown knob '{other}' (known: {})", KNOBS.map(|k| k.name).join(", ")),
+                }
+                Ok(())
+            }
+        }
+
+        /// A stored config: unknown keys are errors, a missing knob has the
+        /// value configs from before that knob ran with.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Record {
+            $( #[serde(default)] $name: Option<$ty>, )*
+        }
+
+        impl<'de> Deserialize<'de> for SchedConfig {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let r = Record::deserialize(d)?;
+                Ok(Self { $( $name: r.$name.unwrap_or($absent), )* })
+            }
+        }
+    };
+}
+
+for_each_knob!(define_config);
 
 impl SchedConfig {
-    fn values(&self) -> [u64; 7] {
-        [
-            self.slice_us,
-            self.input_window_us,
-            u64::from(self.mig_max),
-            self.mig_window_ms,
-            self.game_boost_us,
-            u64::from(self.game_weight),
-            u64::from(self.wake_preempt),
-        ]
-    }
-
     /// Check every knob against its range; the error names the knob, the
     /// value and the allowed range.
     pub fn validate(&self) -> Result<()> {
         for (knob, value) in KNOBS.iter().zip(self.values()) {
             if value < knob.min || value > knob.max {
-                bail!(
-                    "{} = {} is out of range: allowed {}..={} {}",
-                    knob.name,
-                    value,
-                    knob.min,
-                    knob.max,
-                    knob.unit
-                );
+                bail!("{} = {} is out of range: allowed {}..={} {}", knob.name, value, knob.min, knob.max, knob.unit);
             }
         }
         Ok(())
@@ -113,32 +141,13 @@ impl SchedConfig {
 
     /// Set one knob by name from its text value (range not checked here).
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        let parsed: u64 = value.trim().parse().map_err(|_| {
-            anyhow::anyhow!("{name} = '{value}' is not a whole number")
-        })?;
-        match name.trim() {
-            "slice_us" => self.slice_us = parsed,
-            "input_window_us" => self.input_window_us = parsed,
-            "mig_max" => {
-                self.mig_max = u32::try_from(parsed)
-                    .map_err(|_| anyhow::anyhow!("mig_max = {parsed} is too large"))?
-            }
-            "mig_window_ms" => self.mig_window_ms = parsed,
-            "game_boost_us" => self.game_boost_us = parsed,
-            "game_weight" => {
-                self.game_weight = u32::try_from(parsed)
-                    .map_err(|_| anyhow::anyhow!("game_weight = {parsed} is too large"))?
-            }
-            "wake_preempt" => {
-                self.wake_preempt = u32::try_from(parsed)
-                    .map_err(|_| anyhow::anyhow!("wake_preempt = {parsed} is too large"))?
-            }
-            other => bail!(
-                "unknown knob '{other}' (known: {})",
-                KNOBS.map(|k| k.name).join(", ")
-            ),
-        }
-        Ok(())
+        let parsed: u64 = value.trim().parse().map_err(|_| anyhow::anyhow!("{name} = '{value}' is not a whole number"))?;
+        self.set_value(name.trim(), parsed)
+    }
+
+    /// As `scx_gamer` flags, ready to paste.
+    pub fn as_flags(&self) -> String {
+        KNOBS.iter().zip(self.values()).map(|(k, v)| format!("{} {v}", k.flag())).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -162,11 +171,7 @@ impl FromStr for SchedConfig {
 /// The same `key=value,…` form `FromStr` reads.
 impl fmt::Display for SchedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = KNOBS
-            .iter()
-            .zip(self.values())
-            .map(|(k, v)| format!("{}={}", k.name, v))
-            .collect();
+        let parts: Vec<String> = KNOBS.iter().zip(self.values()).map(|(k, v)| format!("{}={}", k.name, v)).collect();
         f.write_str(&parts.join(","))
     }
 }
@@ -236,6 +241,25 @@ mod tests {
         assert_eq!(cfg.wake_preempt, 1);
         let err = "wake_preempt=2".parse::<SchedConfig>().unwrap_err().to_string();
         assert!(err.contains("wake_preempt = 2") && err.contains("0..=1"), "{err}");
+    }
+
+    #[test]
+    fn the_table_is_the_struct_get_set_and_flags_agree() {
+        let d = SchedConfig::default();
+        for (k, v) in KNOBS.iter().zip(d.values()) {
+            assert_eq!(k.default, v, "{}", k.name);
+            assert_eq!(d.get(k.name), Some(v));
+            assert!(k.min <= k.default && k.default <= k.max, "{}", k.name);
+            assert!(!k.doc.is_empty(), "{}", k.name);
+            let mut c = d;
+            c.set_value(k.name, k.max).unwrap();
+            assert_eq!(c.get(k.name), Some(k.max));
+        }
+        assert_eq!(d.get("nope"), None);
+        assert_eq!(
+            d.as_flags(),
+            "--slice-us 1000 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000 --game-weight 2 --wake-preempt 0"
+        );
     }
 
     #[test]

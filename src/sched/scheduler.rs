@@ -23,6 +23,17 @@ use super::config::SchedConfig;
 use super::preflight;
 use super::stats::Metrics;
 
+/// Each knob into its BPF rodata field (`for_each_knob!`: name × scale).
+macro_rules! write_rodata {
+    ($( #[doc = $doc:literal] $name:ident : $ty:ty = $default:expr, $min:literal ..= $max:literal, $unit:literal,
+        $bpf:ident * $scale:literal, absent $absent:expr; )*) => {
+        fn write_rodata(config: &SchedConfig, rodata: &mut super::bpf_skel::types::rodata) {
+            $( rodata.$bpf = config.$name * $scale; )*
+        }
+    };
+}
+crate::for_each_knob!(write_rodata);
+
 /// Lines libbpf printed recently (the verifier log among them): the tail goes
 /// into the error when a load fails. libbpf's print hook is a plain fn, hence
 /// a global.
@@ -102,13 +113,7 @@ impl Scheduler {
             .context("opening the scx_gamer BPF object")?;
 
         let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
-        rodata.slice_ns = config.slice_us * 1_000;
-        rodata.input_window_ns = config.input_window_us * 1_000;
-        rodata.game_boost_ns = config.game_boost_us * 1_000;
-        rodata.game_weight = config.game_weight;
-        rodata.wake_preempt = config.wake_preempt;
-        rodata.mig_max = config.mig_max;
-        rodata.mig_window_ns = config.mig_window_ms * 1_000_000;
+        write_rodata(config, rodata);
 
         let skel = match scx_ops_load!(open, gamer_ops, uei) {
             Ok(skel) => skel,
@@ -267,7 +272,7 @@ impl Scheduler {
             return Ok(());
         }
         let map = &self.skel.maps.game_tgids;
-        let origin = (bpf_intf::game_tgid_origin_GAME_FROM_USER as u32).to_ne_bytes();
+        let origin = bpf_intf::game_tgid_origin_GAME_FROM_USER.to_ne_bytes();
         for tgid in add {
             map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY)
                 .with_context(|| format!("adding game process {tgid}"))?;

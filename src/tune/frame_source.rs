@@ -38,6 +38,46 @@ pub struct Measurement {
     pub sampled: Option<bool>,
 }
 
+/// Which kind of source: how trials are cut, and what survives the game.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    ControlSocket,
+    Stream,
+}
+
+impl SourceKind {
+    /// As the store records it (`frame_source`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ControlSocket => "control-socket",
+            Self::Stream => "stream",
+        }
+    }
+
+    /// Whether a measurement the game's exit cut short still has its
+    /// frames: a row-flushed log has what was played; a log MangoHud ≤ 0.6.8
+    /// writes when logging stops dies with the game.
+    pub fn keeps_frames_at_game_exit(self) -> bool {
+        self == Self::Stream
+    }
+}
+
+/// A trial's frames as the trial loop sees them: the real sources
+/// (`FrameSource`), or the fakes of the loop's tests.
+pub trait Frames {
+    fn kind(&self) -> SourceKind;
+    /// Where the logs are (for error messages).
+    fn folder(&self) -> &Path;
+    fn mangohud_version(&self) -> Option<String>;
+    fn begin(&mut self) -> Result<()>;
+    /// Frame times (ns) that arrived since the last call, for progress.
+    fn poll_live(&mut self) -> Vec<u64>;
+    /// Stop measuring and return the trial's frames.
+    fn end(&mut self) -> Result<Measurement>;
+    /// Stop a measurement without waiting for its log (shutting down).
+    fn abort(&mut self);
+}
+
 pub enum FrameSource {
     Control { control: Control, watcher: LogWatcher, folder: PathBuf, before: BTreeSet<PathBuf> },
     Stream { watcher: LogWatcher, folder: PathBuf, collecting: bool, got: Measurement },
@@ -104,28 +144,30 @@ impl FrameSource {
         Ok(Self::Stream { watcher, folder: folder.to_path_buf(), collecting: false, got: Measurement::default() })
     }
 
-    pub fn kind(&self) -> &'static str {
+}
+
+impl Frames for FrameSource {
+    fn kind(&self) -> SourceKind {
         match self {
-            Self::Control { .. } => "control-socket",
-            Self::Stream { .. } => "stream",
+            Self::Control { .. } => SourceKind::ControlSocket,
+            Self::Stream { .. } => SourceKind::Stream,
         }
     }
 
-    pub fn folder(&self) -> &Path {
+    fn folder(&self) -> &Path {
         match self {
             Self::Control { folder, .. } | Self::Stream { folder, .. } => folder,
         }
     }
 
-    pub fn mangohud_version(&self) -> Option<String> {
+    fn mangohud_version(&self) -> Option<String> {
         match self {
             Self::Control { control, .. } => control.mangohud_version.clone(),
             Self::Stream { got, .. } => got.mangohud_version.clone(),
         }
     }
 
-    /// Start measuring.
-    pub fn begin(&mut self) -> Result<()> {
+    fn begin(&mut self) -> Result<()> {
         self.poll_live();
         match self {
             Self::Control { control, folder, before, .. } => {
@@ -140,16 +182,14 @@ impl FrameSource {
         }
     }
 
-    /// Frame times (ns) that arrived since the last call, for progress.
-    pub fn poll_live(&mut self) -> Vec<u64> {
+    fn poll_live(&mut self) -> Vec<u64> {
         match self {
             Self::Control { watcher, .. } => drain(watcher, None),
             Self::Stream { watcher, collecting, got, .. } => drain(watcher, collecting.then_some(got)),
         }
     }
 
-    /// Stop measuring and return the trial's frames.
-    pub fn end(&mut self) -> Result<Measurement> {
+    fn end(&mut self) -> Result<Measurement> {
         match self {
             Self::Control { control, watcher, folder, before } => {
                 control.stop_logging(STOP_TIMEOUT).context("stopping the trial's MangoHud log")?;
@@ -185,8 +225,7 @@ impl FrameSource {
         }
     }
 
-    /// Stop a measurement without waiting for its log (shutting down).
-    pub fn abort(&mut self) {
+    fn abort(&mut self) {
         match self {
             Self::Control { control, .. } => {
                 if let Err(e) = control.stop_logging(Duration::from_secs(2)) {

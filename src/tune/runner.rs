@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use log::{info, warn};
+use log::{debug, info, warn};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::frame_source::{FrameSource, Measurement};
+use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::progress::{TrialProgress, trial_line};
 use super::score::p99_us;
@@ -21,6 +21,7 @@ use super::search::Search;
 use super::switch::{Served, Switcher};
 use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
+use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
 use crate::store::{GameStore, Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 
@@ -74,7 +75,7 @@ enum Waited {
 pub(crate) struct Runner<'a> {
     pub(crate) opts: &'a TuneOptions,
     pub(crate) switcher: &'a mut dyn Switcher,
-    pub(crate) source: FrameSource,
+    pub(crate) source: Box<dyn Frames>,
     pub(crate) game: &'a mut dyn GameWatch,
     pub(crate) store: GameStore,
     pub(crate) store_path: PathBuf,
@@ -95,11 +96,21 @@ fn read_observed() -> (Option<String>, Option<String>) {
     (preflight::sched_ext_state().ok(), preflight::attached_ops())
 }
 
-/// A short name for a config the trial file does not name.
+/// A short name for a config the trial file does not name: the knobs that
+/// differ from the defaults, each as its initials and value (`s500-mm1`:
+/// slice_us 500, mig_max 1).
 fn config_name(c: &SchedConfig) -> String {
-    let name = format!("s{}-w{}-m{}-b{}", c.slice_us, c.input_window_us, c.mig_max, c.game_boost_us);
-    let name = if c.game_weight == 1 { name } else { format!("{name}-g{}", c.game_weight) };
-    if c.wake_preempt == 0 { name } else { format!("{name}-p") }
+    let d = SchedConfig::default();
+    let parts: Vec<String> = KNOBS
+        .iter()
+        .zip(c.values().into_iter().zip(d.values()))
+        .filter(|(_, (v, dv))| v != dv)
+        .map(|(k, (v, _))| {
+            let words: Vec<&str> = k.name.split('_').filter(|w| !matches!(*w, "us" | "ms")).collect();
+            format!("{}{v}", words.iter().filter_map(|w| w.chars().next()).collect::<String>())
+        })
+        .collect();
+    if parts.is_empty() { "defaults".into() } else { parts.join("-") }
 }
 
 impl<'a> Runner<'a> {
@@ -107,7 +118,7 @@ impl<'a> Runner<'a> {
     pub(crate) fn new(
         opts: &'a TuneOptions,
         switcher: &'a mut dyn Switcher,
-        source: FrameSource,
+        source: Box<dyn Frames>,
         game: &'a mut dyn GameWatch,
         store: GameStore,
         store_path: PathBuf,
@@ -242,6 +253,9 @@ impl<'a> Runner<'a> {
                 && now >= *at
             {
                 (obs.state_mid, obs.ops_mid) = read_observed();
+                // Tests wait for this line (a window "after the mid-trial
+                // reading" is an event, not a guessed sleep).
+                debug!("mid-trial reading: sched_ext {:?}, ops {:?}", obs.state_mid, obs.ops_mid);
                 mid = None;
             }
             if now >= until {
@@ -360,7 +374,7 @@ impl<'a> Runner<'a> {
                 stop = Some(Stop::GameExited(reason));
                 // A row-flushed log has what was played; a log written at
                 // stop (MangoHud ≤ 0.6.8) died with the game.
-                if measuring && self.source.kind() == "stream" { self.source.end().ok() } else { None }
+                if measuring && self.source.kind().keeps_frames_at_game_exit() { self.source.end().ok() } else { None }
             }
             Some(Waited::Stopped(Stop::Interrupted)) => {
                 rec.status = TrialStatus::Interrupted;
@@ -409,6 +423,233 @@ impl<'a> Runner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::identity::GameId;
+    use crate::sched::Metrics;
+    use crate::tune::frame_source::SourceKind;
+    use crate::tune::search::{Strategy, new_search};
+    use crate::tune::switch::Served;
+    use std::cell::RefCell;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    /// What happens to the fakes, in order, for the assertions.
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    /// A switcher that loads nothing: configs with slice_us in `bad_load`
+    /// fail to load; one with slice_us == `eject` is ejected mid-way; SIGINT
+    /// comes during the trial numbered `interrupt_at` (1-based switch count).
+    #[derive(Default)]
+    struct FakeSwitcher {
+        log: Log,
+        bad_load: Vec<u64>,
+        eject: Option<u64>,
+        interrupt_at: Option<usize>,
+        switches: usize,
+        current: Option<SchedConfig>,
+        serves: usize,
+    }
+
+    impl Switcher for FakeSwitcher {
+        fn switch(&mut self, config: Option<&SchedConfig>, _sw: &mut SwitchInfo) -> Result<Result<(), String>> {
+            self.switches += 1;
+            self.serves = 0;
+            self.log.borrow_mut().push(format!("switch {}", config.map_or("kernel".into(), |c| c.slice_us.to_string())));
+            if let Some(c) = config
+                && self.bad_load.contains(&c.slice_us)
+            {
+                self.current = None;
+                return Ok(Err("load failed: the verifier said no".into()));
+            }
+            self.current = config.copied();
+            Ok(Ok(()))
+        }
+
+        fn serve(&mut self, until: Instant) -> Result<Served> {
+            self.serves += 1;
+            if self.interrupt_at == Some(self.switches) {
+                return Ok(Served::Interrupted);
+            }
+            if self.current.is_some_and(|c| Some(c.slice_us) == self.eject) && self.serves > 1 {
+                self.current = None;
+                return Ok(Served::Ejected("EXIT: Disabled by sysrq-S".into()));
+            }
+            std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(5)));
+            Ok(Served::Done)
+        }
+
+        fn stats(&mut self) -> Option<Metrics> {
+            self.current.map(|_| Metrics { game_dispatches: 10 * self.serves as u64, ..Default::default() })
+        }
+
+        fn finish(&mut self) -> Result<()> {
+            self.log.borrow_mut().push("finish".into());
+            self.current = None;
+            Ok(())
+        }
+    }
+
+    /// Frames at a steady 10 ms, 20 per measurement.
+    struct FakeFrames {
+        kind: SourceKind,
+        log: Log,
+        begun: Rc<std::cell::Cell<usize>>,
+    }
+
+    impl Frames for FakeFrames {
+        fn kind(&self) -> SourceKind {
+            self.kind
+        }
+        fn folder(&self) -> &Path {
+            Path::new("/fake/logs")
+        }
+        fn mangohud_version(&self) -> Option<String> {
+            Some("0.8.4".into())
+        }
+        fn begin(&mut self) -> Result<()> {
+            self.begun.set(self.begun.get() + 1);
+            self.log.borrow_mut().push("begin".into());
+            Ok(())
+        }
+        fn poll_live(&mut self) -> Vec<u64> {
+            Vec::new()
+        }
+        fn end(&mut self) -> Result<Measurement> {
+            self.log.borrow_mut().push("end".into());
+            Ok(Measurement { frames_ns: vec![10_000_000; 20], ..Default::default() })
+        }
+        fn abort(&mut self) {
+            self.log.borrow_mut().push("abort".into());
+        }
+    }
+
+    /// A game that exits once the `exit_at`-th measurement has begun
+    /// (None: never).
+    struct FakeGame {
+        exit_at: Option<usize>,
+        begun: Rc<std::cell::Cell<usize>>,
+    }
+
+    impl FakeGame {
+        fn new(exit_at: Option<usize>) -> Self {
+            Self { exit_at, begun: Rc::default() }
+        }
+    }
+
+    impl GameWatch for FakeGame {
+        fn exited(&mut self) -> Option<String> {
+            self.exit_at.filter(|&n| self.begun.get() >= n).map(|_| "exit status: 0".into())
+        }
+    }
+
+    fn opts(dir: &Path) -> TuneOptions {
+        TuneOptions {
+            trials_file: "trials/ci.toml".into(),
+            trial_secs: 0.03,
+            warmup_secs: 0.0,
+            repeats: 1,
+            search: Strategy::Grid,
+            max_trials: None,
+            seed: 5,
+            data_dir: dir.to_path_buf(),
+            baseline: true,
+            frames_timeout_secs: 1.0,
+            input_dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Three configs (slice_us 500, 2000, 4000) and a baseline, one block.
+    fn run(sw: &mut FakeSwitcher, game: &mut FakeGame, kind: SourceKind) -> (Option<Stop>, GameStore, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(dir.path());
+        let configs: Vec<SchedConfig> = [500, 2000, 4000].map(|s| SchedConfig { slice_us: s, ..Default::default() }).to_vec();
+        let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
+        let log = sw.log.clone();
+        let frames = Box::new(FakeFrames { kind, log: log.clone(), begun: game.begun.clone() });
+        let path = dir.path().join("game.json");
+        let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
+        let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();
+        let mut r = Runner::new(&o, sw, frames, game, store, path.clone(), "s1".into(), names);
+        let stop = r.run(search.as_mut()).unwrap();
+        // What the loop recorded is what it saved, after every trial.
+        let saved = GameStore::load(&path).unwrap();
+        assert_eq!(saved.trials.len(), r.store.trials.len());
+        let log = log.borrow().clone();
+        (stop, saved, log)
+    }
+
+    fn states(store: &GameStore) -> Vec<(String, &'static str)> {
+        store.trials.iter().map(|t| (t.name.clone(), t.status.label())).collect()
+    }
+
+    #[test]
+    fn every_config_and_the_baseline_run_once_in_the_seeds_order() {
+        let mut sw = FakeSwitcher::default();
+        let (stop, store, log) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(stop, None);
+        let names: Vec<_> = store.trials.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 4);
+        for n in ["s500", "s2000", "s4000", "baseline"] {
+            assert!(names.contains(&n), "{names:?}");
+        }
+        // The same seed, the same order.
+        let (_, again, _) = run(&mut FakeSwitcher::default(), &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(names, again.trials.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
+        for t in &store.trials {
+            assert_eq!(t.status.label(), "ok", "{t:?}");
+            assert_eq!(t.frames.frames, 20);
+            assert_eq!(t.sched.is_some(), t.config.is_some(), "counters only under scx_gamer: {t:?}");
+        }
+        // Each trial: switch, then a measurement; the scheduler detached at the end.
+        assert_eq!(log.iter().filter(|l| l.starts_with("switch")).count(), 4);
+        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 4);
+        assert_eq!(log.last().map(String::as_str), Some("finish"));
+    }
+
+    #[test]
+    fn a_config_that_fails_to_load_or_is_ejected_is_recorded_failed_and_the_tune_goes_on() {
+        let mut sw = FakeSwitcher { bad_load: vec![2000], eject: Some(4000), ..Default::default() };
+        let (stop, store, _) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(stop, None, "the tune went on to its end");
+        let by_name = |n: &str| store.trials.iter().find(|t| t.name == n).unwrap();
+        assert_eq!(by_name("s2000").status.label(), "failed");
+        assert!(by_name("s2000").status.reason().unwrap().contains("load failed"));
+        assert_eq!(by_name("s4000").status.label(), "failed");
+        assert!(by_name("s4000").status.reason().unwrap().contains("sysrq"));
+        assert_eq!(by_name("s500").status.label(), "ok");
+        assert_eq!(by_name("baseline").status.label(), "ok");
+    }
+
+    #[test]
+    fn sigint_records_the_running_trial_as_interrupted_and_stops() {
+        let mut sw = FakeSwitcher { interrupt_at: Some(2), ..Default::default() };
+        let (stop, store, log) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(stop, Some(Stop::Interrupted));
+        let s = states(&store);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(s[0].1, "ok");
+        assert_eq!(s[1].1, "interrupted");
+        assert_eq!(log.last().map(String::as_str), Some("finish"), "detached on the way out: {log:?}");
+    }
+
+    #[test]
+    fn the_games_exit_ends_the_tune_and_a_row_flushed_log_keeps_its_frames() {
+        for (kind, frames) in [(SourceKind::Stream, 20), (SourceKind::ControlSocket, 0)] {
+            // Exits during the second trial's measurement.
+            let mut game = FakeGame::new(Some(2));
+            let (stop, store, _) = run(&mut FakeSwitcher::default(), &mut game, kind);
+            assert!(matches!(stop, Some(Stop::GameExited(_))), "{stop:?}");
+            let last = store.trials.last().unwrap();
+            assert_eq!(last.status.label(), "partial", "{kind:?}: {:?}", states(&store));
+            assert_eq!(last.frames.frames, frames, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn unnamed_configs_are_named_by_what_differs_from_the_defaults() {
+        assert_eq!(config_name(&SchedConfig::default()), "defaults");
+        let c: SchedConfig = "slice_us=500,mig_max=1,wake_preempt=1".parse().unwrap();
+        assert_eq!(config_name(&c), "s500-mm1-wp1");
+    }
 
     #[test]
     fn a_probe_with_too_few_frames_is_followed_by_a_longer_one() {

@@ -29,20 +29,6 @@ pub struct Space {
     pub dims: Vec<Dim>,
 }
 
-/// The value of knob `name` in `cfg`, or None for an unknown name.
-pub fn knob_value(cfg: &SchedConfig, name: &str) -> Option<u64> {
-    match name {
-        "slice_us" => Some(cfg.slice_us),
-        "input_window_us" => Some(cfg.input_window_us),
-        "mig_max" => Some(u64::from(cfg.mig_max)),
-        "mig_window_ms" => Some(cfg.mig_window_ms),
-        "game_boost_us" => Some(cfg.game_boost_us),
-        "game_weight" => Some(u64::from(cfg.game_weight)),
-        "wake_preempt" => Some(u64::from(cfg.wake_preempt)),
-        _ => None,
-    }
-}
-
 impl Space {
     /// Check the dims and normalise them (levels sorted and deduplicated).
     /// Errors name the offending knob and value: an unknown knob, a knob
@@ -115,7 +101,7 @@ impl Space {
         self.dims
             .iter()
             .map(|d| {
-                let v = knob_value(cfg, &d.knob)?;
+                let v = cfg.get(&d.knob)?;
                 d.levels.iter().position(|&l| l == v)
             })
             .collect()

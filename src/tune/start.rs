@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use log::info;
 
-use super::frame_source::FrameSource;
+use super::frame_source::{FrameSource, Frames};
 use super::options::TuneOptions;
 use super::runner::{GameWatch, Runner, Stop};
 use super::search::{Search, Strategy, new_search};
@@ -119,7 +119,7 @@ pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, star
         seed: Some(opts.seed),
         trial_secs: opts.trial_secs,
         warmup_secs: opts.warmup_secs,
-        frame_source: runner.source.kind().to_string(),
+        frame_source: runner.source.kind().as_str().to_string(),
     });
     runner.store.save(&runner.store_path)?;
     info!("recording into {}", runner.store_path.display());
@@ -184,7 +184,7 @@ fn run_trials(
     mode: &str,
     game_id: GameId,
     pid: u32,
-    source: FrameSource,
+    source: Box<dyn Frames>,
     watch: &mut dyn GameWatch,
     shutdown: Arc<AtomicBool>,
 ) -> Result<Outcome> {
@@ -237,7 +237,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     let mut game = Launched { child };
     let result = (|| {
         let control = connect_control(pid, &mut game, opts.frames_timeout())?;
-        let source = FrameSource::control(control, logs.path())?;
+        let source: Box<dyn Frames> = Box::new(FrameSource::control(control, logs.path())?);
         run_trials(opts, plan, "tune", game_id, pid, source, &mut game, shutdown)
     })();
     if game.child.try_wait().ok().flatten().is_none() {
@@ -266,15 +266,15 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     let (folder, from) = log_folder(&process)?;
     let mut game = Attached { pid };
     let socket = find_control_socket(&process, &mut game, opts.frames_timeout())?;
-    let source = match socket {
+    let source: Box<dyn Frames> = match socket {
         Some(name) => {
             let control = Control::connect_name(&name, opts.frames_timeout())?;
             info!("using MangoHud's control socket @{name}; logs in {} ({from:?})", folder.display());
-            FrameSource::control(control, &folder)?
+            Box::new(FrameSource::control(control, &folder)?)
         }
         None => {
             info!("no MangoHud control socket: cutting the live log in {} ({from:?}) by time", folder.display());
-            FrameSource::stream(&folder)?
+            Box::new(FrameSource::stream(&folder)?)
         }
     };
     let outcome = run_trials(opts, plan, "attach", game_id, pid, source, &mut game, shutdown)

@@ -4,13 +4,16 @@
 
 pub mod store;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// One VM at a time: the machine has 2 cores and TCG is CPU-bound.
-static VM_LOCK: Mutex<()> = Mutex::new(());
+/// Guest seconds a scenario may wait for its turn and for the host to see
+/// its result beyond its own timeout (the guest enforces that one).
+const HOST_MARGIN: Duration = Duration::from_secs(60);
 
+#[derive(Debug)]
 pub struct VmOutput {
     pub status: i32,
     pub output: String,
@@ -45,43 +48,186 @@ pub fn scx_gamer_bin() -> &'static str {
     env!("CARGO_BIN_EXE_scx_gamer")
 }
 
-/// Run `script` (bash) as root inside the sched_ext VM. `$SCX_GAMER` names
-/// the binary under test, `$FRAMELOOP` the frame-loop program. Panics,
-/// loudly, when the VM itself cannot run:
-/// a VM test never passes without having run.
-pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
-    let _guard = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // The guest's /tmp is an empty tmpfs, so the script lives under /var/tmp.
-    let dir = tempfile::Builder::new()
-        .prefix("scx-gamer-test.")
-        .tempdir_in("/var/tmp")
-        .expect("creating a script dir under /var/tmp");
-    let path = dir.path().join("script.sh");
-    let body = format!(
-        "set -u\nexport SCX_GAMER={bin} FRAMELOOP={frameloop}\ncd {root}\n{script}\n",
-        bin = scx_gamer_bin(),
-        frameloop = env!("CARGO_BIN_EXE_frameloop"),
-        root = repo_root().display()
-    );
-    std::fs::write(&path, body).unwrap();
-    vm_run(&path, timeout_secs)
+/// The VM this test binary shares between its tests: booted once, it runs
+/// their scenarios one after another (scripts/vm-serve) and powers off once
+/// none has come for a while, or when this process exits.
+struct SharedVm {
+    queue: tempfile::TempDir,
+    next: u32,
+    /// Set when vm-run has exited: its exit status and log.
+    ended: Arc<Mutex<Option<String>>>,
 }
 
-fn vm_run(script: &Path, timeout_secs: u32) -> VmOutput {
-    let out = Command::new(repo_root().join("scripts/vm-run"))
-        .args(["--timeout", &timeout_secs.to_string(), "--", "bash", script.to_str().unwrap()])
-        .output()
-        .expect("starting scripts/vm-run");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let status = out.status.code().unwrap_or(-1);
-    if status == 124 || status == 125 {
+static VM: Mutex<Option<SharedVm>> = Mutex::new(None);
+
+impl SharedVm {
+    fn boot() -> SharedVm {
+        // Not under /tmp: the guest mounts its own /tmp.
+        let queue = tempfile::Builder::new()
+            .prefix("scx-gamer-vmq.")
+            .tempdir_in("/var/tmp")
+            .expect("creating the VM's queue folder under /var/tmp");
+        let q = queue.path().to_path_buf();
+        let ended = Arc::new(Mutex::new(None));
+        let ended_w = ended.clone();
+        // vm-run is started from a thread that lives as long as this
+        // process: the parent-death signal that stops the VM when the test
+        // binary exits fires when the *thread* that forked ends.
+        std::thread::spawn(move || {
+            let log_path = q.join("vm-run.log");
+            let log = std::fs::File::create(&log_path).expect("creating vm-run.log");
+            let mut cmd = Command::new(repo_root().join("scripts/vm-run"));
+            cmd.args(["--timeout", "10800", "--share"])
+                .arg(&q)
+                .arg("--console")
+                .arg(q.join("console.txt"))
+                .args(["--", "bash"])
+                .arg(repo_root().join("scripts/vm-serve"))
+                .arg(&q)
+                .current_dir(repo_root())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("vm-run.log"))
+                .stderr(log);
+            // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+                });
+            }
+            let status = match cmd.status() {
+                Ok(s) => format!("vm-run exited: {s}"),
+                Err(e) => format!("vm-run could not start: {e}"),
+            };
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            *ended_w.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{status}\n--- vm-run.log ---\n{log}"));
+        });
+        SharedVm { queue, next: 0, ended }
+    }
+
+    fn ended(&self) -> Option<String> {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// One scenario in the shared VM: where its files are.
+struct Ticket {
+    queue: PathBuf,
+    name: String,
+    ended: Arc<Mutex<Option<String>>>,
+}
+
+impl Ticket {
+    fn file(&self, ext: &str) -> PathBuf {
+        self.queue.join(format!("{}.{ext}", self.name))
+    }
+
+    fn read(&self, ext: &str) -> String {
+        std::fs::read_to_string(self.file(ext)).unwrap_or_default()
+    }
+
+    /// The guest console's lines from this scenario's start on.
+    fn console(&self) -> String {
+        let all = std::fs::read_to_string(self.queue.join("console.txt")).unwrap_or_default();
+        let mark = format!("vm-serve: scenario {} starts", self.name);
+        match all.find(&mark) {
+            Some(at) => all[at..].lines().skip(1).collect::<Vec<_>>().join("\n"),
+            None => all.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    /// Everything known about a scenario that did not finish: what it
+    /// printed, the guest console, and why.
+    fn fail(&self, why: &str) -> ! {
         panic!(
-            "the sched_ext VM test bed could not run the test (vm-run exit {status}; \
-             run scripts/setup.sh?)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+            "VM test bed: {why}\n--- what the scenario printed ---\n{}\n--- guest kernel console ---\n{}",
+            self.read("out"),
+            self.console()
         );
     }
-    VmOutput { status, output: stdout + &stderr }
+}
+
+fn submit(body: &str, timeout_secs: u32) -> Ticket {
+    let mut vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    // A VM that powered off (idle) or died is replaced: the scenarios before
+    // it have their results already.
+    if vm.as_ref().is_none_or(|v| v.ended().is_some()) {
+        *vm = Some(SharedVm::boot());
+    }
+    let v = vm.as_mut().unwrap();
+    v.next += 1;
+    let name = format!("{:04}", v.next);
+    let queue = v.queue.path().to_path_buf();
+    let tmp = queue.join(format!("{name}.sh.tmp"));
+    std::fs::write(&tmp, format!("# timeout={timeout_secs}\n{body}")).expect("writing a scenario");
+    std::fs::rename(&tmp, queue.join(format!("{name}.sh"))).expect("queueing a scenario");
+    Ticket { queue, name, ended: v.ended.clone() }
+}
+
+/// Run `script` (bash) as root inside the sched_ext VM, at most
+/// `timeout_secs` seconds once its turn comes. `$SCX_GAMER` names the
+/// binary under test, `$FRAMELOOP` the frame-loop program, and the helpers
+/// of scripts/vm-lib.sh (bounded waits that show the state they saw) are
+/// defined. Panics, with the scenario's output and the guest console, when
+/// it times out or the VM cannot run: a VM test never passes without
+/// having run.
+pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
+    let root = repo_root();
+    let body = format!(
+        "set -u\n. {lib}\nexport SCX_GAMER={bin} FRAMELOOP={frameloop}\ncd {root}\n{script}\n",
+        lib = root.join("scripts/vm-lib.sh").display(),
+        bin = scx_gamer_bin(),
+        frameloop = env!("CARGO_BIN_EXE_frameloop"),
+        root = root.display()
+    );
+    let t = submit(&body, timeout_secs);
+    wait_result(&t, Duration::from_secs(timeout_secs.into()))
+}
+
+fn wait_result(t: &Ticket, timeout: Duration) -> VmOutput {
+    let mut started: Option<Instant> = None;
+    loop {
+        if let Ok(rc) = std::fs::read_to_string(t.file("rc")) {
+            if t.file("timedout").exists() {
+                t.fail(&format!("the scenario did not finish within its {} s", timeout.as_secs()));
+            }
+            let status = rc.trim().parse().unwrap_or(-1);
+            let mut output = t.read("out");
+            let console = t.console();
+            if !console.trim().is_empty() {
+                output.push_str("\n--- guest kernel console during this scenario ---\n");
+                output.push_str(&console);
+            }
+            return VmOutput { status, output };
+        }
+        if let Some(why) = t.ended.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            // vm-run may have ended just after the result came.
+            if t.file("rc").exists() {
+                continue;
+            }
+            t.fail(&format!("the VM ended before the scenario did (run scripts/setup.sh?)\n{why}"));
+        }
+        if started.is_none() && t.file("started").exists() {
+            started = Some(Instant::now());
+        }
+        if let Some(s) = started
+            && s.elapsed() > timeout + HOST_MARGIN
+        {
+            // The guest enforces the timeout; if it did not, it is hung.
+            kill_vm();
+            t.fail("the guest stopped answering (it did not end the scenario at its timeout)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Power off the shared VM (its guest hung): the next test boots a new one.
+fn kill_vm() {
+    let vm = VM.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(v) = vm {
+        let _ = Command::new("pkill").arg("-f").arg(format!("qemu.*{}", v.queue.path().display())).status();
+        std::mem::forget(v.queue); // vm-run's log is in it
+    }
 }
 
 /// A "game" for VM tests, as bash: a render loop of short CPU bursts and
@@ -99,19 +245,12 @@ HOGS=""
 for _ in $(seq $(( $(nproc) + 1 ))); do ( while :; do :; done ) & HOGS="$HOGS $!"; done
 "#;
 
-/// Wait (up to 20 s) for sched_ext to report $1.
-pub const WAIT_STATE: &str = r#"
-wait_state() { for _ in $(seq 200); do [ "$(cat /sys/kernel/sched_ext/state)" = "$1" ] && return 0; sleep 0.1; done; echo "TIMEOUT waiting for state $1"; return 1; }
-"#;
-
 /// Xvfb on :7 with Mesa's software renderer, as the games' display; the
 /// tuner runs games as `nobody` (what `sudo` from that user would give).
-/// Defines `wait_line FILE REGEX` (up to 2 min).
 pub const GAME_DISPLAY: &str = r#"
 export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
 Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
-for _ in $(seq 100); do [ -e /tmp/.X11-unix/X7 ] && break; sleep 0.1; done
-wait_line() { for _ in $(seq 600); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "TIMEOUT waiting for '$2' in $1"; cat "$1"; return 1; }
+wait_for 30 "Xvfb's socket" test -e /tmp/.X11-unix/X7
 "#;
 
 /// The game store the tuner wrote under `/tmp/<dir>` (printed by the

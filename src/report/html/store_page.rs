@@ -15,7 +15,7 @@ use super::data::{TrialFrames, row_frames, row_inks, trial_frames};
 use super::downsample::{elapsed_s, min_max};
 use super::page::{clip_note, document, esc, num};
 use super::tables::{self, verdict_badge};
-use crate::report::rank::{Ranking, as_flags, rank};
+use crate::report::rank::{Ranking, rank};
 use crate::store::{GameStore, TrialKind};
 
 /// Points per percentile curve, and buckets per frame-time chart (about
@@ -96,7 +96,7 @@ fn verdict(r: &Ranking) -> String {
              Use it: <code>scx_gamer {}</code></div>\n",
             esc(&row.name),
             ratio(row),
-            esc(&as_flags(&row.config.unwrap_or_default())),
+            esc(&row.config.unwrap_or_default().as_flags()),
         ),
         Some((row, false)) => format!(
             "<div class=\"verdict-box\" id=\"verdict\"><b>No significant difference:</b> no config beats the kernel's scheduler \

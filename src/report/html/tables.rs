@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use super::charts::Ink;
 use super::page::{esc, num, opt_num};
 use crate::report::logs::LogReport;
-use crate::report::rank::{ConfigRow, Ranking, as_flags};
+use crate::report::rank::{ConfigRow, Ranking};
+use crate::sched::SchedConfig;
 use crate::store::{GameStore, TrialKind};
 use crate::tune::score::{Interval, Verdict};
 
@@ -114,7 +115,7 @@ pub fn ranking(r: &Ranking, inks: &[Ink]) -> String {
         let sched = row.sched.as_ref();
         let flags = row.config.as_ref().map_or_else(
             || "the kernel's own scheduler, no sched_ext".into(),
-            as_flags,
+            SchedConfig::as_flags,
         );
         let verified = if row.verified || row.ok_trials == 0 {
             ""

@@ -1,0 +1,96 @@
+//! `scx_gamer launch` on the host, where no daemon runs (the game starts
+//! anyway): signals sent to the wrapper reach the game whenever they come,
+//! including while the wrapper is still starting.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `scx_gamer launch -- sh -c 'echo $$ > PIDFILE; exec sleep 100'`.
+fn launch_sleeper(pidfile: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
+        .args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"])
+        .args(["sh", "-c", &format!("echo $$ > {}; exec sleep 100", pidfile.display())])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The game's pid, once it has written it.
+fn game_pid(pidfile: &Path) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie is dead; its parent (the wrapper) is gone, so init reaps it.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// SIGTERM at delays from 0 to 60 ms after the start (the wrapper's
+/// start-up: settings, the store, the daemon, the game's spawn), and once
+/// the game runs. Every time the wrapper ends as SIGTERM says (143, or
+/// killed by it before it began) and no game is left running. Before the
+/// fix a signal that came during start-up was swallowed and the game ran
+/// its full 100 s.
+#[test]
+fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let delays: Vec<Option<u64>> = (0..=60).step_by(3).map(Some).chain([None]).collect();
+    for (i, delay) in delays.iter().enumerate() {
+        let pidfile = dir.path().join(format!("game-{i}.pid"));
+        let mut child = launch_sleeper(&pidfile);
+        match delay {
+            Some(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+            None => {
+                // Once the game runs.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while game_pid(&pidfile).is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let when = delay.map_or("once the game ran".to_string(), |ms| format!("{ms} ms after the start"));
+        let Some(status) = wait_exit(&mut child, Duration::from_secs(10)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            if let Some(pid) = game_pid(&pidfile) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            failures.push(format!("SIGTERM {when}: the wrapper was still running 10 s later"));
+            continue;
+        };
+        let as_shell = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        if as_shell != 143 {
+            failures.push(format!("SIGTERM {when}: exit status {as_shell} ({status}), expected 143"));
+        }
+        if let Some(pid) = game_pid(&pidfile) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if alive(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                failures.push(format!("SIGTERM {when}: the game (pid {pid}) was left running"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
