@@ -38,31 +38,17 @@ fn seeds() -> Vec<SchedConfig> {
     let d = SchedConfig::default();
     vec![
         d,
-        SchedConfig {
-            slice_us: 500,
-            game_boost_us: 4000,
-            ..d
-        },
-        SchedConfig {
-            slice_us: 4000,
-            ..d
-        },
+        SchedConfig { slice_us: 500, game_boost_us: 4000, ..d },
+        SchedConfig { slice_us: 4000, ..d },
         SchedConfig { mig_max: 1, ..d },
         SchedConfig { mig_max: 0, ..d },
-        SchedConfig {
-            input_window_us: 10000,
-            game_boost_us: 4000,
-            ..d
-        },
+        SchedConfig { input_window_us: 10000, game_boost_us: 4000, ..d },
     ]
 }
 
 /// The `[space]` of `trials/default.toml`: 6 × 5 × 4 × 5 = 600 points.
 fn space() -> Space {
-    let dim = |k: &str, l: &[u64]| Dim {
-        knob: k.into(),
-        levels: l.to_vec(),
-    };
+    let dim = |k: &str, l: &[u64]| Dim { knob: k.into(), levels: l.to_vec() };
     Space::new(
         SchedConfig::default(),
         vec![
@@ -98,18 +84,8 @@ struct Noise {
     drift: f64,
 }
 
-const NOISES: [Noise; 2] = [
-    Noise {
-        name: "σ 3 %, drift 2 %/√min",
-        sigma: 0.03,
-        drift: 0.02,
-    },
-    Noise {
-        name: "σ 6 %, drift 3 %/√min",
-        sigma: 0.06,
-        drift: 0.03,
-    },
-];
+const NOISES: [Noise; 2] =
+    [Noise { name: "σ 3 %, drift 2 %/√min", sigma: 0.03, drift: 0.02 }, Noise { name: "σ 6 %, drift 3 %/√min", sigma: 0.06, drift: 0.03 }];
 
 /// Normal deviate (Box–Muller).
 fn gauss(rng: &mut StdRng) -> f64 {
@@ -206,9 +182,7 @@ impl Landscape {
             }
         };
         // Scale so worst ÷ best − 1 ≈ spread, add 0.5 % per-config roughness.
-        let (lo, hi) = shape
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let (lo, hi) = shape.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
         let scale = (1.0 + spread).ln() / (hi - lo).max(1e-12);
         // Half the games eject the scheduler at the shortest slice with the
         // largest boost: those trials fail.
@@ -228,13 +202,7 @@ impl Landscape {
         let baseline = 1.05 * ok[ok.len() / 2];
         let good = ok.iter().filter(|&&t| t <= best * TOLERANCE).count();
         let index = configs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-        Landscape {
-            truth,
-            index,
-            best,
-            baseline,
-            good,
-        }
+        Landscape { truth, index, best, baseline, good }
     }
 
     fn truth_of(&self, cfg: &SchedConfig) -> Option<f64> {
@@ -264,8 +232,7 @@ fn simulate(
     seed: u64,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5ee_d0fd_41f7);
-    let mut search = new_search(strategy, &seeds(), Some(space), repeats, max_trials, seed)
-        .expect("valid search");
+    let mut search = new_search(strategy, &seeds(), Some(space), repeats, max_trials, seed).expect("valid search");
     let (mut drift, mut secs, mut trials) = (0.0f64, 0.0f64, 0.0f64);
     // Advance the game's drift by `dt` seconds.
     let walk = |drift: &mut f64, dt: f64, rng: &mut StdRng| {
@@ -279,11 +246,8 @@ fn simulate(
         order.shuffle(&mut rng);
         let mut measured = vec![None; batch.len() + 1];
         for &i in &order {
-            let (truth, budget) = if i == batch.len() {
-                (Some(land.baseline), block_budget)
-            } else {
-                (land.truth_of(&batch[i].config), batch[i].budget)
-            };
+            let (truth, budget) =
+                if i == batch.len() { (Some(land.baseline), block_budget) } else { (land.truth_of(&batch[i].config), batch[i].budget) };
             let len = budget * TRIAL_SECS;
             walk(&mut drift, WARMUP_SECS + len / 2.0, &mut rng);
             let sd = noise.sigma / budget.sqrt();
@@ -297,16 +261,8 @@ fn simulate(
         }
     }
     // No pick (everything failed): the player keeps the baseline.
-    let picked = search
-        .best()
-        .and_then(|(cfg, _)| land.truth_of(&cfg))
-        .unwrap_or(land.baseline);
-    Outcome {
-        success: picked <= land.best * TOLERANCE,
-        gap: picked / land.best - 1.0,
-        trials,
-        hours: secs / 3600.0,
-    }
+    let picked = search.best().and_then(|(cfg, _)| land.truth_of(&cfg)).unwrap_or(land.baseline);
+    Outcome { success: picked <= land.best * TOLERANCE, gap: picked / land.best - 1.0, trials, hours: secs / 3600.0 }
 }
 
 /// One row of the table: a strategy with its settings.
@@ -355,23 +311,9 @@ impl Row {
     }
 }
 
-fn run_setting(
-    setting: Setting,
-    lands: &[(usize, u64, Landscape)],
-    space: &Space,
-    noise: Noise,
-) -> Row {
-    let mut row = Row {
-        setting,
-        wins: [0; 3],
-        trials: 0.0,
-        hours: 0.0,
-        gap: 0.0,
-        runs: 0,
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
+fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Space, noise: Noise) -> Row {
+    let mut row = Row { setting, wins: [0; 3], trials: 0.0, hours: 0.0, gap: 0.0, runs: 0 };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let results: Vec<(usize, Outcome)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -381,25 +323,14 @@ fn run_setting(
                         .skip(t)
                         .step_by(threads)
                         .map(|(f, seed, land)| {
-                            let o = simulate(
-                                land,
-                                space,
-                                setting.strategy,
-                                setting.repeats,
-                                setting.max_trials,
-                                noise,
-                                *seed,
-                            );
+                            let o = simulate(land, space, setting.strategy, setting.repeats, setting.max_trials, noise, *seed);
                             (*f, o)
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("sim thread"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("sim thread")).collect()
     });
     for (f, o) in results {
         row.wins[f] += usize::from(o.success);
@@ -412,10 +343,7 @@ fn run_setting(
 }
 
 fn main() {
-    let seeds: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200);
+    let seeds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     // Optional: only rows whose label contains this (grid r=1 always runs:
     // it is the reference).
     let only = std::env::args().nth(2).unwrap_or_default();
@@ -423,11 +351,7 @@ fn main() {
     let space = space();
     let mut all_met = true;
     let settings: Vec<Setting> = {
-        let s = |strategy, repeats, max_trials| Setting {
-            strategy,
-            repeats,
-            max_trials,
-        };
+        let s = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials };
         vec![
             s(Strategy::Grid, 1, None),
             s(Strategy::Grid, 2, None),
@@ -490,15 +414,10 @@ fn main() {
             out,
             "| strategy | success: bowl | plateau | ridge | **all** | pick vs best | trials (full-trial equiv.) | wall hours | trials ÷ grid r=1 |"
         );
-        let _ = writeln!(
-            out,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         let rows: Vec<Row> = settings
             .iter()
-            .filter(|s| {
-                s.label().contains(&only) || (s.strategy == Strategy::Grid && s.repeats == 1)
-            })
+            .filter(|s| s.label().contains(&only) || (s.strategy == Strategy::Grid && s.repeats == 1))
             .map(|&s| {
                 let t = Instant::now();
                 let r = run_setting(s, &lands, &space, noise);
@@ -536,10 +455,7 @@ fn main() {
                 let Some(c) = cheapest else {
                     if rows.iter().any(|r| r.setting.strategy == strategy) {
                         all_met = false;
-                        parts.push(format!(
-                            "{} never reaches it: **goal NOT met**",
-                            name(strategy)
-                        ));
+                        parts.push(format!("{} never reaches it: **goal NOT met**", name(strategy)));
                     }
                     continue;
                 };
@@ -552,11 +468,7 @@ fn main() {
                     c.setting.label(),
                     100.0 * c.rate(),
                     ratio,
-                    if ratio <= 1.0 / 3.0 {
-                        ""
-                    } else {
-                        ": **goal NOT met**"
-                    }
+                    if ratio <= 1.0 / 3.0 { "" } else { ": **goal NOT met**" }
                 ));
             }
             let _ = writeln!(

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Run every test: unit tests on the host, and the VM tests that load the
-# scheduler into a real sched_ext kernel (scripts/vm-run). Installs what it
-# needs first (scripts/setup.sh), so it works on a fresh machine.
+# Run every test: rustfmt and clippy, unit tests on the host, and the VM
+# tests that load the scheduler into a real sched_ext kernel (scripts/vm-run).
+# Installs what it needs first (scripts/setup.sh), so it works on a fresh
+# machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export BPF_CLANG=${BPF_CLANG:-clang-19}
-# VM tests boot one VM at a time (they take a lock); the rest run in parallel.
+# Style and lints first: a formatting slip or a clippy warning fails the run
+# before the long tests start.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+# Each VM test binary boots one VM and runs its tests' scenarios in it one
+# after another (tests/support/mod.rs); test binaries run one at a time.
 # --no-fail-fast: one failing test binary must not hide the others' results.
 cargo test --locked --no-fail-fast "$@"

@@ -130,9 +130,8 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
     let game = GameId::from_command(cmd, &env);
     let (config, from) = choose_config(&opts.data_dir, &game);
 
-    let mut child = held
-        .spawn_unblocked(Command::new(program).args(args))
-        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let mut child =
+        held.spawn_unblocked(Command::new(program).args(args)).with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let pid = child.id();
     held.forward_to(pid)?;
     // Held open while the game runs: the daemon reverts when it closes.

@@ -27,13 +27,13 @@ use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::sched::game;
 use crate::store::{GameStore, store_path};
+use crate::tune::TuneOptions;
 use crate::tune::frame_source::{FrameSource, Frames, csv_logs};
 use crate::tune::plan::{self, PlanSearch};
 use crate::tune::runner::{GameWatch, Runner, Stop};
 use crate::tune::start::{Launched, record_session};
 use crate::tune::switch::daemon::Daemon;
 use crate::tune::trials::{Trial, TrialFile};
-use crate::tune::TuneOptions;
 
 const PROC: &str = "/proc";
 

@@ -242,7 +242,9 @@ impl clap::FromArgMatches for KnobArgs {
     fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
         for knob in &KNOBS {
             if let Some(&v) = m.get_one::<u64>(knob.name) {
-                self.0.set_value(knob.name, v).map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e:#}\n")))?;
+                self.0
+                    .set_value(knob.name, v)
+                    .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e:#}\n")))?;
             }
         }
         Ok(())
@@ -442,7 +444,13 @@ fn do_report(args: ReportArgs) -> Result<()> {
     if !args.logs.is_empty() {
         return scx_gamer::report::logs::run(&args.logs, args.json);
     }
-    let format = if args.json { Format::Json } else if args.csv { Format::Csv } else { Format::Text };
+    let format = if args.json {
+        Format::Json
+    } else if args.csv {
+        Format::Csv
+    } else {
+        Format::Text
+    };
     game::run(&args.data, args.game.as_deref(), format)
 }
 

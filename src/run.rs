@@ -53,25 +53,14 @@ impl Session {
         for &pid in &feeds.game_pids {
             game::check_pid(pid)?;
         }
-        let server = StatsServer::new(stats::server_data())
-            .launch()
-            .context("starting the stats server")?;
+        let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
         let (stats_res, stats_req) = server.channels();
         let (input_tx, input_rx) = channel::unbounded();
         let watcher = input::watch(&feeds.input_dir, input_tx)?;
         for dev in watcher.devices() {
             info!("watching input device {}", dev.display());
         }
-        Ok(Self {
-            feeds,
-            shutdown,
-            stats_req,
-            stats_res,
-            _stats_server: server,
-            input_rx,
-            _input: watcher,
-            next_scan: Instant::now(),
-        })
+        Ok(Self { feeds, shutdown, stats_req, stats_res, _stats_server: server, input_rx, _input: watcher, next_scan: Instant::now() })
     }
 
     /// Follow another game (the daemon serves one game after another).
@@ -147,12 +136,8 @@ impl Session {
 /// would (`--stats`), until `shutdown`.
 pub fn spawn_stats_printer(out: StatsOutput, shutdown: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        let res = scx_utils::monitor_stats::<Metrics>(
-            &[],
-            out.interval,
-            || shutdown.load(Ordering::Relaxed),
-            |m| print_metrics(&m, out.json),
-        );
+        let res =
+            scx_utils::monitor_stats::<Metrics>(&[], out.interval, || shutdown.load(Ordering::Relaxed), |m| print_metrics(&m, out.json));
         if let Err(e) = res {
             warn!("stats printer stopped: {e:#}");
         }

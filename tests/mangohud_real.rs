@@ -96,7 +96,21 @@ fn records_a_log_through_the_control_socket_and_reports_it() {
     let report = Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(["report", "--json", "--log"]).arg(&log_path).output().unwrap();
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
-    for key in ["file", "frames", "avg_fps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "low1_fps", "low01_fps", "stutters", "sampled", "bad_rows", "mangohud_version"] {
+    for key in [
+        "file",
+        "frames",
+        "avg_fps",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "p999_ms",
+        "low1_fps",
+        "low01_fps",
+        "stutters",
+        "sampled",
+        "bad_rows",
+        "mangohud_version",
+    ] {
         assert!(v.get(key).is_some(), "{key} missing from {v}");
     }
     assert_eq!(v["frames"].as_u64().unwrap() as usize, delivered);

@@ -42,11 +42,8 @@ fn frame_count(events: &[LogEvent], path: &Path) -> usize {
 }
 
 fn only_log(folder: &Path) -> PathBuf {
-    let logs: Vec<PathBuf> = std::fs::read_dir(folder)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().ends_with("_summary.csv"))
-        .collect();
+    let logs: Vec<PathBuf> =
+        std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.to_string_lossy().ends_with("_summary.csv")).collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
     logs.into_iter().next().unwrap()
 }

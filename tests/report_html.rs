@@ -10,23 +10,16 @@ use std::process::{Command, Output};
 
 mod support;
 
-use support::store::synthetic_trial;
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
-use scx_gamer::store::{
-    GameStore, SessionInfo, SystemInfo, TrialStatus,
-    store_path,
-};
+use scx_gamer::store::{GameStore, SessionInfo, SystemInfo, TrialStatus, store_path};
+use support::store::synthetic_trial;
 
 /// A config name that would run script if the page did not escape it.
 const EVIL: &str = "<img src=x onerror=\"throw 1\"> & co";
 
 fn scx_gamer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -38,15 +31,10 @@ fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
     (0..n)
         .map(|i| {
             let jitter = ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 22) % 400;
-            if spike_every > 0 && i % spike_every == spike_every / 2 {
-                base * 3
-            } else {
-                base + jitter
-            }
+            if spike_every > 0 && i % spike_every == spike_every / 2 { base * 3 } else { base + jitter }
         })
         .collect()
 }
-
 
 /// 5 blocks × (baseline + 4 configs), a partial trial and a failed one:
 /// 27 trials (26 with frames) of 6 configs.
@@ -56,11 +44,7 @@ const CONFIGS: usize = 6;
 
 fn write_store(dir: &Path) {
     let cfg = |s: &str| -> SchedConfig { s.parse().unwrap() };
-    let mut store = GameStore::new(GameId {
-        key: "steam-570".into(),
-        exe: "dota2 <beta>".into(),
-        steam_app_id: Some("570".into()),
-    });
+    let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "dota2 <beta>".into(), steam_app_id: Some("570".into()) });
     store.sessions.push(SessionInfo {
         id: "s1".into(),
         mode: "tune".into(),
@@ -87,14 +71,7 @@ fn write_store(dir: &Path) {
     for block in 1..=5 {
         let seed = block * 100;
         let n = 2000;
-        store.trials.push(synthetic_trial(
-            next(),
-            block,
-            "baseline",
-            None,
-            &frames(n, 8000, 40, seed),
-            TrialStatus::Ok,
-        ));
+        store.trials.push(synthetic_trial(next(), block, "baseline", None, &frames(n, 8000, 40, seed), TrialStatus::Ok));
         store.trials.push(synthetic_trial(
             next(),
             block,
@@ -103,14 +80,7 @@ fn write_store(dir: &Path) {
             &frames(n, 8000, 0, seed + 1),
             TrialStatus::Ok,
         ));
-        store.trials.push(synthetic_trial(
-            next(),
-            block,
-            "same",
-            Some(cfg("mig_max=1")),
-            &frames(n, 8000, 40, seed + 2),
-            TrialStatus::Ok,
-        ));
+        store.trials.push(synthetic_trial(next(), block, "same", Some(cfg("mig_max=1")), &frames(n, 8000, 40, seed + 2), TrialStatus::Ok));
         store.trials.push(synthetic_trial(
             next(),
             block,
@@ -137,14 +107,8 @@ fn write_store(dir: &Path) {
         &partial,
         TrialStatus::Partial("the game exited".into()),
     ));
-    let mut broken = synthetic_trial(
-        next(),
-        5,
-        "broken",
-        Some(cfg("slice_us=9000")),
-        &[],
-        TrialStatus::Failed("ejected: <sysrq> & co".into()),
-    );
+    let mut broken =
+        synthetic_trial(next(), 5, "broken", Some(cfg("slice_us=9000")), &[], TrialStatus::Failed("ejected: <sysrq> & co".into()));
     broken.frame_times = None;
     store.trials.push(broken);
     assert_eq!(store.trials.len(), TRIALS);
@@ -156,9 +120,7 @@ fn chromium() -> PathBuf {
     std::env::split_paths(&path)
         .map(|d| d.join("chromium"))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("chromium is not installed: run scripts/setup.sh (as root) to install it")
-        })
+        .unwrap_or_else(|| panic!("chromium is not installed: run scripts/setup.sh (as root) to install it"))
 }
 
 /// Headless chromium on `page` with a fresh profile, killed after 120 s.
@@ -184,12 +146,7 @@ fn browse(page: &Path, dark: bool, extra: &[&str]) -> Output {
     }
     cmd.args(extra).arg(format!("file://{}", page.display()));
     let out = cmd.output().expect("running chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {}",
-        out.status,
-        stderr(&out)
-    );
+    assert!(out.status.success(), "chromium failed ({}): {}", out.status, stderr(&out));
     out
 }
 
@@ -204,28 +161,14 @@ fn dump_dom(page: &Path) -> String {
 fn screenshot(page: &Path, dark: bool) -> (u32, u32, Vec<[u8; 3]>) {
     let dir = tempfile::tempdir().unwrap();
     let png_path = dir.path().join("shot.png");
-    browse(
-        page,
-        dark,
-        &[
-            "--virtual-time-budget=5000",
-            &format!("--screenshot={}", png_path.display()),
-        ],
-    );
+    browse(page, dark, &["--virtual-time-budget=5000", &format!("--screenshot={}", png_path.display())]);
     let decoder = png::Decoder::new(std::fs::File::open(&png_path).expect("no screenshot written"));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     let step = info.color_type.samples();
-    assert!(
-        step >= 3,
-        "unexpected PNG colour type {:?}",
-        info.color_type
-    );
-    let px = buf[..info.buffer_size()]
-        .chunks_exact(step)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
+    assert!(step >= 3, "unexpected PNG colour type {:?}", info.color_type);
+    let px = buf[..info.buffer_size()].chunks_exact(step).map(|p| [p[0], p[1], p[2]]).collect();
     (info.width, info.height, px)
 }
 
@@ -238,30 +181,12 @@ fn assert_picture(name: &str, (w, h, px): &(u32, u32, Vec<[u8; 3]>)) -> f64 {
         *counts.entry(*p).or_insert(0usize) += 1;
     }
     let top = counts.values().max().copied().unwrap_or(0);
-    assert!(
-        counts.len() > 200,
-        "{name}: only {} distinct colours: blank?",
-        counts.len()
-    );
-    assert!(
-        (top as f64) < 0.95 * px.len() as f64,
-        "{name}: one colour covers {top} of {} pixels",
-        px.len()
-    );
+    assert!(counts.len() > 200, "{name}: only {} distinct colours: blank?", counts.len());
+    assert!((top as f64) < 0.95 * px.len() as f64, "{name}: one colour covers {top} of {} pixels", px.len());
     // The series palette shows: some clearly saturated pixels.
-    let saturated = px
-        .iter()
-        .filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 80)
-        .count();
-    assert!(
-        saturated > 2000,
-        "{name}: only {saturated} coloured pixels: no charts drawn?"
-    );
-    px.iter()
-        .map(|p| {
-            (0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2])) / 255.0
-        })
-        .sum::<f64>()
+    let saturated = px.iter().filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 80).count();
+    assert!(saturated > 2000, "{name}: only {saturated} coloured pixels: no charts drawn?");
+    px.iter().map(|p| (0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2])) / 255.0).sum::<f64>()
         / px.len() as f64
 }
 
@@ -274,17 +199,8 @@ fn html_attr<'a>(dom: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn assert_rendered_cleanly(dom: &str) {
-    assert_eq!(
-        html_attr(dom, "data-ready"),
-        Some("1"),
-        "the page's script did not run"
-    );
-    assert_eq!(
-        html_attr(dom, "data-errors"),
-        Some("0"),
-        "errors in the page: {:?}",
-        html_attr(dom, "data-last-error")
-    );
+    assert_eq!(html_attr(dom, "data-ready"), Some("1"), "the page's script did not run");
+    assert_eq!(html_attr(dom, "data-errors"), Some("0"), "errors in the page: {:?}", html_attr(dom, "data-last-error"));
 }
 
 /// `KEEP_REPORT_HTML=DIR` keeps a copy of each page (and the store) to look at.
@@ -303,26 +219,14 @@ fn store_report_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path());
     let page = dir.path().join("report.html");
-    let o = scx_gamer(&[
-        "report",
-        "--data",
-        dir.path().to_str().unwrap(),
-        "570",
-        "--html",
-        page.to_str().unwrap(),
-    ]);
+    let o = scx_gamer(&["report", "--data", dir.path().to_str().unwrap(), "570", "--html", page.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     keep(&page);
     keep(&store_path(dir.path(), "steam-570"));
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: nothing to fetch, one inline script (the error probe).
-    for fetch in [
-        "http:", "https:", "url(", "<link", "<img", "<iframe", "@import",
-    ] {
-        assert!(
-            !html.contains(fetch),
-            "the page must not load anything, but has {fetch}"
-        );
+    for fetch in ["http:", "https:", "url(", "<link", "<img", "<iframe", "@import"] {
+        assert!(!html.contains(fetch), "the page must not load anything, but has {fetch}");
     }
     assert_eq!(count(&html, "<script"), 1);
 
@@ -333,29 +237,18 @@ fn store_report_renders_in_chromium() {
     assert_eq!(count(&dom, "<tr class=\"config"), CONFIGS);
     assert_eq!(count(&dom, "<tr class=\"trial\""), TRIALS);
     assert_eq!(count(&dom, "<tr class=\"session\""), 1);
-    assert_eq!(
-        count(&dom, "<figure class=\"trial\""),
-        TRIALS,
-        "a figure per trial, the failed one as a note"
-    );
+    assert_eq!(count(&dom, "<figure class=\"trial\""), TRIALS, "a figure per trial, the failed one as a note");
     // The legend lists every config that has frames.
     let legend = &dom[dom.find("id=\"percentiles\"").unwrap()..];
-    let legend =
-        &legend[legend.find("<ul class=\"legend\">").unwrap()..legend.find("</ul>").unwrap()];
+    let legend = &legend[legend.find("<ul class=\"legend\">").unwrap()..legend.find("</ul>").unwrap()];
     assert_eq!(count(legend, "<li"), CONFIGS - 1, "{legend}");
     // The verdict and the winner's flags.
-    assert!(
-        dom.contains("<b>calm</b> beats the kernel's scheduler"),
-        "no verdict"
-    );
+    assert!(dom.contains("<b>calm</b> beats the kernel's scheduler"), "no verdict");
     assert!(dom.contains("scx_gamer --slice-us 500"));
     assert!(dom.contains("class=\"badge worse\""), "spiky is worse");
     // Data is text, never markup.
     assert!(!dom.contains("<img"), "a config name became an element");
-    assert!(
-        dom.contains("&lt;img src=x onerror=\"throw 1\"&gt; &amp; co"),
-        "the name is shown as text"
-    );
+    assert!(dom.contains("&lt;img src=x onerror=\"throw 1\"&gt; &amp; co"), "the name is shown as text");
     assert!(dom.contains("ejected: &lt;sysrq&gt; &amp; co"));
     assert!(dom.contains("AMD Ryzen &lt;7&gt; &amp; co"));
 
@@ -384,11 +277,7 @@ fn log_report_renders_in_chromium_and_names_bad_logs() {
     let o = scx_gamer(&args);
     // The summary file is no log: named, exit 1, the others still reported.
     assert!(!o.status.success(), "a bad log must fail the command");
-    assert!(
-        stderr(&o).contains("glxgears_0.6.8_per_frame_summary.csv"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("glxgears_0.6.8_per_frame_summary.csv"), "{}", stderr(&o));
 
     keep(&page);
     let dom = dump_dom(&page);
@@ -406,28 +295,16 @@ fn bad_input_is_named_and_writes_nothing() {
     let data = dir.path().to_str().unwrap();
     let page = dir.path().join("out.html");
     let out = page.to_str().unwrap();
-    std::fs::write(
-        dir.path().join("steam-570.json"),
-        "{\"schema_version\": 1, \"game\": [",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("steam-570.json"), "{\"schema_version\": 1, \"game\": [").unwrap();
     let o = scx_gamer(&["report", "--data", data, "steam-570", "--html", out]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("steam-570.json"), "{}", stderr(&o));
     assert!(!page.exists());
 
     let o = scx_gamer(&["report", "--data", data, "--html", out]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--html needs a GAME"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!o.status.success() && stderr(&o).contains("--html needs a GAME"), "{}", stderr(&o));
     let o = scx_gamer(&["report", "--data", data, "quake", "--html", out]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("no tuning data for 'quake'"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!o.status.success() && stderr(&o).contains("no tuning data for 'quake'"), "{}", stderr(&o));
     let o = scx_gamer(&["report", "--data", data, "570", "--html", out, "--json"]);
     assert!(!o.status.success(), "--html and --json conflict");
 }
@@ -443,18 +320,12 @@ fn terminal_table_has_sparklines_and_colour_only_on_a_tty() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!text.contains('\x1b'), "colour in a pipe:\n{text}");
     let calm = text.lines().find(|l| l.contains(" calm ")).unwrap();
-    assert!(
-        calm.contains('▁') && !calm.contains('█'),
-        "calm has no spikes: {calm}"
-    );
+    assert!(calm.contains('▁') && !calm.contains('█'), "calm has no spikes: {calm}");
     let spiky = text.lines().find(|l| l.contains(" spiky ")).unwrap();
     assert!(spiky.contains('█'), "spiky's spikes show: {spiky}");
 
     // On a terminal (script(1) gives it a pty): colour, unless NO_COLOR.
-    let cmd = format!(
-        "{} report --data {data} 570",
-        env!("CARGO_BIN_EXE_scx_gamer")
-    );
+    let cmd = format!("{} report --data {data} 570", env!("CARGO_BIN_EXE_scx_gamer"));
     let tty = |no_color: bool| {
         let mut c = Command::new("script");
         c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
@@ -466,13 +337,7 @@ fn terminal_table_has_sparklines_and_colour_only_on_a_tty() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let coloured = tty(false);
-    assert!(
-        coloured.contains("\x1b[1;32mbetter than baseline\x1b[0m"),
-        "{coloured}"
-    );
-    assert!(
-        coloured.contains("\x1b[31mworse than baseline\x1b[0m"),
-        "{coloured}"
-    );
+    assert!(coloured.contains("\x1b[1;32mbetter than baseline\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[31mworse than baseline\x1b[0m"), "{coloured}");
     assert!(!tty(true).contains('\x1b'), "NO_COLOR is set");
 }

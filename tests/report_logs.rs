@@ -38,10 +38,8 @@ fn bad_logs_are_named_after_the_good_ones_are_reported() {
 
 #[test]
 fn text_report_flags_sampled_logs() {
-    let out = Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
-        .args(["report", "--log", &fixture("glxgears_0.6.8_sampled.csv")])
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(["report", "--log", &fixture("glxgears_0.6.8_sampled.csv")]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SAMPLED (one row per interval, not per frame)"), "{text}");

@@ -6,10 +6,10 @@ use std::process::{Command, Output};
 
 mod support;
 
-use support::store::synthetic_trial;
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
 use scx_gamer::store::{GameStore, TrialStatus, store_path};
+use support::store::synthetic_trial;
 
 fn scx_gamer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
@@ -77,7 +77,6 @@ fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
         .collect()
 }
 
-
 fn write_store(dir: &Path) {
     let calm: SchedConfig = "slice_us=500".parse().unwrap();
     let same: SchedConfig = "mig_max=1".parse().unwrap();
@@ -94,7 +93,14 @@ fn write_store(dir: &Path) {
         store.trials.push(synthetic_trial(next(), block, "calm", Some(calm), &frames(4000, 8000, 0, seed + 1), TrialStatus::Ok));
         store.trials.push(synthetic_trial(next(), block, "same", Some(same), &frames(4000, 8000, 40, seed + 2), TrialStatus::Ok));
     }
-    store.trials.push(synthetic_trial(next(), 2, "broken", Some(broken), &[], TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into())));
+    store.trials.push(synthetic_trial(
+        next(),
+        2,
+        "broken",
+        Some(broken),
+        &[],
+        TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into()),
+    ));
     store.save(&store_path(dir, "steam-570")).unwrap();
 }
 
@@ -122,7 +128,10 @@ fn report_ranks_a_store_in_every_format() {
     assert!(text.contains("trial 7: the kernel ejected scx_gamer: sysrq"), "{text}");
 
     let o = scx_gamer(&["report", "--data", data, "--best", "steam-570"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "--slice-us 500 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000 --game-weight 2 --wake-preempt 0");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "--slice-us 500 --input-window-us 5000 --mig-max 3 --mig-window-ms 100 --game-boost-us 2000 --game-weight 2 --wake-preempt 0"
+    );
     let old = scx_gamer(&["--ml-show-best", "570", "--data", data]);
     assert_eq!(old.stdout, o.stdout, "{}", stderr(&old));
 
@@ -191,7 +200,11 @@ fn a_tuned_config_has_to_beat_the_defaults_beyond_the_noise() {
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("--slice-us 1000 "), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(stderr(&o).contains("'lucky' ranked higher, but it does not beat the default config"), "{}", stderr(&o));
     let o = scx_gamer(&["report", "--data", data, "even"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("best: default beats the kernel's scheduler"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("best: default beats the kernel's scheduler"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // A config clearly faster than the defaults wins.
     write_defaults_store(dir.path(), "clear", &[("lucky", "slice_us=4000", 7600), ("fast", "slice_us=500", 6000)], false);

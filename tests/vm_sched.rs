@@ -7,11 +7,7 @@ use serde_json::Value;
 use support::{CPU_HOGS, GAME_LIKE_LOAD, run_in_vm};
 
 fn totals(out: &support::VmOutput) -> Value {
-    let line = out
-        .output
-        .lines()
-        .find_map(|l| l.strip_prefix("totals: "))
-        .unwrap_or_else(|| panic!("no totals line:\n{}", out.output));
+    let line = out.output.lines().find_map(|l| l.strip_prefix("totals: ")).unwrap_or_else(|| panic!("no totals line:\n{}", out.output));
     serde_json::from_str(line).unwrap()
 }
 
@@ -285,9 +281,7 @@ kill $GAME $BG
 "#
     );
     let out = run_in_vm(&script, 300);
-    let share = |w: &str| -> u32 {
-        out.field(&format!("SHARE_{w}")).parse().unwrap_or_else(|_| panic!("no SHARE_{w}:\n{}", out.output))
-    };
+    let share = |w: &str| -> u32 { out.field(&format!("SHARE_{w}")).parse().unwrap_or_else(|_| panic!("no SHARE_{w}:\n{}", out.output)) };
     let (equal, weighted) = (share("1"), share("4"));
     assert!((35..=65).contains(&equal), "weight 1: the game had {equal} % of the CPU\n{}", out.output);
     assert!(weighted >= 70, "weight 4: the game had only {weighted} % of the CPU\n{}", out.output);

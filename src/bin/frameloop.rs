@@ -73,7 +73,8 @@ struct Opts {
     log_on_sigusr1: bool,
 }
 
-const HEADER_068: &str = "fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed";
+const HEADER_068: &str =
+    "fps,frametime,cpu_load,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,elapsed";
 const HEADER_08: &str = "fps,frametime,cpu_load,cpu_power,gpu_load,cpu_temp,gpu_temp,gpu_core_clock,gpu_mem_clock,gpu_vram_used,gpu_power,ram_used,swap_used,process_rss,cpu_mhz,elapsed";
 
 /// One unit of frame work: a dependent chain the compiler cannot skip.
@@ -152,13 +153,15 @@ fn main() -> Result<()> {
     let workers: Vec<_> = (0..o.threads)
         .map(|_| {
             let (b, d) = (barrier.clone(), done.clone());
-            std::thread::spawn(move || loop {
-                b.wait();
-                if d.load(Ordering::Relaxed) {
-                    break;
+            std::thread::spawn(move || {
+                loop {
+                    b.wait();
+                    if d.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    work(rounds);
+                    b.wait();
                 }
-                work(rounds);
-                b.wait();
             })
         })
         .collect();
@@ -189,11 +192,7 @@ fn main() -> Result<()> {
         last = presented;
 
         // Logging on or off: by signal, or from the end of the warm-up on.
-        let logging = if o.log_on_sigusr1 {
-            log.is_some() != toggle.swap(false, Ordering::Relaxed)
-        } else {
-            presented >= log_from
-        };
+        let logging = if o.log_on_sigusr1 { log.is_some() != toggle.swap(false, Ordering::Relaxed) } else { presented >= log_from };
         match (logging, log.is_some()) {
             (true, false) => log = Some(Log::start(o.format, &folder, &o.exe)),
             (false, true) => written.push(log.take().expect("checked above").finish()?),
@@ -276,14 +275,10 @@ impl Log {
             write!(w, "{}{HEADER_068}\n{}", sysinfo(), self.rows.concat())?;
             w.flush()?;
         }
-        std::fs::write(
-            &self.summary,
-            "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n",
-        )?;
+        std::fs::write(&self.summary, "0.1% Min FPS,1% Min FPS,97% Percentile FPS,Average FPS,GPU Load,CPU Load\n0,0,0,0,0,0\n")?;
         Ok(self.path)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,8 @@ pub fn credentials(stream: &UnixStream) -> Result<(u32, i32)> {
 
 /// Real uid of `pid`, from `<proc_root>/<pid>/status`.
 pub fn process_uid(proc_root: &Path, pid: u32) -> Result<u32, String> {
-    let status = std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
+    let status =
+        std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))

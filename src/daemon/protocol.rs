@@ -22,7 +22,10 @@ pub const MAX_REQUEST: usize = 4096;
 pub enum Request {
     /// Attach `config` with `pid`'s process tree as the game, until the
     /// game exits, this connection closes, or `revert`.
-    Apply { pid: u32, config: SchedConfig },
+    Apply {
+        pid: u32,
+        config: SchedConfig,
+    },
     /// Back to the kernel's scheduler.
     Revert,
     Status,

@@ -17,9 +17,7 @@ pub struct FrameHistogram(pub(crate) Histogram<u64>);
 
 impl Default for FrameHistogram {
     fn default() -> Self {
-        Self(
-            Histogram::new_with_bounds(1, MAX_US, SIGNIFICANT_DIGITS).expect("valid static bounds"),
-        )
+        Self(Histogram::new_with_bounds(1, MAX_US, SIGNIFICANT_DIGITS).expect("valid static bounds"))
     }
 }
 
@@ -31,8 +29,7 @@ impl PartialEq for FrameHistogram {
 
 impl FrameHistogram {
     pub fn record_ns(&mut self, frametime_ns: u64) {
-        self.0
-            .saturating_record((frametime_ns / 1_000).clamp(1, MAX_US));
+        self.0.saturating_record((frametime_ns / 1_000).clamp(1, MAX_US));
     }
 
     pub fn frames(&self) -> u64 {
@@ -69,16 +66,8 @@ impl FrameHistogram {
         }
         let mut want = ((n as f64 * fraction).ceil() as u64).max(1);
         let (mut sum, mut taken) = (0.0, 0u64);
-        let buckets: Vec<(u64, u64)> = self
-            .0
-            .iter_recorded()
-            .map(|v| {
-                (
-                    self.0.median_equivalent(v.value_iterated_to()),
-                    v.count_at_value(),
-                )
-            })
-            .collect();
+        let buckets: Vec<(u64, u64)> =
+            self.0.iter_recorded().map(|v| (self.0.median_equivalent(v.value_iterated_to()), v.count_at_value())).collect();
         for (value, count) in buckets.into_iter().rev() {
             let take = count.min(want);
             sum += value as f64 * take as f64;
@@ -98,16 +87,12 @@ impl FrameHistogram {
     /// Compact text form (V2 deflate, base64), for JSON stores.
     pub fn to_base64(&self) -> Result<String> {
         let mut bytes = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(&self.0, &mut bytes)
-            .map_err(|e| anyhow::anyhow!("serializing a frame histogram: {e:?}"))?;
+        V2DeflateSerializer::new().serialize(&self.0, &mut bytes).map_err(|e| anyhow::anyhow!("serializing a frame histogram: {e:?}"))?;
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
     pub fn from_base64(text: &str) -> Result<Self> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .context("frame histogram is not base64")?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).context("frame histogram is not base64")?;
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| anyhow::anyhow!("frame histogram does not deserialize: {e:?}"))?;
@@ -130,8 +115,7 @@ pub(crate) struct BucketCounts {
 /// The HDR bucket layout of `FrameHistogram` (lowest value 1, so the unit
 /// magnitude is 0), as `hdrhistogram` computes it: 2 × 10^digits values at
 /// unit resolution, a power of two of sub-buckets.
-const SUB_BUCKET_COUNT_MAGNITUDE: u32 =
-    64 - (2 * 10u64.pow(SIGNIFICANT_DIGITS as u32) - 1).leading_zeros();
+const SUB_BUCKET_COUNT_MAGNITUDE: u32 = 64 - (2 * 10u64.pow(SIGNIFICANT_DIGITS as u32) - 1).leading_zeros();
 const SUB_BUCKET_HALF_COUNT_MAGNITUDE: u32 = SUB_BUCKET_COUNT_MAGNITUDE - 1;
 const SUB_BUCKET_MASK: u64 = (1 << SUB_BUCKET_COUNT_MAGNITUDE) - 1;
 const BUCKETS: usize = bucket_index(MAX_US) + 1;
@@ -140,8 +124,7 @@ const BUCKETS: usize = bucket_index(MAX_US) + 1;
 const fn bucket_index(us: u64) -> usize {
     let bucket = (64 - SUB_BUCKET_COUNT_MAGNITUDE) - (us | SUB_BUCKET_MASK).leading_zeros();
     let sub_bucket = us >> bucket;
-    (((bucket + 1) as usize) << SUB_BUCKET_HALF_COUNT_MAGNITUDE) + sub_bucket as usize
-        - (1 << SUB_BUCKET_HALF_COUNT_MAGNITUDE)
+    (((bucket + 1) as usize) << SUB_BUCKET_HALF_COUNT_MAGNITUDE) + sub_bucket as usize - (1 << SUB_BUCKET_HALF_COUNT_MAGNITUDE)
 }
 
 /// A value in bucket `index` (its lowest), as `hdrhistogram`'s `value_for`.
@@ -156,21 +139,14 @@ fn bucket_value(index: usize) -> u64 {
 
 impl Default for BucketCounts {
     fn default() -> Self {
-        Self {
-            counts: vec![0; BUCKETS].into_boxed_slice(),
-            frames: 0,
-        }
+        Self { counts: vec![0; BUCKETS].into_boxed_slice(), frames: 0 }
     }
 }
 
 impl std::fmt::Debug for BucketCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let buckets = self.counts.iter().filter(|&&c| c > 0).count();
-        write!(
-            f,
-            "BucketCounts {{ frames: {}, buckets: {buckets} }}",
-            self.frames
-        )
+        write!(f, "BucketCounts {{ frames: {}, buckets: {buckets} }}", self.frames)
     }
 }
 
@@ -178,10 +154,7 @@ impl BucketCounts {
     /// As `FrameHistogram::record_ns`.
     #[inline]
     pub(crate) fn record_ns(&mut self, frametime_ns: u64) {
-        if let Some(c) = self
-            .counts
-            .get_mut(bucket_index((frametime_ns / 1_000).clamp(1, MAX_US)))
-        {
+        if let Some(c) = self.counts.get_mut(bucket_index((frametime_ns / 1_000).clamp(1, MAX_US))) {
             *c += 1;
         }
         self.frames += 1;
@@ -255,11 +228,7 @@ mod tests {
             let i = bucket_index(us);
             assert!(i < BUCKETS && i >= last, "{us}");
             last = i;
-            assert_eq!(
-                h.0.lowest_equivalent(bucket_value(i)),
-                h.0.lowest_equivalent(us),
-                "{us}"
-            );
+            assert_eq!(h.0.lowest_equivalent(bucket_value(i)), h.0.lowest_equivalent(us), "{us}");
         }
         assert_eq!(bucket_index(MAX_US), BUCKETS - 1);
     }
@@ -290,15 +259,9 @@ mod tests {
             assert_eq!(built.0.min_nz(), recorded.0.min_nz());
             assert_eq!(built.to_base64().unwrap(), recorded.to_base64().unwrap());
             for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
-                assert_eq!(
-                    built.quantile_ms(q).to_bits(),
-                    recorded.quantile_ms(q).to_bits()
-                );
+                assert_eq!(built.quantile_ms(q).to_bits(), recorded.quantile_ms(q).to_bits());
             }
-            assert_eq!(
-                built.worst_mean_ms(0.01).to_bits(),
-                recorded.worst_mean_ms(0.01).to_bits()
-            );
+            assert_eq!(built.worst_mean_ms(0.01).to_bits(), recorded.worst_mean_ms(0.01).to_bits());
         }
     }
 

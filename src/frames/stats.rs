@@ -86,32 +86,20 @@ struct StutterWindow {
 
 impl Default for StutterWindow {
     fn default() -> Self {
-        Self {
-            limit_ms: [f64::INFINITY; STUTTER_WINDOW],
-            head: 0,
-            len: 0,
-        }
+        Self { limit_ms: [f64::INFINITY; STUTTER_WINDOW], head: 0, len: 0 }
     }
 }
 
 impl StutterWindow {
     /// `ms > STUTTER_FACTOR × median of the window`.
     fn above_factor_times_median(&self, ms: f64) -> bool {
-        let below = self
-            .limit_ms
-            .iter()
-            .map(|&l| u32::from(l < ms))
-            .sum::<u32>();
+        let below = self.limit_ms.iter().map(|&l| u32::from(l < ms)).sum::<u32>();
         below as usize > self.len / 2
     }
 
     fn push(&mut self, ms: f64) {
         self.limit_ms[self.head] = STUTTER_FACTOR * ms;
-        self.head = if self.head + 1 == STUTTER_WINDOW {
-            0
-        } else {
-            self.head + 1
-        };
+        self.head = if self.head + 1 == STUTTER_WINDOW { 0 } else { self.head + 1 };
         self.len = (self.len + 1).min(STUTTER_WINDOW);
     }
 }
@@ -140,20 +128,14 @@ impl FrameSeries {
         self.prev_ns = Some(frametime_ns);
 
         // `ms > floor` first: it is cheaper and decides most frames.
-        if self.window.len >= STUTTER_MIN_HISTORY
-            && ms > STUTTER_FLOOR_MS
-            && self.window.above_factor_times_median(ms)
-        {
+        if self.window.len >= STUTTER_MIN_HISTORY && ms > STUTTER_FLOOR_MS && self.window.above_factor_times_median(ms) {
             self.stutters += 1;
         }
         self.window.push(ms);
     }
 
     fn built(&self) -> &Histograms {
-        self.built.get_or_init(|| Histograms {
-            hist: self.hist.to_histogram(),
-            deltas: self.deltas.to_histogram(),
-        })
+        self.built.get_or_init(|| Histograms { hist: self.hist.to_histogram(), deltas: self.deltas.to_histogram() })
     }
 
     pub fn histogram(&self) -> &FrameHistogram {
@@ -188,16 +170,8 @@ impl FrameSeries {
             low1_avg_fps: fps_from_ms(hist.worst_mean_ms(0.01)),
             low01_avg_fps: fps_from_ms(hist.worst_mean_ms(0.001)),
             stutters: self.stutters,
-            stddev_ms: if frames > 1 {
-                (self.m2 / (frames - 1) as f64).sqrt()
-            } else {
-                0.0
-            },
-            p99_delta_ms: if deltas.frames() > 0 {
-                deltas.quantile_ms(0.99)
-            } else {
-                0.0
-            },
+            stddev_ms: if frames > 1 { (self.m2 / (frames - 1) as f64).sqrt() } else { 0.0 },
+            p99_delta_ms: if deltas.frames() > 0 { deltas.quantile_ms(0.99) } else { 0.0 },
         }
     }
 }
@@ -244,13 +218,7 @@ mod tests {
         assert_eq!(st.frames, 20_000);
         assert!(close(st.duration_s, total as f64 / 1e9));
         assert!(close(st.avg_fps, 20_000.0 / (total as f64 / 1e9)));
-        for (got, q) in [
-            (st.p50_ms, 0.5),
-            (st.p90_ms, 0.9),
-            (st.p95_ms, 0.95),
-            (st.p99_ms, 0.99),
-            (st.p999_ms, 0.999),
-        ] {
+        for (got, q) in [(st.p50_ms, 0.5), (st.p90_ms, 0.9), (st.p95_ms, 0.95), (st.p99_ms, 0.99), (st.p999_ms, 0.999)] {
             let want = nearest_rank(&sorted, q);
             assert!(close(got, want), "q{q}: {got} vs {want}");
         }
@@ -259,19 +227,10 @@ mod tests {
 
         let worst = &sorted[sorted.len() - 200..];
         let worst_mean_ms = worst.iter().sum::<u64>() as f64 / 200.0 / 1e6;
-        assert!(
-            close(st.low1_avg_fps, 1000.0 / worst_mean_ms),
-            "{} vs {}",
-            st.low1_avg_fps,
-            1000.0 / worst_mean_ms
-        );
+        assert!(close(st.low1_avg_fps, 1000.0 / worst_mean_ms), "{} vs {}", st.low1_avg_fps, 1000.0 / worst_mean_ms);
 
         let mean = total as f64 / 20_000.0 / 1e6;
-        let var = frames
-            .iter()
-            .map(|&f| (f as f64 / 1e6 - mean).powi(2))
-            .sum::<f64>()
-            / 19_999.0;
+        let var = frames.iter().map(|&f| (f as f64 / 1e6 - mean).powi(2)).sum::<f64>() / 19_999.0;
         assert!((st.stddev_ms - var.sqrt()).abs() < 1e-9);
 
         let mut deltas: Vec<u64> = frames.windows(2).map(|w| w[0].abs_diff(w[1])).collect();
@@ -332,8 +291,7 @@ mod tests {
                     let base = match round % 3 {
                         0 => 4_000_000 + (r % distinct) * 3_000_000,
                         1 => 1 + r % 40_000_000,
-                        _ => [5_000_000, 10_000_000, 10_000_001, 20_000_000, 20_000_002]
-                            [(r % 5) as usize],
+                        _ => [5_000_000, 10_000_000, 10_000_001, 20_000_000, 20_000_002][(r % 5) as usize],
                     };
                     if r % 23 == 0 { base * 3 } else { base }
                 })
@@ -360,10 +318,7 @@ mod tests {
             }
         }
         assert!(*s.histogram() == recorded);
-        assert_eq!(
-            s.histogram().to_base64().unwrap(),
-            recorded.to_base64().unwrap()
-        );
+        assert_eq!(s.histogram().to_base64().unwrap(), recorded.to_base64().unwrap());
         let clone = s.clone();
         assert_eq!(clone.stats(), s.stats());
     }

@@ -25,52 +25,33 @@ pub struct GameId {
 }
 
 /// Programs that run a Windows game named by a `*.exe` argument.
-const WINE: [&str; 5] = [
-    "wine",
-    "wine64",
-    "wine-preloader",
-    "wine64-preloader",
-    "proton",
-];
+const WINE: [&str; 5] = ["wine", "wine64", "wine-preloader", "wine64-preloader", "proton"];
 
 /// Interpreters whose script is the game (a launch script run as
 /// `bash start.sh` shows as `bash` in /proc).
 const SHELLS: [&str; 5] = ["sh", "bash", "dash", "zsh", "perl"];
 
 fn is_interpreter(name: &str) -> bool {
-    SHELLS.contains(&name)
-        || name
-            .strip_prefix("python")
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    SHELLS.contains(&name) || name.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 impl GameId {
     /// From the executable's name, its command line (argv, argv[0] first)
     /// and its environment.
-    pub fn from_parts(
-        exe: &str,
-        cmdline: &[String],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> GameId {
+    pub fn from_parts(exe: &str, cmdline: &[String], env: &dyn Fn(&str) -> Option<String>) -> GameId {
         let program = program_name(&file_name(OsStr::new(exe)), cmdline);
         let steam_app_id = steam_id(env("SteamAppId")).or_else(|| steam_id(env("SteamGameId")));
         let key = match &steam_app_id {
             Some(id) => format!("steam-{id}"),
             None => sanitize_key(&program),
         };
-        GameId {
-            key,
-            exe: program,
-            steam_app_id,
-        }
+        GameId { key, exe: program, steam_app_id }
     }
 
     /// The game running as `pid` (its executable, cmdline and environment).
     pub fn from_process(proc_root: &Path, pid: u32) -> Result<GameId> {
         let g = GameProcess::read(proc_root, pid)?;
-        Ok(GameId::from_parts(&g.exe_name, &g.cmdline, &|k| {
-            g.var(k).map(str::to_string)
-        }))
+        Ok(GameId::from_parts(&g.exe_name, &g.cmdline, &|k| g.var(k).map(str::to_string)))
     }
 
     /// The game a launch command will run, past its wrappers (`mangohud`,
@@ -80,28 +61,14 @@ impl GameId {
     /// resolved, so the name is the one /proc will show once it runs.
     pub fn from_command(cmd: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> GameId {
         let chain = launch_chain(cmd);
-        let lookup = |k: &str| {
-            chain
-                .env
-                .iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| env(k))
-        };
+        let lookup = |k: &str| chain.env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| env(k));
         let Some(i) = chain.program else {
             // Nothing but wrappers: name it after the last one.
-            let exe = chain
-                .wrappers
-                .last()
-                .map_or_else(|| "game".to_string(), |&w| file_name(&cmd[w]));
+            let exe = chain.wrappers.last().map_or_else(|| "game".to_string(), |&w| file_name(&cmd[w]));
             return GameId::from_parts(&exe, &[], &lookup);
         };
         let literal = file_name(&cmd[i]);
-        let cmdline: Vec<String> = cmd[i..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let cmdline: Vec<String> = cmd[i..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
         if WINE.contains(&literal.as_str()) || is_interpreter(&literal) {
             return GameId::from_parts(&literal, &cmdline, &lookup);
         }
@@ -118,10 +85,7 @@ impl GameId {
 /// for an interpreter its script, else `exe`.
 fn program_name(exe: &str, cmdline: &[String]) -> String {
     if WINE.contains(&exe) {
-        let windows = cmdline
-            .iter()
-            .map(|a| file_name(OsStr::new(a)))
-            .find(|n| n.to_ascii_lowercase().ends_with(".exe"));
+        let windows = cmdline.iter().map(|a| file_name(OsStr::new(a))).find(|n| n.to_ascii_lowercase().ends_with(".exe"));
         if let Some(n) = windows {
             return n[..n.len() - 4].to_string();
         }
@@ -160,32 +124,18 @@ fn steam_id(value: Option<String>) -> Option<String> {
 /// `_`), no leading `.` (so never `.`, `..` or hidden), at most 64
 /// characters, never empty.
 pub fn sanitize_key(s: &str) -> String {
-    let mut key: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
+    let mut key: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).take(64).collect();
     if key.starts_with('.') {
         key.replace_range(..1, "_");
     }
-    if key.is_empty() {
-        "game".to_string()
-    } else {
-        key
-    }
+    if key.is_empty() { "game".to_string() } else { key }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::game::test_env::env_of;
-
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -209,19 +159,8 @@ mod tests {
 
     #[test]
     fn steam_games_go_by_app_id() {
-        let id = GameId::from_parts(
-            "game.x86_64",
-            &[],
-            &env_of(&[("SteamAppId", "570"), ("SteamGameId", "999")]),
-        );
-        assert_eq!(
-            id,
-            GameId {
-                key: "steam-570".into(),
-                exe: "game.x86_64".into(),
-                steam_app_id: Some("570".into())
-            }
-        );
+        let id = GameId::from_parts("game.x86_64", &[], &env_of(&[("SteamAppId", "570"), ("SteamGameId", "999")]));
+        assert_eq!(id, GameId { key: "steam-570".into(), exe: "game.x86_64".into(), steam_app_id: Some("570".into()) });
         let id = GameId::from_parts("game", &[], &env_of(&[("SteamGameId", "1091500")]));
         assert_eq!(id.key, "steam-1091500");
     }
@@ -232,62 +171,30 @@ mod tests {
         let env = env_of(&[("SteamAppId", "0"), ("SteamGameId", "13345234527523618816")]);
         let id = GameId::from_parts("/opt/Game/game.bin", &[], &env);
         assert_eq!((id.key.as_str(), id.steam_app_id), ("game.bin", None));
-        let id = GameId::from_parts(
-            "game",
-            &[],
-            &env_of(&[("SteamAppId", "12ab"), ("SteamGameId", "")]),
-        );
+        let id = GameId::from_parts("game", &[], &env_of(&[("SteamAppId", "12ab"), ("SteamGameId", "")]));
         assert_eq!(id.key, "game");
     }
 
     #[test]
     fn wine_games_go_by_their_windows_program() {
-        let id = GameId::from_parts(
-            "wine64-preloader",
-            &args(&["C:\\Games\\Elden Ring\\eldenring.exe"]),
-            &env_of(&[]),
-        );
-        assert_eq!(
-            (id.key.as_str(), id.exe.as_str()),
-            ("eldenring", "eldenring")
-        );
-        let id = GameId::from_parts(
-            "/usr/bin/wine",
-            &args(&["wine", "/home/p/Game/Setup.EXE", "/S"]),
-            &env_of(&[]),
-        );
+        let id = GameId::from_parts("wine64-preloader", &args(&["C:\\Games\\Elden Ring\\eldenring.exe"]), &env_of(&[]));
+        assert_eq!((id.key.as_str(), id.exe.as_str()), ("eldenring", "eldenring"));
+        let id = GameId::from_parts("/usr/bin/wine", &args(&["wine", "/home/p/Game/Setup.EXE", "/S"]), &env_of(&[]));
         assert_eq!(id.key, "Setup");
         let cmd = args(&["proton", "waitforexitandrun", "/g/common/X/x64/Game.exe"]);
         let id = GameId::from_parts("proton", &cmd, &env_of(&[("SteamAppId", "1245620")]));
-        assert_eq!(
-            (id.key.as_str(), id.exe.as_str()),
-            ("steam-1245620", "Game")
-        );
+        assert_eq!((id.key.as_str(), id.exe.as_str()), ("steam-1245620", "Game"));
         // No .exe: keep the wine name.
-        assert_eq!(
-            GameId::from_parts("wine", &args(&["wine", "--version"]), &env_of(&[])).key,
-            "wine"
-        );
+        assert_eq!(GameId::from_parts("wine", &args(&["wine", "--version"]), &env_of(&[])).key, "wine");
     }
 
     #[test]
     fn scripts_go_by_their_file() {
-        let id = GameId::from_parts(
-            "bash",
-            &args(&["bash", "-e", "/opt/game/start.sh", "-x"]),
-            &env_of(&[]),
-        );
+        let id = GameId::from_parts("bash", &args(&["bash", "-e", "/opt/game/start.sh", "-x"]), &env_of(&[]));
         assert_eq!(id.key, "start.sh");
-        let id = GameId::from_parts(
-            "python3.11",
-            &args(&["python3.11", "-O", "game.py"]),
-            &env_of(&[]),
-        );
+        let id = GameId::from_parts("python3.11", &args(&["python3.11", "-O", "game.py"]), &env_of(&[]));
         assert_eq!(id.key, "game.py");
-        assert_eq!(
-            GameId::from_parts("sh", &args(&["sh", "-c", "./game"]), &env_of(&[])).key,
-            "sh"
-        );
+        assert_eq!(GameId::from_parts("sh", &args(&["sh", "-c", "./game"]), &env_of(&[])).key, "sh");
     }
 
     #[test]
@@ -302,75 +209,39 @@ mod tests {
         let env = env_of(&[("PATH", &path)]);
 
         // Through PATH and the symlink to the name /proc would show.
-        let id = GameId::from_command(
-            &os(&["gamemoderun", "mangohud", "game", "--fullscreen"]),
-            &env,
-        );
+        let id = GameId::from_command(&os(&["gamemoderun", "mangohud", "game", "--fullscreen"]), &env);
         assert_eq!(id.key, "game.x86_64");
-        let id = GameId::from_command(
-            &os(&["mangohud", bin.path().join("game").to_str().unwrap()]),
-            &env,
-        );
+        let id = GameId::from_command(&os(&["mangohud", bin.path().join("game").to_str().unwrap()]), &env);
         assert_eq!(id.key, "game.x86_64");
         // Not found: the name as given.
         let id = GameId::from_command(&os(&["mangohud", "./missing-game"]), &env);
         assert_eq!(id.key, "missing-game");
         // env wrappers' settings count.
         let id = GameId::from_command(&os(&["env", "SteamAppId=440", "mangohud", "game"]), &env);
-        assert_eq!(
-            (id.key.as_str(), id.exe.as_str()),
-            ("steam-440", "game.x86_64")
-        );
-        let cmd = os(&[
-            "gamescope",
-            "-f",
-            "--",
-            "mangohud",
-            "wine",
-            "C:\\x\\Witcher3.exe",
-        ]);
+        assert_eq!((id.key.as_str(), id.exe.as_str()), ("steam-440", "game.x86_64"));
+        let cmd = os(&["gamescope", "-f", "--", "mangohud", "wine", "C:\\x\\Witcher3.exe"]);
         assert_eq!(GameId::from_command(&cmd, &env).key, "Witcher3");
-        let cmd = os(&[
-            "reaper",
-            "SteamLaunch",
-            "AppId=730",
-            "--",
-            "mangohud",
-            "game",
-        ]);
+        let cmd = os(&["reaper", "SteamLaunch", "AppId=730", "--", "mangohud", "game"]);
         assert_eq!(GameId::from_command(&cmd, &env).key, "steam-730");
-        assert_eq!(
-            GameId::from_command(&os(&["gamescope", "-f"]), &env).key,
-            "gamescope"
-        );
+        assert_eq!(GameId::from_command(&os(&["gamescope", "-f"]), &env).key, "gamescope");
         assert_eq!(GameId::from_command(&[], &env).key, "game");
     }
 
     #[test]
     fn a_process_is_named_like_its_command() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .env("SteamAppId", "0")
-            .spawn()
-            .unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").env("SteamAppId", "0").spawn().unwrap();
         let id = GameId::from_process(Path::new("/proc"), child.id());
         child.kill().unwrap();
         child.wait().unwrap();
         let id = id.unwrap();
-        let launched = GameId::from_command(&os(&["mangohud", "sleep", "30"]), &|k| {
-            std::env::var(k).ok()
-        });
+        let launched = GameId::from_command(&os(&["mangohud", "sleep", "30"]), &|k| std::env::var(k).ok());
         assert_eq!(id, launched);
         assert!(GameId::from_process(Path::new("/nonexistent-proc"), 1).is_err());
     }
 
     #[test]
     fn ids_round_trip_through_serde() {
-        let id = GameId {
-            key: "steam-1".into(),
-            exe: "g".into(),
-            steam_app_id: Some("1".into()),
-        };
+        let id = GameId { key: "steam-1".into(), exe: "g".into(), steam_app_id: Some("1".into()) };
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<GameId>(&json).unwrap(), id);
     }

@@ -89,58 +89,31 @@ impl GameProcess {
         };
         let environ = read_bytes(&dir.join("environ"), pid)?;
         if exe_path.is_none() && environ.is_empty() {
-            bail!(
-                "pid {pid} is not a game (a kernel thread or an exited process: no executable and no environment)"
-            );
+            bail!("pid {pid} is not a game (a kernel thread or an exited process: no executable and no environment)");
         }
-        let env = split_nul(&environ)
-            .into_iter()
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect();
-        let cmdline = fs::read(dir.join("cmdline"))
-            .map(|b| split_nul(&b))
-            .unwrap_or_default();
-        let comm = fs::read_to_string(dir.join("comm"))
-            .map(|s| s.trim_end_matches('\n').to_string())
-            .unwrap_or_default();
+        let env =
+            split_nul(&environ).into_iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
+        let cmdline = fs::read(dir.join("cmdline")).map(|b| split_nul(&b)).unwrap_or_default();
+        let comm = fs::read_to_string(dir.join("comm")).map(|s| s.trim_end_matches('\n').to_string()).unwrap_or_default();
         let exe_name = match &exe_path {
             Some(p) => file_name(p.as_os_str()),
             None => comm.clone(),
         };
         let cwd = fs::read_link(dir.join("cwd")).ok();
-        Ok(GameProcess {
-            pid,
-            uid,
-            exe_name,
-            env,
-            cwd,
-            exe_path,
-            cmdline,
-            comm,
-        })
+        Ok(GameProcess { pid, uid, exe_name, env, cwd, exe_path, cmdline, comm })
     }
 
     /// An environment variable of the game; when repeated, the first, as
     /// glibc's getenv finds it.
     pub fn var(&self, key: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Whether MangoHud is loaded: preloaded (OpenGL, `mangohud` launcher),
     /// enabled as a Vulkan layer (MANGOHUD=1), or mapped into the process
     /// (the Vulkan layer does not show in LD_PRELOAD, only in maps).
     pub fn has_mangohud(&self, proc_root: &Path) -> bool {
-        if self
-            .var("LD_PRELOAD")
-            .is_some_and(|p| p.contains("libMangoHud"))
-            || self.var("MANGOHUD") == Some("1")
-        {
+        if self.var("LD_PRELOAD").is_some_and(|p| p.contains("libMangoHud")) || self.var("MANGOHUD") == Some("1") {
             return true;
         }
         let maps = proc_root.join(self.pid.to_string()).join("maps");
@@ -170,17 +143,11 @@ fn read_bytes(path: &Path, pid: u32) -> Result<Vec<u8>> {
 }
 
 fn denied(path: &Path, pid: u32) -> String {
-    format!(
-        "reading {}: permission denied (pid {pid} belongs to another user; run the tuner as root, e.g. through sudo)",
-        path.display()
-    )
+    format!("reading {}: permission denied (pid {pid} belongs to another user; run the tuner as root, e.g. through sudo)", path.display())
 }
 
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .map(str::trim)
+    status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim)
 }
 
 /// `/proc/<pid>/exe` of a replaced binary reads `… (deleted)`.
@@ -192,11 +159,7 @@ fn strip_deleted(p: PathBuf) -> PathBuf {
 }
 
 fn split_nul(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    bytes.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 /// Which setting decided where MangoHud logs.
@@ -217,10 +180,7 @@ impl fmt::Display for FolderSource {
             FolderSource::Env => write!(f, "from MANGOHUD_CONFIG"),
             FolderSource::ConfigFile(p) => write!(f, "from {}", p.display()),
             FolderSource::Default => {
-                write!(
-                    f,
-                    "MangoHud's default: the game's $HOME, though MangoHud 0.6.8 and older log nowhere without output_folder"
-                )
+                write!(f, "MangoHud's default: the game's $HOME, though MangoHud 0.6.8 and older log nowhere without output_folder")
             }
         }
     }
@@ -282,21 +242,13 @@ pub fn file_settings(text: &str) -> Vec<(String, String)> {
 
 /// The last value of `key` (MangoHud keeps the last).
 fn last<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    settings
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// A boolean MangoHud reads with strtol: a bare key is "1"; "yes" is 0.
 fn truthy(value: &str) -> bool {
     let v = value.trim();
-    let digits: String = v
-        .trim_start_matches(['+', '-'])
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = v.trim_start_matches(['+', '-']).chars().take_while(char::is_ascii_digit).collect();
     digits.parse::<u64>().is_ok_and(|n| n != 0)
 }
 
@@ -320,11 +272,7 @@ fn setting(proc_root: &Path, game: &GameProcess, key: &str) -> Option<(String, O
             if let Some(v) = last(&env, key) {
                 return Some((v.to_string(), Origin::Env));
             }
-            if last(&env, "read_cfg").is_some_and(truthy) {
-                from_file()
-            } else {
-                None
-            }
+            if last(&env, "read_cfg").is_some_and(truthy) { from_file() } else { None }
         }
         None => from_file(),
     }
@@ -365,19 +313,14 @@ pub fn config_file(proc_root: &Path, game: &GameProcess) -> Option<PathBuf> {
     }
     candidates.push(dir.join(format!("{}.conf", game.exe_name)));
     candidates.push(dir.join("MangoHud.conf"));
-    candidates
-        .into_iter()
-        .find(|p| in_root(proc_root, game.pid, p).is_file())
+    candidates.into_iter().find(|p| in_root(proc_root, game.pid, p).is_file())
 }
 
 /// The Windows program a wine-preloader runs, without `.exe`, found as
 /// MangoHud finds it: comm when it ends in `.exe`, else the first argument
 /// with a path separator or ending in `.exe`.
 fn wine_exe_name(game: &GameProcess) -> Option<String> {
-    if !matches!(
-        game.exe_name.as_str(),
-        "wine-preloader" | "wine64-preloader"
-    ) {
+    if !matches!(game.exe_name.as_str(), "wine-preloader" | "wine64-preloader") {
         return None;
     }
     let strip = |s: &str| s.rsplit_once('.').map_or(s, |(stem, _)| stem).to_string();
@@ -416,16 +359,12 @@ pub fn log_folder_in(proc_root: &Path, game: &GameProcess) -> Result<(PathBuf, F
         }
         _ => {
             let Some(home) = game.var("HOME").filter(|h| !h.is_empty()) else {
-                bail!(
-                    "pid {}: MangoHud has no output_folder and the game has no HOME to default to",
-                    game.pid
-                );
+                bail!("pid {}: MangoHud has no output_folder and the game has no HOME to default to", game.pid);
             };
             return Ok((PathBuf::from(home), FolderSource::Default));
         }
     };
-    let path =
-        expand_path(&value, game).with_context(|| format!("output_folder={value} ({source})"))?;
+    let path = expand_path(&value, game).with_context(|| format!("output_folder={value} ({source})"))?;
     Ok((path, source))
 }
 
@@ -446,11 +385,7 @@ fn expand_path(value: &str, game: &GameProcess) -> Result<PathBuf> {
                 _ => bail!("no user {user:?} for ~{user}"),
             }
         };
-        if tail.is_empty() {
-            home
-        } else {
-            home.join(tail)
-        }
+        if tail.is_empty() { home } else { home.join(tail) }
     } else {
         PathBuf::from(value)
     };
@@ -459,10 +394,7 @@ fn expand_path(value: &str, game: &GameProcess) -> Result<PathBuf> {
     }
     match &game.cwd {
         Some(cwd) => Ok(cwd.join(path)),
-        None => bail!(
-            "the path is relative and the working folder of pid {} is unknown",
-            game.pid
-        ),
+        None => bail!("the path is relative and the working folder of pid {} is unknown", game.pid),
     }
 }
 
@@ -477,11 +409,7 @@ fn user_home_by_uid(uid: u32) -> Result<PathBuf> {
 /// `control=` setting with `%p` standing for the pid of the process that
 /// loaded MangoHud, which may be any process of `tree` (a launcher may fork
 /// the real game). Only a name listening in `<proc_root>/net/unix` counts.
-pub fn control_socket(
-    proc_root: &Path,
-    game: &GameProcess,
-    tree: &BTreeSet<u32>,
-) -> Option<String> {
+pub fn control_socket(proc_root: &Path, game: &GameProcess, tree: &BTreeSet<u32>) -> Option<String> {
     let (pattern, _) = setting(proc_root, game, "control")?;
     if pattern.is_empty() {
         return None;
@@ -545,9 +473,7 @@ mod tests {
 
     impl FakeProc {
         fn new() -> Self {
-            FakeProc {
-                dir: tempfile::tempdir().unwrap(),
-            }
+            FakeProc { dir: tempfile::tempdir().unwrap() }
         }
         fn root(&self) -> &Path {
             self.dir.path()
@@ -557,13 +483,7 @@ mod tests {
             fs::create_dir_all(&d).unwrap();
             let environ: String = env.iter().map(|(k, v)| format!("{k}={v}\0")).collect();
             fs::write(d.join("environ"), environ).unwrap();
-            fs::write(
-                d.join("status"),
-                format!(
-                    "Name:\tgame\nState:\tS (sleeping)\nPid:\t{pid}\nUid:\t1000\t1000\t1000\t1000\n"
-                ),
-            )
-            .unwrap();
+            fs::write(d.join("status"), format!("Name:\tgame\nState:\tS (sleeping)\nPid:\t{pid}\nUid:\t1000\t1000\t1000\t1000\n")).unwrap();
             if let Some(exe) = exe {
                 symlink(exe, d.join("exe")).unwrap();
                 fs::write(d.join("cmdline"), format!("{exe}\0--fullscreen\0")).unwrap();
@@ -594,10 +514,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn lists_listening_abstract_sockets() {
-        assert_eq!(
-            abstract_sockets(NET_UNIX),
-            vec!["mangohud-4242", "with space"]
-        );
+        assert_eq!(abstract_sockets(NET_UNIX), vec!["mangohud-4242", "with space"]);
         assert!(abstract_sockets("").is_empty());
         assert!(abstract_sockets("garbage\n1 2\n").is_empty());
     }
@@ -605,17 +522,10 @@ Num       RefCount Protocol Flags    Type St Inode Path
     #[test]
     fn reads_a_game_from_a_fake_proc() {
         let p = FakeProc::new();
-        let d = p.add(
-            77,
-            Some("/opt/game/bin/game.x86_64"),
-            &[("HOME", "/home/p"), ("A", "b=c"), ("A", "second")],
-        );
+        let d = p.add(77, Some("/opt/game/bin/game.x86_64"), &[("HOME", "/home/p"), ("A", "b=c"), ("A", "second")]);
         symlink("/opt/game", d.join("cwd")).unwrap();
         let g = GameProcess::read(p.root(), 77).unwrap();
-        assert_eq!(
-            (g.pid, g.uid, g.exe_name.as_str()),
-            (77, 1000, "game.x86_64")
-        );
+        assert_eq!((g.pid, g.uid, g.exe_name.as_str()), (77, 1000, "game.x86_64"));
         assert_eq!(g.var("A"), Some("b=c"));
         assert_eq!(g.var("HOME"), Some("/home/p"));
         assert_eq!(g.var("NOPE"), None);
@@ -631,21 +541,11 @@ Num       RefCount Protocol Flags    Type St Inode Path
         assert_eq!(err, "no process with pid 5");
         p.add(2, None, &[]); // kthreadd
         let err = GameProcess::read(p.root(), 2).unwrap_err().to_string();
-        assert!(
-            err.starts_with("pid 2 is not a game (a kernel thread"),
-            "{err}"
-        );
+        assert!(err.starts_with("pid 2 is not a game (a kernel thread"), "{err}");
         let d = p.add(9, None, &[]);
-        fs::write(
-            d.join("status"),
-            "Name:\tgame\nState:\tZ (zombie)\nUid:\t1000\t1000\t1000\t1000\n",
-        )
-        .unwrap();
+        fs::write(d.join("status"), "Name:\tgame\nState:\tZ (zombie)\nUid:\t1000\t1000\t1000\t1000\n").unwrap();
         let err = GameProcess::read(p.root(), 9).unwrap_err().to_string();
-        assert!(
-            err.starts_with("pid 9 is not a game (it is a zombie"),
-            "{err}"
-        );
+        assert!(err.starts_with("pid 9 is not a game (it is a zombie"), "{err}");
         let d = p.add(10, Some("/bin/x"), &[]);
         fs::write(d.join("status"), "Name:\tx\n").unwrap();
         let err = format!("{:#}", GameProcess::read(p.root(), 10).unwrap_err());
@@ -681,10 +581,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
         assert_eq!(g.cwd.as_deref(), Some(dir.path()));
         assert_eq!(g.cmdline, vec!["sleep", "30"]);
         assert!(!g.has_mangohud(Path::new("/proc")));
-        assert_eq!(
-            log_folder(&g).unwrap(),
-            (PathBuf::from("/nowhere"), FolderSource::Default)
-        );
+        assert_eq!(log_folder(&g).unwrap(), (PathBuf::from("/nowhere"), FolderSource::Default));
     }
 
     #[test]
@@ -694,13 +591,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
             p.add(pid, Some("/g"), env);
             GameProcess::read(p.root(), pid).unwrap()
         };
-        let g = game(
-            1,
-            &[(
-                "LD_PRELOAD",
-                "/usr/lib/x86_64-linux-gnu/mangohud/libMangoHud_dlsym.so",
-            )],
-        );
+        let g = game(1, &[("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/mangohud/libMangoHud_dlsym.so")]);
         assert!(g.has_mangohud(p.root()));
         assert!(game(2, &[("MANGOHUD", "1")]).has_mangohud(p.root()));
         let g = game(3, &[("MANGOHUD", "0")]);
@@ -713,35 +604,17 @@ Num       RefCount Protocol Flags    Type St Inode Path
         .unwrap();
         assert!(g.has_mangohud(p.root()));
         let g = game(4, &[("X", "libMangoHud")]);
-        fs::write(
-            p.root().join("4/maps"),
-            "7f00-7f01 r--p 00000000 08:01 1 /opt/libMangoHudHelper.txt\n",
-        )
-        .unwrap();
+        fs::write(p.root().join("4/maps"), "7f00-7f01 r--p 00000000 08:01 1 /opt/libMangoHudHelper.txt\n").unwrap();
         assert!(!g.has_mangohud(p.root()));
     }
 
     #[test]
     fn splits_mangohud_config_like_mangohud() {
-        let s = env_settings(
-            " fps_limit = 60 ,no_display;output_folder=/a\\:b:log_interval=0,,read_cfg=0",
-        );
-        let want = [
-            ("fps_limit", "60"),
-            ("no_display", "1"),
-            ("output_folder", "/a:b"),
-            ("log_interval", "0"),
-            ("read_cfg", "0"),
-        ];
-        assert_eq!(
-            s,
-            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
-        );
+        let s = env_settings(" fps_limit = 60 ,no_display;output_folder=/a\\:b:log_interval=0,,read_cfg=0");
+        let want = [("fps_limit", "60"), ("no_display", "1"), ("output_folder", "/a:b"), ("log_interval", "0"), ("read_cfg", "0")];
+        assert_eq!(s, want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
         assert!(env_settings("").is_empty());
-        assert_eq!(
-            file_settings("# c\noutput_folder = ~/logs # mine\n\ncpu_temp\n").len(),
-            2
-        );
+        assert_eq!(file_settings("# c\noutput_folder = ~/logs # mine\n\ncpu_temp\n").len(), 2);
         assert!(truthy("1") && truthy("2") && !truthy("0") && !truthy("yes") && !truthy(""));
     }
 
@@ -762,60 +635,19 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let h = home.to_str().unwrap();
 
         // MANGOHUD_CONFIG set: the file is not read...
-        let g = game_with(
-            &p,
-            1,
-            "/opt/game/game",
-            &[
-                ("HOME", h),
-                ("MANGOHUD_CONFIG", "output_folder=/env/logs,fps_limit=60"),
-            ],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (PathBuf::from("/env/logs"), FolderSource::Env)
-        );
-        let g = game_with(
-            &p,
-            2,
-            "/opt/game/game",
-            &[("HOME", h), ("MANGOHUD_CONFIG", "fps_limit=60")],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (PathBuf::from(h), FolderSource::Default)
-        );
+        let g = game_with(&p, 1, "/opt/game/game", &[("HOME", h), ("MANGOHUD_CONFIG", "output_folder=/env/logs,fps_limit=60")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/env/logs"), FolderSource::Env));
+        let g = game_with(&p, 2, "/opt/game/game", &[("HOME", h), ("MANGOHUD_CONFIG", "fps_limit=60")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from(h), FolderSource::Default));
         // ...unless read_cfg, and then the environment still wins.
-        let g = game_with(
-            &p,
-            3,
-            "/opt/game/game",
-            &[("HOME", h), ("MANGOHUD_CONFIG", "read_cfg")],
-        );
+        let g = game_with(&p, 3, "/opt/game/game", &[("HOME", h), ("MANGOHUD_CONFIG", "read_cfg")]);
         let file_source = FolderSource::ConfigFile(conf.join("MangoHud.conf"));
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (PathBuf::from("/from/file"), file_source.clone())
-        );
-        let g = game_with(
-            &p,
-            4,
-            "/opt/game/game",
-            &[
-                ("HOME", h),
-                ("MANGOHUD_CONFIG", "read_cfg,output_folder=/e"),
-            ],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (PathBuf::from("/e"), FolderSource::Env)
-        );
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/from/file"), file_source.clone()));
+        let g = game_with(&p, 4, "/opt/game/game", &[("HOME", h), ("MANGOHUD_CONFIG", "read_cfg,output_folder=/e")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/e"), FolderSource::Env));
         // Not set at all: the file.
         let g = game_with(&p, 5, "/opt/game/game", &[("HOME", h)]);
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (PathBuf::from("/from/file"), file_source)
-        );
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/from/file"), file_source));
         assert_eq!(format!("{}", FolderSource::Env), "from MANGOHUD_CONFIG");
     }
 
@@ -825,11 +657,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let home = p.root().join("home");
         let xdg = p.root().join("xdg");
         let bin = p.root().join("opt/bin");
-        for d in [
-            home.join(".config/MangoHud"),
-            xdg.join("MangoHud"),
-            bin.clone(),
-        ] {
+        for d in [home.join(".config/MangoHud"), xdg.join("MangoHud"), bin.clone()] {
             fs::create_dir_all(d).unwrap();
         }
         let h = home.to_str().unwrap();
@@ -842,14 +670,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let check = |pid: u32, env: &[(&str, &str)], want: &str, file: &Path| {
             let g = game_with(&p, pid, exe, env);
             let got = log_folder_in(p.root(), &g).unwrap();
-            assert_eq!(
-                got,
-                (
-                    PathBuf::from(want),
-                    FolderSource::ConfigFile(file.to_path_buf())
-                ),
-                "pid {pid}"
-            );
+            assert_eq!(got, (PathBuf::from(want), FolderSource::ConfigFile(file.to_path_buf())), "pid {pid}");
         };
         let global = write(home.join(".config/MangoHud/MangoHud.conf"), "/global");
         check(1, &[("HOME", h)], "/global", &global);
@@ -860,30 +681,14 @@ Num       RefCount Protocol Flags    Type St Inode Path
         // XDG_CONFIG_HOME replaces ~/.config.
         let x = write(xdg.join("MangoHud/MangoHud.conf"), "/xdg");
         fs::remove_file(&beside).unwrap();
-        check(
-            4,
-            &[("HOME", h), ("XDG_CONFIG_HOME", xdg.to_str().unwrap())],
-            "/xdg",
-            &x,
-        );
+        check(4, &[("HOME", h), ("XDG_CONFIG_HOME", xdg.to_str().unwrap())], "/xdg", &x);
         // MANGOHUD_CONFIGFILE is the only file read when set.
         let named = write(p.root().join("named.conf"), "/named");
-        check(
-            5,
-            &[
-                ("HOME", h),
-                ("MANGOHUD_CONFIGFILE", named.to_str().unwrap()),
-            ],
-            "/named",
-            &named,
-        );
+        check(5, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/named", &named);
         // A file without output_folder: the default.
         fs::write(&per_game, "fps_limit=30\n").unwrap();
         let g = game_with(&p, 6, exe, &[("HOME", h)]);
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap(),
-            (home.clone(), FolderSource::Default)
-        );
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (home.clone(), FolderSource::Default));
     }
 
     #[test]
@@ -891,29 +696,14 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let p = FakeProc::new();
         let home = p.root().join("home");
         fs::create_dir_all(home.join(".config/MangoHud")).unwrap();
-        fs::write(
-            home.join(".config/MangoHud/MangoHud.conf"),
-            "output_folder=/global\n",
-        )
-        .unwrap();
-        fs::write(
-            home.join(".config/MangoHud/wine-Game.conf"),
-            "output_folder=/wine\n",
-        )
-        .unwrap();
-        let d = p.add(
-            1,
-            Some("/usr/lib/wine/wine64-preloader"),
-            &[("HOME", home.to_str().unwrap())],
-        );
+        fs::write(home.join(".config/MangoHud/MangoHud.conf"), "output_folder=/global\n").unwrap();
+        fs::write(home.join(".config/MangoHud/wine-Game.conf"), "output_folder=/wine\n").unwrap();
+        let d = p.add(1, Some("/usr/lib/wine/wine64-preloader"), &[("HOME", home.to_str().unwrap())]);
         // Wine rewrites its argv: cmdline starts with the Windows program.
         fs::write(d.join("cmdline"), "C:\\Games\\Game.exe\0-dx11\0").unwrap();
         fs::write(d.join("comm"), "MainThrd\n").unwrap();
         let g = GameProcess::read(p.root(), 1).unwrap();
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap().0,
-            PathBuf::from("/wine")
-        );
+        assert_eq!(log_folder_in(p.root(), &g).unwrap().0, PathBuf::from("/wine"));
         fs::write(d.join("comm"), "Game.exe\n").unwrap();
         let g = GameProcess::read(p.root(), 1).unwrap();
         assert_eq!(wine_exe_name(&g).as_deref(), Some("Game"));
@@ -922,60 +712,17 @@ Num       RefCount Protocol Flags    Type St Inode Path
     #[test]
     fn tilde_and_relative_folders() {
         let p = FakeProc::new();
-        let g = game_with(
-            &p,
-            1,
-            "/opt/game/game",
-            &[
-                ("HOME", "/home/p"),
-                ("MANGOHUD_CONFIG", "output_folder=~/logs"),
-            ],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap().0,
-            PathBuf::from("/home/p/logs")
-        );
-        let g = game_with(
-            &p,
-            2,
-            "/g",
-            &[("HOME", "/home/p"), ("MANGOHUD_CONFIG", "output_folder=~")],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap().0,
-            PathBuf::from("/home/p")
-        );
-        let g = game_with(
-            &p,
-            3,
-            "/g",
-            &[("MANGOHUD_CONFIG", "output_folder=~nobody/x")],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap().0,
-            PathBuf::from("/nonexistent/x")
-        );
-        let g = game_with(
-            &p,
-            4,
-            "/g",
-            &[("MANGOHUD_CONFIG", "output_folder=logs/here")],
-        );
-        assert_eq!(
-            log_folder_in(p.root(), &g).unwrap().0,
-            PathBuf::from("/opt/game/logs/here")
-        );
-        let g = game_with(
-            &p,
-            5,
-            "/g",
-            &[("MANGOHUD_CONFIG", "output_folder=~no-such-user-xyz/x")],
-        );
+        let g = game_with(&p, 1, "/opt/game/game", &[("HOME", "/home/p"), ("MANGOHUD_CONFIG", "output_folder=~/logs")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap().0, PathBuf::from("/home/p/logs"));
+        let g = game_with(&p, 2, "/g", &[("HOME", "/home/p"), ("MANGOHUD_CONFIG", "output_folder=~")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap().0, PathBuf::from("/home/p"));
+        let g = game_with(&p, 3, "/g", &[("MANGOHUD_CONFIG", "output_folder=~nobody/x")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap().0, PathBuf::from("/nonexistent/x"));
+        let g = game_with(&p, 4, "/g", &[("MANGOHUD_CONFIG", "output_folder=logs/here")]);
+        assert_eq!(log_folder_in(p.root(), &g).unwrap().0, PathBuf::from("/opt/game/logs/here"));
+        let g = game_with(&p, 5, "/g", &[("MANGOHUD_CONFIG", "output_folder=~no-such-user-xyz/x")]);
         let err = format!("{:#}", log_folder_in(p.root(), &g).unwrap_err());
-        assert!(
-            err.contains("output_folder=~no-such-user-xyz/x (from MANGOHUD_CONFIG)"),
-            "{err}"
-        );
+        assert!(err.contains("output_folder=~no-such-user-xyz/x (from MANGOHUD_CONFIG)"), "{err}");
         let g = game_with(&p, 6, "/g", &[("MANGOHUD_CONFIG", "fps_limit=1")]);
         let err = log_folder_in(p.root(), &g).unwrap_err().to_string();
         assert!(err.contains("pid 6") && err.contains("no HOME"), "{err}");
@@ -987,30 +734,15 @@ Num       RefCount Protocol Flags    Type St Inode Path
         p.net_unix(NET_UNIX);
         let tree: BTreeSet<u32> = [100, 4242, 5000].into();
         // The launcher (100) has the setting; its child 4242 loaded MangoHud.
-        let g = game_with(
-            &p,
-            100,
-            "/g",
-            &[("MANGOHUD_CONFIG", "control=mangohud-%p,no_display")],
-        );
-        assert_eq!(
-            control_socket(p.root(), &g, &tree),
-            Some("mangohud-4242".to_string())
-        );
+        let g = game_with(&p, 100, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p,no_display")]);
+        assert_eq!(control_socket(p.root(), &g, &tree), Some("mangohud-4242".to_string()));
         assert_eq!(control_socket(p.root(), &g, &[100, 5000].into()), None);
         let g = game_with(&p, 101, "/g", &[("MANGOHUD_CONFIG", "no_display")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);
         let g = game_with(&p, 102, "/g", &[("MANGOHUD_CONFIG", "control=with space")]);
-        assert_eq!(
-            control_socket(p.root(), &g, &tree),
-            Some("with space".to_string())
-        );
+        assert_eq!(control_socket(p.root(), &g, &tree), Some("with space".to_string()));
         let g = game_with(&p, 103, "/g", &[("MANGOHUD_CONFIG", "control=bound-only")]);
-        assert_eq!(
-            control_socket(p.root(), &g, &tree),
-            None,
-            "bound but not listening"
-        );
+        assert_eq!(control_socket(p.root(), &g, &tree), None, "bound but not listening");
         fs::remove_file(p.root().join("net/unix")).unwrap();
         let g = game_with(&p, 104, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);

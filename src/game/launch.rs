@@ -33,10 +33,7 @@ impl GameUser {
     /// else the sudo caller (SUDO_UID/SUDO_GID in `env`), else the pkexec
     /// caller (PKEXEC_UID); else the current user unless that is root. The
     /// game never runs as root.
-    pub fn resolve(
-        explicit: Option<&str>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<GameUser> {
+    pub fn resolve(explicit: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<GameUser> {
         if let Some(who) = explicit {
             let user = lookup(who).with_context(|| format!("--user {who}"))?;
             if user.uid == 0 {
@@ -46,24 +43,15 @@ impl GameUser {
         }
         for var in ["SUDO_UID", "PKEXEC_UID"] {
             let Some(text) = env(var) else { continue };
-            let uid: u32 = text
-                .trim()
-                .parse()
-                .with_context(|| format!("{var}={text:?} is not a uid"))?;
+            let uid: u32 = text.trim().parse().with_context(|| format!("{var}={text:?} is not a uid"))?;
             if uid == 0 {
-                bail!(
-                    "{var}=0: you ran the tuner through {} as root, so the game would run as root; {ROOT_FIX}",
-                    var_tool(var)
-                );
+                bail!("{var}=0: you ran the tuner through {} as root, so the game would run as root; {ROOT_FIX}", var_tool(var));
             }
             let mut user = from_uid(uid).with_context(|| format!("{var}={text}"))?;
             if var == "SUDO_UID"
                 && let Some(g) = env("SUDO_GID")
             {
-                user.gid = g
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("SUDO_GID={g:?} is not a gid"))?;
+                user.gid = g.trim().parse().with_context(|| format!("SUDO_GID={g:?} is not a gid"))?;
             }
             return Ok(user);
         }
@@ -99,12 +87,7 @@ fn from_uid(uid: u32) -> Result<GameUser> {
 }
 
 fn game_user(u: User) -> GameUser {
-    GameUser {
-        uid: u.uid.as_raw(),
-        gid: u.gid.as_raw(),
-        name: u.name,
-        home: u.dir,
-    }
+    GameUser { uid: u.uid.as_raw(), gid: u.gid.as_raw(), name: u.name, home: u.dir }
 }
 
 /// The game's command line with MangoHud in its launch chain: kept as is when
@@ -119,9 +102,7 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
         return Ok(cmd.to_vec());
     }
     let Some(mangohud) = find_in_path(OsStr::new("mangohud"), path_env) else {
-        bail!(
-            "MangoHud is not installed: install it (Debian: apt install mangohud) or put `mangohud` before the game command"
-        );
+        bail!("MangoHud is not installed: install it (Debian: apt install mangohud) or put `mangohud` before the game command");
     };
     let mut out = Vec::with_capacity(cmd.len() + 1);
     out.push(mangohud.into_os_string());
@@ -135,36 +116,20 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
 /// names another user's folder). The standard
 /// streams and the process group are ours, so the terminal's Ctrl-C reaches
 /// the game as it would without the tuner.
-pub fn spawn_as(
-    user: &GameUser,
-    cmd: &[OsString],
-    extra_env: &[(String, String)],
-) -> Result<Child> {
-    let Some(program) = cmd.first() else {
-        bail!("no game command to start")
-    };
+pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Child> {
+    let Some(program) = cmd.first() else { bail!("no game command to start") };
     let shown = program.to_string_lossy();
     // Everything that allocates or reads the group database happens here,
     // before fork: between fork and exec only system calls are safe.
-    let cname =
-        CString::new(user.name.as_bytes()).with_context(|| format!("user name {:?}", user.name))?;
+    let cname = CString::new(user.name.as_bytes()).with_context(|| format!("user name {:?}", user.name))?;
     let gid = Gid::from_raw(user.gid);
     let uid = Uid::from_raw(user.uid);
-    let groups = nix::unistd::getgrouplist(&cname, gid).with_context(|| {
-        format!(
-            "reading the groups of {} (needed for video, input, audio access)",
-            user.name
-        )
-    })?;
+    let groups = nix::unistd::getgrouplist(&cname, gid)
+        .with_context(|| format!("reading the groups of {} (needed for video, input, audio access)", user.name))?;
 
     let mut command = Command::new(program);
-    command
-        .args(&cmd[1..])
-        .envs(extra_env.iter().map(|(k, v)| (k, v)));
-    command
-        .env("HOME", &user.home)
-        .env("USER", &user.name)
-        .env("LOGNAME", &user.name);
+    command.args(&cmd[1..]).envs(extra_env.iter().map(|(k, v)| (k, v)));
+    command.env("HOME", &user.home).env("USER", &user.name).env("LOGNAME", &user.name);
     let runtime_dir = Path::new("/run/user").join(user.uid.to_string());
     // Unset, or root's own (`su -`, a root login): the game would look for
     // its audio and Wayland sockets in a folder it cannot enter.
@@ -173,8 +138,7 @@ pub fn spawn_as(
         .as_deref()
         .and_then(|d| Path::new(d).strip_prefix("/run/user").ok())
         .is_some_and(|n| n.as_os_str() != OsStr::new(&user.uid.to_string()));
-    let runtime_set = (inherited.is_some() && !someone_elses)
-        || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
+    let runtime_set = (inherited.is_some() && !someone_elses) || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
     if !runtime_set && runtime_dir.is_dir() {
         command.env("XDG_RUNTIME_DIR", &runtime_dir);
     } else if !runtime_set && someone_elses {
@@ -192,9 +156,7 @@ pub fn spawn_as(
             Ok(())
         });
     }
-    command
-        .spawn()
-        .with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+    command.spawn().with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
 }
 
 /// Stop a game we started: SIGTERM, up to `grace` to exit, then SIGKILL; the
@@ -203,10 +165,7 @@ pub fn spawn_as(
 /// kernel) rather than hang.
 pub fn stop(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
     let pid = child.id();
-    if let Some(status) = child
-        .try_wait()
-        .with_context(|| format!("checking game process {pid}"))?
-    {
+    if let Some(status) = child.try_wait().with_context(|| format!("checking game process {pid}"))? {
         return Ok(status);
     }
     let target = nix::unistd::Pid::from_raw(pid as i32);
@@ -219,9 +178,7 @@ pub fn stop(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
     }
     log::info!("game process {pid} did not exit {grace:?} after SIGTERM: killing it");
     // kill() on a child that has exited but is not yet reaped is fine.
-    child
-        .kill()
-        .with_context(|| format!("sending SIGKILL to game process {pid}"))?;
+    child.kill().with_context(|| format!("sending SIGKILL to game process {pid}"))?;
     match wait_for(child, Duration::from_secs(5))? {
         Some(status) => Ok(status),
         None => bail!("game process {pid} is still there 5 s after SIGKILL (stuck in the kernel?)"),
@@ -232,10 +189,7 @@ pub fn stop(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
 fn wait_for(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(status) = child
-            .try_wait()
-            .with_context(|| format!("waiting for game process {}", child.id()))?
-        {
+        if let Some(status) = child.try_wait().with_context(|| format!("waiting for game process {}", child.id()))? {
             return Ok(Some(status));
         }
         let now = Instant::now();
@@ -263,24 +217,13 @@ impl LogFolder {
         // mkdtemp picks a fresh name and creates it atomically with mode
         // 0700, so nobody can slip a folder or link in ahead of us even in a
         // world-writable /var/tmp.
-        let path = nix::unistd::mkdtemp(&template)
-            .with_context(|| format!("creating a log folder in {}", parent.display()))?;
-        let folder = LogFolder {
-            path: Some(path.clone()),
-        };
+        let path = nix::unistd::mkdtemp(&template).with_context(|| format!("creating a log folder in {}", parent.display()))?;
+        let folder = LogFolder { path: Some(path.clone()) };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("setting mode 0700 on {}", path.display()))?;
         if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid)).with_context(
-                || {
-                    format!(
-                        "giving {} to {} (uid {})",
-                        path.display(),
-                        user.name,
-                        user.uid
-                    )
-                },
-            )?;
+            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))
+                .with_context(|| format!("giving {} to {} (uid {})", path.display(), user.name, user.uid))?;
         }
         Ok(folder)
     }
@@ -314,7 +257,6 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::process::Stdio;
 
-
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
     }
@@ -325,15 +267,8 @@ mod tests {
 
     #[test]
     fn the_sudo_caller_plays() {
-        let user = GameUser::resolve(
-            None,
-            &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "65534")]),
-        )
-        .unwrap();
-        assert_eq!(
-            (user.uid, user.gid, user.name.as_str()),
-            (65534, 65534, "nobody")
-        );
+        let user = GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "65534")])).unwrap();
+        assert_eq!((user.uid, user.gid, user.name.as_str()), (65534, 65534, "nobody"));
         assert_eq!(user.home, Path::new("/nonexistent"));
         // Without SUDO_GID the passwd group.
         let user = GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534")])).unwrap();
@@ -344,10 +279,7 @@ mod tests {
     fn an_explicit_user_wins() {
         let env = env_of(&[("SUDO_UID", "1")]);
         assert_eq!(GameUser::resolve(Some("nobody"), &env).unwrap().uid, 65534);
-        assert_eq!(
-            GameUser::resolve(Some("65534"), &env).unwrap().name,
-            "nobody"
-        );
+        assert_eq!(GameUser::resolve(Some("65534"), &env).unwrap().name, "nobody");
     }
 
     #[test]
@@ -360,34 +292,19 @@ mod tests {
         assert!(format!("{err:#}").contains("--user NAME"), "{err:#}");
         if am_root() {
             let err = GameUser::resolve(None, &env_of(&[])).unwrap_err();
-            assert!(format!("{err:#}").contains(
-                "run scx_gamer through sudo from your user account, or pass --user NAME"
-            ));
+            assert!(format!("{err:#}").contains("run scx_gamer through sudo from your user account, or pass --user NAME"));
         }
     }
 
     #[test]
     fn bad_users_are_named() {
-        let err = format!(
-            "{:#}",
-            GameUser::resolve(None, &env_of(&[("SUDO_UID", "abc")])).unwrap_err()
-        );
+        let err = format!("{:#}", GameUser::resolve(None, &env_of(&[("SUDO_UID", "abc")])).unwrap_err());
         assert!(err.contains("SUDO_UID=\"abc\""), "{err}");
-        let err = format!(
-            "{:#}",
-            GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "x")]))
-                .unwrap_err()
-        );
+        let err = format!("{:#}", GameUser::resolve(None, &env_of(&[("SUDO_UID", "65534"), ("SUDO_GID", "x")])).unwrap_err());
         assert!(err.contains("SUDO_GID=\"x\""), "{err}");
-        let err = format!(
-            "{:#}",
-            GameUser::resolve(Some("no-such-player-xyz"), &env_of(&[])).unwrap_err()
-        );
+        let err = format!("{:#}", GameUser::resolve(Some("no-such-player-xyz"), &env_of(&[])).unwrap_err());
         assert!(err.contains("no-such-player-xyz"), "{err}");
-        let err = format!(
-            "{:#}",
-            GameUser::resolve(None, &env_of(&[("SUDO_UID", "3999999")])).unwrap_err()
-        );
+        let err = format!("{:#}", GameUser::resolve(None, &env_of(&[("SUDO_UID", "3999999")])).unwrap_err());
         assert!(err.contains("uid 3999999"), "{err}");
     }
 
@@ -411,13 +328,8 @@ mod tests {
         assert_eq!(out[0], launcher.as_os_str());
         assert_eq!(&out[1..], &cmd[..]);
 
-        let err = with_mangohud(&cmd, Some(OsStr::new("/nonexistent")))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("MangoHud is not installed: install it (Debian: apt install mangohud)"),
-            "{err}"
-        );
+        let err = with_mangohud(&cmd, Some(OsStr::new("/nonexistent"))).unwrap_err().to_string();
+        assert!(err.starts_with("MangoHud is not installed: install it (Debian: apt install mangohud)"), "{err}");
         assert!(with_mangohud(&[], None).is_err());
     }
 
@@ -434,13 +346,7 @@ mod tests {
         let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
         let folder = LogFolder::create(parent.path(), &nobody).unwrap();
         let path = folder.path().to_path_buf();
-        assert!(
-            path.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("scx_gamer-logs.")
-        );
+        assert!(path.file_name().unwrap().to_str().unwrap().starts_with("scx_gamer-logs."));
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o700);
         if am_root() {
@@ -465,23 +371,18 @@ mod tests {
         let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
         let folder = LogFolder::create(parent.path(), &nobody).unwrap();
         let out = folder.path().join("id.txt");
-        let script = format!(
-            "id -u > {o}; id -G >> {o}; echo \"$HOME $USER $LOGNAME $SCX_TEST_VAR\" >> {o}",
-            o = out.display()
-        );
+        let script = format!("id -u > {o}; id -G >> {o}; echo \"$HOME $USER $LOGNAME $SCX_TEST_VAR\" >> {o}", o = out.display());
         let cmd = os(&["sh", "-c", &script]);
-        let mut child =
-            spawn_as(&nobody, &cmd, &[("SCX_TEST_VAR".into(), "hello".into())]).unwrap();
+        let mut child = spawn_as(&nobody, &cmd, &[("SCX_TEST_VAR".into(), "hello".into())]).unwrap();
         assert!(child.wait().unwrap().success());
         let text = std::fs::read_to_string(&out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "65534");
-        let want: Vec<String> =
-            nix::unistd::getgrouplist(&CString::new("nobody").unwrap(), Gid::from_raw(65534))
-                .unwrap()
-                .iter()
-                .map(|g| g.as_raw().to_string())
-                .collect();
+        let want: Vec<String> = nix::unistd::getgrouplist(&CString::new("nobody").unwrap(), Gid::from_raw(65534))
+            .unwrap()
+            .iter()
+            .map(|g| g.as_raw().to_string())
+            .collect();
         let mut got: Vec<&str> = lines[1].split_whitespace().collect();
         got.sort();
         let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
@@ -495,10 +396,7 @@ mod tests {
     fn spawn_errors_name_the_program() {
         let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
         let err = spawn_as(&nobody, &os(&["/nonexistent/game-binary"]), &[]).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("/nonexistent/game-binary"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("/nonexistent/game-binary"), "{err:#}");
         assert!(spawn_as(&nobody, &[], &[]).is_err());
     }
 
@@ -511,10 +409,7 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc_sigterm()));
         // A second stop on the reaped child just reports the status again.
-        assert_eq!(
-            stop(&mut child, Duration::from_secs(1)).unwrap().signal(),
-            Some(libc_sigterm())
-        );
+        assert_eq!(stop(&mut child, Duration::from_secs(1)).unwrap().signal(), Some(libc_sigterm()));
     }
 
     fn libc_sigterm() -> i32 {
@@ -526,26 +421,14 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         // `exec` so the process that ignores TERM is the one we kill (no
         // orphaned sleep); "ready" once the trap is in place.
-        let mut child = Command::new("sh")
-            .args(["-c", "trap '' TERM; echo ready; exec sleep 100"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Command::new("sh").args(["-c", "trap '' TERM; echo ready; exec sleep 100"]).stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line, "ready\n");
         let start = Instant::now();
         let status = stop(&mut child, Duration::from_millis(300)).unwrap();
         let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(300) && took < Duration::from_secs(4),
-            "{took:?}"
-        );
-        assert_eq!(
-            status.signal(),
-            Some(nix::sys::signal::Signal::SIGKILL as i32)
-        );
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(4), "{took:?}");
+        assert_eq!(status.signal(), Some(nix::sys::signal::Signal::SIGKILL as i32));
     }
 }

@@ -37,16 +37,8 @@ pub fn file_name(arg: &OsStr) -> String {
 
 /// Wrappers that run the rest of their arguments after options of their own
 /// that never take a separate value.
-const PLAIN_WRAPPERS: [&str; 8] = [
-    "mangohud",
-    "gamemoderun",
-    "prime-run",
-    "primusrun",
-    "optirun",
-    "pvkrun",
-    "obs-gamecapture",
-    "catchsegv",
-];
+const PLAIN_WRAPPERS: [&str; 8] =
+    ["mangohud", "gamemoderun", "prime-run", "primusrun", "optirun", "pvkrun", "obs-gamecapture", "catchsegv"];
 
 /// Wrappers whose own arguments end at `--`: the game comes after it.
 const DASHDASH_WRAPPERS: [&str; 9] = [
@@ -63,10 +55,7 @@ const DASHDASH_WRAPPERS: [&str; 9] = [
 
 /// Walk `cmd` past the wrappers to the program they run.
 pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
-    let args: Vec<String> = cmd
-        .iter()
-        .map(|a| a.as_ref().to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = cmd.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
     let mut chain = LaunchChain::default();
     let mut i = 0;
     while i < args.len() {
@@ -93,9 +82,7 @@ pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
                 return chain;
             };
             if name == "reaper"
-                && let Some(id) = args[i..i + dd]
-                    .iter()
-                    .find_map(|a| a.strip_prefix("AppId="))
+                && let Some(id) = args[i..i + dd].iter().find_map(|a| a.strip_prefix("AppId="))
             {
                 chain.env.push(("SteamAppId".into(), id.to_string()));
             }
@@ -118,11 +105,7 @@ fn skip_env(args: &[String], mut i: usize, env: &mut Vec<(String, String)>) -> u
             i += 1;
             break;
         } else if a.starts_with('-') {
-            i += if with_value.contains(&a.as_str()) {
-                2
-            } else {
-                1
-            };
+            i += if with_value.contains(&a.as_str()) { 2 } else { 1 };
         } else if let Some((k, v)) = a.split_once('=') {
             env.push((k.to_string(), v.to_string()));
             i += 1;
@@ -140,11 +123,7 @@ fn skip_options(args: &[String], mut i: usize, with_value: &[&str]) -> usize {
         if args[i] == "--" {
             return i + 1;
         }
-        i += if with_value.contains(&args[i].as_str()) {
-            2
-        } else {
-            1
-        };
+        i += if with_value.contains(&args[i].as_str()) { 2 } else { 1 };
     }
     i
 }
@@ -167,9 +146,7 @@ pub fn find_in_path(prog: &OsStr, path_env: Option<&OsStr>) -> Option<std::path:
     std::env::split_paths(path_env?)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(prog))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 #[cfg(test)]
@@ -195,21 +172,10 @@ mod tests {
         assert_eq!(c.wrappers, vec![0, 1]);
         assert_eq!(c.program, Some(3));
 
-        let c = chain(&[
-            "env",
-            "-u",
-            "DISPLAY",
-            "DXVK_HUD=1",
-            "A=b=c",
-            "/usr/bin/mangohud",
-            "game",
-        ]);
+        let c = chain(&["env", "-u", "DISPLAY", "DXVK_HUD=1", "A=b=c", "/usr/bin/mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);
         assert_eq!(c.program, Some(6));
-        assert_eq!(
-            c.env,
-            vec![("DXVK_HUD".into(), "1".into()), ("A".into(), "b=c".into())]
-        );
+        assert_eq!(c.env, vec![("DXVK_HUD".into(), "1".into()), ("A".into(), "b=c".into())]);
 
         let c = chain(&["gamescope", "-W", "1920", "-f", "--", "mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);
@@ -257,10 +223,7 @@ mod tests {
 
         let path = std::env::var_os("PATH");
         for tool in ["Xvfb", "glxgears", "mangohud"] {
-            assert!(
-                find_in_path(OsStr::new(tool), path.as_deref()).is_some(),
-                "{tool} is needed"
-            );
+            assert!(find_in_path(OsStr::new(tool), path.as_deref()).is_some(), "{tool} is needed");
         }
         let mut xvfb = std::process::Command::new("Xvfb")
             .args([":93", "-screen", "0", "640x480x24"])
@@ -285,18 +248,12 @@ mod tests {
         assert_eq!(game.uid, 65534);
         assert!(game.has_mangohud(proc_root));
         let (logs, source) = inspect::log_folder(&game).unwrap();
-        assert_eq!(
-            (logs.as_path(), source),
-            (folder.path(), inspect::FolderSource::Env)
-        );
+        assert_eq!((logs.as_path(), source), (folder.path(), inspect::FolderSource::Env));
         let tree = std::collections::BTreeSet::from([child.id()]);
         let socket = inspect::control_socket(proc_root, &game, &tree);
         assert_eq!(socket, Some(format!("mangohud-{}", child.id())));
         let id = identity::GameId::from_process(proc_root, child.id()).unwrap();
-        assert_eq!(
-            id,
-            identity::GameId::from_command(&cmd, &|k| std::env::var(k).ok())
-        );
+        assert_eq!(id, identity::GameId::from_command(&cmd, &|k| std::env::var(k).ok()));
 
         let mut control = Control::connect_name(&socket.unwrap(), Duration::from_secs(5)).unwrap();
         control.start_logging().unwrap();
@@ -326,10 +283,7 @@ mod tests {
         let path = std::ffi::OsString::from("/nonexistent:/bin:/usr/bin");
         let sh = find_in_path(OsStr::new("sh"), Some(&path)).unwrap();
         assert!(sh.ends_with("sh"), "{}", sh.display());
-        assert_eq!(
-            find_in_path(OsStr::new("no-such-program-here"), Some(&path)),
-            None
-        );
+        assert_eq!(find_in_path(OsStr::new("no-such-program-here"), Some(&path)), None);
         assert_eq!(find_in_path(OsStr::new("sh"), None), None);
         assert_eq!(find_in_path(OsStr::new("./x"), None), Some("./x".into()));
         // A folder named like the program is not it.

@@ -136,7 +136,8 @@ mod tests {
 
     #[test]
     fn parses_the_greeting_and_replies() {
-        let m = parse_messages(":MangoHudControlVersion=1;:DeviceName=llvmpipe (LLVM 15);:MangoHudVersion=MangoHud v0.6.8;:LoggingFinished");
+        let m =
+            parse_messages(":MangoHudControlVersion=1;:DeviceName=llvmpipe (LLVM 15);:MangoHudVersion=MangoHud v0.6.8;:LoggingFinished");
         assert_eq!(m[0], ("MangoHudControlVersion".into(), "1".into()));
         assert_eq!(m[1].1, "llvmpipe (LLVM 15)");
         assert_eq!(m[3], ("LoggingFinished".into(), String::new()));

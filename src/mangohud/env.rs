@@ -61,10 +61,7 @@ pub fn tuner_config(user_env: Option<&str>, user_file: Option<&str>, output_fold
 /// Environment variables to set for the game (`mangohud` itself only sets
 /// LD_PRELOAD and MANGOHUD=1).
 pub fn game_env(user_env: Option<&str>, user_file: Option<&str>, output_folder: &Path) -> Vec<(String, String)> {
-    vec![
-        ("MANGOHUD".into(), "1".into()),
-        ("MANGOHUD_CONFIG".into(), tuner_config(user_env, user_file, output_folder)),
-    ]
+    vec![("MANGOHUD".into(), "1".into()), ("MANGOHUD_CONFIG".into(), tuner_config(user_env, user_file, output_folder))]
 }
 
 #[cfg(test)]

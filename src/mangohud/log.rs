@@ -152,19 +152,14 @@ pub struct LogError {
 
 impl fmt::Display for LogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "line {}: {}", self.line, self.message)
-        }
+        if self.line == 0 { write!(f, "{}", self.message) } else { write!(f, "line {}: {}", self.line, self.message) }
     }
 }
 
 impl std::error::Error for LogError {}
 
 fn is_version_line(line: &str) -> bool {
-    line.strip_prefix('v')
-        .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    line.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 impl LogParser {
@@ -212,8 +207,7 @@ impl LogParser {
             // Hot path: a run of plain data rows, read from bitmaps of the
             // chunk's commas and newlines. It stops at the first row it is
             // not sure of, which then goes the general way below.
-            if self.fast && self.pending.is_empty() && self.state == (State::Rows { first: false })
-            {
+            if self.fast && self.pending.is_empty() && self.state == (State::Rows { first: false }) {
                 if !maps_built {
                     self.maps.build(chunk);
                     maps_built = true;
@@ -260,16 +254,10 @@ impl LogParser {
         }
         self.decide_sampled(true);
         if self.line_no == 0 {
-            return Err(LogError {
-                line: 0,
-                message: "empty file".into(),
-            });
+            return Err(LogError { line: 0, message: "empty file".into() });
         }
         if !self.has_header() {
-            return Err(LogError {
-                line: 0,
-                message: "not a MangoHud log: no column header with fps or frametime".into(),
-            });
+            return Err(LogError { line: 0, message: "not a MangoHud log: no column header with fps or frametime".into() });
         }
         Ok(())
     }
@@ -280,10 +268,7 @@ impl LogParser {
                 self.bad.add(self.line_no, why);
                 Ok(())
             }
-            _ => Err(LogError {
-                line: self.line_no,
-                message: format!("not a MangoHud log: {why}"),
-            }),
+            _ => Err(LogError { line: self.line_no, message: format!("not a MangoHud log: {why}") }),
         }
     }
 
@@ -295,9 +280,7 @@ impl LogParser {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         // Hot path: a data row (starts with a number) inside a log's rows.
         if let State::Rows { first } = self.state
-            && raw
-                .first()
-                .is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
+            && raw.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
         {
             self.state = State::Rows { first: false };
             self.row(raw, first, out);
@@ -335,9 +318,7 @@ impl LogParser {
             return Ok(());
         }
         let first_field = line.split(',').next().unwrap_or("");
-        if matches!(first_field, "fps" | "frametime")
-            || (self.state == State::Preamble && line.contains("frametime"))
-        {
+        if matches!(first_field, "fps" | "frametime") || (self.state == State::Preamble && line.contains("frametime")) {
             return self.header(line);
         }
         match self.state {
@@ -348,10 +329,7 @@ impl LogParser {
             }
             _ => Err(LogError {
                 line: self.line_no,
-                message: format!(
-                    "not a MangoHud log: expected a header, found '{}'",
-                    truncate(line, 60)
-                ),
+                message: format!("not a MangoHud log: expected a header, found '{}'", truncate(line, 60)),
             }),
         }
     }
@@ -374,27 +352,16 @@ impl LogParser {
     fn header(&mut self, line: &str) -> Result<(), LogError> {
         let names: Vec<&str> = line.split(',').map(str::trim).collect();
         let find = |n: &str| names.iter().position(|c| *c == n);
-        let cols = Columns {
-            fps: find("fps"),
-            frametime: find("frametime"),
-            elapsed: find("elapsed"),
-            count: names.len(),
-        };
+        let cols = Columns { fps: find("fps"), frametime: find("frametime"), elapsed: find("elapsed"), count: names.len() };
         if cols.fps.is_none() && cols.frametime.is_none() {
-            return Err(LogError {
-                line: self.line_no,
-                message: "column header has neither fps nor frametime".into(),
-            });
+            return Err(LogError { line: self.line_no, message: "column header has neither fps nor frametime".into() });
         }
         let source = match (cols.frametime, self.meta.mangohud_version.as_deref()) {
             (None, _) => FrametimeSource::DerivedFromFps,
             (Some(_), Some(v)) if version_at_least(v, (0, 6, 9)) => FrametimeSource::Millis,
             (Some(_), Some(_)) => FrametimeSource::Micros,
             // Version unknown: decided from the first row (fps × frametime).
-            (Some(_), None) => self
-                .meta
-                .frametime_source
-                .unwrap_or(FrametimeSource::Micros),
+            (Some(_), None) => self.meta.frametime_source.unwrap_or(FrametimeSource::Micros),
         };
         if self.meta.mangohud_version.is_some() || cols.frametime.is_none() {
             self.meta.frametime_source = Some(source);
@@ -411,11 +378,7 @@ impl LogParser {
         // Plain decimal numbers are read straight from the bytes; anything
         // else (a bad row, a sign, an exponent, spaces…) goes the general
         // way, which decides and words the verdict.
-        let fast = if self.fast {
-            fast_fields(line, &self.cols)
-        } else {
-            None
-        };
+        let fast = if self.fast { fast_fields(line, &self.cols) } else { None };
         if let Some(fields) = fast.or_else(|| self.fields(line)) {
             self.accept(fields, first, out);
         }
@@ -443,9 +406,7 @@ impl LogParser {
         // The layout MangoHud writes (fps, frametime, …, elapsed) has a
         // loop of its own: the same checks, fewer branches.
         let usual = match (wanted, scale) {
-            ([Some(0), Some(1), Some(elapsed)], Some(scale)) if elapsed == last && last >= 2 => {
-                Some(scale)
-            }
+            ([Some(0), Some(1), Some(elapsed)], Some(scale)) if elapsed == last && last >= 2 => Some(scale),
             _ => None,
         };
         loop {
@@ -463,11 +424,7 @@ impl LogParser {
                 self.line_no += 1;
                 self.emit(ns, row.elapsed, out);
             } else {
-                let row = if need_fps {
-                    Some(row)
-                } else {
-                    plain_row(chunk, at, &self.maps, wanted, walk, last, true)
-                };
+                let row = if need_fps { Some(row) } else { plain_row(chunk, at, &self.maps, wanted, walk, last, true) };
                 let Some(fields) = row.and_then(|row| row.fields()) else {
                     return at;
                 };
@@ -505,22 +462,14 @@ impl LogParser {
             _ => -1.0,
         };
         if ns <= 0.0 || ns > MAX_FRAME_NS as f64 {
-            self.bad.add(
-                self.line_no,
-                format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6),
-            );
+            self.bad.add(self.line_no, format!("frame time {:.3} ms is out of range (0, 10 s]", ns / 1e6));
             return;
         }
         let frametime_ns = round_positive(ns);
 
         // Elapsed ns in 0.6+; the 0.4/0.5 form (no frametime) counts µs.
-        let elapsed_ns = elapsed.map(|e| {
-            if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) {
-                e.saturating_mul(1_000)
-            } else {
-                e
-            }
-        });
+        let elapsed_ns =
+            elapsed.map(|e| if self.meta.frametime_source == Some(FrametimeSource::DerivedFromFps) { e.saturating_mul(1_000) } else { e });
         self.emit(frametime_ns, elapsed_ns, out);
     }
 
@@ -534,10 +483,7 @@ impl LogParser {
             self.decide_sampled(false);
         }
         self.last_elapsed = elapsed_ns;
-        out.push(Frame {
-            frametime_ns,
-            elapsed_ns,
-        });
+        out.push(Frame { frametime_ns, elapsed_ns });
     }
 
     /// The fps, frametime and elapsed fields of a row, the general way
@@ -548,23 +494,16 @@ impl LogParser {
         // (no allocation: this runs for every frame of every log).
         let count = line.iter().filter(|&&b| b == b',').count() + 1; // vectorizes
         if count != self.cols.count {
-            self.bad.add(
-                self.line_no,
-                format!("{count} fields, header has {}", self.cols.count),
-            );
+            self.bad.add(self.line_no, format!("{count} fields, header has {}", self.cols.count));
             return None;
         }
-        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed]
-            .map(|i| i.map(|i| field(line, i, count)));
+        let found = [self.cols.fps, self.cols.frametime, self.cols.elapsed].map(|i| i.map(|i| field(line, i, count)));
         let num = |field: Option<&[u8]>| -> Option<Result<f64, String>> {
             let bytes = field?;
             let text = std::str::from_utf8(bytes).unwrap_or("").trim();
             Some(match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(format!(
-                    "'{}' is not a number",
-                    truncate(&String::from_utf8_lossy(bytes), 30)
-                )),
+                _ => Err(format!("'{}' is not a number", truncate(&String::from_utf8_lossy(bytes), 30))),
             })
         };
         let fps = match num(found[0]).transpose() {
@@ -581,16 +520,9 @@ impl LogParser {
                 return None;
             }
         };
-        let elapsed = match found[2].map(|b| {
-            match std::str::from_utf8(b)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok())
-            {
-                Some(v) => Ok(Some(v)),
-                None => num(Some(b))
-                    .transpose()
-                    .map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
-            }
+        let elapsed = match found[2].map(|b| match std::str::from_utf8(b).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+            Some(v) => Ok(Some(v)),
+            None => num(Some(b)).transpose().map(|v| v.filter(|e| *e >= 0.0).map(|e| e as u64)),
         }) {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
@@ -654,10 +586,8 @@ struct Dec {
 }
 
 /// Powers of ten exactly representable as f64.
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
+const POW10: [f64; 23] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
 impl Dec {
     /// As f64, bit-identical to `str::parse::<f64>` of its text: with
@@ -722,13 +652,7 @@ fn fast_fields(line: &[u8], cols: &Columns) -> Option<RowFields> {
 /// before the last column (MangoHud puts fps and frametime first); the last
 /// column is found from its end.
 fn walked_fields(wanted: &[Option<usize>; 3], last: usize) -> usize {
-    wanted
-        .iter()
-        .flatten()
-        .filter(|&&i| i < last)
-        .map(|&i| i + 1)
-        .max()
-        .unwrap_or(0)
+    wanted.iter().flatten().filter(|&&i| i < last).map(|&i| i + 1).max().unwrap_or(0)
 }
 
 /// The plain row at `chunk[at..]`, ended by a `\n`, found from the bitmaps
@@ -759,12 +683,7 @@ fn plain_row(
     if all.count_ones() as usize != last || chunk.get(at + len - 1) == Some(&b'\r') {
         return None;
     }
-    let mut row = PlainRow {
-        fps: None,
-        ft: None,
-        elapsed: None,
-        end: at + len,
-    };
+    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: at + len };
     let (mut commas, mut from) = (all, at);
     for col in 0..walk {
         let to = at + commas.trailing_zeros() as usize;
@@ -772,11 +691,7 @@ fn plain_row(
         read_field(&mut row, chunk, wanted, col, from, to, need_fps)?;
         from = to + 1;
     }
-    let from = if all == 0 {
-        at
-    } else {
-        at + 128 - all.leading_zeros() as usize
-    };
+    let from = if all == 0 { at } else { at + 128 - all.leading_zeros() as usize };
     read_field(&mut row, chunk, wanted, last, from, at + len, need_fps)?;
     Some(row)
 }
@@ -812,13 +727,7 @@ fn read_field(
 /// where the line ends; `None` for any other row (then `plain_row` and
 /// `accept` decide).
 #[inline(always)]
-fn usual_row(
-    chunk: &[u8],
-    at: usize,
-    maps: &RowMaps,
-    last: usize,
-    scale: usize,
-) -> Option<(u64, u64, usize)> {
+fn usual_row(chunk: &[u8], at: usize, maps: &RowMaps, last: usize, scale: usize) -> Option<(u64, u64, usize)> {
     if !chunk.get(at)?.is_ascii_digit() {
         return None;
     }
@@ -850,12 +759,7 @@ fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -
         return None;
     }
     let [fps_col, ft_col, elapsed_col] = wanted;
-    let mut row = PlainRow {
-        fps: None,
-        ft: None,
-        elapsed: None,
-        end: 0,
-    };
+    let mut row = PlainRow { fps: None, ft: None, elapsed: None, end: 0 };
     let mut pos = 0;
     for i in 0..walk {
         if Some(i) == fps_col {
@@ -869,10 +773,7 @@ fn scan_fields(s: &[u8], wanted: [Option<usize>; 3], walk: usize, last: usize) -
             (row.elapsed, pos) = (Some(v.m).filter(|_| v.k == 0), end);
             row.elapsed?;
         } else {
-            pos += s
-                .get(pos..)?
-                .iter()
-                .position(|&b| b == b',' || b == b'\n')?;
+            pos += s.get(pos..)?.iter().position(|&b| b == b',' || b == b'\n')?;
         }
         if s.get(pos) != Some(&b',') {
             return None;
@@ -909,8 +810,7 @@ impl RowMaps {
         self.bits.clear();
         let mut blocks = chunk.chunks_exact(64);
         for block in &mut blocks {
-            self.bits
-                .push(block_maps(block.try_into().unwrap_or(&[0; 64])));
+            self.bits.push(block_maps(block.try_into().unwrap_or(&[0; 64])));
         }
         let mut tail = [0u8; 64];
         tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
@@ -923,15 +823,11 @@ impl RowMaps {
     #[inline(always)]
     fn windows(&self, at: usize) -> (u128, u128) {
         let (w, shift) = (at / 64, (at % 64) as u32);
-        let Some(&[[c0, n0], [c1, n1], [c2, n2]]) =
-            self.bits.get(w..).and_then(|b| b.first_chunk::<3>())
-        else {
+        let Some(&[[c0, n0], [c1, n1], [c2, n2]]) = self.bits.get(w..).and_then(|b| b.first_chunk::<3>()) else {
             return (0, 0);
         };
         // (c2 << 1) << (127 − shift): no shift by 128 when `shift` is 0.
-        let join = |a: u64, b: u64, c: u64| {
-            ((u128::from(a) | u128::from(b) << 64) >> shift) | (u128::from(c) << 1 << (127 - shift))
-        };
+        let join = |a: u64, b: u64, c: u64| ((u128::from(a) | u128::from(b) << 64) >> shift) | (u128::from(c) << 1 << (127 - shift));
         (join(c0, c1, c2), join(n0, n1, n2))
     }
 }
@@ -968,14 +864,7 @@ fn block_maps_sse2(block: &[u8; 64]) -> [u64; 2] {
     let newline = _mm_set1_epi8(b'\n' as i8);
     let (mut commas, mut newlines) = (0u64, 0u64);
     for (k, bytes) in block.chunks_exact(16).enumerate() {
-        let half = |at: usize| {
-            i64::from_le_bytes(
-                bytes
-                    .get(at..at + 8)
-                    .and_then(|h| h.try_into().ok())
-                    .unwrap_or([0; 8]),
-            )
-        };
+        let half = |at: usize| i64::from_le_bytes(bytes.get(at..at + 8).and_then(|h| h.try_into().ok()).unwrap_or([0; 8]));
         let v = _mm_set_epi64x(half(8), half(0)); // one unaligned load
         commas |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) as u16) << (16 * k);
         newlines |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) as u16) << (16 * k);
@@ -992,10 +881,7 @@ fn block_maps_swar(block: &[u8; 64]) -> [u64; 2] {
     let (mut commas, mut newlines) = (0u64, 0u64);
     for (j, bytes) in block.chunks_exact(8).enumerate() {
         let w = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-        let bits = |needle: u8| {
-            ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56)
-                << (8 * j)
-        };
+        let bits = |needle: u8| ((zero_bytes(w ^ (ONES * u64::from(needle))) >> 7).wrapping_mul(GATHER) >> 56) << (8 * j);
         commas |= bits(b',');
         newlines |= bits(b'\n');
     }
@@ -1040,10 +926,7 @@ fn eight_digits(x: u64) -> u64 {
 #[inline(always)]
 fn decimal8(x: u64, len: usize) -> Option<Dec> {
     let (digits, k) = decimal8_digits(x, len)?;
-    Some(Dec {
-        m: eight_digits(digits),
-        k,
-    })
+    Some(Dec { m: eight_digits(digits), k })
 }
 
 /// `decimal8` up to the digit values: those (first in the lowest byte,
@@ -1060,11 +943,7 @@ fn decimal8_digits(x: u64, len: usize) -> Option<(u64, usize)> {
     }
     // Else exactly one non-digit: a '.' with digits on both sides.
     let dot = not_digit.trailing_zeros() as usize / 8;
-    if not_digit & (not_digit - 1) != 0
-        || dot == 0
-        || dot + 1 == len
-        || (x >> (8 * dot)) as u8 != b'.'
-    {
+    if not_digit & (not_digit - 1) != 0 || dot == 0 || dot + 1 == len || (x >> (8 * dot)) as u8 != b'.' {
         return None;
     }
     let below = (1u64 << (8 * dot)) - 1;
@@ -1077,9 +956,7 @@ fn decimal8_digits(x: u64, len: usize) -> Option<(u64, usize)> {
 fn is_decimal(s: &[u8], from: usize, to: usize) -> bool {
     let len = to.wrapping_sub(from);
     match s.get(from..).and_then(|r| r.first_chunk::<8>()) {
-        Some(word) if (1..=8).contains(&len) => {
-            decimal8_digits(u64::from_le_bytes(*word), len).is_some()
-        }
+        Some(word) if (1..=8).contains(&len) => decimal8_digits(u64::from_le_bytes(*word), len).is_some(),
         _ => decimal(s, from, to).is_some(),
     }
 }
@@ -1088,17 +965,7 @@ fn is_decimal(s: &[u8], from: usize, to: usize) -> bool {
 /// (sixteen bytes read from the text; the bytes past the field are ignored).
 #[inline(always)]
 fn digits16(head: u64, tail: u64, len: usize) -> Option<u64> {
-    const POW10_U64: [u64; 9] = [
-        1,
-        10,
-        100,
-        1_000,
-        10_000,
-        100_000,
-        1_000_000,
-        10_000_000,
-        100_000_000,
-    ];
+    const POW10_U64: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
     // 0x80 in each byte of `t` that is not 0..=9 (exact, no carries).
     let not_digit = |t: u64| ((t & LO7) + ONES * (0x80 - 10)) | t;
     if len <= 8 {
@@ -1123,9 +990,7 @@ fn digits16(head: u64, tail: u64, len: usize) -> Option<u64> {
 fn decimal_at(s: &[u8], at: usize) -> Option<(Dec, usize)> {
     let mut m = 0u64;
     let mut digits = |from: usize| {
-        let run = s
-            .get(from..)
-            .map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
+        let run = s.get(from..).map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
         for &b in &s[from..from + run] {
             m = m.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
         }
@@ -1167,24 +1032,13 @@ fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
 }
 
 fn version_at_least(v: &str, min: (u32, u32, u32)) -> bool {
-    let mut parts = v
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let got = (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    );
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let got = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     got >= min
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n).collect::<String>() + "…"
-    }
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
 }
 
 /// A whole log file read and parsed.
@@ -1210,13 +1064,9 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
     use std::io::Read;
     use std::sync::mpsc;
     if is_summary(path) {
-        bail!(
-            "{}: a MangoHud summary file (no frames); give the log beside it",
-            path.display()
-        );
+        bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
     }
-    let mut file =
-        super::open::open_log(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut file = super::open::open_log(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut parser = LogParser::new();
     let mut frames = Vec::new();
     let mut parse = |chunk: &[u8], parser: &mut LogParser| -> Result<()> {
@@ -1247,10 +1097,7 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
                     }
                 }
             };
-            std::thread::Builder::new()
-                .name("log-read".into())
-                .spawn_scoped(scope, read_ahead)
-                .ok()
+            std::thread::Builder::new().name("log-read".into()).spawn_scoped(scope, read_ahead).ok()
         });
         if reader.is_some() {
             for got in full_rx {
@@ -1265,9 +1112,7 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
         }
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let n = file.read(&mut buf).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             if n == 0 {
                 return Ok(());
             }
@@ -1285,19 +1130,12 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
 pub fn parse_file(path: &Path) -> Result<ParsedLog> {
     let mut frames = Vec::new();
     let parser = stream_file(path, |batch| frames.extend_from_slice(batch))?;
-    Ok(ParsedLog {
-        frames,
-        meta: parser.meta.clone(),
-        bad_rows: parser.bad.clone(),
-        dropped_first_rows: parser.dropped_first_rows,
-    })
+    Ok(ParsedLog { frames, meta: parser.meta.clone(), bad_rows: parser.bad.clone(), dropped_first_rows: parser.dropped_first_rows })
 }
 
 /// MangoHud's `<exe>_<date>_summary.csv` files hold no frames.
 pub fn is_summary(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with("_summary.csv"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_summary.csv"))
 }
 
 /// A MangoHud frame log: a `.csv` that is not a summary.
@@ -1328,10 +1166,7 @@ mod tests {
     #[test]
     fn versioned_068_log_in_micros_drops_the_first_row() {
         let (frames, p) = parse(V068.as_bytes());
-        assert_eq!(
-            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
-            vec![5_000_000, 10_000_000]
-        );
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![5_000_000, 10_000_000]);
         assert_eq!(frames[0].elapsed_ns, Some(119815461));
         let m = p.meta();
         assert_eq!(m.mangohud_version.as_deref(), Some("0.6.8"));
@@ -1349,10 +1184,7 @@ mod tests {
     fn newer_logs_are_float_millis_by_version_or_by_fps() {
         let body = "fps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n";
         let (frames, p) = parse(format!("v1\nv0.8.2\n{body}").as_bytes());
-        assert_eq!(
-            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
-            vec![16_667_000, 8_333_000]
-        );
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![16_667_000, 8_333_000]);
         assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
         // No version line: fps × frametime ≈ 1000 says ms.
         let (frames, p) = parse(body.as_bytes());
@@ -1364,15 +1196,9 @@ mod tests {
     #[test]
     fn old_logs_without_frametime_derive_it_from_fps() {
         let (frames, p) = parse(b"fps,cpu,gpu,elapsed\n10,1,1,0\n50,1,1,20000\n100,1,1,30000\n");
-        assert_eq!(
-            frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(),
-            vec![20_000_000, 10_000_000]
-        );
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![20_000_000, 10_000_000]);
         assert_eq!(frames[1].elapsed_ns, Some(30_000_000)); // µs → ns
-        assert_eq!(
-            p.meta().frametime_source,
-            Some(FrametimeSource::DerivedFromFps)
-        );
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::DerivedFromFps));
     }
 
     #[test]
@@ -1387,17 +1213,10 @@ mod tests {
         // A row cut mid-way is not emitted until its newline arrives.
         let mut p = LogParser::new();
         let mut out = Vec::new();
-        p.feed(b"fps,frametime,elapsed\n1,1000000,0\n100,100", &mut out)
-            .unwrap();
+        p.feed(b"fps,frametime,elapsed\n1,1000000,0\n100,100", &mut out).unwrap();
         assert!(out.is_empty());
         p.feed(b"00,10000000\n", &mut out).unwrap();
-        assert_eq!(
-            out,
-            vec![Frame {
-                frametime_ns: 10_000_000,
-                elapsed_ns: Some(10_000_000)
-            }]
-        );
+        assert_eq!(out, vec![Frame { frametime_ns: 10_000_000, elapsed_ns: Some(10_000_000) }]);
     }
 
     #[test]
@@ -1426,20 +1245,12 @@ mod tests {
         let err = |t: &[u8]| {
             let mut p = LogParser::new();
             let mut out = Vec::new();
-            p.feed(t, &mut out)
-                .and_then(|_| p.finish(&mut out))
-                .unwrap_err()
-                .to_string()
+            p.feed(t, &mut out).and_then(|_| p.finish(&mut out)).unwrap_err().to_string()
         };
         assert_eq!(err(b""), "empty file");
         assert!(err(b"\x7fELF\x02\x01\x01\0\0\n").starts_with("line 1: not a MangoHud log"));
-        assert!(
-            err(b"hello,world\n1,2\n").contains("line 1: not a MangoHud log: expected a header")
-        );
-        assert_eq!(
-            err(b"gpu_load,cpu_load,elapsed,frametimes\n"),
-            "line 1: column header has neither fps nor frametime"
-        );
+        assert!(err(b"hello,world\n1,2\n").contains("line 1: not a MangoHud log: expected a header"));
+        assert_eq!(err(b"gpu_load,cpu_load,elapsed,frametimes\n"), "line 1: column header has neither fps nor frametime");
         assert!(err(b"os,cpu\nx,y\n").contains("no column header"));
     }
 
@@ -1458,8 +1269,7 @@ mod tests {
     fn an_endless_line_fed_in_chunks_is_one_bad_row() {
         let mut p = LogParser::new();
         let mut out = Vec::new();
-        p.feed(b"fps,frametime,elapsed\n100,10000,0\n", &mut out)
-            .unwrap();
+        p.feed(b"fps,frametime,elapsed\n100,10000,0\n", &mut out).unwrap();
         for _ in 0..50 {
             p.feed(&[b'7'; 10_000], &mut out).unwrap();
         }
@@ -1490,11 +1300,7 @@ mod tests {
             self.0
         }
         fn below(&mut self, n: usize) -> usize {
-            if n == 0 {
-                0
-            } else {
-                (self.next() % n as u64) as usize
-            }
+            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
         }
         fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
             &items[self.below(items.len())]
@@ -1517,9 +1323,7 @@ mod tests {
             result = p.feed(&rest[..n], &mut out);
             rest = &rest[n..];
         }
-        let result = result
-            .and_then(|_| p.finish(&mut out))
-            .map_err(|e| e.to_string());
+        let result = result.and_then(|_| p.finish(&mut out)).map_err(|e| e.to_string());
         let summary = format!(
             "{result:?} line {} dropped {} bad {:?} meta {:?} probe {:?} last {:?}",
             p.line_no, p.dropped_first_rows, p.bad, p.meta, p.probe, p.last_elapsed
@@ -1535,12 +1339,7 @@ mod tests {
             _ => (0..8).map(|_| 1 + rng.below(5000)).collect(),
         };
         let (frames, got) = outcome(text, true, &sizes);
-        assert_eq!(
-            got,
-            want,
-            "{}",
-            String::from_utf8_lossy(&text[..text.len().min(2000)])
-        );
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(&text[..text.len().min(2000)]));
         assert_eq!(frames, want_frames);
     }
 
@@ -1652,10 +1451,7 @@ mod tests {
     #[test]
     fn the_fast_path_gives_what_the_general_path_gives() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mangohud");
-        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-            .collect();
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
         seeds.sort();
         seeds.push(V068.as_bytes().to_vec());
         let mut rng = Rng(0x853c_49e6_748f_ea9b);
@@ -1724,8 +1520,7 @@ mod tests {
         ];
         for unit in ["v0.8.2\n", "v0.6.8\n", ""] {
             for row in rows {
-                let text =
-                    format!("{unit}fps,frametime,elapsed\n60,16.6,0\n{row}\n60,16.6,33200000\n");
+                let text = format!("{unit}fps,frametime,elapsed\n60,16.6,0\n{row}\n60,16.6,33200000\n");
                 let mut rng = Rng(7);
                 assert_same_as_general_path(text.as_bytes(), &mut rng);
             }
@@ -1782,61 +1577,27 @@ mod tests {
         .collect();
         for _ in 0..200_000 {
             let len = rng.below(22);
-            let alphabet: &[u8] = if rng.below(4) == 0 {
-                b"0123456789.-+eE x,"
-            } else {
-                b"0123456789."
-            };
+            let alphabet: &[u8] = if rng.below(4) == 0 { b"0123456789.-+eE x," } else { b"0123456789." };
             cases.push((0..len).map(|_| *rng.pick(alphabet)).collect());
         }
         for case in &cases {
-            let std_f64 = std::str::from_utf8(case)
-                .ok()
-                .and_then(|t| t.trim().parse::<f64>().ok())
-                .filter(|v| v.is_finite());
-            let std_u64 = std::str::from_utf8(case)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok());
+            let std_f64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+            let std_u64 = std::str::from_utf8(case).ok().and_then(|t| t.trim().parse::<u64>().ok());
             let scalar = decimal_at(case, 0).and_then(|(d, end)| (end == case.len()).then_some(d));
             // The same field with what follows it in a row (the 8- and
             // 16-byte reads), and at the very end of the input.
-            for tail in [
-                &b",123456789012345678\n"[..],
-                b"",
-                b"\n",
-                b"9999999999999999",
-            ] {
+            for tail in [&b",123456789012345678\n"[..], b"", b"\n", b"9999999999999999"] {
                 let mut text = case.clone();
                 text.extend_from_slice(tail);
-                assert_eq!(
-                    decimal(&text, 0, case.len()),
-                    scalar,
-                    "{:?}",
-                    String::from_utf8_lossy(case)
-                );
+                assert_eq!(decimal(&text, 0, case.len()), scalar, "{:?}", String::from_utf8_lossy(case));
                 let int = integer(&text, 0, case.len());
-                assert_eq!(
-                    int,
-                    scalar.filter(|d| d.k == 0).map(|d| d.m),
-                    "{:?}",
-                    String::from_utf8_lossy(case)
-                );
+                assert_eq!(int, scalar.filter(|d| d.k == 0).map(|d| d.m), "{:?}", String::from_utf8_lossy(case));
             }
             if let Some(d) = scalar {
                 // Only what std reads, and to the same bits.
-                let v = std_f64.unwrap_or_else(|| {
-                    panic!(
-                        "{:?} taken but std rejects it",
-                        String::from_utf8_lossy(case)
-                    )
-                });
+                let v = std_f64.unwrap_or_else(|| panic!("{:?} taken but std rejects it", String::from_utf8_lossy(case)));
                 if let Some(fast) = d.to_f64() {
-                    assert_eq!(
-                        fast.to_bits(),
-                        v.to_bits(),
-                        "{:?}",
-                        String::from_utf8_lossy(case)
-                    );
+                    assert_eq!(fast.to_bits(), v.to_bits(), "{:?}", String::from_utf8_lossy(case));
                 } else {
                     assert!(d.m > 1 << 53, "{d:?}");
                 }
@@ -1845,10 +1606,7 @@ mod tests {
                 }
             } else if let Some(v) = std_u64 {
                 // Digits std reads as u64 are plain unless over 19 digits.
-                assert!(
-                    case.len() > 19 || !case.iter().all(u8::is_ascii_digit),
-                    "{v}"
-                );
+                assert!(case.len() > 19 || !case.iter().all(u8::is_ascii_digit), "{v}");
             }
         }
         // Random plain decimals of every size are all taken, exactly.
@@ -1857,19 +1615,11 @@ mod tests {
             let k = rng.below(digits);
             let m = rng.next() % 10u64.pow(digits as u32);
             let text = format!("{m:0digits$}");
-            let text = if k > 0 {
-                format!("{}.{}", &text[..digits - k], &text[digits - k..])
-            } else {
-                text
-            };
+            let text = if k > 0 { format!("{}.{}", &text[..digits - k], &text[digits - k..]) } else { text };
             let d = decimal(text.as_bytes(), 0, text.len()).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(d, Dec { m, k }, "{text}");
             if let Some(v) = d.to_f64() {
-                assert_eq!(
-                    v.to_bits(),
-                    text.parse::<f64>().unwrap().to_bits(),
-                    "{text}"
-                );
+                assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
             }
         }
     }
@@ -1900,11 +1650,7 @@ mod tests {
         }
         for (m, k) in cases {
             let text = format!("{m:0width$}", width = k + 1);
-            let text = if k > 0 {
-                format!("{}.{}", &text[..text.len() - k], &text[text.len() - k..])
-            } else {
-                text
-            };
+            let text = if k > 0 { format!("{}.{}", &text[..text.len() - k], &text[text.len() - k..]) } else { text };
             let t: f64 = text.parse().unwrap();
             for (scale, factor) in [(6, 1e6), (3, 1e3)] {
                 // The f64 path, as `accept` has it.
@@ -1921,26 +1667,14 @@ mod tests {
     #[test]
     fn round_positive_is_round() {
         let mut rng = Rng(3);
-        let mut xs = vec![
-            0.5,
-            1.5,
-            2.5,
-            0.49999999999999994,
-            1e10,
-            4503599627370495.5,
-            1.0 - f64::EPSILON / 2.0,
-            1e-300,
-        ];
+        let mut xs = vec![0.5, 1.5, 2.5, 0.49999999999999994, 1e10, 4503599627370495.5, 1.0 - f64::EPSILON / 2.0, 1e-300];
         for _ in 0..1_000_000 {
             let x = f64::from_bits(rng.next() >> 2); // 0 .. ~2^1022, all exponents
             xs.push(x);
             xs.push((rng.next() % 20_000_000_000) as f64 / 2.0);
             xs.push((rng.next() % 10_000_000_000) as f64 + (rng.next() % 1000) as f64 / 1000.0);
         }
-        for x in xs
-            .into_iter()
-            .filter(|&x| x > 0.0 && x < (1u64 << 53) as f64)
-        {
+        for x in xs.into_iter().filter(|&x| x > 0.0 && x < (1u64 << 53) as f64) {
             assert_eq!(round_positive(x), x.round() as u64, "{x:e}");
         }
     }
@@ -1949,14 +1683,8 @@ mod tests {
     fn row_maps_find_every_comma_and_newline() {
         let mut rng = Rng(11);
         for _ in 0..20_000 {
-            let block: [u8; 64] =
-                std::array::from_fn(|_| *rng.pick(b",\n0123456789.\r\xff\x80\x2c\x0a\x00\xac\x8a"));
-            let naive = |needle: u8| {
-                block
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |m, (i, &b)| m | u64::from(b == needle) << i)
-            };
+            let block: [u8; 64] = std::array::from_fn(|_| *rng.pick(b",\n0123456789.\r\xff\x80\x2c\x0a\x00\xac\x8a"));
+            let naive = |needle: u8| block.iter().enumerate().fold(0u64, |m, (i, &b)| m | u64::from(b == needle) << i);
             let want = [naive(b','), naive(b'\n')];
             assert_eq!(block_maps(&block), want);
             assert_eq!(block_maps_swar(&block), want);
@@ -1966,11 +1694,7 @@ mod tests {
         let mut maps = RowMaps::default();
         maps.build(&text);
         for at in 0..text.len() + 130 {
-            let want = |needle: u8| {
-                (0..128).fold(0u128, |m, i| {
-                    m | u128::from(text.get(at + i) == Some(&needle)) << i
-                })
-            };
+            let want = |needle: u8| (0..128).fold(0u128, |m, i| m | u128::from(text.get(at + i) == Some(&needle)) << i);
             assert_eq!(maps.windows(at), (want(b','), want(b'\n')), "{at}");
         }
     }
@@ -1983,11 +1707,7 @@ mod tests {
         let mut text = Vec::new();
         while text.len() < 3 * READ_CHUNK + 12345 {
             let log = synthetic_log(&mut rng);
-            text.extend(if rng.below(10) == 0 {
-                mutate(&mut rng, log)
-            } else {
-                log
-            });
+            text.extend(if rng.below(10) == 0 { mutate(&mut rng, log) } else { log });
         }
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("big.csv");
@@ -1995,20 +1715,14 @@ mod tests {
         let mut p = LogParser::new();
         p.fast = false;
         let mut frames = Vec::new();
-        let want = p
-            .feed(&text, &mut frames)
-            .and_then(|_| p.finish(&mut frames));
+        let want = p.feed(&text, &mut frames).and_then(|_| p.finish(&mut frames));
         match (parse_file(&path), want) {
             (Ok(parsed), Ok(())) => {
                 assert_eq!(parsed.frames, frames);
                 assert_eq!(format!("{:?}", parsed.meta), format!("{:?}", p.meta));
                 assert_eq!(format!("{:?}", parsed.bad_rows), format!("{:?}", p.bad));
                 assert_eq!(parsed.dropped_first_rows, p.dropped_first_rows);
-                assert!(
-                    frames.len() > 10_000 && p.meta.segments > 100,
-                    "{} frames",
-                    frames.len()
-                );
+                assert!(frames.len() > 10_000 && p.meta.segments > 100, "{} frames", frames.len());
             }
             (Err(e), Err(w)) => assert_eq!(e.to_string(), format!("{}: {w}", path.display())),
             (got, want) => panic!("{:?} vs {want:?}", got.map(|p| p.frames.len())),

@@ -228,4 +228,3 @@ pub fn watch_folder(folder: &Path) -> Result<LogWatcher> {
     })?;
     Ok(LogWatcher { events, stop_tx: tx })
 }
-

@@ -189,7 +189,12 @@ mod tests {
     #[test]
     fn cells_summarise_repetitions_and_ratios() {
         let mut runs = Vec::new();
-        for (s, p99s) in [("eevdf", [10.0, 12.0, 11.0]), ("gamer-tuned", [9.0, 30.0, 10.0]), ("bpfland", [12.0, 12.5, 13.0]), ("lavd", [20.0, 21.0, 22.0])] {
+        for (s, p99s) in [
+            ("eevdf", [10.0, 12.0, 11.0]),
+            ("gamer-tuned", [9.0, 30.0, 10.0]),
+            ("bpfland", [12.0, 12.5, 13.0]),
+            ("lavd", [20.0, 21.0, 22.0]),
+        ] {
             for p in p99s {
                 runs.push(run("glxgears", "cpu", s, p));
             }

@@ -117,7 +117,10 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\nConfigs the tuner picked (a short `scx_gamer attach` to the warm game under the cpu load, `trials/default.toml`, one repetition):\n");
+    let _ = writeln!(
+        out,
+        "\nConfigs the tuner picked (a short `scx_gamer attach` to the warm game under the cpu load, `trials/default.toml`, one repetition):\n"
+    );
     for (w, flags) in &ctx.tuned {
         let flags = if flags.is_empty() { "(none: the defaults)" } else { flags.as_str() };
         let _ = writeln!(out, "- {w}: `{flags}`");
@@ -143,7 +146,10 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
         let _ = writeln!(out, "```");
     }
     let _ = writeln!(out, "\n### The tuner's own CPU use\n");
-    let _ = writeln!(out, "The `scx_gamer attach` process of that tune (scheduler loads, log reading, statistics), sampled about once a second, in % of one vCPU:\n");
+    let _ = writeln!(
+        out,
+        "The `scx_gamer attach` process of that tune (scheduler loads, log reading, statistics), sampled about once a second, in % of one vCPU:\n"
+    );
     let _ = writeln!(out, "| workload | median second | whole tune | busiest second |");
     let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     for (w, med, all, max) in &ctx.tuner_cpu {

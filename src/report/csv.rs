@@ -11,8 +11,19 @@ use crate::store::GameStore;
 /// Columns before the knobs, the knobs (`KNOBS`, in order), and after.
 const BEFORE: [&str; 7] = ["id", "session", "block", "kind", "name", "status", "reason"];
 const AFTER: [&str; 13] = [
-    "started_at", "measured_secs", "frames", "avg_fps", "p50_ms", "p99_ms", "p999_ms", "low1_fps", "stutters", "migrations", "mig_blocked",
-    "switch_gap_ms", "ops",
+    "started_at",
+    "measured_secs",
+    "frames",
+    "avg_fps",
+    "p50_ms",
+    "p99_ms",
+    "p999_ms",
+    "low1_fps",
+    "stutters",
+    "migrations",
+    "mig_blocked",
+    "switch_gap_ms",
+    "ops",
 ];
 
 fn header() -> Vec<&'static str> {

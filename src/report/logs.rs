@@ -72,9 +72,7 @@ fn stats_of(path: &Path) -> Result<(FrameSeries, log::LogParser)> {
             .ok();
         let Some(worker) = worker else {
             let mut series = FrameSeries::default();
-            let parser = log::stream_file(path, |frames| {
-                frames.iter().for_each(|f| series.push(f.frametime_ns))
-            })?;
+            let parser = log::stream_file(path, |frames| frames.iter().for_each(|f| series.push(f.frametime_ns)))?;
             return Ok((series, parser));
         };
         let parsed = log::stream_file(path, |frames| {
@@ -87,9 +85,7 @@ fn stats_of(path: &Path) -> Result<(FrameSeries, log::LogParser)> {
             let _ = batch_tx.send(batch); // fails only if the worker died (below)
         });
         drop(batch_tx); // the worker's loop ends when the batches do
-        let series = worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let series = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok((series, parsed?))
     })
 }
@@ -103,16 +99,8 @@ pub fn write_text<W: Write>(w: &mut W, r: &LogReport) -> Result<()> {
         Some(false) => "per frame",
         None => "too short to tell per-frame from sampled",
     };
-    writeln!(
-        w,
-        "  MangoHud {version}, {kind}; {} bad rows, {} logs in file",
-        r.bad_rows, r.logs_in_file
-    )?;
-    writeln!(
-        w,
-        "  frames {:>8}   duration {:>8.1} s   avg {:>8.1} fps",
-        s.frames, s.duration_s, s.avg_fps
-    )?;
+    writeln!(w, "  MangoHud {version}, {kind}; {} bad rows, {} logs in file", r.bad_rows, r.logs_in_file)?;
+    writeln!(w, "  frames {:>8}   duration {:>8.1} s   avg {:>8.1} fps", s.frames, s.duration_s, s.avg_fps)?;
     writeln!(
         w,
         "  frame time ms: p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  stddev {:.2}",
@@ -123,11 +111,7 @@ pub fn write_text<W: Write>(w: &mut W, r: &LogReport) -> Result<()> {
         "  lows fps: 1% {:.1}  0.1% {:.1} (percentile)   1% {:.1}  0.1% {:.1} (avg of worst)",
         s.low1_fps, s.low01_fps, s.low1_avg_fps, s.low01_avg_fps
     )?;
-    writeln!(
-        w,
-        "  stutters {}   p99 frame-to-frame change {:.2} ms",
-        s.stutters, s.p99_delta_ms
-    )?;
+    writeln!(w, "  stutters {}   p99 frame-to-frame change {:.2} ms", s.stutters, s.p99_delta_ms)?;
     Ok(())
 }
 
@@ -172,12 +156,7 @@ mod tests {
             match i {
                 _ if x % 997 == 0 => text.push_str("60,abc,1,2\n"),
                 70_000 => text.push_str("v1\nv0.8.2\nfps,frametime,cpu_load,elapsed\n"),
-                _ => text.push_str(&format!(
-                    "{:.4},{}.{:03},37.5,{elapsed}\n",
-                    1e6 / ft_us as f64,
-                    ft_us / 1000,
-                    ft_us % 1000
-                )),
+                _ => text.push_str(&format!("{:.4},{}.{:03},37.5,{elapsed}\n", 1e6 / ft_us as f64, ft_us / 1000, ft_us % 1000)),
             }
         }
         let tmp = tempfile::tempdir().unwrap();
@@ -187,16 +166,9 @@ mod tests {
         let report = report_file(&path).unwrap();
         let parsed = log::parse_file(&path).unwrap();
         let mut series = FrameSeries::default();
-        parsed
-            .frames
-            .iter()
-            .for_each(|f| series.push(f.frametime_ns));
+        parsed.frames.iter().for_each(|f| series.push(f.frametime_ns));
         assert_eq!(report.stats, series.stats());
-        assert!(
-            report.stats.frames > 140_000 && report.stats.stutters > 0,
-            "{:?}",
-            report.stats
-        );
+        assert!(report.stats.frames > 140_000 && report.stats.stutters > 0, "{:?}", report.stats);
         assert_eq!(report.bad_rows, parsed.bad_rows.count);
         assert!(report.bad_rows > 50);
         assert_eq!(report.logs_in_file, 2);

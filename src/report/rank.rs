@@ -154,8 +154,15 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             let p = pairs_by_block(&ok, &default_trials, &frames);
             (!p.is_empty()).then(|| score::p99_ratio(&p))
         };
-        let failures: Vec<String> =
-            trials.iter().filter_map(|t| t.status.reason().filter(|_| !matches!(t.status, crate::store::TrialStatus::Partial(_))).map(|r| format!("trial {}: {r}", t.id))).collect();
+        let failures: Vec<String> = trials
+            .iter()
+            .filter_map(|t| {
+                t.status
+                    .reason()
+                    .filter(|_| !matches!(t.status, crate::store::TrialStatus::Partial(_)))
+                    .map(|r| format!("trial {}: {r}", t.id))
+            })
+            .collect();
         let mut series = FrameSeries::default();
         let mut pooled = Vec::new();
         for t in &ok {
@@ -224,13 +231,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
         }
     }
-    Ok(Ranking {
-        game: store.game.clone(),
-        system: store.sessions.last().map(|s| s.system.clone()),
-        rows,
-        winner,
-        kept_defaults,
-    })
+    Ok(Ranking { game: store.game.clone(), system: store.sessions.last().map(|s| s.system.clone()), rows, winner, kept_defaults })
 }
 
 impl Ranking {
@@ -248,4 +249,3 @@ impl Ranking {
         kept.or_else(|| self.rows.iter().find(usable)).map(|r| (r, false))
     }
 }
-

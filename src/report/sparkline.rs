@@ -16,11 +16,7 @@ pub fn sparkline(values: &[f64], width: usize, lo: f64, hi: f64) -> String {
         .map(|b| {
             let stretch = &values[b * n / width..(b + 1) * n / width];
             let max = stretch.iter().copied().fold(f64::MIN, f64::max);
-            let level = if hi > lo {
-                ((max - lo) / (hi - lo) * (LEVELS.len() - 1) as f64).round()
-            } else {
-                0.0
-            };
+            let level = if hi > lo { ((max - lo) / (hi - lo) * (LEVELS.len() - 1) as f64).round() } else { 0.0 };
             LEVELS[(level.max(0.0) as usize).min(LEVELS.len() - 1)]
         })
         .collect()
@@ -33,11 +29,7 @@ pub fn per_trial(trials: &[&[f64]], width: usize, lo: f64, hi: f64) -> String {
         return String::new();
     }
     let each = (width / trials.len()).max(2);
-    trials
-        .iter()
-        .map(|t| sparkline(t, each, lo, hi))
-        .collect::<Vec<_>>()
-        .join(" ")
+    trials.iter().map(|t| sparkline(t, each, lo, hi)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -55,10 +47,7 @@ mod tests {
 
     #[test]
     fn scales_and_degenerate_input() {
-        assert_eq!(
-            sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8, 0.0, 7.0),
-            "▁▂▃▄▅▆▇█"
-        );
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8, 0.0, 7.0), "▁▂▃▄▅▆▇█");
         // Fewer values than width: one character each.
         assert_eq!(sparkline(&[1.0, 2.0], 16, 1.0, 2.0), "▁█");
         assert_eq!(sparkline(&[], 8, 0.0, 1.0), "");
@@ -73,13 +62,7 @@ mod tests {
         let b = [2.0; 100];
         assert_eq!(per_trial(&[&a, &b], 8, 1.0, 2.0), "▁▁▁▁ ████");
         let ten: Vec<&[f64]> = vec![&a; 10];
-        assert_eq!(
-            per_trial(&ten, 8, 1.0, 2.0)
-                .chars()
-                .filter(|c| *c == '▁')
-                .count(),
-            20
-        );
+        assert_eq!(per_trial(&ten, 8, 1.0, 2.0).chars().filter(|c| *c == '▁').count(), 20);
         assert_eq!(per_trial(&[], 8, 0.0, 1.0), "");
     }
 }

@@ -35,14 +35,8 @@ pub fn color_wanted(is_tty: bool, no_color: Option<&OsStr>) -> bool {
 impl Style {
     /// For stdout: colour as `color_wanted` says, sparklines from `store`.
     pub fn for_stdout(store: &GameStore, ranking: &Ranking) -> Result<Self> {
-        let color = color_wanted(
-            std::io::stdout().is_terminal(),
-            std::env::var_os("NO_COLOR").as_deref(),
-        );
-        Ok(Self {
-            color,
-            sparklines: sparklines(store, ranking)?,
-        })
+        let color = color_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+        Ok(Self { color, sparklines: sparklines(store, ranking)? })
     }
 }
 
@@ -56,10 +50,7 @@ pub fn sparklines(store: &GameStore, ranking: &Ranking) -> Result<Vec<String>> {
         .rows
         .iter()
         .map(|row| {
-            let trials: Vec<&[f64]> = row_trials(&frames, row)
-                .into_iter()
-                .map(|f| f.ms.as_slice())
-                .collect();
+            let trials: Vec<&[f64]> = row_trials(&frames, row).into_iter().map(|f| f.ms.as_slice()).collect();
             per_trial(&trials, SPARK_WIDTH, lo, hi)
         })
         .collect())
@@ -67,13 +58,7 @@ pub fn sparklines(store: &GameStore, ranking: &Ranking) -> Result<Vec<String>> {
 
 fn ci(i: &Interval, digits: usize) -> String {
     if i.low.is_finite() && i.high.is_finite() {
-        format!(
-            "{:.d$} [{:.d$}–{:.d$}]",
-            i.estimate,
-            i.low,
-            i.high,
-            d = digits
-        )
+        format!("{:.d$} [{:.d$}–{:.d$}]", i.estimate, i.low, i.high, d = digits)
     } else if i.estimate.is_finite() {
         format!("{:.d$}", i.estimate, d = digits)
     } else {
@@ -84,11 +69,7 @@ fn ci(i: &Interval, digits: usize) -> String {
 /// `text` in an SGR colour when `on`. Only unpadded text (the last column,
 /// whole lines) is coloured, so escape codes never shift the columns.
 fn paint(text: &str, sgr: &str, on: bool) -> String {
-    if on && !sgr.is_empty() {
-        format!("\x1b[{sgr}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
+    if on && !sgr.is_empty() { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_string() }
 }
 
 fn verdict_sgr(row: &ConfigRow) -> &'static str {
@@ -114,30 +95,11 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
     writeln!(w, "game: {} (exe {})", r.game.key, r.game.exe)?;
     if let Some(s) = &r.system {
         let mh = s.mangohud_version.as_deref().unwrap_or("unknown");
-        writeln!(
-            w,
-            "system: kernel {}, {} ({} CPUs), MangoHud {mh}",
-            s.kernel, s.cpu, s.cpus
-        )?;
+        writeln!(w, "system: kernel {}, {} ({} CPUs), MangoHud {mh}", s.kernel, s.cpu, s.cpus)?;
     }
-    let spark_w = style
-        .sparklines
-        .iter()
-        .map(|s| s.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("frames".len());
-    let spark = |i: usize| {
-        style
-            .sparklines
-            .get(i)
-            .map_or(String::new(), |s| format!("{s:<spark_w$} "))
-    };
-    let spark_head = if style.sparklines.is_empty() {
-        String::new()
-    } else {
-        format!("{:<spark_w$} ", "frames")
-    };
+    let spark_w = style.sparklines.iter().map(|s| s.chars().count()).max().unwrap_or(0).max("frames".len());
+    let spark = |i: usize| style.sparklines.get(i).map_or(String::new(), |s| format!("{s:<spark_w$} "));
+    let spark_head = if style.sparklines.is_empty() { String::new() } else { format!("{:<spark_w$} ", "frames") };
     writeln!(
         w,
         "{:<4} {:<20} {spark_head}{:>6} {:>22} {:>20} {:>8} {:>8} {:>7} {:>8} {:>8} {:>9} {:>10}  verdict",
@@ -158,20 +120,9 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
         let s = &row.stats;
         let ratio = row.p99_ratio.as_ref().map_or("–".into(), |x| ci(x, 3));
         let fps = row.fps_ratio.map_or("–".into(), |f| format!("{f:.3}"));
-        let blocked = row
-            .sched
-            .as_ref()
-            .map_or("–".into(), |x| x.mig_blocked.to_string());
-        let unverified = if row.verified {
-            ""
-        } else {
-            " (scheduler not verified attached)"
-        };
-        let verdict = if row.config.is_none() {
-            "baseline (kernel scheduler)"
-        } else {
-            row.verdict.text()
-        };
+        let blocked = row.sched.as_ref().map_or("–".into(), |x| x.mig_blocked.to_string());
+        let unverified = if row.verified { "" } else { " (scheduler not verified attached)" };
+        let verdict = if row.config.is_none() { "baseline (kernel scheduler)" } else { row.verdict.text() };
         writeln!(
             w,
             "{:<4} {:<20} {}{:>6} {:>22} {:>20} {:>8.2} {:>8.1} {:>7} {:>8.1} {:>8.1} {:>9} {:>10}  {}{unverified}",
@@ -198,14 +149,7 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
         Some((row, true)) => writeln!(
             w,
             "\n{}\n  scx_gamer {}",
-            paint(
-                &format!(
-                    "best: {} beats the kernel's scheduler beyond the noise",
-                    row.name
-                ),
-                "1;32",
-                on
-            ),
+            paint(&format!("best: {} beats the kernel's scheduler beyond the noise", row.name), "1;32", on),
             row.config.unwrap_or_default().as_flags()
         )?,
         Some((row, false)) => writeln!(

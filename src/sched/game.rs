@@ -70,11 +70,7 @@ pub fn check_pid(pid: u32) -> Result<()> {
 /// What to change in the scheduler's game set: `add` the tree members it
 /// lacks, `remove` the members whose process is gone. Members that are alive
 /// but outside the tree (added by BPF at fork, reparented since) stay.
-pub fn plan_update(
-    current: &BTreeSet<u32>,
-    tree: &BTreeSet<u32>,
-    alive: &BTreeSet<u32>,
-) -> (Vec<u32>, Vec<u32>) {
+pub fn plan_update(current: &BTreeSet<u32>, tree: &BTreeSet<u32>, alive: &BTreeSet<u32>) -> (Vec<u32>, Vec<u32>) {
     let add = tree.difference(current).copied().collect();
     let remove = current.iter().copied().filter(|p| !alive.contains(p)).collect();
     (add, remove)

@@ -37,9 +37,7 @@ pub fn count_input_events(buf: &[u8]) -> u32 {
 }
 
 fn is_event_device(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("event"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event"))
 }
 
 /// Keeps the watch alive; reader threads end with their device.
@@ -63,18 +61,16 @@ fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Send
     }
     let readers = Arc::clone(readers);
     let tx = tx.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("input:{}", path.display()))
-        .spawn({
-            let path = path.clone();
-            let readers = Arc::clone(&readers);
-            move || {
-                if let Err(e) = read_device(&path, &tx) {
-                    debug!("input device {} closed: {e:#}", path.display());
-                }
-                readers.lock().unwrap().remove(&path);
+    let spawned = std::thread::Builder::new().name(format!("input:{}", path.display())).spawn({
+        let path = path.clone();
+        let readers = Arc::clone(&readers);
+        move || {
+            if let Err(e) = read_device(&path, &tx) {
+                debug!("input device {} closed: {e:#}", path.display());
             }
-        });
+            readers.lock().unwrap().remove(&path);
+        }
+    });
     if let Err(e) = spawned {
         warn!("cannot start a reader for {}: {e}", path.display());
         readers.lock().unwrap().remove(&path);
@@ -125,9 +121,7 @@ pub fn watch(dir: &Path, tx: Sender<u32>) -> Result<InputWatcher> {
             Err(e) => warn!("input device watch: {e}"),
         })?
     };
-    watcher
-        .watch(dir, RecursiveMode::NonRecursive)
-        .with_context(|| format!("watching {}", dir.display()))?;
+    watcher.watch(dir, RecursiveMode::NonRecursive).with_context(|| format!("watching {}", dir.display()))?;
 
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();

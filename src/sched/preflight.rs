@@ -14,10 +14,8 @@ pub const SCHED_EXT_SYSFS: &str = "/sys/kernel/sched_ext";
 /// The effective capability set of this process, from /proc/self/status.
 fn effective_caps() -> Result<u64> {
     let status = fs::read_to_string("/proc/self/status")?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .ok_or_else(|| anyhow::anyhow!("/proc/self/status has no CapEff line"))?;
+    let hex =
+        status.lines().find_map(|l| l.strip_prefix("CapEff:")).ok_or_else(|| anyhow::anyhow!("/proc/self/status has no CapEff line"))?;
     Ok(u64::from_str_radix(hex.trim(), 16)?)
 }
 
@@ -66,17 +64,13 @@ pub fn attached_ops() -> Option<String> {
     if state == "disabled" {
         return None;
     }
-    let ops = fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("root/ops"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let ops = fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("root/ops")).map(|s| s.trim().to_string()).unwrap_or_default();
     Some(if ops.is_empty() { format!("<unknown, state {state}>") } else { ops })
 }
 
 pub fn check_no_other_scheduler() -> Result<()> {
     if let Some(ops) = attached_ops() {
-        bail!(
-            "another sched_ext scheduler is attached: {ops}. Stop it first (only one can run at a time)."
-        );
+        bail!("another sched_ext scheduler is attached: {ops}. Stop it first (only one can run at a time).");
     }
     Ok(())
 }

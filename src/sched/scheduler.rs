@@ -105,8 +105,7 @@ impl Scheduler {
         // lives. The box is never moved out of nor dropped before the
         // skeleton: both are fields of `Scheduler`, declared so that the
         // skeleton drops first, and a box's heap address is stable.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            unsafe { &mut *(object.as_mut() as *mut MaybeUninit<OpenObject>) };
+        let storage: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *(object.as_mut() as *mut MaybeUninit<OpenObject>) };
 
         let builder = BpfSkelBuilder::default();
         let mut open = scx_ops_open!(builder, storage, gamer_ops, None::<libbpf_sys::bpf_object_open_opts>)
@@ -134,22 +133,11 @@ impl Scheduler {
             // SAFETY: the map belongs to the loaded skeleton; libbpf returns
             // its mmap'ed contents, valid while the skeleton lives.
             unsafe {
-                libbpf_sys::bpf_map__initial_value(
-                    map.as_libbpf_object().as_ptr(),
-                    (&raw mut size).cast(),
-                ) as *const std::ffi::c_char
+                libbpf_sys::bpf_map__initial_value(map.as_libbpf_object().as_ptr(), (&raw mut size).cast()) as *const std::ffi::c_char
             }
         };
 
-        Ok(Self {
-            link: None,
-            skel,
-            _object: object,
-            dump_ptr,
-            config: *config,
-            phase: Phase::Loaded,
-            load_time: start.elapsed(),
-        })
+        Ok(Self { link: None, skel, _object: object, dump_ptr, config: *config, phase: Phase::Loaded, load_time: start.elapsed() })
     }
 
     pub fn config(&self) -> &SchedConfig {
@@ -173,8 +161,7 @@ impl Scheduler {
             Phase::Loaded => {}
         }
         preflight::check_no_other_scheduler()?;
-        let link = scx_ops_attach!(self.skel, gamer_ops)
-            .with_context(|| format!("attaching scx_gamer ({})", self.config))?;
+        let link = scx_ops_attach!(self.skel, gamer_ops).with_context(|| format!("attaching scx_gamer ({})", self.config))?;
         self.link = Some(link);
         self.phase = Phase::Attached;
         Ok(())
@@ -186,8 +173,7 @@ impl Scheduler {
         if self.phase == Phase::Attached {
             drop(self.link.take());
             self.phase = Phase::Detached;
-            wait_for_state(|s| s == "disabled", Duration::from_secs(10))
-                .context("sched_ext did not become disabled after detaching")?;
+            wait_for_state(|s| s == "disabled", Duration::from_secs(10)).context("sched_ext did not become disabled after detaching")?;
         }
         Ok(start.elapsed())
     }
@@ -197,8 +183,7 @@ impl Scheduler {
         let detach = self.detach()?;
         let detached_at = Instant::now();
         next.attach()?;
-        wait_for_state(|s| s == "enabled", Duration::from_secs(10))
-            .context("sched_ext did not become enabled after attaching")?;
+        wait_for_state(|s| s == "enabled", Duration::from_secs(10)).context("sched_ext did not become enabled after attaching")?;
         Ok(SwitchTiming { detach, gap: detached_at.elapsed() })
     }
 
@@ -257,12 +242,7 @@ impl Scheduler {
 
     /// The processes the scheduler treats as the game.
     pub fn game_tgids(&self) -> BTreeSet<u32> {
-        self.skel
-            .maps
-            .game_tgids
-            .keys()
-            .filter_map(|k| k.try_into().ok().map(u32::from_ne_bytes))
-            .collect()
+        self.skel.maps.game_tgids.keys().filter_map(|k| k.try_into().ok().map(u32::from_ne_bytes)).collect()
     }
 
     /// Add and remove game processes; tasks pick the change up at their next
@@ -274,8 +254,7 @@ impl Scheduler {
         let map = &self.skel.maps.game_tgids;
         let origin = bpf_intf::game_tgid_origin_GAME_FROM_USER.to_ne_bytes();
         for tgid in add {
-            map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY)
-                .with_context(|| format!("adding game process {tgid}"))?;
+            map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY).with_context(|| format!("adding game process {tgid}"))?;
         }
         for tgid in remove {
             // Already gone (raced with another removal) is fine.
@@ -298,12 +277,7 @@ impl Scheduler {
     pub fn signal_input(&self, nr_events: u32) -> Result<()> {
         let mut arg = bpf_intf::input_arg { nr_events };
         // SAFETY: input_arg is a plain C struct; the slice covers exactly it.
-        let ctx = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&raw mut arg).cast::<u8>(),
-                std::mem::size_of::<bpf_intf::input_arg>(),
-            )
-        };
+        let ctx = unsafe { std::slice::from_raw_parts_mut((&raw mut arg).cast::<u8>(), std::mem::size_of::<bpf_intf::input_arg>()) };
         let input = ProgramInput { context_in: Some(ctx), ..Default::default() };
         let out = self.skel.progs.signal_input.test_run(input).context("running signal_input")?;
         if out.return_value != 0 {

@@ -34,7 +34,9 @@ pub struct Metrics {
     pub migrations: u64,
     #[stat(desc = "Tasks over their migration budget kept on their CPU")]
     pub mig_blocked: u64,
-    #[stat(desc = "Tasks over budget let go because their CPU was busy (a queue; for a game thread also another game thread, or any task it may not preempt)")]
+    #[stat(
+        desc = "Tasks over budget let go because their CPU was busy (a queue; for a game thread also another game thread, or any task it may not preempt)"
+    )]
     pub mig_saturated: u64,
     // (Absent from records made before these two: 0.)
     #[stat(desc = "Game threads among mig_blocked")]
@@ -127,9 +129,7 @@ pub fn server_data() -> StatsServerData<(), Metrics> {
         });
         Ok(read)
     });
-    StatsServerData::new()
-        .add_meta(Metrics::meta())
-        .add_ops("top", StatsOps { open, close: None })
+    StatsServerData::new().add_meta(Metrics::meta()).add_ops("top", StatsOps { open, close: None })
 }
 
 #[cfg(test)]

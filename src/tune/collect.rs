@@ -23,10 +23,11 @@ pub struct Collect {
 impl Collect {
     /// Note the game (by its first pid) now: it may be gone at the end.
     pub fn start(data_dir: &Path, config: &SchedConfig, game_pids: &[u32]) -> Self {
-        let game = game_pids
-            .first()
-            .and_then(|&pid| GameId::from_process(Path::new("/proc"), pid).ok())
-            .unwrap_or_else(|| GameId { key: "unknown-game".into(), exe: "unknown".into(), steam_app_id: None });
+        let game = game_pids.first().and_then(|&pid| GameId::from_process(Path::new("/proc"), pid).ok()).unwrap_or_else(|| GameId {
+            key: "unknown-game".into(),
+            exe: "unknown".into(),
+            steam_app_id: None,
+        });
         Self { data_dir: data_dir.to_path_buf(), config: *config, game, started: Utc::now() }
     }
 

@@ -86,11 +86,7 @@ pub enum FrameSource {
 /// The frame logs (not summaries) in `folder`.
 pub(crate) fn csv_logs(folder: &Path) -> BTreeSet<PathBuf> {
     std::fs::read_dir(folder)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| mlog::is_frame_log(p))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| mlog::is_frame_log(p)).collect())
         .unwrap_or_default()
 }
 
@@ -143,7 +139,6 @@ impl FrameSource {
         let watcher = watch_folder(folder)?;
         Ok(Self::Stream { watcher, folder: folder.to_path_buf(), collecting: false, got: Measurement::default() })
     }
-
 }
 
 impl Frames for FrameSource {

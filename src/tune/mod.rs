@@ -14,8 +14,8 @@ pub mod runner;
 pub mod score;
 pub mod search;
 pub mod space;
-pub mod switch;
 pub mod start;
+pub mod switch;
 pub mod trials;
 
 pub use options::TuneOptions;

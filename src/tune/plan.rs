@@ -31,12 +31,8 @@ pub struct Progress {
 
 /// Progress of every config in `store` (configs never tried are absent).
 pub fn progress(store: &GameStore) -> HashMap<SchedConfig, Progress> {
-    let baselines: HashSet<(&str, u32)> = store
-        .trials
-        .iter()
-        .filter(|t| t.kind == TrialKind::Baseline && t.status.is_ok())
-        .map(|t| (t.session.as_str(), t.block))
-        .collect();
+    let baselines: HashSet<(&str, u32)> =
+        store.trials.iter().filter(|t| t.kind == TrialKind::Baseline && t.status.is_ok()).map(|t| (t.session.as_str(), t.block)).collect();
     let mut out: HashMap<SchedConfig, Progress> = HashMap::new();
     for t in store.trials.iter().filter(|t| t.kind == TrialKind::Config) {
         let Some(config) = t.config else { continue };
@@ -103,11 +99,7 @@ impl Search for PlanSearch {
     }
 
     fn best(&self) -> Option<(SchedConfig, f64)> {
-        self.asked
-            .iter()
-            .zip(&self.scores)
-            .filter_map(|(c, s)| s.map(|s| (*c, s)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
+        self.asked.iter().zip(&self.scores).filter_map(|(c, s)| s.map(|s| (*c, s))).min_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
 

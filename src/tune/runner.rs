@@ -210,9 +210,9 @@ impl<'a> Runner<'a> {
                 return Ok(Some(stop));
             }
             match self.source.end() {
-                Ok(m) if m.sampled == Some(true) => bail!(
-                    "the game's MangoHud logs a sample per interval, not every frame: set log_interval=0 in its MANGOHUD_CONFIG"
-                ),
+                Ok(m) if m.sampled == Some(true) => {
+                    bail!("the game's MangoHud logs a sample per interval, not every frame: set log_interval=0 in its MANGOHUD_CONFIG")
+                }
                 Ok(m) if m.frames_ns.len() >= MIN_PROBE_FRAMES => {
                     let fps = m.frames_ns.len() as f64 * 1e9 / m.frames_ns.iter().sum::<u64>() as f64;
                     info!("warm-up probe: {} frames, {fps:.1} fps", m.frames_ns.len());
@@ -243,7 +243,12 @@ impl<'a> Runner<'a> {
 
     /// Serve the scheduler until `until`, watching the game, the signals,
     /// the frames (into `progress`) and, at `mid`, what sched_ext runs.
-    fn wait(&mut self, until: Instant, mut progress: Option<(&mut TrialProgress, Instant)>, mut mid: Option<(Instant, &mut Observed)>) -> Result<Waited> {
+    fn wait(
+        &mut self,
+        until: Instant,
+        mut progress: Option<(&mut TrialProgress, Instant)>,
+        mut mid: Option<(Instant, &mut Observed)>,
+    ) -> Result<Waited> {
         loop {
             if let Some(reason) = self.game.exited() {
                 return Ok(Waited::Stopped(Stop::GameExited(reason)));

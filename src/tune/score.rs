@@ -147,12 +147,7 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
 
 /// Average-fps ratio config ÷ baseline (geometric mean over pairs).
 pub fn fps_ratio(pairs: &[Pair]) -> f64 {
-    geo_mean(
-        pairs
-            .iter()
-            .filter(|p| !p.config.is_empty() && !p.baseline.is_empty())
-            .map(|p| avg_fps(p.config) / avg_fps(p.baseline)),
-    )
+    geo_mean(pairs.iter().filter(|p| !p.config.is_empty() && !p.baseline.is_empty()).map(|p| avg_fps(p.config) / avg_fps(p.baseline)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

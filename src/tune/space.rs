@@ -43,11 +43,7 @@ impl Space {
         for dim in dims {
             let name = dim.knob.trim().to_string();
             let Some(knob) = KNOBS.iter().find(|k| k.name == name) else {
-                bail!(
-                    "space: unknown knob '{}' (known: {})",
-                    dim.knob,
-                    KNOBS.map(|k| k.name).join(", ")
-                );
+                bail!("space: unknown knob '{}' (known: {})", dim.knob, KNOBS.map(|k| k.name).join(", "));
             };
             if !seen.insert(name.clone()) {
                 bail!("space: knob '{name}' is listed twice");
@@ -56,12 +52,7 @@ impl Space {
                 bail!("space: knob '{name}' has no levels");
             }
             if let Some(bad) = dim.levels.iter().find(|&&v| v < knob.min || v > knob.max) {
-                bail!(
-                    "space: {name} = {bad} is out of range: allowed {}..={} {}",
-                    knob.min,
-                    knob.max,
-                    knob.unit
-                );
+                bail!("space: {name} = {bad} is out of range: allowed {}..={} {}", knob.min, knob.max, knob.unit);
             }
             let mut levels = dim.levels;
             levels.sort_unstable();
@@ -74,9 +65,7 @@ impl Space {
     /// Number of points: the product of the level counts, saturating (a
     /// space with no dims has one point, the base).
     pub fn size(&self) -> usize {
-        self.dims
-            .iter()
-            .fold(1usize, |acc, d| acc.saturating_mul(d.levels.len()))
+        self.dims.iter().fold(1usize, |acc, d| acc.saturating_mul(d.levels.len()))
     }
 
     /// The config at `point` (`point[i]` indexes `dims[i].levels`). Indices
@@ -137,19 +126,12 @@ mod tests {
     use super::*;
 
     fn dim(knob: &str, levels: &[u64]) -> Dim {
-        Dim {
-            knob: knob.into(),
-            levels: levels.to_vec(),
-        }
+        Dim { knob: knob.into(), levels: levels.to_vec() }
     }
 
     #[test]
     fn new_sorts_dedups_and_enumerates_row_major() {
-        let s = Space::new(
-            SchedConfig::default(),
-            vec![dim("slice_us", &[2000, 500, 500]), dim("mig_max", &[1, 0])],
-        )
-        .unwrap();
+        let s = Space::new(SchedConfig::default(), vec![dim("slice_us", &[2000, 500, 500]), dim("mig_max", &[1, 0])]).unwrap();
         assert_eq!(s.dims[0].levels, vec![500, 2000]);
         assert_eq!(s.dims[1].levels, vec![0, 1]);
         assert_eq!(s.size(), 4);
@@ -180,25 +162,15 @@ mod tests {
     #[test]
     fn rejects_bad_dims_naming_knob_and_value() {
         let base = SchedConfig::default();
-        let err = Space::new(base, vec![dim("slice", &[1])])
-            .unwrap_err()
-            .to_string();
+        let err = Space::new(base, vec![dim("slice", &[1])]).unwrap_err().to_string();
         assert!(err.contains("unknown knob 'slice'"), "{err}");
-        let err = Space::new(base, vec![dim("slice_us", &[0, 10])])
-            .unwrap_err()
-            .to_string();
+        let err = Space::new(base, vec![dim("slice_us", &[0, 10])]).unwrap_err().to_string();
         assert!(err.contains("slice_us = 0 is out of range"), "{err}");
-        let err = Space::new(base, vec![dim("mig_max", &[5, 1001])])
-            .unwrap_err()
-            .to_string();
+        let err = Space::new(base, vec![dim("mig_max", &[5, 1001])]).unwrap_err().to_string();
         assert!(err.contains("mig_max = 1001"), "{err}");
-        let err = Space::new(base, vec![dim("mig_max", &[])])
-            .unwrap_err()
-            .to_string();
+        let err = Space::new(base, vec![dim("mig_max", &[])]).unwrap_err().to_string();
         assert!(err.contains("'mig_max' has no levels"), "{err}");
-        let err = Space::new(base, vec![dim("mig_max", &[1]), dim("mig_max", &[2])])
-            .unwrap_err()
-            .to_string();
+        let err = Space::new(base, vec![dim("mig_max", &[1]), dim("mig_max", &[2])]).unwrap_err().to_string();
         assert!(err.contains("'mig_max' is listed twice"), "{err}");
     }
 
@@ -216,10 +188,7 @@ mod tests {
     #[test]
     fn size_saturates() {
         let levels: Vec<u64> = (0..1000).collect();
-        let dims = ["input_window_us", "mig_max", "game_boost_us"]
-            .iter()
-            .map(|k| dim(k, &levels))
-            .collect();
+        let dims = ["input_window_us", "mig_max", "game_boost_us"].iter().map(|k| dim(k, &levels)).collect();
         let mut s = Space::new(SchedConfig::default(), dims).unwrap();
         assert_eq!(s.size(), 1_000_000_000);
         for _ in 0..4 {

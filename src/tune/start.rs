@@ -169,9 +169,7 @@ fn find_control_socket(process: &GameProcess, game: &mut dyn GameWatch, timeout:
             bail!("the game exited ({reason})");
         }
         if Instant::now() > deadline {
-            bail!(
-                "no frames from the game within {timeout:?}: its MangoHud is set up with a control socket but never opened it"
-            );
+            bail!("no frames from the game within {timeout:?}: its MangoHud is set up with a control socket but never opened it");
         }
         std::thread::sleep(Duration::from_millis(200));
     }

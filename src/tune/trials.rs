@@ -163,7 +163,8 @@ mod tests {
 
     #[test]
     fn reads_trials_over_base_and_defaults() {
-        let f = parse("description = \"d\"\n[base]\nmig_window_ms = 50\n[[trial]]\nname = \"a\"\nslice_us = 5\n[[trial]]\nmig_max = 0\n").unwrap();
+        let f = parse("description = \"d\"\n[base]\nmig_window_ms = 50\n[[trial]]\nname = \"a\"\nslice_us = 5\n[[trial]]\nmig_max = 0\n")
+            .unwrap();
         assert_eq!(f.description.as_deref(), Some("d"));
         assert_eq!(f.trials.len(), 2);
         assert_eq!(f.trials[0].name, "a");
@@ -203,7 +204,8 @@ mod tests {
     fn the_shipped_trial_files_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("trials");
         let seed = TrialFile::load(&dir.join("seed.toml")).unwrap();
-        let cfgs: Vec<(u64, u64, u32)> = seed.trials.iter().map(|t| (t.config.slice_us, t.config.input_window_us, t.config.mig_max)).collect();
+        let cfgs: Vec<(u64, u64, u32)> =
+            seed.trials.iter().map(|t| (t.config.slice_us, t.config.input_window_us, t.config.mig_max)).collect();
         assert_eq!(cfgs, vec![(5, 1000, 1), (10, 2000, 3), (15, 3000, 5), (7, 1500, 2)]);
         let default = TrialFile::load(&dir.join("default.toml")).unwrap();
         assert!(default.trials.len() >= 4 && default.space.as_ref().is_some_and(|s| s.size() > default.trials.len()));

@@ -91,9 +91,7 @@ impl SharedVm {
             // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
             unsafe {
                 use std::os::unix::process::CommandExt;
-                cmd.pre_exec(|| {
-                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
-                });
+                cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from));
             }
             let status = match cmd.status() {
                 Ok(s) => format!("vm-run exited: {s}"),

@@ -8,14 +8,7 @@ use scx_gamer::store::{Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus
 
 /// One trial of session "s1" with frame times `f` (µs); a config trial
 /// (Some config) has counters and was seen attached, the baseline not.
-pub fn synthetic_trial(
-    id: u32,
-    block: u32,
-    name: &str,
-    config: Option<SchedConfig>,
-    f: &[u32],
-    status: TrialStatus,
-) -> TrialRecord {
+pub fn synthetic_trial(id: u32, block: u32, name: &str, config: Option<SchedConfig>, f: &[u32], status: TrialStatus) -> TrialRecord {
     let mut s = FrameSeries::default();
     for &x in f {
         s.push(u64::from(x) * 1000);
@@ -26,11 +19,7 @@ pub fn synthetic_trial(
         id,
         session: "s1".into(),
         block,
-        kind: if scx {
-            TrialKind::Config
-        } else {
-            TrialKind::Baseline
-        },
+        kind: if scx { TrialKind::Config } else { TrialKind::Baseline },
         name: name.into(),
         config,
         status,
@@ -52,24 +41,11 @@ pub fn synthetic_trial(
             mig_blocked: 40,
             ..Default::default()
         }),
-        switch: SwitchInfo {
-            load_ms: scx.then_some(35.0),
-            detach_ms: None,
-            gap_ms: scx.then_some(1.5),
-        },
+        switch: SwitchInfo { load_ms: scx.then_some(35.0), detach_ms: None, gap_ms: scx.then_some(1.5) },
         observed: if scx {
-            Observed {
-                state_mid: on("enabled"),
-                ops_mid: on("scx_gamer_0.1.0"),
-                state_end: on("enabled"),
-                ops_end: on("scx_gamer_0.1.0"),
-            }
+            Observed { state_mid: on("enabled"), ops_mid: on("scx_gamer_0.1.0"), state_end: on("enabled"), ops_end: on("scx_gamer_0.1.0") }
         } else {
-            Observed {
-                state_mid: on("disabled"),
-                state_end: on("disabled"),
-                ..Default::default()
-            }
+            Observed { state_mid: on("disabled"), state_end: on("disabled"), ..Default::default() }
         },
     }
 }

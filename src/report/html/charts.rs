@@ -61,9 +61,7 @@ impl Ink {
     pub fn swatch(self) -> String {
         match self {
             Ink::Fg => "<span class=\"swatch fg\"></span>".into(),
-            Ink::Colour(RGBColor(r, g, b)) => format!(
-                "<span class=\"swatch\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>"
-            ),
+            Ink::Colour(RGBColor(r, g, b)) => format!("<span class=\"swatch\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>"),
         }
     }
 }
@@ -93,34 +91,19 @@ fn finish(svg: String, label: &str) -> String {
 
 /// An axis range that is never empty (plotters divides by its width).
 fn upper(max: f64) -> f64 {
-    if max.is_finite() && max > 0.0 {
-        max
-    } else {
-        1.0
-    }
+    if max.is_finite() && max > 0.0 { max } else { 1.0 }
 }
 
 /// Tick labels with as many decimals as the range needs.
 fn tick(v: f64, range: f64) -> String {
-    if range < 5.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
+    if range < 5.0 { format!("{v:.1}") } else { format!("{v:.0}") }
 }
 
 /// One trial's (or log's) frame times over time: `points` as (s, ms),
 /// already downsampled; a faint line at its p99. Small, so the axes carry
 /// no titles: the page says what they are once for all of them. Shared `x_max`/`y_max`
 /// put every small multiple on the same scale.
-pub fn frame_time(
-    points: &[(f64, f64)],
-    ink: Ink,
-    p99_ms: f64,
-    x_max: f64,
-    y_max: f64,
-    label: &str,
-) -> Result<String> {
+pub fn frame_time(points: &[(f64, f64)], ink: Ink, p99_ms: f64, x_max: f64, y_max: f64, label: &str) -> Result<String> {
     let (x_max, y_max) = (upper(x_max), upper(y_max));
     let mut svg = String::new();
     {
@@ -149,18 +132,10 @@ pub fn frame_time(
             .context("drawing a frame-time chart's axes")?;
         if p99_ms.is_finite() && p99_ms > 0.0 {
             chart
-                .draw_series(LineSeries::new(
-                    [(0.0, p99_ms), (x_max, p99_ms)],
-                    FG.mix(0.45).stroke_width(1),
-                ))
+                .draw_series(LineSeries::new([(0.0, p99_ms), (x_max, p99_ms)], FG.mix(0.45).stroke_width(1)))
                 .context("drawing a p99 line")?;
         }
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                ink.rgb().stroke_width(1),
-            ))
-            .context("drawing frame times")?;
+        chart.draw_series(LineSeries::new(points.iter().copied(), ink.rgb().stroke_width(1))).context("drawing frame times")?;
         root.present().context("finishing a frame-time chart")?;
     }
     Ok(finish(svg, label))
@@ -170,18 +145,8 @@ pub fn frame_time(
 /// "nines" axis (p0 … p90 … p99 … p99.9): lower is better, and the right
 /// end is the stutter a player feels. Emphasised lines go on top.
 pub fn percentiles(lines: &[Line], label: &str) -> Result<String> {
-    let y_max = upper(
-        lines
-            .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.1))
-            .fold(0.0, f64::max)
-            * 1.05,
-    );
-    let x_max = lines
-        .iter()
-        .flat_map(|l| l.points.last().map(|p| p.0))
-        .fold(0.0, f64::max)
-        .clamp(1.0, MAX_NINES);
+    let y_max = upper(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max) * 1.05);
+    let x_max = lines.iter().flat_map(|l| l.points.last().map(|p| p.0)).fold(0.0, f64::max).clamp(1.0, MAX_NINES);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 440)).into_drawing_area();
@@ -210,19 +175,9 @@ pub fn percentiles(lines: &[Line], label: &str) -> Result<String> {
             .draw()
             .context("drawing the percentile chart's axes")?;
         // Plain lines first, emphasised ones on top of them.
-        for line in lines
-            .iter()
-            .filter(|l| !l.emphasis)
-            .chain(lines.iter().filter(|l| l.emphasis))
-        {
-            let style = if line.emphasis {
-                line.ink.rgb().stroke_width(3)
-            } else {
-                line.ink.rgb().mix(0.8).stroke_width(2)
-            };
-            chart
-                .draw_series(LineSeries::new(line.points.iter().copied(), style))
-                .context("drawing a percentile curve")?;
+        for line in lines.iter().filter(|l| !l.emphasis).chain(lines.iter().filter(|l| l.emphasis)) {
+            let style = if line.emphasis { line.ink.rgb().stroke_width(3) } else { line.ink.rgb().mix(0.8).stroke_width(2) };
+            chart.draw_series(LineSeries::new(line.points.iter().copied(), style)).context("drawing a percentile curve")?;
         }
         root.present().context("finishing the percentile chart")?;
     }
@@ -233,14 +188,7 @@ pub fn percentiles(lines: &[Line], label: &str) -> Result<String> {
 /// `lo..hi` ms, overlaid as translucent areas with outlines.
 pub fn histogram(series: &[(Ink, Vec<f64>)], lo: f64, hi: f64, label: &str) -> Result<String> {
     let hi = if hi > lo { hi } else { lo + 1.0 };
-    let y_max = upper(
-        series
-            .iter()
-            .flat_map(|s| s.1.iter().copied())
-            .fold(0.0, f64::max)
-            * 100.0
-            * 1.1,
-    );
+    let y_max = upper(series.iter().flat_map(|s| s.1.iter().copied()).fold(0.0, f64::max) * 100.0 * 1.1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 320)).into_drawing_area();
@@ -279,11 +227,7 @@ pub fn histogram(series: &[(Ink, Vec<f64>)], lo: f64, hi: f64, label: &str) -> R
             }
             points.push((hi, 0.0));
             let c = ink.rgb();
-            chart
-                .draw_series(
-                    AreaSeries::new(points, 0.0, c.mix(0.18)).border_style(c.stroke_width(2)),
-                )
-                .context("drawing a histogram")?;
+            chart.draw_series(AreaSeries::new(points, 0.0, c.mix(0.18)).border_style(c.stroke_width(2))).context("drawing a histogram")?;
         }
         root.present().context("finishing the histogram")?;
     }
@@ -300,23 +244,12 @@ mod tests {
 
     #[test]
     fn charts_are_themed_labelled_inline_svg() {
-        let pts: Vec<(f64, f64)> = (0..100)
-            .map(|i| (f64::from(i) / 10.0, 8.0 + f64::from(i % 5)))
-            .collect();
+        let pts: Vec<(f64, f64)> = (0..100).map(|i| (f64::from(i) / 10.0, 8.0 + f64::from(i % 5))).collect();
         let svg = frame_time(&pts, Ink::nth(0), 11.5, 10.0, 20.0, "trial 1 <calm> & co").unwrap();
-        assert!(
-            svg.starts_with(
-                "<svg class=\"chart\" role=\"img\" aria-label=\"trial 1 &lt;calm&gt; &amp; co\""
-            ),
-            "{}",
-            &svg[..200]
-        );
+        assert!(svg.starts_with("<svg class=\"chart\" role=\"img\" aria-label=\"trial 1 &lt;calm&gt; &amp; co\""), "{}", &svg[..200]);
         assert!(svg.contains("<title>trial 1 &lt;calm&gt; &amp; co</title>"));
         assert_eq!(count(&svg, "<svg"), 1);
-        assert!(
-            svg.contains("currentColor") && !svg.contains(FG_HEX),
-            "axes follow the theme"
-        );
+        assert!(svg.contains("currentColor") && !svg.contains(FG_HEX), "axes follow the theme");
         assert!(!svg.contains("http"), "no namespace URL");
         assert!(svg.contains("#2F8FD8"), "the series colour");
         assert!(svg.contains("<polyline"));
@@ -324,21 +257,8 @@ mod tests {
 
     #[test]
     fn percentile_axis_is_labelled_in_percentiles() {
-        let pts: Vec<(f64, f64)> = (0..=30)
-            .map(|i| (f64::from(i) / 10.0, 8.0 + f64::from(i)))
-            .collect();
-        let lines = [
-            Line {
-                points: pts.clone(),
-                ink: Ink::Fg,
-                emphasis: true,
-            },
-            Line {
-                points: pts,
-                ink: Ink::nth(3),
-                emphasis: false,
-            },
-        ];
+        let pts: Vec<(f64, f64)> = (0..=30).map(|i| (f64::from(i) / 10.0, 8.0 + f64::from(i))).collect();
+        let lines = [Line { points: pts.clone(), ink: Ink::Fg, emphasis: true }, Line { points: pts, ink: Ink::nth(3), emphasis: false }];
         let svg = percentiles(&lines, "percentiles").unwrap();
         for l in ["p0", "p90", "p99", "p99.9"] {
             assert!(svg.contains(&format!("{l}\n</text>")), "no {l} tick: {svg}");
@@ -349,13 +269,7 @@ mod tests {
 
     #[test]
     fn histogram_and_degenerate_input_draw_without_panicking() {
-        let svg = histogram(
-            &[(Ink::Fg, vec![0.5, 0.5]), (Ink::nth(1), vec![0.1, 0.9])],
-            8.0,
-            10.0,
-            "h",
-        )
-        .unwrap();
+        let svg = histogram(&[(Ink::Fg, vec![0.5, 0.5]), (Ink::nth(1), vec![0.1, 0.9])], 8.0, 10.0, "h").unwrap();
         assert!(svg.contains("<polygon"), "filled areas");
         // Empty and flat data: still a chart, no panic, no NaN.
         for svg in [

@@ -59,11 +59,7 @@ pub fn histogram(frames_ms: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     let width = (hi - lo) / bins as f64;
     for &f in frames_ms {
         let b = ((f - lo) / width).floor();
-        let b = if b.is_finite() && b > 0.0 {
-            (b as usize).min(bins - 1)
-        } else {
-            0
-        };
+        let b = if b.is_finite() && b > 0.0 { (b as usize).min(bins - 1) } else { 0 };
         counts[b] += 1;
     }
     let n = frames_ms.len() as f64;
@@ -109,10 +105,7 @@ mod tests {
         let c = percentile_curve(&v, 4);
         assert_eq!(c.len(), 4);
         assert_eq!(c[0], (0.0, 1.0));
-        assert!(
-            (c[2].0 - 2.0).abs() < 1e-9 && (c[2].1 - 9_900.0).abs() <= 1.0,
-            "{c:?}"
-        );
+        assert!((c[2].0 - 2.0).abs() < 1e-9 && (c[2].1 - 9_900.0).abs() <= 1.0, "{c:?}");
         assert!((c[3].1 - 9_990.0).abs() <= 1.0, "{c:?}");
         assert!(c.windows(2).all(|w| w[0].1 <= w[1].1));
         // 100 frames support two nines only.
@@ -135,9 +128,7 @@ mod tests {
 
     #[test]
     fn histogram_range_ignores_the_extreme_0_1_percent() {
-        let mut a: Vec<f64> = (0..10_000)
-            .map(|i| 8.0 + f64::from(i % 100) / 100.0)
-            .collect();
+        let mut a: Vec<f64> = (0..10_000).map(|i| 8.0 + f64::from(i % 100) / 100.0).collect();
         a.push(500.0);
         a.sort_by(f64::total_cmp);
         let b = [7.5, 9.5];

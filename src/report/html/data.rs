@@ -26,31 +26,19 @@ pub fn trial_frames(store: &GameStore) -> Result<Vec<TrialFrames<'_>>> {
                 Some(text) => decode_us(text).with_context(|| format!("trial {}", t.id))?,
                 None => Vec::new(),
             };
-            Ok(TrialFrames {
-                trial: t,
-                ms: us.into_iter().map(|f| f64::from(f) / 1e3).collect(),
-            })
+            Ok(TrialFrames { trial: t, ms: us.into_iter().map(|f| f64::from(f) / 1e3).collect() })
         })
         .collect()
 }
 
 /// The trials `rank` pooled into `row`: same config, ok, with frames.
-pub fn row_trials<'s, 'a>(
-    frames: &'s [TrialFrames<'a>],
-    row: &ConfigRow,
-) -> Vec<&'s TrialFrames<'a>> {
-    frames
-        .iter()
-        .filter(|f| f.trial.config == row.config && f.trial.status.is_ok() && !f.ms.is_empty())
-        .collect()
+pub fn row_trials<'s, 'a>(frames: &'s [TrialFrames<'a>], row: &ConfigRow) -> Vec<&'s TrialFrames<'a>> {
+    frames.iter().filter(|f| f.trial.config == row.config && f.trial.status.is_ok() && !f.ms.is_empty()).collect()
 }
 
 /// A row's frames, pooled as `rank` pools them (trial after trial).
 pub fn row_frames(frames: &[TrialFrames<'_>], row: &ConfigRow) -> Vec<f64> {
-    row_trials(frames, row)
-        .into_iter()
-        .flat_map(|f| f.ms.iter().copied())
-        .collect()
+    row_trials(frames, row).into_iter().flat_map(|f| f.ms.iter().copied()).collect()
 }
 
 /// Each row's colour, used by every chart and legend of the page: the

@@ -66,9 +66,7 @@ mod tests {
     #[test]
     fn a_lone_spike_and_the_fastest_frame_survive() {
         // 100 000 steady frames, one 80 ms hitch and one 1 ms frame.
-        let mut v: Vec<f64> = (0..100_000)
-            .map(|i| 8.0 + f64::from(i % 7) * 0.05)
-            .collect();
+        let mut v: Vec<f64> = (0..100_000).map(|i| 8.0 + f64::from(i % 7) * 0.05).collect();
         v[61_234] = 80.0;
         v[7] = 1.0;
         let pts = min_max(&v, 400);

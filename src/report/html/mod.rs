@@ -52,10 +52,5 @@ pub fn write_logs(files: &[PathBuf], out: &Path) -> Result<()> {
     for b in &bad {
         eprintln!("scx_gamer: bad log: {b}");
     }
-    bail!(
-        "{} of {} logs could not be read (the others are reported in {})",
-        bad.len(),
-        files.len(),
-        out.display()
-    )
+    bail!("{} of {} logs could not be read (the others are reported in {})", bad.len(), files.len(), out.display())
 }

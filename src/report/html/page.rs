@@ -24,11 +24,7 @@ pub fn esc(text: &str) -> String {
 /// `x` with `digits` decimals, "–" when it is not a number (no frames, no
 /// baseline): a table cell never says NaN.
 pub fn num(x: f64, digits: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.digits$}")
-    } else {
-        "–".into()
-    }
+    if x.is_finite() { format!("{x:.digits$}") } else { "–".into() }
 }
 
 pub fn opt_num(x: Option<f64>, digits: usize) -> String {
@@ -38,9 +34,7 @@ pub fn opt_num(x: Option<f64>, digits: usize) -> String {
 /// What a histogram over `lo..hi` ms does with the frames outside it.
 pub fn clip_note(lo: f64, hi: f64) -> String {
     if lo > 0.0 {
-        format!(
-            "frames faster than {lo} ms or slower than {hi} ms are counted in the first or last bar"
-        )
+        format!("frames faster than {lo} ms or slower than {hi} ms are counted in the first or last bar")
     } else {
         format!("frames slower than {hi} ms are counted in the last bar")
     }
@@ -132,10 +126,7 @@ mod tests {
 
     #[test]
     fn escapes_everything_that_could_open_markup() {
-        assert_eq!(
-            esc(r#"<img src=x onerror="a('b')"> & co"#),
-            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt; &amp; co"
-        );
+        assert_eq!(esc(r#"<img src=x onerror="a('b')"> & co"#), "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt; &amp; co");
         assert_eq!(esc("glxgears ✓"), "glxgears ✓");
     }
 

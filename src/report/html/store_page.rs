@@ -31,25 +31,15 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 
 /// `source` is the store's file, named in the page and in errors.
 pub fn render(store: &GameStore, source: &Path) -> Result<String> {
-    let ranking =
-        rank(store).with_context(|| format!("{}: ranking its trials", source.display()))?;
-    let frames = trial_frames(store)
-        .with_context(|| format!("{}: reading frame times", source.display()))?;
+    let ranking = rank(store).with_context(|| format!("{}: ranking its trials", source.display()))?;
+    let frames = trial_frames(store).with_context(|| format!("{}: reading frame times", source.display()))?;
     let inks = row_inks(&ranking.rows);
-    let pooled: Vec<Vec<f64>> = ranking
-        .rows
-        .iter()
-        .map(|r| sorted(row_frames(&frames, r)))
-        .collect();
+    let pooled: Vec<Vec<f64>> = ranking.rows.iter().map(|r| sorted(row_frames(&frames, r))).collect();
 
     let g = &store.game;
     let title = format!("scx_gamer report: {}", g.key);
     let mut body = String::new();
-    let steam = g
-        .steam_app_id
-        .as_deref()
-        .map(|id| format!(", Steam app {}", esc(id)))
-        .unwrap_or_default();
+    let steam = g.steam_app_id.as_deref().map(|id| format!(", Steam app {}", esc(id))).unwrap_or_default();
     let _ = writeln!(
         body,
         "<h1>{}</h1>\n<p class=\"sub\">exe <code>{}</code>{steam} · {} trials in {} session{} · from <code>{}</code></p>",
@@ -62,16 +52,20 @@ pub fn render(store: &GameStore, source: &Path) -> Result<String> {
     );
     body.push_str(&verdict(&ranking));
 
-    body.push_str("<h2>Ranking</h2>\n<p class=\"note\">Each config's p99 frame time is paired with the baseline of its block; \
-        the bar shows its ratio's 95 % interval against 1 × baseline (the line). Lower is better.</p>\n");
+    body.push_str(
+        "<h2>Ranking</h2>\n<p class=\"note\">Each config's p99 frame time is paired with the baseline of its block; \
+        the bar shows its ratio's 95 % interval against 1 × baseline (the line). Lower is better.</p>\n",
+    );
     body.push_str(&tables::ranking(&ranking, &inks));
 
     body.push_str(&percentile_section(&ranking, &pooled, &inks)?);
     body.push_str(&histogram_section(&ranking, &pooled, &inks)?);
     body.push_str(&multiples_section(&ranking, &frames, &inks)?);
 
-    body.push_str("<h2>Trials</h2>\n<p class=\"note\">Scheduler counters cover the measured part of each trial; \
-        “sched_ext seen” is what the kernel said at the trial's end.</p>\n");
+    body.push_str(
+        "<h2>Trials</h2>\n<p class=\"note\">Scheduler counters cover the measured part of each trial; \
+        “sched_ext seen” is what the kernel said at the trial's end.</p>\n",
+    );
     body.push_str(&tables::trials(store));
     body.push_str("<h2>System</h2>\n");
     body.push_str(&tables::sessions(store));
@@ -81,14 +75,8 @@ pub fn render(store: &GameStore, source: &Path) -> Result<String> {
 /// The answer first: which config to use, if any.
 fn verdict(r: &Ranking) -> String {
     let ratio = |row: &crate::report::rank::ConfigRow| {
-        row.p99_ratio.map_or_else(String::new, |i| {
-            format!(
-                " — p99 {} × baseline [{}–{}]",
-                num(i.estimate, 3),
-                num(i.low, 3),
-                num(i.high, 3)
-            )
-        })
+        row.p99_ratio
+            .map_or_else(String::new, |i| format!(" — p99 {} × baseline [{}–{}]", num(i.estimate, 3), num(i.low, 3), num(i.high, 3)))
     };
     match r.best() {
         Some((row, true)) => format!(
@@ -116,13 +104,7 @@ fn emphasised(r: &Ranking, i: usize) -> bool {
 fn legend(items: &[(Ink, String, bool)]) -> String {
     let mut out = String::from("<ul class=\"legend\">");
     for (ink, text, em) in items {
-        let _ = write!(
-            out,
-            "<li{}>{}{}</li>",
-            if *em { " class=\"em\"" } else { "" },
-            ink.swatch(),
-            text
-        );
+        let _ = write!(out, "<li{}>{}{}</li>", if *em { " class=\"em\"" } else { "" }, ink.swatch(), text);
     }
     out.push_str("</ul>\n");
     out
@@ -137,18 +119,10 @@ fn percentile_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<
     let mut items = Vec::new();
     for (i, frames) in pooled.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
         let em = emphasised(r, i);
-        lines.push(Line {
-            points: percentile_curve(frames, CURVE_POINTS),
-            ink: inks[i],
-            emphasis: em,
-        });
+        lines.push(Line { points: percentile_curve(frames, CURVE_POINTS), ink: inks[i], emphasis: em });
         items.push((
             inks[i],
-            format!(
-                "{} <span class=\"note\">p99 {} ms</span>",
-                esc(&r.rows[i].name),
-                num(r.rows[i].stats.p99_ms, 2)
-            ),
+            format!("{} <span class=\"note\">p99 {} ms</span>", esc(&r.rows[i].name), num(r.rows[i].stats.p99_ms, 2)),
             em,
         ));
     }
@@ -157,25 +131,16 @@ fn percentile_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<
         return Ok(out);
     }
     let svg = charts::percentiles(&lines, "frame time by percentile, one line per config")?;
-    let _ = writeln!(
-        out,
-        "<figure class=\"wide\" id=\"percentiles\">{svg}{}</figure>",
-        legend(&items)
-    );
+    let _ = writeln!(out, "<figure class=\"wide\" id=\"percentiles\">{svg}{}</figure>", legend(&items));
     Ok(out)
 }
 
 fn histogram_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<String> {
     // Baseline against the config to use: two shapes stay readable where
     // twenty would not (the percentile chart has them all).
-    let mut pick: Vec<usize> = (0..r.rows.len())
-        .filter(|&i| emphasised(r, i) && !pooled[i].is_empty())
-        .collect();
+    let mut pick: Vec<usize> = (0..r.rows.len()).filter(|&i| emphasised(r, i) && !pooled[i].is_empty()).collect();
     if pick.is_empty() {
-        pick = (0..r.rows.len())
-            .filter(|&i| !pooled[i].is_empty())
-            .take(1)
-            .collect();
+        pick = (0..r.rows.len()).filter(|&i| !pooled[i].is_empty()).take(1).collect();
     }
     let mut out = String::from("<h2>Frame-time histogram</h2>\n");
     let sets: Vec<&[f64]> = pick.iter().map(|&i| pooled[i].as_slice()).collect();
@@ -183,25 +148,14 @@ fn histogram_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<S
         out.push_str("<p class=\"nochart\">No frames measured yet.</p>\n");
         return Ok(out);
     };
-    let series: Vec<(Ink, Vec<f64>)> = pick
-        .iter()
-        .map(|&i| (inks[i], histogram(&pooled[i], lo, hi, HISTOGRAM_BINS)))
-        .collect();
-    let items: Vec<(Ink, String, bool)> = pick
-        .iter()
-        .map(|&i| (inks[i], esc(&r.rows[i].name), true))
-        .collect();
+    let series: Vec<(Ink, Vec<f64>)> = pick.iter().map(|&i| (inks[i], histogram(&pooled[i], lo, hi, HISTOGRAM_BINS))).collect();
+    let items: Vec<(Ink, String, bool)> = pick.iter().map(|&i| (inks[i], esc(&r.rows[i].name), true)).collect();
     let _ = writeln!(
         out,
         "<p class=\"note\">Share of frames per {:.2} ms; {}.</p>\n<figure class=\"wide\" id=\"histogram\">{}{}</figure>",
         (hi - lo) / HISTOGRAM_BINS as f64,
         clip_note(lo, hi),
-        charts::histogram(
-            &series,
-            lo,
-            hi,
-            "frame-time histogram, baseline against the best config"
-        )?,
+        charts::histogram(&series, lo, hi, "frame-time histogram, baseline against the best config")?,
         legend(&items),
     );
     Ok(out)
@@ -213,36 +167,15 @@ fn multiples_section(r: &Ranking, frames: &[TrialFrames<'_>], inks: &[Ink]) -> R
          scale everywhere; each pixel column keeps the fastest and the slowest frame it covers, so every spike is drawn. \
          The faint line is the trial's p99.</p>\n",
     );
-    let x_max = frames
-        .iter()
-        .map(|f| f.ms.iter().sum::<f64>() / 1e3)
-        .fold(0.0, f64::max);
-    let y_max = frames
-        .iter()
-        .flat_map(|f| f.ms.iter().copied())
-        .fold(0.0, f64::max)
-        * 1.05;
+    let x_max = frames.iter().map(|f| f.ms.iter().sum::<f64>() / 1e3).fold(0.0, f64::max);
+    let y_max = frames.iter().flat_map(|f| f.ms.iter().copied()).fold(0.0, f64::max) * 1.05;
     for (i, row) in r.rows.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "<h3>{} {} {}</h3>\n<div class=\"multiples\">",
-            inks[i].swatch(),
-            esc(&row.name),
-            verdict_badge(row)
-        );
+        let _ = writeln!(out, "<h3>{} {} {}</h3>\n<div class=\"multiples\">", inks[i].swatch(), esc(&row.name), verdict_badge(row));
         // Every trial of the config, the failed ones too (as a note).
-        for f in frames
-            .iter()
-            .filter(|f| f.trial.config == row.config && f.trial.kind != TrialKind::Collect)
-        {
+        for f in frames.iter().filter(|f| f.trial.config == row.config && f.trial.kind != TrialKind::Collect) {
             let t = f.trial;
             let status = match t.status.reason() {
-                Some(why) => format!(
-                    " · <span class=\"{}\">{}: {}</span>",
-                    t.status.label(),
-                    t.status.label(),
-                    esc(why)
-                ),
+                Some(why) => format!(" · <span class=\"{}\">{}: {}</span>", t.status.label(), t.status.label(), esc(why)),
                 None if !t.status.is_ok() => {
                     format!(" · <span class=\"warn\">{}</span>", t.status.label())
                 }
@@ -257,17 +190,11 @@ fn multiples_section(r: &Ranking, frames: &[TrialFrames<'_>], inks: &[Ink]) -> R
                 num(t.frames.max_ms, 1),
             );
             if f.ms.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "<figure class=\"trial\">{caption}<p class=\"nochart note\">no frames</p></figure>"
-                );
+                let _ = writeln!(out, "<figure class=\"trial\">{caption}<p class=\"nochart note\">no frames</p></figure>");
                 continue;
             }
             let elapsed = elapsed_s(&f.ms);
-            let points: Vec<(f64, f64)> = min_max(&f.ms, TIME_BUCKETS)
-                .into_iter()
-                .map(|(k, ms)| (elapsed[k], ms))
-                .collect();
+            let points: Vec<(f64, f64)> = min_max(&f.ms, TIME_BUCKETS).into_iter().map(|(k, ms)| (elapsed[k], ms)).collect();
             let label = format!("trial {} ({}): frame time over time", t.id, t.name);
             let svg = charts::frame_time(&points, inks[i], t.frames.p99_ms, x_max, y_max, &label)?;
             let _ = writeln!(out, "<figure class=\"trial\">{svg}{caption}</figure>");
@@ -283,11 +210,7 @@ mod tests {
     use crate::game::identity::GameId;
 
     fn store() -> GameStore {
-        GameStore::new(GameId {
-            key: "quake".into(),
-            exe: "quake<3>".into(),
-            steam_app_id: None,
-        })
+        GameStore::new(GameId { key: "quake".into(), exe: "quake<3>".into(), steam_app_id: None })
     }
 
     #[test]
@@ -310,13 +233,7 @@ mod tests {
             "switch": {}, "observed": {}
         });
         s.trials.push(serde_json::from_value(json).unwrap());
-        let err = format!(
-            "{:#}",
-            render(&s, Path::new("ml_data/quake.json")).unwrap_err()
-        );
-        assert!(
-            err.contains("ml_data/quake.json") && err.contains("trial 4"),
-            "{err}"
-        );
+        let err = format!("{:#}", render(&s, Path::new("ml_data/quake.json")).unwrap_err());
+        assert!(err.contains("ml_data/quake.json") && err.contains("trial 4"), "{err}");
     }
 }

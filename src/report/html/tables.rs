@@ -30,21 +30,13 @@ pub fn verdict_badge(row: &ConfigRow) -> String {
     if row.config.is_none() {
         return "<span class=\"badge neutral\">baseline (kernel scheduler)</span>".into();
     }
-    format!(
-        "<span class=\"badge {}\">{}</span>",
-        verdict_class(row.verdict),
-        esc(row.verdict.text())
-    )
+    format!("<span class=\"badge {}\">{}</span>", verdict_class(row.verdict), esc(row.verdict.text()))
 }
 
 /// The ratio axis every bar of the table shares: all intervals and 1.
 fn ratio_domain(rows: &[ConfigRow]) -> (f64, f64) {
     let (mut lo, mut hi) = (1.0f64, 1.0f64);
-    for i in rows
-        .iter()
-        .filter_map(|r| r.p99_ratio.as_ref())
-        .filter(|i| i.low.is_finite() && i.high.is_finite())
-    {
+    for i in rows.iter().filter_map(|r| r.p99_ratio.as_ref()).filter(|i| i.low.is_finite() && i.high.is_finite()) {
         lo = lo.min(i.low);
         hi = hi.max(i.high);
     }
@@ -73,12 +65,7 @@ fn ci_bar(i: &Interval, (lo, hi): (f64, f64), class: &str) -> String {
 
 fn interval_text(i: &Interval, digits: usize) -> String {
     if i.low.is_finite() && i.high.is_finite() {
-        format!(
-            "{} [{}–{}]",
-            num(i.estimate, digits),
-            num(i.low, digits),
-            num(i.high, digits)
-        )
+        format!("{} [{}–{}]", num(i.estimate, digits), num(i.low, digits), num(i.high, digits))
     } else {
         num(i.estimate, digits)
     }
@@ -97,39 +84,18 @@ pub fn ranking(r: &Ranking, inks: &[Ink]) -> String {
         let s = &row.stats;
         // A config without measured frames has no statistics, not zeros.
         let measured = |x: f64, digits: usize| {
-            if row.ok_trials > 0 {
-                num(x, digits)
-            } else {
-                "–".into()
-            }
+            if row.ok_trials > 0 { num(x, digits) } else { "–".into() }
         };
-        let class = if row.config.is_none() {
-            "neutral"
-        } else {
-            verdict_class(row.verdict)
-        };
-        let ratio = row.p99_ratio.as_ref().map_or_else(
-            || "–".into(),
-            |x| format!("{}{}", interval_text(x, 3), ci_bar(x, domain, class)),
-        );
+        let class = if row.config.is_none() { "neutral" } else { verdict_class(row.verdict) };
+        let ratio = row.p99_ratio.as_ref().map_or_else(|| "–".into(), |x| format!("{}{}", interval_text(x, 3), ci_bar(x, domain, class)));
         let sched = row.sched.as_ref();
-        let flags = row.config.as_ref().map_or_else(
-            || "the kernel's own scheduler, no sched_ext".into(),
-            SchedConfig::as_flags,
-        );
-        let verified = if row.verified || row.ok_trials == 0 {
-            ""
-        } else {
-            "<div class=\"note warn\">scheduler not verified attached</div>"
-        };
+        let flags = row.config.as_ref().map_or_else(|| "the kernel's own scheduler, no sched_ext".into(), SchedConfig::as_flags);
+        let verified =
+            if row.verified || row.ok_trials == 0 { "" } else { "<div class=\"note warn\">scheduler not verified attached</div>" };
         let failures = if row.failures.is_empty() {
             String::new()
         } else {
-            let items: String = row
-                .failures
-                .iter()
-                .map(|f| format!("<li>{}</li>", esc(f)))
-                .collect();
+            let items: String = row.failures.iter().map(|f| format!("<li>{}</li>", esc(f))).collect();
             format!("<ul class=\"failures\">{items}</ul>")
         };
         let _ = writeln!(
@@ -137,11 +103,7 @@ pub fn ranking(r: &Ranking, inks: &[Ink]) -> String {
             "<tr class=\"config{}\"><td>{}</td><td class=\"name\" title=\"{}\">{} {}</td><td class=\"text\">{}{verified}{failures}</td>\
              <td>{ratio}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if row.config.is_none() {
-                " baseline"
-            } else {
-                ""
-            },
+            if row.config.is_none() { " baseline" } else { "" },
             i + 1,
             esc(&flags),
             inks.get(i).map_or_else(String::new, |k| k.swatch()),
@@ -158,10 +120,7 @@ pub fn ranking(r: &Ranking, inks: &[Ink]) -> String {
             row.trials,
             sched.map_or_else(|| "–".into(), |x| x.migrations.to_string()),
             sched.map_or_else(|| "–".into(), |x| x.mig_blocked.to_string()),
-            sched.map_or_else(
-                || "–".into(),
-                |x| format!("{:.0} %", x.game_dispatch_share * 100.0)
-            ),
+            sched.map_or_else(|| "–".into(), |x| format!("{:.0} %", x.game_dispatch_share * 100.0)),
             sched.map_or_else(|| "–".into(), |x| x.boosted_dispatches.to_string()),
             opt_num(row.switch_gap_ms, 1),
         );
@@ -183,31 +142,17 @@ pub fn trials(store: &GameStore) -> String {
     for t in &store.trials {
         let f = &t.frames;
         let m = t.sched.as_ref();
-        let count = |get: fn(&crate::sched::Metrics) -> u64| {
-            m.map_or_else(|| "–".into(), |m| get(m).to_string())
-        };
+        let count = |get: fn(&crate::sched::Metrics) -> u64| m.map_or_else(|| "–".into(), |m| get(m).to_string());
         let status = match t.status.reason() {
-            Some(r) => format!(
-                "<span class=\"{}\">{}</span>: {}",
-                t.status.label(),
-                t.status.label(),
-                esc(r)
-            ),
+            Some(r) => format!("<span class=\"{}\">{}</span>: {}", t.status.label(), t.status.label(), esc(r)),
             None => esc(t.status.label()),
         };
-        let seen = match (
-            t.observed.state_end.as_deref(),
-            t.observed.ops_end.as_deref(),
-        ) {
+        let seen = match (t.observed.state_end.as_deref(), t.observed.ops_end.as_deref()) {
             (Some(s), Some(o)) => format!("{} ({})", esc(s), esc(o)),
             (Some(s), None) => esc(s),
             _ => "–".into(),
         };
-        let kind = if t.kind == TrialKind::Collect {
-            " (collect)"
-        } else {
-            ""
-        };
+        let kind = if t.kind == TrialKind::Collect { " (collect)" } else { "" };
         let _ = writeln!(
             out,
             "<tr class=\"trial\"><td>{}</td><td>{}</td><td class=\"name\" title=\"{}\">{}{kind}</td><td class=\"name\">{status}</td>\
@@ -287,9 +232,7 @@ pub fn logs(reports: &[&LogReport], inks: &[Ink]) -> String {
     for (i, r) in reports.iter().enumerate() {
         let s = &r.stats;
         let kind = match r.sampled {
-            Some(true) => {
-                "<span class=\"warn\" title=\"one row per interval: percentiles describe samples, not frames\">sampled</span>"
-            }
+            Some(true) => "<span class=\"warn\" title=\"one row per interval: percentiles describe samples, not frames\">sampled</span>",
             Some(false) => "per frame",
             None => "too short to tell",
         };
@@ -327,19 +270,11 @@ mod tests {
 
     #[test]
     fn the_bar_puts_one_and_the_interval_on_a_shared_axis() {
-        let i = Interval {
-            estimate: 0.8,
-            low: 0.7,
-            high: 0.9,
-        };
+        let i = Interval { estimate: 0.8, low: 0.7, high: 0.9 };
         let bar = ci_bar(&i, (0.5, 1.5), "better");
         assert!(bar.contains("class=\"one\" style=\"left:50.0%\""), "{bar}");
         assert!(bar.contains("left:20.0%;width:20.0%"), "{bar}");
-        let nan = Interval {
-            estimate: f64::NAN,
-            low: f64::NAN,
-            high: f64::NAN,
-        };
+        let nan = Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
         assert_eq!(ci_bar(&nan, (0.5, 1.5), "x"), "");
         assert_eq!(interval_text(&nan, 2), "–");
     }

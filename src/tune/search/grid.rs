@@ -25,13 +25,7 @@ pub struct Grid {
 }
 
 impl Grid {
-    pub fn new(
-        seeds: &[SchedConfig],
-        space: Option<&Space>,
-        repeats: u32,
-        max_trials: Option<usize>,
-        seed: u64,
-    ) -> Grid {
+    pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<usize>, seed: u64) -> Grid {
         let mut book = Book::default();
         for c in seeds_and_space(seeds, space) {
             book.add(c);
@@ -59,9 +53,7 @@ impl Search for Grid {
             }
             self.passes_done += 1;
             // A config that failed is not measured again: it can't win.
-            let mut order: Vec<usize> = (0..self.book.configs.len())
-                .filter(|&c| !self.book.failed(c))
-                .collect();
+            let mut order: Vec<usize> = (0..self.book.configs.len()).filter(|&c| !self.book.failed(c)).collect();
             order.shuffle(&mut self.rng);
             self.queue = even_batches(&order, BLOCK);
             self.queue.reverse(); // popped from the back
@@ -96,10 +88,7 @@ mod tests {
     #[test]
     fn every_candidate_repeats_times_and_lowest_mean_wins() {
         let space = cube(3);
-        let extra = SchedConfig {
-            mig_max: 9,
-            ..SchedConfig::default()
-        };
+        let extra = SchedConfig { mig_max: 9, ..SchedConfig::default() };
         // `extra` is outside the space; the space's first point is listed twice.
         let seeds = [extra, space.config(&[0, 0, 0])];
         let mut g = Grid::new(&seeds, Some(&space), 3, None, 5);
@@ -110,11 +99,7 @@ mod tests {
             *counts.entry(*c).or_default() += 1;
             round += 1;
             // The extra seed is best on average though not on every trial.
-            let base = if *c == extra {
-                0.9
-            } else {
-                1.0 + c.slice_us as f64 / 1e4
-            };
+            let base = if *c == extra { 0.9 } else { 1.0 + c.slice_us as f64 / 1e4 };
             Some(base * if round.is_multiple_of(2) { 1.05 } else { 0.97 })
         });
         assert_eq!(asks, 28 * 3);
@@ -147,10 +132,7 @@ mod tests {
 
     #[test]
     fn seeds_only() {
-        let a = SchedConfig {
-            slice_us: 700,
-            ..SchedConfig::default()
-        };
+        let a = SchedConfig { slice_us: 700, ..SchedConfig::default() };
         let b = SchedConfig::default();
         let mut g = Grid::new(&[a, b], None, 2, None, 0);
         let (asks, _) = drive(&mut g, |c, _| Some(if *c == a { 1.2 } else { 0.8 }));

@@ -61,16 +61,8 @@ fn plan(n: usize, cap: f64, repeats: u32) -> (Vec<f64>, f64) {
         return (Vec::new(), fin);
     }
     let share = (cap - fin).max(0.0) / sizes.len() as f64;
-    let budgets: Vec<f64> = sizes
-        .iter()
-        .map(|&s| (share / s as f64).clamp(MIN_BUDGET, 1.0))
-        .collect();
-    let cost = sizes
-        .iter()
-        .zip(&budgets)
-        .map(|(&s, &b)| s as f64 * b)
-        .sum::<f64>()
-        + fin;
+    let budgets: Vec<f64> = sizes.iter().map(|&s| (share / s as f64).clamp(MIN_BUDGET, 1.0)).collect();
+    let cost = sizes.iter().zip(&budgets).map(|(&s, &b)| s as f64 * b).sum::<f64>() + fin;
     (budgets, cost)
 }
 
@@ -79,20 +71,12 @@ impl Halving {
     /// candidate count, at least 8 trials). When the cap cannot cover every
     /// candidate, a reproducible random sample of the space is used; the
     /// seeds are always in it.
-    pub fn new(
-        seeds: &[SchedConfig],
-        space: Option<&Space>,
-        repeats: u32,
-        max_trials: Option<f64>,
-        seed: u64,
-    ) -> Halving {
+    pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<f64>, seed: u64) -> Halving {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut book = Book::with_seeds(seeds);
         let n_seeds = book.configs.len();
         let space_size = space.map_or(0, Space::size);
-        let total = n_seeds
-            .saturating_add(space_size)
-            .min(MAX_ENUMERATED.max(n_seeds));
+        let total = n_seeds.saturating_add(space_size).min(MAX_ENUMERATED.max(n_seeds));
         let cap = max_trials.unwrap_or((total as f64 / 4.0).max(8.0));
         let repeats = repeats.max(1);
         let mut n = total.max(1);
@@ -121,11 +105,7 @@ impl Halving {
     /// Cut `alive` to the best 1/ETA by mean score (at least one); failed
     /// and unmeasured candidates drop out.
     fn cut(&mut self) {
-        let mut scored: Vec<(usize, f64)> = self
-            .alive
-            .iter()
-            .filter_map(|&c| self.book.mean(c).map(|m| (c, m)))
-            .collect();
+        let mut scored: Vec<(usize, f64)> = self.alive.iter().filter_map(|&c| self.book.mean(c).map(|m| (c, m))).collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let keep = scored.len().div_ceil(ETA);
         self.history.push(std::mem::take(&mut self.alive));
@@ -147,12 +127,7 @@ impl Halving {
         } else {
             return false;
         };
-        let mut order: Vec<usize> = self
-            .alive
-            .iter()
-            .copied()
-            .filter(|&c| !self.book.failed(c))
-            .collect();
+        let mut order: Vec<usize> = self.alive.iter().copied().filter(|&c| !self.book.failed(c)).collect();
         order.shuffle(&mut self.rng);
         self.stage_budget = budget;
         self.queue = even_batches(&order, BLOCK);
@@ -225,9 +200,7 @@ impl Search for Halving {
     /// on a single lucky short trial must not win. When all of them failed,
     /// the best of the previous rung's that did not.
     fn best(&self) -> Option<(SchedConfig, f64)> {
-        std::iter::once(&self.alive)
-            .chain(self.history.iter().rev())
-            .find_map(|set| self.book.best_of(set.iter().copied()))
+        std::iter::once(&self.alive).chain(self.history.iter().rev()).find_map(|set| self.book.best_of(set.iter().copied()))
     }
 }
 
@@ -268,10 +241,7 @@ mod tests {
         // Every point got a first look, the optimum got full trials at the end.
         assert_eq!(seen.len(), 216);
         let (best, score) = h.best().unwrap();
-        assert_eq!(
-            (best.slice_us, best.game_boost_us, best.input_window_us),
-            (1000, 1000, 500)
-        );
+        assert_eq!((best.slice_us, best.game_boost_us, best.input_window_us), (1000, 1000, 500));
         assert!((score - truth(&best)).abs() < 1e-9);
         let b = &seen[&best];
         assert!(b.ends_with(&[1.0, 1.0]), "{b:?}");
@@ -282,10 +252,7 @@ mod tests {
                 *per_budget.entry(b.to_bits()).or_default() += 1;
             }
         }
-        let mut counts: Vec<(f64, usize)> = per_budget
-            .into_iter()
-            .map(|(b, n)| (f64::from_bits(b), n))
-            .collect();
+        let mut counts: Vec<(f64, usize)> = per_budget.into_iter().map(|(b, n)| (f64::from_bits(b), n)).collect();
         counts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let sizes: Vec<usize> = counts.iter().map(|c| c.1).collect();
         // Rungs of 216, 72, 24 and 8 (the last at full length, with the
@@ -330,16 +297,10 @@ mod tests {
         let levels: Vec<u64> = (0..40).collect();
         let dims = ["input_window_us", "mig_max", "game_boost_us"]
             .iter()
-            .map(|k| crate::tune::space::Dim {
-                knob: (*k).into(),
-                levels: levels.clone(),
-            })
+            .map(|k| crate::tune::space::Dim { knob: (*k).into(), levels: levels.clone() })
             .collect();
         let space = Space::new(SchedConfig::default(), dims).unwrap();
-        let seed = SchedConfig {
-            mig_max: 1000,
-            ..SchedConfig::default()
-        };
+        let seed = SchedConfig { mig_max: 1000, ..SchedConfig::default() };
         let mut h = Halving::new(&[seed], Some(&space), 1, Some(60.0), 2);
         let mut asked_seed = false;
         let (_, budget) = drive(&mut h, |c, _| {

@@ -212,11 +212,7 @@ impl Book {
         self.next_id += 1;
         self.pending.insert(id, (cand, budget));
         self.spent += budget;
-        Ask {
-            id,
-            config: self.configs[cand],
-            budget,
-        }
+        Ask { id, config: self.configs[cand], budget }
     }
 
     /// Record a score. Unknown or already-told ids are ignored (None).
@@ -299,34 +295,20 @@ pub(crate) mod tests {
 
     /// A 3-knob space of `n` levels each (slice, input window, boost).
     pub fn cube(n: usize) -> Space {
-        let dims = [
-            ("slice_us", 250u64),
-            ("input_window_us", 500),
-            ("game_boost_us", 500),
-        ]
-        .iter()
-        .map(|&(k, step)| Dim {
-            knob: k.into(),
-            levels: (1..=n as u64).map(|i| i * step).collect(),
-        })
-        .collect();
+        let dims = [("slice_us", 250u64), ("input_window_us", 500), ("game_boost_us", 500)]
+            .iter()
+            .map(|&(k, step)| Dim { knob: k.into(), levels: (1..=n as u64).map(|i| i * step).collect() })
+            .collect();
         Space::new(SchedConfig::default(), dims).unwrap()
     }
 
     /// Drive a search to the end with a score function; returns the number
     /// of asks and the summed budget. Also checks the batch protocol.
-    pub fn drive(
-        s: &mut dyn Search,
-        mut score: impl FnMut(&SchedConfig, f64) -> Option<f64>,
-    ) -> (usize, f64) {
+    pub fn drive(s: &mut dyn Search, mut score: impl FnMut(&SchedConfig, f64) -> Option<f64>) -> (usize, f64) {
         let (mut asks, mut budget) = (0, 0.0);
         let mut ids = std::collections::HashSet::new();
         while let Some(batch) = s.next_batch() {
-            assert!(
-                !batch.is_empty() && batch.len() <= BLOCK,
-                "batch of {}",
-                batch.len()
-            );
+            assert!(!batch.is_empty() && batch.len() <= BLOCK, "batch of {}", batch.len());
             for a in batch {
                 assert!(ids.insert(a.id), "id {} asked twice", a.id);
                 assert!(a.budget > 0.0 && a.budget <= 1.0, "budget {}", a.budget);
@@ -347,30 +329,16 @@ pub(crate) mod tests {
         assert!(err(new_search(Strategy::Grid, &d, None, 0, None, 1)).contains("repeats"));
         assert!(err(new_search(Strategy::Grid, &d, None, 1, Some(0), 1)).contains("max trials"));
         assert!(err(new_search(Strategy::Model, &[], None, 1, None, 1)).contains("nothing"));
-        let bad = SchedConfig {
-            slice_us: 0,
-            ..SchedConfig::default()
-        };
-        assert!(
-            err(new_search(Strategy::Halving, &[bad], None, 1, None, 1)).contains("slice_us = 0")
-        );
+        let bad = SchedConfig { slice_us: 0, ..SchedConfig::default() };
+        assert!(err(new_search(Strategy::Halving, &[bad], None, 1, None, 1)).contains("slice_us = 0"));
         let mut unsorted = cube(3);
         unsorted.dims[0].levels.reverse();
-        assert!(
-            err(new_search(Strategy::Grid, &d, Some(&unsorted), 1, None, 1)).contains("ascending")
-        );
+        assert!(err(new_search(Strategy::Grid, &d, Some(&unsorted), 1, None, 1)).contains("ascending"));
         let levels: Vec<u64> = (0..30).collect();
-        let dims = ["input_window_us", "mig_max", "game_boost_us"]
-            .iter()
-            .map(|k| Dim {
-                knob: (*k).into(),
-                levels: levels.clone(),
-            })
-            .collect();
+        let dims =
+            ["input_window_us", "mig_max", "game_boost_us"].iter().map(|k| Dim { knob: (*k).into(), levels: levels.clone() }).collect();
         let huge = Space::new(SchedConfig::default(), dims).unwrap();
-        assert!(
-            err(new_search(Strategy::Model, &d, Some(&huge), 1, None, 1)).contains("27000 points")
-        );
+        assert!(err(new_search(Strategy::Model, &d, Some(&huge), 1, None, 1)).contains("27000 points"));
         assert!(new_search(Strategy::Halving, &d, Some(&huge), 1, None, 1).is_ok());
     }
 
@@ -386,13 +354,7 @@ pub(crate) mod tests {
             let mut k = 0;
             drive(s.as_mut(), |_, _| {
                 k += 1;
-                [
-                    Some(f64::NAN),
-                    Some(f64::INFINITY),
-                    Some(-1.0),
-                    Some(0.0),
-                    None,
-                ][k % 5]
+                [Some(f64::NAN), Some(f64::INFINITY), Some(-1.0), Some(0.0), None][k % 5]
             });
             assert_eq!(s.best(), None, "{strategy:?}");
             // Unknown ids are ignored.
@@ -409,10 +371,7 @@ pub(crate) mod tests {
             for cap in [1, 2, 3, 7, 30] {
                 let mut s = new_search(strategy, &seeds, Some(&space), 2, Some(cap), 9).unwrap();
                 let (_, budget) = drive(s.as_mut(), |c, _| Some(1.0 + c.slice_us as f64 / 1e4));
-                assert!(
-                    budget <= cap as f64 + 1e-9,
-                    "{strategy:?} cap {cap}: {budget}"
-                );
+                assert!(budget <= cap as f64 + 1e-9, "{strategy:?} cap {cap}: {budget}");
                 assert!(s.best().is_some(), "{strategy:?} cap {cap}");
             }
         }
@@ -428,10 +387,7 @@ pub(crate) mod tests {
                 let mut seen = Vec::new();
                 drive(s.as_mut(), |c, b| {
                     seen.push((*c, b.to_bits()));
-                    Some(
-                        1.0 + (c.slice_us as f64 - 500.0).abs() / 1e4
-                            + (c.game_boost_us as f64) / 1e5,
-                    )
+                    Some(1.0 + (c.slice_us as f64 - 500.0).abs() / 1e4 + (c.game_boost_us as f64) / 1e5)
                 });
                 (seen, s.best())
             };

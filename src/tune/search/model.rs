@@ -91,20 +91,10 @@ impl Model {
     /// `max_trials`: cap on the summed budgets (default: a quarter of the
     /// space, at least 8, at most 200 trials: the GP's cost grows with the
     /// square of the observations).
-    pub fn new(
-        seeds: &[SchedConfig],
-        space: Option<&Space>,
-        repeats: u32,
-        max_trials: Option<f64>,
-        seed: u64,
-    ) -> Model {
+    pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<f64>, seed: u64) -> Model {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut book = Book::with_seeds(seeds);
-        let mut coords = Coords {
-            dim: 0,
-            idx: Vec::new(),
-            shape: Vec::new(),
-        };
+        let mut coords = Coords { dim: 0, idx: Vec::new(), shape: Vec::new() };
         let mut cand_of = Vec::new();
         // A space without dims is just its base config: no model needed.
         if let Some(space) = space.filter(|s| s.dims.is_empty()) {
@@ -132,15 +122,9 @@ impl Model {
         // Initial design: the seeds, then a few spread-out points.
         // (Without a space and with no more seeds than the final re-measures
         // anyway, screening them first would be wasted.)
-        let mut init: Vec<usize> = if n_points == 0 && n_seeds <= FINAL_TOP {
-            Vec::new()
-        } else {
-            (0..n_seeds).collect()
-        };
-        let want = ((cap * INIT_SHARE / INIT_BUDGET) as usize)
-            .max(2 * coords.dim + 2)
-            .min((cap / 3.0 / INIT_BUDGET) as usize)
-            .min(n_points);
+        let mut init: Vec<usize> = if n_points == 0 && n_seeds <= FINAL_TOP { Vec::new() } else { (0..n_seeds).collect() };
+        let want =
+            ((cap * INIT_SHARE / INIT_BUDGET) as usize).max(2 * coords.dim + 2).min((cap / 3.0 / INIT_BUDGET) as usize).min(n_points);
         let in_space: Vec<usize> = (0..n_seeds).filter_map(|c| point_of[c]).collect();
         for p in coords.spread(&in_space, want, &mut rng) {
             init.push(cand_of[p]);
@@ -213,10 +197,8 @@ impl Model {
     fn ranked(&self) -> Vec<usize> {
         let full = |c: usize| self.full_trials.get(c).is_some_and(|&n| n > 0);
         let any_full = (0..self.book.configs.len()).any(full);
-        let mut v: Vec<(usize, f64)> = (0..self.book.configs.len())
-            .filter(|&c| !any_full || full(c))
-            .filter_map(|c| self.estimate(c).map(|e| (c, e)))
-            .collect();
+        let mut v: Vec<(usize, f64)> =
+            (0..self.book.configs.len()).filter(|&c| !any_full || full(c)).filter_map(|c| self.estimate(c).map(|e| (c, e))).collect();
         v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         v.into_iter().map(|(c, _)| c).collect()
     }
@@ -226,27 +208,18 @@ impl Model {
     fn explore(&mut self, size: usize) -> Option<Vec<usize>> {
         self.maybe_fit();
         let n_points = self.cand_of.len();
-        let eligible: Vec<usize> = (0..n_points)
-            .filter(|&p| !self.book.failed(self.cand_of[p]))
-            .collect();
+        let eligible: Vec<usize> = (0..n_points).filter(|&p| !self.book.failed(self.cand_of[p])).collect();
         if eligible.is_empty() {
             return None;
         }
         let Some(gp) = self.gp.as_mut() else {
             // Nothing measured successfully yet: keep sampling unmeasured points.
-            let mut fresh: Vec<usize> = eligible
-                .into_iter()
-                .filter(|&p| self.book.tallies[self.cand_of[p]].n == 0)
-                .collect();
+            let mut fresh: Vec<usize> = eligible.into_iter().filter(|&p| self.book.tallies[self.cand_of[p]].n == 0).collect();
             fresh.shuffle(&mut self.rng);
             fresh.truncate(size);
             return (!fresh.is_empty()).then(|| fresh.iter().map(|&p| self.cand_of[p]).collect());
         };
-        let incumbent = gp
-            .obs
-            .iter()
-            .map(|o| gp.mean_at(o.0))
-            .fold(f64::INFINITY, f64::min);
+        let incumbent = gp.obs.iter().map(|o| gp.mean_at(o.0)).fold(f64::INFINITY, f64::min);
         let n_real = gp.n();
         // Fantasies leave the means alone: compute them once.
         let means: Vec<f64> = eligible.iter().map(|&p| gp.mean_at(p)).collect();
@@ -299,11 +272,7 @@ impl Search for Model {
                 },
                 Phase::Explore => {
                     let room = (self.left() - reserve + 1e-9).floor();
-                    let size = if room >= 1.0 {
-                        BATCH.min(room as usize)
-                    } else {
-                        0
-                    };
+                    let size = if room >= 1.0 { BATCH.min(room as usize) } else { 0 };
                     match (size > 0).then(|| self.explore(size)).flatten() {
                         Some(b) => b,
                         None => {
@@ -321,23 +290,14 @@ impl Search for Model {
                 },
                 Phase::Done => return None,
             };
-            let budget = if self.phase == Phase::Init {
-                INIT_BUDGET
-            } else {
-                1.0
-            };
+            let budget = if self.phase == Phase::Init { INIT_BUDGET } else { 1.0 };
             let fits = (self.left() / budget + 1e-9).floor().max(0.0) as usize;
             let cands: Vec<usize> = cands.into_iter().take(fits).collect();
             if cands.is_empty() {
                 self.phase = Phase::Done;
                 return None;
             }
-            return Some(
-                cands
-                    .into_iter()
-                    .map(|c| self.book.ask(c, budget))
-                    .collect(),
-            );
+            return Some(cands.into_iter().map(|c| self.book.ask(c, budget)).collect());
         }
     }
 
@@ -414,9 +374,7 @@ fn norm_cdf(z: f64) -> f64 {
             + t * (0.374_091_96
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                        + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc_abs = t * poly.exp();
     0.5 * if x >= 0.0 { erfc_abs } else { 2.0 - erfc_abs }
 }
@@ -510,13 +468,7 @@ impl Kernel {
     }
 
     fn corr(&self, coords: &Coords, a: usize, b: usize) -> f64 {
-        coords
-            .at(a)
-            .iter()
-            .zip(coords.at(b))
-            .zip(&self.tables)
-            .map(|((&x, &y), t)| t[x.abs_diff(y)])
-            .product()
+        coords.at(a).iter().zip(coords.at(b)).zip(&self.tables).map(|((&x, &y), t)| t[x.abs_diff(y)]).product()
     }
 }
 
@@ -555,9 +507,7 @@ impl Gp {
             lambda,
             obs: Vec::with_capacity(obs.len()),
             l: Vec::new(),
-            v: (0..n_points)
-                .map(|_| Vec::with_capacity(obs.len() + 64))
-                .collect(),
+            v: (0..n_points).map(|_| Vec::with_capacity(obs.len() + 64)).collect(),
             vv: vec![0.0; n_points],
             z: Vec::new(),
             mean: 0.0,
@@ -626,12 +576,7 @@ impl Gp {
         let uu: f64 = self.u.iter().map(|a| a * a).sum();
         let uy: f64 = self.u.iter().zip(&self.zy).map(|(a, b)| a * b).sum();
         self.mean = if uu > 0.0 { uy / uu } else { 0.0 };
-        self.z = self
-            .zy
-            .iter()
-            .zip(&self.u)
-            .map(|(zy, u)| zy - self.mean * u)
-            .collect();
+        self.z = self.zy.iter().zip(&self.u).map(|(zy, u)| zy - self.mean * u).collect();
         let n = self.z.len().max(1) as f64;
         self.sf2 = (self.z.iter().map(|a| a * a).sum::<f64>() / n).max(1e-12);
     }
@@ -655,12 +600,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..8 {
             acc[k] += x[k] * y[k];
@@ -673,12 +613,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// a weak log-normal prior on the length scales (centred on half the
 /// range) so a handful of points can't pick absurd ones. None if the
 /// matrix is not positive definite.
-fn log_likelihood(
-    coords: &Coords,
-    obs: &[(usize, f64, f64)],
-    ls: &[f64],
-    lambda: f64,
-) -> Option<f64> {
+fn log_likelihood(coords: &Coords, obs: &[(usize, f64, f64)], ls: &[f64], lambda: f64) -> Option<f64> {
     let n = obs.len();
     let kernel = Kernel::new(coords, ls);
     let mut l = vec![0.0; n * n];
@@ -711,17 +646,9 @@ fn log_likelihood(
     let zy = solve(&|i| obs[i].1);
     let uu: f64 = u.iter().map(|a| a * a).sum();
     let mean = u.iter().zip(&zy).map(|(a, b)| a * b).sum::<f64>() / uu;
-    let sf2 = zy
-        .iter()
-        .zip(&u)
-        .map(|(a, b)| (a - mean * b).powi(2))
-        .sum::<f64>()
-        / n as f64;
+    let sf2 = zy.iter().zip(&u).map(|(a, b)| (a - mean * b).powi(2)).sum::<f64>() / n as f64;
     let logdet: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
-    let prior: f64 = ls
-        .iter()
-        .map(|l| -0.5 * ((l / 0.5).ln() / 1.5).powi(2))
-        .sum();
+    let prior: f64 = ls.iter().map(|l| -0.5 * ((l / 0.5).ln() / 1.5).powi(2)).sum();
     Some(-0.5 * n as f64 * sf2.max(1e-12).ln() - logdet + prior)
 }
 
@@ -735,10 +662,7 @@ struct Hyper {
 
 impl Hyper {
     fn values(&self) -> (Vec<f64>, f64) {
-        (
-            self.ls.iter().map(|&i| LENGTHS[i]).collect(),
-            LAMBDAS[self.lambda],
-        )
+        (self.ls.iter().map(|&i| LENGTHS[i]).collect(), LAMBDAS[self.lambda])
     }
 }
 
@@ -759,19 +683,10 @@ fn fit(coords: &Coords, obs: &[(usize, f64, f64)], start: Option<Hyper>) -> Hype
             (h, s, true)
         }
         _ => {
-            let mut best = (
-                Hyper {
-                    ls: vec![3; d],
-                    lambda: 4,
-                },
-                f64::NEG_INFINITY,
-            );
+            let mut best = (Hyper { ls: vec![3; d], lambda: 4 }, f64::NEG_INFINITY);
             for l in 0..LENGTHS.len() {
                 for lambda in 0..LAMBDAS.len() {
-                    let h = Hyper {
-                        ls: vec![l; d],
-                        lambda,
-                    };
+                    let h = Hyper { ls: vec![l; d], lambda };
                     let s = score(&h);
                     if s > best.1 {
                         best = (h, s);
@@ -785,16 +700,9 @@ fn fit(coords: &Coords, obs: &[(usize, f64, f64)], start: Option<Hyper>) -> Hype
         let before = best_s;
         // k < d: knob k's length scale; k == d: λ.
         for k in 0..=d {
-            let (cur, len) = if k < d {
-                (best.ls[k], LENGTHS.len())
-            } else {
-                (best.lambda, LAMBDAS.len())
-            };
+            let (cur, len) = if k < d { (best.ls[k], LENGTHS.len()) } else { (best.lambda, LAMBDAS.len()) };
             let moves: Vec<usize> = if local {
-                [cur.wrapping_sub(1), cur + 1]
-                    .into_iter()
-                    .filter(|&i| i < len)
-                    .collect()
+                [cur.wrapping_sub(1), cur + 1].into_iter().filter(|&i| i < len).collect()
             } else {
                 (0..len).filter(|&i| i != cur).collect()
             };
@@ -835,14 +743,7 @@ mod tests {
     fn incremental_factor_matches_a_fresh_one() {
         let space = cube(4);
         let m = Model::new(&[], Some(&space), 1, None, 1);
-        let obs: Vec<(usize, f64, f64)> = [
-            (0, 0.1, 1.0),
-            (5, -0.2, 3.0),
-            (21, 0.05, 1.0),
-            (5, -0.1, 1.0),
-            (63, 0.3, 9.0),
-        ]
-        .to_vec();
+        let obs: Vec<(usize, f64, f64)> = [(0, 0.1, 1.0), (5, -0.2, 3.0), (21, 0.05, 1.0), (5, -0.1, 1.0), (63, 0.3, 9.0)].to_vec();
         let ls = vec![0.5, 0.3, 1.0];
         let mut inc = Gp::build(&m.coords, obs[..2].to_vec(), ls.clone(), 0.05);
         for &(p, y, w) in &obs[2..] {
@@ -857,34 +758,20 @@ mod tests {
             assert!((inc.sd_at(p) - fresh.sd_at(p)).abs() < 1e-9);
         }
         // The posterior mean is near the data where it is dense.
-        assert!(
-            (fresh.mean_at(5) - -0.175).abs() < 0.1,
-            "{}",
-            fresh.mean_at(5)
-        );
+        assert!((fresh.mean_at(5) - -0.175).abs() < 0.1, "{}", fresh.mean_at(5));
     }
 
     #[test]
     fn believer_fantasy_keeps_the_mean_and_shrinks_the_variance() {
         let space = cube(4);
         let m = Model::new(&[], Some(&space), 1, None, 1);
-        let mut gp = Gp::build(
-            &m.coords,
-            vec![(0, 0.1, 1.0), (63, -0.1, 1.0)],
-            vec![0.5; 3],
-            0.1,
-        );
+        let mut gp = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
         let (mu, sd) = (gp.mean_at(30), gp.sd_at(30));
         gp.push(&m.coords, 30, mu, 1.0, true);
         assert!((gp.mean_at(30) - mu).abs() < 1e-12);
         assert!(
             (gp.mean_at(10) - {
-                let g2 = Gp::build(
-                    &m.coords,
-                    vec![(0, 0.1, 1.0), (63, -0.1, 1.0)],
-                    vec![0.5; 3],
-                    0.1,
-                );
+                let g2 = Gp::build(&m.coords, vec![(0, 0.1, 1.0), (63, -0.1, 1.0)], vec![0.5; 3], 0.1);
                 g2.mean_at(10)
             })
             .abs()
@@ -908,11 +795,7 @@ mod tests {
             let mut m = Model::new(&[SchedConfig::default()], Some(&space), 1, None, seed);
             let (asks, budget) = drive(&mut m, |c, _| Some(truth(c)));
             let (best, score) = m.best().unwrap();
-            assert_eq!(
-                (best.slice_us, best.input_window_us, best.game_boost_us),
-                (1250, 1000, 1500),
-                "seed {seed}"
-            );
+            assert_eq!((best.slice_us, best.input_window_us, best.game_boost_us), (1250, 1000, 1500), "seed {seed}");
             assert!((score - 1.0).abs() < 1e-9);
             worst_asks = worst_asks.max(asks);
             worst_budget = worst_budget.max(budget);
@@ -925,10 +808,7 @@ mod tests {
     #[test]
     fn seeds_outside_the_space_compete_too() {
         let space = cube(3);
-        let outside = SchedConfig {
-            mig_max: 7,
-            ..SchedConfig::default()
-        };
+        let outside = SchedConfig { mig_max: 7, ..SchedConfig::default() };
         let mut m = Model::new(&[outside], Some(&space), 2, Some(20.0), 4);
         let (asks, budget) = drive(&mut m, |c, _| Some(if *c == outside { 0.8 } else { 1.0 }));
         assert!(budget <= 20.0, "{asks} asks, {budget} trials");
