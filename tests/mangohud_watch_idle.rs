@@ -9,13 +9,17 @@ use std::time::Duration;
 use scx_gamer::mangohud::watch::{LogEvent, watch_folder};
 
 /// CPU ticks (user + system) of this process's threads named `name`.
+/// Panics when there is none: an idle thread that does not exist proves
+/// nothing.
 fn thread_ticks(name: &str) -> u64 {
     let mut total = 0;
+    let mut found = false;
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let dir = task.unwrap().path();
         if std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim() != name {
             continue;
         }
+        found = true;
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
         // Fields after the ") " that ends the command name; utime and
         // stime are fields 14 and 15 of the whole line.
@@ -23,6 +27,7 @@ fn thread_ticks(name: &str) -> u64 {
         total += rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         total += rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     }
+    assert!(found, "no thread named {name} in this process: the watcher was renamed or runs elsewhere");
     total
 }
 

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -127,18 +127,21 @@ pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, star
 }
 
 /// Connect to the MangoHud of any process of the game's tree: a launcher
-/// may fork the process that renders.
-fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Result<Control> {
+/// may fork the process that renders. None: SIGINT/SIGTERM came first.
+fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutdown: &AtomicBool) -> Result<Option<Control>> {
     let deadline = Instant::now() + timeout;
     let mut last_err = None;
     loop {
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
         let procs = game::scan_processes(Path::new(PROC))?;
         for pid in game::process_tree(&[root], &procs) {
             match Control::connect(pid, Duration::from_millis(500)) {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok(Some(c)),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -151,8 +154,14 @@ fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration) -> Re
 }
 
 /// The control socket of a running game: when its MangoHud is configured
-/// for one, wait (up to `timeout`) for it to listen.
-fn find_control_socket(process: &GameProcess, game: &mut dyn GameWatch, timeout: Duration) -> Result<Option<String>> {
+/// for one, wait (up to `timeout`, or until SIGINT/SIGTERM) for it to
+/// listen.
+fn find_control_socket(
+    process: &GameProcess,
+    game: &mut dyn GameWatch,
+    timeout: Duration,
+    shutdown: &AtomicBool,
+) -> Result<Option<String>> {
     let proc_root = Path::new(PROC);
     let configured = control_configured(proc_root, process);
     let deadline = Instant::now() + timeout;
@@ -162,7 +171,7 @@ fn find_control_socket(process: &GameProcess, game: &mut dyn GameWatch, timeout:
         if let Some(name) = control_socket(proc_root, process, &tree) {
             return Ok(Some(name));
         }
-        if !configured {
+        if !configured || shutdown.load(Ordering::Relaxed) {
             return Ok(None);
         }
         if let Some(reason) = game.exited() {
@@ -234,7 +243,9 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     info!("started the game (pid {pid}) as {}", user.name);
     let mut game = Launched { child };
     let result = (|| {
-        let control = connect_control(pid, &mut game, opts.frames_timeout())?;
+        let Some(control) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
+            return Ok(Outcome::Interrupted);
+        };
         let source: Box<dyn Frames> = Box::new(FrameSource::control(control, logs.path())?);
         run_trials(opts, plan, "tune", game_id, pid, source, &mut game, shutdown)
     })();
@@ -263,7 +274,10 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     let key = game_id.key.clone();
     let (folder, from) = log_folder(&process)?;
     let mut game = Attached { pid };
-    let socket = find_control_socket(&process, &mut game, opts.frames_timeout())?;
+    let socket = find_control_socket(&process, &mut game, opts.frames_timeout(), &shutdown)?;
+    if shutdown.load(Ordering::Relaxed) {
+        return Ok((Outcome::Interrupted, key));
+    }
     let source: Box<dyn Frames> = match socket {
         Some(name) => {
             let control = Control::connect_name(&name, opts.frames_timeout())?;

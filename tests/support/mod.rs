@@ -48,17 +48,30 @@ pub fn scx_gamer_bin() -> &'static str {
     env!("CARGO_BIN_EXE_scx_gamer")
 }
 
-/// The VM this test binary shares between its tests: booted once, it runs
+/// A VM this test binary shares between its tests: booted once, it runs
 /// their scenarios one after another (scripts/vm-serve) and powers off once
 /// none has come for a while, or when this process exits.
 struct SharedVm {
     queue: tempfile::TempDir,
     next: u32,
+    /// Scenarios sent to it whose result has not been read yet.
+    in_flight: Arc<Mutex<u32>>,
     /// Set when vm-run has exited: its exit status and log.
     ended: Arc<Mutex<Option<String>>>,
 }
 
-static VM: Mutex<Option<SharedVm>> = Mutex::new(None);
+/// The VMs of this test binary. A TCG VM keeps one host core busy; the
+/// tests run on as many threads as there are cores, so as many VMs as
+/// cores (`SCX_GAMER_TEST_VMS` overrides) run their scenarios side by side.
+static VMS: Mutex<Vec<SharedVm>> = Mutex::new(Vec::new());
+
+fn max_vms() -> usize {
+    std::env::var("SCX_GAMER_TEST_VMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
 
 impl SharedVm {
     fn boot() -> SharedVm {
@@ -100,7 +113,7 @@ impl SharedVm {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             *ended_w.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{status}\n--- vm-run.log ---\n{log}"));
         });
-        SharedVm { queue, next: 0, ended }
+        SharedVm { queue, next: 0, in_flight: Arc::default(), ended }
     }
 
     fn ended(&self) -> Option<String> {
@@ -112,7 +125,14 @@ impl SharedVm {
 struct Ticket {
     queue: PathBuf,
     name: String,
+    in_flight: Arc<Mutex<u32>>,
     ended: Arc<Mutex<Option<String>>>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+    }
 }
 
 impl Ticket {
@@ -146,20 +166,30 @@ impl Ticket {
 }
 
 fn submit(body: &str, timeout_secs: u32) -> Ticket {
-    let mut vm = VM.lock().unwrap_or_else(|e| e.into_inner());
-    // A VM that powered off (idle) or died is replaced: the scenarios before
-    // it have their results already.
-    if vm.as_ref().is_none_or(|v| v.ended().is_some()) {
-        *vm = Some(SharedVm::boot());
-    }
-    let v = vm.as_mut().unwrap();
+    let mut vms = VMS.lock().unwrap_or_else(|e| e.into_inner());
+    // A VM that powered off (idle) or died is dropped: the scenarios sent to
+    // it have their results already, or fail on their own.
+    vms.retain(|v| v.ended().is_none());
+    let load = |v: &SharedVm| *v.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    // An idle VM, else a new one while there is room, else the least busy.
+    let idle = vms.iter().position(|v| load(v) == 0);
+    let i = match idle {
+        Some(i) => i,
+        None if vms.len() < max_vms() => {
+            vms.push(SharedVm::boot());
+            vms.len() - 1
+        }
+        None => (0..vms.len()).min_by_key(|&i| load(&vms[i])).unwrap(),
+    };
+    let v = &mut vms[i];
+    *v.in_flight.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     v.next += 1;
     let name = format!("{:04}", v.next);
     let queue = v.queue.path().to_path_buf();
     let tmp = queue.join(format!("{name}.sh.tmp"));
     std::fs::write(&tmp, format!("# timeout={timeout_secs}\n{body}")).expect("writing a scenario");
     std::fs::rename(&tmp, queue.join(format!("{name}.sh"))).expect("queueing a scenario");
-    Ticket { queue, name, ended: v.ended.clone() }
+    Ticket { queue, name, in_flight: v.in_flight.clone(), ended: v.ended.clone() }
 }
 
 /// Run `script` (bash) as root inside the sched_ext VM, at most
@@ -212,18 +242,20 @@ fn wait_result(t: &Ticket, timeout: Duration) -> VmOutput {
             && s.elapsed() > timeout + HOST_MARGIN
         {
             // The guest enforces the timeout; if it did not, it is hung.
-            kill_vm();
+            kill_vm(&t.queue);
             t.fail("the guest stopped answering (it did not end the scenario at its timeout)");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-/// Power off the shared VM (its guest hung): the next test boots a new one.
-fn kill_vm() {
-    let vm = VM.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(v) = vm {
-        let _ = Command::new("pkill").arg("-f").arg(format!("qemu.*{}", v.queue.path().display())).status();
+/// Power off the VM whose queue is `queue` (its guest hung): the next test
+/// boots a new one.
+fn kill_vm(queue: &std::path::Path) {
+    let mut vms = VMS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = vms.iter().position(|v| v.queue.path() == queue) {
+        let v = vms.remove(i);
+        let _ = Command::new("pkill").arg("-f").arg(format!("qemu.*{}", queue.display())).status();
         std::mem::forget(v.queue); // vm-run's log is in it
     }
 }
