@@ -20,9 +20,9 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
-use crate::report::rank::rank;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
+use crate::verdict::rank::rank;
 
 pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
 pub const INSTALL_HINT: &str = "install it with: sudo scripts/install-service.sh";

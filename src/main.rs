@@ -11,8 +11,9 @@ use anyhow::{Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use scx_gamer::daemon::settings::{self, Settings};
-use scx_gamer::run::{self, Feeds, StatsOutput};
+use scx_gamer::run::{self, StatsOutput};
 use scx_gamer::sched::config::KNOBS;
+use scx_gamer::sched::session::Feeds;
 use scx_gamer::sched::{SchedConfig, input};
 use scx_gamer::tune::search::Strategy;
 use scx_gamer::tune::{Outcome, TuneOptions};
@@ -417,7 +418,7 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
             // The daemon watches input; the player's wrapper does not.
             input_dir: PathBuf::from(input::DEFAULT_INPUT_DIR),
         };
-        scx_gamer::launch_tune::launch_tune(&args.command, &opts, &tune, held)?
+        scx_gamer::tune::during_play::launch_tune(&args.command, &opts, &tune, held)?
     } else {
         scx_gamer::launch::launch(&args.command, &opts, held)?
     };

@@ -3,7 +3,8 @@
 //! (0 < frame time ≤ 10 s). Deterministic (fixed seed), so a failure repeats.
 
 use scx_gamer::frames::FrameSeries;
-use scx_gamer::mangohud::log::{LogParser, MAX_FRAME_NS};
+use scx_gamer::frames::MAX_FRAME_NS;
+use scx_gamer::mangohud::log::LogParser;
 
 struct Rng(u64);
 impl Rng {

@@ -131,6 +131,10 @@ fn report_ranks_a_store_in_every_format() {
     assert_eq!(row("same")["verdict"], "no_significant_difference");
     assert_eq!(row("broken")["verdict"], "failed");
     assert_eq!(v["rows"][v["winner"].as_u64().unwrap() as usize]["name"], "calm");
+    // One p99 per config: the pooled statistics carry the verdict's.
+    for r in v["rows"].as_array().unwrap().iter().filter(|r| r["ok_trials"].as_u64() > Some(0)) {
+        assert_eq!(r["stats"]["p99_ms"], r["p99_ms"]["estimate"], "{r}");
+    }
 
     let o = scx_gamer(&["report", "--data", data, "dota2"]);
     let text = String::from_utf8_lossy(&o.stdout);

@@ -100,10 +100,7 @@ fn rounds_per_us() -> f64 {
 
 fn sysinfo() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
-        .unwrap_or_default();
+    let cpu = scx_gamer::procfs::cpu_model();
     format!("os,cpu,gpu,ram,kernel,driver,cpuscheduler\nframeloop,{},,0,{},,\n", cpu.replace(',', " "), kernel.trim())
 }
 

@@ -14,24 +14,12 @@ pub fn credentials(stream: &UnixStream) -> Result<(u32, i32)> {
     Ok((cred.uid(), cred.pid()))
 }
 
-/// Real uid of `pid`, from `<proc_root>/<pid>/status`.
-pub fn process_uid(proc_root: &Path, pid: u32) -> Result<u32, String> {
-    let status =
-        std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("cannot read the owner of pid {pid}"))
-}
-
 /// May `caller_uid` make `pid` the game? Root may name any process.
 pub fn may_act_on(proc_root: &Path, caller_uid: u32, pid: u32) -> Result<(), String> {
     if pid == 0 {
         return Err("pid 0 is not a process".into());
     }
-    let owner = process_uid(proc_root, pid)?;
+    let owner = crate::procfs::real_uid(proc_root, pid)?;
     if caller_uid != 0 && owner != caller_uid {
         return Err(format!("pid {pid} belongs to uid {owner}, not to you (uid {caller_uid})"));
     }
@@ -47,7 +35,6 @@ mod tests {
         let proc_root = tempfile::tempdir().unwrap();
         std::fs::create_dir(proc_root.path().join("42")).unwrap();
         std::fs::write(proc_root.path().join("42/status"), "Name:\tgame\nUid:\t1000\t1000\t1000\t1000\n").unwrap();
-        assert_eq!(process_uid(proc_root.path(), 42), Ok(1000));
         assert!(may_act_on(proc_root.path(), 1000, 42).is_ok());
         assert!(may_act_on(proc_root.path(), 0, 42).is_ok());
         assert_eq!(may_act_on(proc_root.path(), 1001, 42).unwrap_err(), "pid 42 belongs to uid 1000, not to you (uid 1001)");

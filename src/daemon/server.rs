@@ -23,14 +23,14 @@ use log::{info, warn};
 
 use super::peer::{credentials, may_act_on};
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
-use crate::run::{Feeds, Session, ejection_error};
+use crate::procfs;
+use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{SchedConfig, Scheduler, preflight};
 
 /// More connections than this at once are refused (a local user must not
 /// be able to exhaust the daemon's threads).
 const MAX_CONNECTIONS: usize = 32;
 const TICK: Duration = Duration::from_millis(100);
-const PROC: &str = "/proc";
 
 enum Msg {
     Request { conn: u64, uid: u32, req: Request, reply: Sender<Response> },
@@ -156,8 +156,7 @@ fn accept_loop(listener: UnixListener, tx: Sender<Msg>) {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("{PROC}/{pid}/stat"))
-        .is_ok_and(|stat| !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+    procfs::exited(procfs::root(), pid).is_none()
 }
 
 impl State {
@@ -180,7 +179,7 @@ impl State {
         {
             return Response::Error(format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid));
         }
-        if let Err(e) = may_act_on(Path::new(PROC), uid, pid) {
+        if let Err(e) = may_act_on(procfs::root(), uid, pid) {
             return Response::Error(e);
         }
         let mut next = match Scheduler::load(&config) {

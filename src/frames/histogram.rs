@@ -7,7 +7,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
-use crate::mangohud::log::MAX_FRAME_NS;
+use super::MAX_FRAME_NS;
 
 pub const SIGNIFICANT_DIGITS: u8 = 3;
 const MAX_US: u64 = MAX_FRAME_NS / 1_000;

@@ -344,7 +344,7 @@ fn wine_exe_name(game: &GameProcess) -> Option<String> {
 /// Where the game's MangoHud writes its logs, and which setting said so.
 /// See the module docs for how MangoHud decides.
 pub fn log_folder(game: &GameProcess) -> Result<(PathBuf, FolderSource)> {
-    log_folder_in(Path::new("/proc"), game)
+    log_folder_in(crate::procfs::root(), game)
 }
 
 /// [`log_folder`] for a game read from `proc_root`.

@@ -33,8 +33,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-/// Longest frame time that counts.
-pub const MAX_FRAME_NS: u64 = 10_000_000_000;
+use crate::frames::MAX_FRAME_NS;
+
 /// Longest line accepted; anything longer is junk, not a MangoHud row.
 const MAX_LINE: usize = 64 * 1024;
 /// Marks the pending remainder of an over-long line (already counted).

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::rank::rank;
 use crate::store::{GameStore, find_store, list_stores};
+use crate::verdict::rank::rank;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

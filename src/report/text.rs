@@ -8,10 +8,10 @@ use std::io::{IsTerminal, Write};
 use anyhow::Result;
 
 use super::html::data::{row_trials, trial_frames};
-use super::rank::{ConfigRow, Ranking};
 use super::sparkline::per_trial;
 use crate::store::GameStore;
-use crate::tune::score::{Interval, Verdict};
+use crate::verdict::rank::{ConfigRow, Ranking};
+use crate::verdict::score::{Interval, Verdict};
 
 /// Characters of sparkline per config.
 const SPARK_WIDTH: usize = 16;

@@ -1,41 +1,11 @@
 //! Which processes are the game: the process trees under the game's root
-//! pids, read from /proc. The BPF side also adds processes the game forks at
-//! fork time; this scan catches what was there before attach and drops the
-//! processes that are gone.
+//! pids, read from /proc (`crate::procfs`). The BPF side also adds
+//! processes the game forks at fork time; this scan catches what was there
+//! before attach and drops the processes that are gone.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs;
-use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-
-/// Parent pid from the text of `/proc/<pid>/stat`. The command name (field 2)
-/// is in parentheses and may itself contain spaces and ')', so parse from the
-/// last ')'.
-pub fn parse_ppid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    fields.next()?; // state
-    fields.next()?.parse().ok()
-}
-
-/// (pid, ppid) of every process now in `proc_root` (normally /proc).
-pub fn scan_processes(proc_root: &Path) -> Result<Vec<(u32, u32)>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(proc_root).with_context(|| format!("reading {}", proc_root.display()))? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        // A process may exit between read_dir and this read: skip it.
-        if let Ok(stat) = fs::read_to_string(entry.path().join("stat"))
-            && let Some(ppid) = parse_ppid(&stat)
-        {
-            out.push((pid, ppid));
-        }
-    }
-    Ok(out)
-}
+use anyhow::{Result, bail};
 
 /// The roots that exist plus all their descendants.
 pub fn process_tree(roots: &[u32], procs: &[(u32, u32)]) -> BTreeSet<u32> {
@@ -61,7 +31,7 @@ pub fn check_pid(pid: u32) -> Result<()> {
     if pid == 0 {
         bail!("--game-pid 0 is not a process id");
     }
-    if !Path::new("/proc").join(pid.to_string()).exists() {
+    if crate::procfs::stat(crate::procfs::root(), pid).is_none() {
         bail!("--game-pid {pid}: no such process");
     }
     Ok(())
@@ -81,15 +51,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ppid_survives_odd_command_names() {
-        assert_eq!(parse_ppid("42 (bash) S 7 42 42 0"), Some(7));
-        assert_eq!(parse_ppid("42 (a) b) (c) R 99 1 1"), Some(99));
-        assert_eq!(parse_ppid("42 (Game Thread) S 1234 0"), Some(1234));
-        assert_eq!(parse_ppid("garbage"), None);
-        assert_eq!(parse_ppid("1 (x) S notanumber"), None);
-    }
-
-    #[test]
     fn tree_follows_children_and_skips_dead_roots() {
         // 1 -> 10 -> 11 -> 12, 1 -> 20; root 10 and a dead root 99.
         let procs = [(1, 0), (10, 1), (11, 10), (12, 11), (20, 1)];
@@ -105,14 +66,6 @@ mod tests {
         let (add, remove) = plan_update(&current, &tree, &alive);
         assert_eq!(add, vec![11]);
         assert_eq!(remove, vec![40]); // 30 is alive (fork-inherited): kept
-    }
-
-    #[test]
-    fn scans_this_process_and_its_parent() {
-        let procs = scan_processes(Path::new("/proc")).unwrap();
-        let me = std::process::id();
-        let ppid = std::os::unix::process::parent_id();
-        assert!(procs.contains(&(me, ppid)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The sched_ext scheduler: its config, loading and switching, stats, and
-//! the inputs it reacts to (the game's processes, input devices).
+//! the inputs it reacts to (the game's processes, input devices), and the
+//! session that serves them.
 
 pub use crate::bpf_intf;
 pub(crate) use crate::bpf_skel;
@@ -9,6 +10,7 @@ pub mod game;
 pub mod input;
 pub mod preflight;
 pub mod scheduler;
+pub mod session;
 pub mod stats;
 
 pub use config::SchedConfig;

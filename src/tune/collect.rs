@@ -23,7 +23,7 @@ pub struct Collect {
 impl Collect {
     /// Note the game (by its first pid) now: it may be gone at the end.
     pub fn start(data_dir: &Path, config: &SchedConfig, game_pids: &[u32]) -> Self {
-        let game = game_pids.first().and_then(|&pid| GameId::from_process(Path::new("/proc"), pid).ok()).unwrap_or_else(|| GameId {
+        let game = game_pids.first().and_then(|&pid| GameId::from_process(crate::procfs::root(), pid).ok()).unwrap_or_else(|| GameId {
             key: "unknown-game".into(),
             exe: "unknown".into(),
             steam_app_id: None,

@@ -6,12 +6,12 @@
 //! statistics the report and the search share.
 
 pub mod collect;
+pub mod during_play;
 pub mod frame_source;
 pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod runner;
-pub mod score;
 pub mod search;
 pub mod space;
 pub mod start;

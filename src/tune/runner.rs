@@ -16,14 +16,15 @@ use rand::seq::SliceRandom;
 use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::progress::{TrialProgress, trial_line};
-use super::score::p99_us;
 use super::search::Search;
+use super::start::system_info;
 use super::switch::{Served, Switcher};
 use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
 use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
-use crate::store::{GameStore, Observed, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::store::{GameStore, Observed, SessionInfo, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::verdict::score::p99_us;
 
 /// How often the loop looks at the game, the frames and the clock.
 const STEP: Duration = Duration::from_millis(250);
@@ -73,15 +74,15 @@ enum Waited {
 }
 
 pub(crate) struct Runner<'a> {
-    pub(crate) opts: &'a TuneOptions,
-    pub(crate) switcher: &'a mut dyn Switcher,
-    pub(crate) source: Box<dyn Frames>,
-    pub(crate) game: &'a mut dyn GameWatch,
-    pub(crate) store: GameStore,
-    pub(crate) store_path: PathBuf,
-    pub(crate) session_id: String,
+    opts: &'a TuneOptions,
+    switcher: &'a mut dyn Switcher,
+    source: Box<dyn Frames>,
+    game: &'a mut dyn GameWatch,
+    store: GameStore,
+    store_path: PathBuf,
+    session_id: String,
     /// Trial names by config (from the trial file).
-    pub(crate) names: HashMap<SchedConfig, String>,
+    names: HashMap<SchedConfig, String>,
     rng: StdRng,
     /// Last baseline p99 measured (µs): the reference when a block's own
     /// baseline failed.
@@ -137,6 +138,28 @@ impl<'a> Runner<'a> {
             names,
             last_baseline_p99: None,
         }
+    }
+
+    /// Add this session to the store and save it, before the first trial
+    /// (`tune`, `attach` and `launch --tune` alike).
+    pub(super) fn record_session(&mut self, mode: &str, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+        let opts = self.opts;
+        self.store.sessions.push(SessionInfo {
+            id: self.session_id.clone(),
+            mode: mode.to_string(),
+            started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
+            system: system_info(self.source.mangohud_version()),
+            trials_file: Some(opts.trials_file.display().to_string()),
+            search: Some(search.to_string()),
+            seed: Some(opts.seed),
+            trial_secs: opts.trial_secs,
+            warmup_secs: opts.warmup_secs,
+            frame_source: self.source.kind().as_str().to_string(),
+        });
+        self.store.save(&self.store_path)?;
+        info!("recording into {}", self.store_path.display());
+        Ok(())
     }
 
     /// Run the search to its end (None) or until the game exits or we are

@@ -24,11 +24,11 @@ use crate::game::inspect::{GameProcess, control_configured, control_socket, log_
 use crate::game::launch::{self, GameUser, LogFolder};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
-use crate::run::{Feeds, Session};
+use crate::procfs;
+use crate::sched::session::{Feeds, Session};
 use crate::sched::{SchedConfig, game, preflight};
-use crate::store::{GameStore, SessionInfo, SystemInfo, store_path};
+use crate::store::{GameStore, SystemInfo, store_path};
 
-const PROC: &str = "/proc";
 /// A game we started gets this long to exit after SIGTERM.
 const GAME_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -85,45 +85,15 @@ struct Attached {
 
 impl GameWatch for Attached {
     fn exited(&mut self) -> Option<String> {
-        // Gone, or a zombie its parent has not reaped yet.
-        match std::fs::read_to_string(format!("{PROC}/{}/stat", self.pid)) {
-            Ok(stat) if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')) => Some("it is a zombie".into()),
-            Ok(_) => None,
-            Err(_) => Some(format!("pid {} is gone", self.pid)),
-        }
+        procfs::exited(procfs::root(), self.pid)
     }
 }
 
-pub(crate) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
+pub(super) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
     let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
-        .unwrap_or_default();
+    let cpu = procfs::cpu_model();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get() as u32);
     SystemInfo { kernel, cpu, cpus, mangohud_version }
-}
-
-/// Add this session to the runner's store and save it, before the first
-/// trial (`tune`, `attach` and `launch --tune` alike).
-pub(crate) fn record_session(runner: &mut Runner, mode: &str, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
-    let opts = runner.opts;
-    runner.store.sessions.push(SessionInfo {
-        id: runner.session_id.clone(),
-        mode: mode.to_string(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
-        system: system_info(runner.source.mangohud_version()),
-        trials_file: Some(opts.trials_file.display().to_string()),
-        search: Some(search.to_string()),
-        seed: Some(opts.seed),
-        trial_secs: opts.trial_secs,
-        warmup_secs: opts.warmup_secs,
-        frame_source: runner.source.kind().as_str().to_string(),
-    });
-    runner.store.save(&runner.store_path)?;
-    info!("recording into {}", runner.store_path.display());
-    Ok(())
 }
 
 /// Connect to the MangoHud of any process of the game's tree: a launcher
@@ -138,7 +108,7 @@ fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutd
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
-        let procs = game::scan_processes(Path::new(PROC))?;
+        let procs = procfs::scan_processes(procfs::root())?;
         for pid in game::process_tree(&[root], &procs) {
             match Control::connect(pid, Duration::from_millis(500)) {
                 Ok(c) => return Ok(Some(c)),
@@ -162,11 +132,11 @@ fn find_control_socket(
     timeout: Duration,
     shutdown: &AtomicBool,
 ) -> Result<Option<String>> {
-    let proc_root = Path::new(PROC);
+    let proc_root = procfs::root();
     let configured = control_configured(proc_root, process);
     let deadline = Instant::now() + timeout;
     loop {
-        let procs = game::scan_processes(proc_root)?;
+        let procs = procfs::scan_processes(proc_root)?;
         let tree = game::process_tree(&[process.pid], &procs);
         if let Some(name) = control_socket(proc_root, process, &tree) {
             return Ok(Some(name));
@@ -208,7 +178,7 @@ fn run_trials(
     if let Some(stop) = runner.settle(opts.frames_timeout())? {
         return Ok(outcome(stop));
     }
-    record_session(&mut runner, mode, plan.search.name(), started)?;
+    runner.record_session(mode, plan.search.name(), started)?;
     let stop = runner.run(plan.search.as_mut())?;
     if let Some((cfg, score)) = plan.search.best() {
         info!("search ({}) ends on {cfg} (score {score:.3})", plan.search.name());
@@ -262,7 +232,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
 /// MangoHud; the game keeps running afterwards.
 pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result<(Outcome, String)> {
     let plan = plan(opts)?;
-    let proc_root = Path::new(PROC);
+    let proc_root = procfs::root();
     let process = GameProcess::read(proc_root, pid)?;
     if !process.has_mangohud(proc_root) {
         bail!(

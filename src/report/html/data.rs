@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 
 use super::charts::Ink;
 use crate::frames::sequence::decode_us;
-use crate::report::rank::ConfigRow;
 use crate::store::{GameStore, TrialKind, TrialRecord};
+use crate::verdict::rank::ConfigRow;
 
 /// A trial and its frame times (ms, in order; empty when it has none).
 pub struct TrialFrames<'a> {

@@ -15,8 +15,8 @@ use super::data::{TrialFrames, row_frames, row_inks, trial_frames};
 use super::downsample::{elapsed_s, min_max};
 use super::page::{clip_note, document, esc, num};
 use super::tables::{self, verdict_badge};
-use crate::report::rank::{Ranking, rank};
 use crate::store::{GameStore, TrialKind};
+use crate::verdict::rank::{Ranking, rank};
 
 /// Points per percentile curve, and buckets per frame-time chart (about
 /// one per pixel of its plot area: min and max each, see downsample.rs).
@@ -74,7 +74,7 @@ pub fn render(store: &GameStore, source: &Path) -> Result<String> {
 
 /// The answer first: which config to use, if any.
 fn verdict(r: &Ranking) -> String {
-    let ratio = |row: &crate::report::rank::ConfigRow| {
+    let ratio = |row: &crate::verdict::rank::ConfigRow| {
         row.p99_ratio
             .map_or_else(String::new, |i| format!(" — p99 {} × baseline [{}–{}]", num(i.estimate, 3), num(i.low, 3), num(i.high, 3)))
     };

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use super::charts::Ink;
 use super::page::{esc, num, opt_num};
 use crate::report::logs::LogReport;
-use crate::report::rank::{ConfigRow, Ranking};
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, TrialKind};
-use crate::tune::score::{Interval, Verdict};
+use crate::verdict::rank::{ConfigRow, Ranking};
+use crate::verdict::score::{Interval, Verdict};
 
 /// The CSS class of a verdict (colours it in both themes).
 pub fn verdict_class(v: Verdict) -> &'static str {

@@ -8,8 +8,8 @@ use anyhow::Result;
 use log::warn;
 
 use super::{Served, Switcher};
-use crate::run::{Session, ejection_error};
 use crate::sched::scheduler::wait_for_state;
+use crate::sched::session::{Session, ejection_error};
 use crate::sched::{Metrics, SchedConfig, Scheduler};
 use crate::store::SwitchInfo;
 

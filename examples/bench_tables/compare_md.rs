@@ -179,8 +179,8 @@ pub fn splice(doc: &str, section: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::FrameStats;
-    use crate::report::compare::{Run, compare};
+    use crate::compare::{Run, compare};
+    use scx_gamer::frames::FrameStats;
 
     #[test]
     fn renders_goal_and_tables() {

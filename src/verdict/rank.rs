@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::score::{self, Interval, Pair, Verdict};
 use crate::frames::sequence::decode_us;
 use crate::frames::{FrameSeries, FrameStats};
 use crate::game::identity::GameId;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, SystemInfo, TrialKind, TrialRecord};
-use crate::tune::score::{self, Interval, Pair, Verdict};
 
 /// Scheduler counters summed over a config's measured trials.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -34,7 +34,8 @@ pub struct ConfigRow {
     pub ok_trials: usize,
     /// Reasons of failed trials (load failures, ejections, no frames).
     pub failures: Vec<String>,
-    /// Statistics over the frames of every ok trial, pooled.
+    /// Statistics over the frames of every ok trial, pooled (its p99 is
+    /// `p99_ms.estimate`).
     pub stats: FrameStats,
     /// p99 of the pooled frames with its 95 % interval, ms.
     pub p99_ms: Interval,
@@ -73,9 +74,8 @@ fn frames_of(t: &TrialRecord) -> Result<Vec<u32>> {
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    (!v.is_empty()).then(|| v[v.len() / 2])
+fn median(v: Vec<f64>) -> Option<f64> {
+    (!v.is_empty()).then(|| score::median(&v))
 }
 
 fn sched_summary(trials: &[&TrialRecord]) -> Option<SchedSummary> {
@@ -188,14 +188,23 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             _ => Verdict::NoBaseline,
         };
         let verified = ok.iter().all(|t| if config.is_some() { t.observed.scx_gamer_attached() } else { t.observed.kernel_default() });
+        let p99_ms = if pooled.is_empty() { nan } else { score::p99_interval_ms(&pooled) };
+        // One p99 per config: the exact one the verdict uses, also in the
+        // pooled statistics (the histogram's is within its 3 digits of it)
+        // and in the 1 % low derived from it.
+        let mut stats = series.stats();
+        if p99_ms.estimate.is_finite() {
+            stats.p99_ms = p99_ms.estimate;
+            stats.low1_fps = 1000.0 / p99_ms.estimate;
+        }
         rows.push(ConfigRow {
             name: trials[0].name.clone(),
             config,
             trials: trials.len(),
             ok_trials: ok.len(),
             failures,
-            stats: series.stats(),
-            p99_ms: if pooled.is_empty() { nan } else { score::p99_interval_ms(&pooled) },
+            stats,
+            p99_ms,
             p99_ratio: ratio,
             fps_ratio,
             verdict,

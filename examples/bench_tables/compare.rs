@@ -3,7 +3,8 @@
 //! the repetitions and set against the kernel's scheduler and the best peer.
 //! Pure: runs in, numbers out.
 
-use crate::frames::FrameStats;
+use scx_gamer::frames::FrameStats;
+use scx_gamer::verdict::score::median;
 
 /// The kernel's own scheduler (no sched_ext attached).
 pub const EEVDF: &str = "eevdf";
@@ -63,17 +64,6 @@ pub struct Goal {
     pub vs_best_peer: f64,
     pub vs_eevdf: f64,
     pub met: bool,
-}
-
-/// Median of a non-empty slice (mean of the middle two for even lengths).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 fn summarise(scheduler: &str, runs: &[&Run]) -> Summary {

@@ -5,15 +5,18 @@
 //!   bench_tables OUT --command CMD --measure-secs S --vm-secs N
 //!   bench_tables --splice BENCHMARKS.md OUT/tables.md
 
+mod compare;
+mod compare_md;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
+use compare::{Run, compare, cpu_use};
+use compare_md::{Context, render, splice};
 use scx_gamer::mangohud::log::is_frame_log;
-use scx_gamer::report::compare::{Run, compare, cpu_use};
-use scx_gamer::report::compare_md::{Context, render, splice};
 use scx_gamer::report::logs::series_of;
 
 /// 60 fps, plus 5 % for the frame-loop program's timer jitter.

@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use log::info;
 
+use super::TuneOptions;
+use super::frame_source::{FrameSource, Frames, csv_logs};
+use super::plan::{self, PlanSearch};
+use super::runner::{GameWatch, Runner, Stop};
+use super::start::Launched;
+use super::switch::daemon::Daemon;
+use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
@@ -27,15 +34,6 @@ use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::sched::game;
 use crate::store::{GameStore, store_path};
-use crate::tune::TuneOptions;
-use crate::tune::frame_source::{FrameSource, Frames, csv_logs};
-use crate::tune::plan::{self, PlanSearch};
-use crate::tune::runner::{GameWatch, Runner, Stop};
-use crate::tune::start::{Launched, record_session};
-use crate::tune::switch::daemon::Daemon;
-use crate::tune::trials::{Trial, TrialFile};
-
-const PROC: &str = "/proc";
 
 /// Everything checked before the game starts.
 struct Ready {
@@ -126,7 +124,7 @@ fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Dur
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
-        let procs = game::scan_processes(Path::new(PROC))?;
+        let procs = crate::procfs::scan_processes(crate::procfs::root())?;
         for pid in game::process_tree(&[root], &procs) {
             if let Ok(control) = Control::connect(pid, Duration::from_millis(500)) {
                 return Ok(Box::new(FrameSource::control(control, folder)?));
@@ -209,6 +207,6 @@ fn tune_game(
     if let Some(stop) = runner.settle(tune.frames_timeout())? {
         return Ok(Some(stop));
     }
-    record_session(&mut runner, "launch-tune", "plan", started)?;
+    runner.record_session("launch-tune", "plan", started)?;
     runner.run(&mut PlanSearch::new(pending))
 }

@@ -47,6 +47,18 @@ fn quantile_in_place(v: &mut [u32], q: f64) -> f64 {
     *v.select_nth_unstable(rank).1 as f64
 }
 
+/// Median (mean of the middle two for even lengths); NaN for none. The one
+/// median of the crate: the report's and the benchmark's.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
 /// Average fps: frames ÷ total frame time.
 pub fn avg_fps(frames: &[u32]) -> f64 {
     let total_us: u64 = frames.iter().map(|&f| u64::from(f)).sum();

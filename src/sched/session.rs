@@ -1,0 +1,137 @@
+//! The scheduler's runtime around one loaded config or a series of them:
+//! the game's process tree (re-read from /proc and fed to BPF), the input
+//! watch, the stats server, and the wait that serves them all. Used by
+//! `run`/`cycle`, the tuner's in-process switcher and the daemon.
+//!
+//! Everything that touches the BPF skeleton happens on the serving thread;
+//! the stats server and the input readers talk to it through channels.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam::channel::{self, Receiver, Sender};
+use log::{info, warn};
+use scx_stats::prelude::*;
+
+use super::{Metrics, Scheduler, game, input, stats};
+
+/// How often the game's process tree is re-read from /proc.
+const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest the loop sleeps before checking for shutdown or an ejection.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What a running scheduler is fed and what it reports.
+pub struct Feeds {
+    pub game_pids: Vec<u32>,
+    pub input_dir: PathBuf,
+}
+
+/// The part of a run that outlives any one scheduler: stats server, input
+/// watch, game tracking.
+pub struct Session {
+    feeds: Feeds,
+    shutdown: Arc<AtomicBool>,
+    stats_req: Receiver<()>,
+    stats_res: Sender<Metrics>,
+    _stats_server: StatsServer<(), Metrics>,
+    input_rx: Receiver<u32>,
+    _input: input::InputWatcher,
+    next_scan: Instant,
+}
+
+impl Session {
+    pub fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
+        for &pid in &feeds.game_pids {
+            game::check_pid(pid)?;
+        }
+        let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
+        let (stats_res, stats_req) = server.channels();
+        let (input_tx, input_rx) = channel::unbounded();
+        let watcher = input::watch(&feeds.input_dir, input_tx)?;
+        for dev in watcher.devices() {
+            info!("watching input device {}", dev.display());
+        }
+        Ok(Self { feeds, shutdown, stats_req, stats_res, _stats_server: server, input_rx, _input: watcher, next_scan: Instant::now() })
+    }
+
+    /// Follow another game (the daemon serves one game after another).
+    pub fn set_game_pids(&mut self, pids: Vec<u32>) {
+        self.feeds.game_pids = pids;
+        self.next_scan = Instant::now();
+    }
+
+    /// Bring `sched`'s game set in line with the game's process tree.
+    pub fn sync_game(&self, sched: &Scheduler) -> Result<()> {
+        if self.feeds.game_pids.is_empty() {
+            return Ok(());
+        }
+        let procs = crate::procfs::scan_processes(crate::procfs::root())?;
+        let alive: BTreeSet<u32> = procs.iter().map(|&(pid, _)| pid).collect();
+        let tree = game::process_tree(&self.feeds.game_pids, &procs);
+        let (add, remove) = game::plan_update(&sched.game_tgids(), &tree, &alive);
+        if !add.is_empty() {
+            info!("game processes added: {add:?}");
+        }
+        sched.update_game_tgids(&add, &remove)
+    }
+
+    /// Serve `sched` (None: the kernel's scheduler runs, nothing to feed)
+    /// until shutdown, an ejection, or `until`. Returns true if it stopped
+    /// because of shutdown.
+    pub fn serve(&mut self, sched: Option<&Scheduler>, until: Option<Instant>) -> Result<bool> {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return Ok(true);
+            }
+            if sched.is_some_and(Scheduler::ejected) {
+                return Ok(false);
+            }
+            let now = Instant::now();
+            if until.is_some_and(|t| now >= t) {
+                return Ok(false);
+            }
+            if now >= self.next_scan
+                && let Some(sched) = sched
+            {
+                if let Err(e) = self.sync_game(sched) {
+                    warn!("updating the game's processes: {e:#}");
+                }
+                self.next_scan = now + GAME_SCAN_INTERVAL;
+            }
+            let wait = until.map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+            channel::select! {
+                recv(self.stats_req) -> req => {
+                    if req.is_ok() {
+                        self.stats_res.send(sched.map(Scheduler::stats).unwrap_or_default())?;
+                    }
+                }
+                recv(self.input_rx) -> n => match n {
+                    Ok(n) => {
+                        // One BPF call for a burst of events.
+                        let total = n + self.input_rx.try_iter().sum::<u32>();
+                        if let Some(sched) = sched {
+                            sched.signal_input(total)?;
+                        }
+                    }
+                    // No device readers left (none found): stop listening,
+                    // or this arm would fire on every select.
+                    Err(_) => self.input_rx = channel::never(),
+                },
+                default(wait) => {}
+            }
+        }
+    }
+}
+
+/// Turn an ejection into an error carrying the kernel's reason.
+pub fn ejection_error(sched: &Scheduler) -> anyhow::Error {
+    let info = sched.exit_info();
+    match info.report() {
+        Err(e) => e.context("the kernel ejected scx_gamer"),
+        Ok(()) => anyhow::anyhow!("the kernel unregistered scx_gamer"),
+    }
+}
