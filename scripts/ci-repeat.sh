@@ -38,6 +38,7 @@ fi
 failed=0
 for k in $(seq "$runs"); do
     clone=$(mktemp -d /tmp/scx-gamer-ci.XXXXXX)
+    chmod 755 "$clone"   # as a checkout is; mktemp's 0700 keeps the player (nobody) out
     git clone -q "$repo" "$clone"
     git -C "$clone" checkout -q "$head"
     start=$(date +%s)

@@ -17,6 +17,7 @@ use support::store::synthetic_trial;
 /// socket nobody listens on; the game is `sh -c 'exit 3'` behind a stand-in
 /// `mangohud` (so the host's MangoHud plays no part).
 fn launch_tune(dir: &Path, as_nobody: bool) -> Output {
+    support::assert_players_reach_the_checkout();
     let mangohud = dir.join("mangohud");
     std::fs::write(&mangohud, "#!/bin/sh\nexec \"$@\"\n").unwrap();
     std::fs::set_permissions(&mangohud, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -32,6 +32,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn refuses_before_launching_anything() {
+    support::assert_players_reach_the_checkout();
     let dir = tempfile::tempdir().unwrap();
     let mark = dir.path().join("launched");
     let game = format!("touch {}", mark.display());

@@ -48,6 +48,30 @@ pub fn scx_gamer_bin() -> &'static str {
     env!("CARGO_BIN_EXE_scx_gamer")
 }
 
+/// Tests run the game, the Steam wrapper and the tuner's refusals as the
+/// player (`nobody`), from this checkout: every folder above the binaries
+/// and the repository must let others through, and the trial files must be
+/// readable. Panics naming the first that does not (a checkout in a 0700
+/// folder, as `mktemp -d` makes, fails every such test otherwise, with
+/// errors that say nothing about why).
+pub fn assert_players_reach_the_checkout() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode()).unwrap_or(0);
+    let bin = PathBuf::from(scx_gamer_bin());
+    for dir in bin.ancestors().skip(1).chain(repo_root().ancestors()) {
+        assert!(
+            mode(dir) & 0o001 != 0,
+            "{} has mode {:o}: other users cannot pass it, and the tests run programs of this checkout as nobody \
+             (chmod o+x it, or check out elsewhere)",
+            dir.display(),
+            mode(dir) & 0o7777
+        );
+    }
+    assert!(mode(&bin) & 0o001 != 0, "{} is not executable by other users", bin.display());
+    let trials = repo_root().join("trials/ci.toml");
+    assert!(mode(&trials) & 0o004 != 0, "{} is not readable by other users", trials.display());
+}
+
 /// A VM this test binary shares between its tests: booted once, it runs
 /// their scenarios one after another (scripts/vm-serve) and powers off once
 /// none has come for a while, or when this process exits.
@@ -200,6 +224,7 @@ fn submit(body: &str, timeout_secs: u32) -> Ticket {
 /// it times out or the VM cannot run: a VM test never passes without
 /// having run.
 pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
+    assert_players_reach_the_checkout();
     let root = repo_root();
     let body = format!(
         "set -u\n. {lib}\nexport SCX_GAMER={bin} FRAMELOOP={frameloop}\ncd {root}\n{script}\n",
