@@ -101,9 +101,9 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
 }
 
 fn do_report(args: ReportArgs) -> Result<()> {
-    use scx_gamer::report::game::{self, Format};
+    use scx_gamer::report::ranking::{self, Format};
     if let Some(g) = &args.best {
-        return game::best(&args.data, g);
+        return ranking::best(&args.data, g);
     }
     if let Some(out) = &args.html {
         if !args.logs.is_empty() {
@@ -127,7 +127,7 @@ fn do_report(args: ReportArgs) -> Result<()> {
     } else {
         Format::Text
     };
-    game::run(&args.data, args.game.as_deref(), format)
+    ranking::run(&args.data, args.game.as_deref(), format)
 }
 
 /// Say how the tune ended and show the ranking.
@@ -137,7 +137,7 @@ fn finish_tune(opts: &TuneOptions, outcome: Outcome, game: &str) -> Result<ExitC
         Outcome::GameExited(why) => eprintln!("the game exited ({why}); the trials so far are recorded"),
         Outcome::Interrupted => eprintln!("interrupted; the finished trials are recorded"),
     }
-    if let Err(e) = scx_gamer::report::game::run(&opts.data_dir, Some(game), scx_gamer::report::game::Format::Text) {
+    if let Err(e) = scx_gamer::report::ranking::run(&opts.data_dir, Some(game), scx_gamer::report::ranking::Format::Text) {
         eprintln!("scx_gamer: {e:#}");
     }
     Ok(if outcome == Outcome::Interrupted { ExitCode::from(EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
@@ -145,7 +145,7 @@ fn finish_tune(opts: &TuneOptions, outcome: Outcome, game: &str) -> Result<ExitC
 
 fn do_run(args: RunArgs, shutdown: Arc<AtomicBool>) -> Result<()> {
     if let Some(game) = &args.ml_show_best {
-        return scx_gamer::report::game::best(&args.data, game);
+        return scx_gamer::report::ranking::best(&args.data, game);
     }
     if let Some(secs) = args.monitor {
         let out = StatsOutput { interval: interval(secs, "--monitor")?, json: args.stats_json };

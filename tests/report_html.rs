@@ -12,7 +12,7 @@ mod support;
 
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
-use scx_gamer::store::{GameStore, SessionInfo, SystemInfo, TrialStatus, store_path};
+use scx_gamer::store::{GameStore, SessionInfo, SessionMode, SystemInfo, TrialStatus, store_path};
 use support::store::synthetic_trial;
 
 /// A config name that would run script if the page did not escape it.
@@ -47,7 +47,7 @@ fn write_store(dir: &Path) {
     let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "dota2 <beta>".into(), steam_app_id: Some("570".into()) });
     store.sessions.push(SessionInfo {
         id: "s1".into(),
-        mode: "tune".into(),
+        mode: SessionMode::Tune,
         started_at: "2026-11-24T00:00:00Z".into(),
         scx_gamer_version: "0.1.0".into(),
         system: SystemInfo {

@@ -1,4 +1,4 @@
-//! The game process itself: starting it as the player ([`launch`]), looking
+//! The game process itself: starting it as the player ([`spawn`]), looking
 //! at one that already runs ([`inspect`]) and naming it ([`identity`]).
 //!
 //! This file holds what those share: how a launch command line breaks down
@@ -9,7 +9,7 @@
 
 pub mod identity;
 pub mod inspect;
-pub mod launch;
+pub mod spawn;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -235,12 +235,12 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let user = launch::GameUser::resolve(Some("nobody"), &|_| None).unwrap();
-        let folder = launch::LogFolder::create(parent.path(), &user).unwrap();
-        let cmd = launch::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
+        let user = spawn::GameUser::resolve(Some("nobody"), &|_| None).unwrap();
+        let folder = spawn::LogFolder::create(parent.path(), &user).unwrap();
+        let cmd = spawn::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
         let mut env = crate::mangohud::env::game_env(None, None, folder.path());
         env.push(("DISPLAY".into(), ":93".into()));
-        let mut child = launch::spawn_as(&user, &cmd, &env).unwrap();
+        let mut child = spawn::spawn_as(&user, &cmd, &env).unwrap();
         std::thread::sleep(Duration::from_secs(2));
 
         let proc_root = Path::new("/proc");
@@ -271,7 +271,7 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        launch::stop(&mut child, Duration::from_secs(3)).unwrap();
+        spawn::stop(&mut child, Duration::from_secs(3)).unwrap();
         let _ = xvfb.kill();
         let _ = xvfb.wait();
         let csv = csv.expect("MangoHud wrote a log");

@@ -6,8 +6,8 @@
 //! `examples/bench_tables/`.)
 
 pub mod csv;
-pub mod game;
 pub mod html;
 pub mod logs;
+pub mod ranking;
 pub mod sparkline;
 pub mod text;

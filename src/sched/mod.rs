@@ -6,7 +6,7 @@ pub use crate::bpf_intf;
 pub(crate) use crate::bpf_skel;
 
 pub mod config;
-pub mod game;
+pub mod game_tree;
 pub mod input;
 pub mod preflight;
 pub mod scheduler;

@@ -17,7 +17,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use log::{info, warn};
 use scx_stats::prelude::*;
 
-use super::{Metrics, Scheduler, game, input, stats};
+use super::{Metrics, Scheduler, game_tree, input, stats};
 
 /// How often the game's process tree is re-read from /proc.
 const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,7 +46,7 @@ pub struct Session {
 impl Session {
     pub fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
         for &pid in &feeds.game_pids {
-            game::check_pid(pid)?;
+            game_tree::check_pid(pid)?;
         }
         let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
         let (stats_res, stats_req) = server.channels();
@@ -71,8 +71,8 @@ impl Session {
         }
         let procs = crate::procfs::scan_processes(crate::procfs::root())?;
         let alive: BTreeSet<u32> = procs.iter().map(|&(pid, _)| pid).collect();
-        let tree = game::process_tree(&self.feeds.game_pids, &procs);
-        let (add, remove) = game::plan_update(&sched.game_tgids(), &tree, &alive);
+        let tree = game_tree::process_tree(&self.feeds.game_pids, &procs);
+        let (add, remove) = game_tree::plan_update(&sched.game_tgids(), &tree, &alive);
         if !add.is_empty() {
             info!("game processes added: {add:?}");
         }

@@ -18,12 +18,38 @@ pub struct GameStore {
     pub trials: Vec<TrialRecord>,
 }
 
-/// One `tune`/`attach`/`--ml-collect` run.
+/// How a session measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionMode {
+    /// `scx_gamer tune`: the tuner started the game.
+    Tune,
+    /// `scx_gamer attach`: a game that already ran.
+    Attach,
+    /// `scx_gamer launch --tune`: through the daemon, while the player plays.
+    LaunchTune,
+    /// `--ml-collect`: one config's counters, no frames.
+    Collect,
+}
+
+impl SessionMode {
+    /// As the store spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tune => "tune",
+            Self::Attach => "attach",
+            Self::LaunchTune => "launch-tune",
+            Self::Collect => "collect",
+        }
+    }
+}
+
+/// One `tune`/`attach`/`launch --tune`/`--ml-collect` run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
     /// Unique within the store: start time, e.g. "2026-11-24T10:00:00Z-1234".
     pub id: String,
-    pub mode: String,
+    pub mode: SessionMode,
     pub started_at: String,
     pub scx_gamer_version: String,
     pub system: SystemInfo,

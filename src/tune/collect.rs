@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::frames::FrameStats;
 use crate::game::identity::GameId;
 use crate::sched::{Metrics, SchedConfig};
-use crate::store::{GameStore, Observed, SessionInfo, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus, store_path};
+use crate::store::{
+    GameStore, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus, store_path,
+};
 
 pub struct Collect {
     data_dir: PathBuf,
@@ -40,7 +42,7 @@ impl Collect {
         let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
         store.sessions.push(SessionInfo {
             id: session.clone(),
-            mode: "collect".into(),
+            mode: SessionMode::Collect,
             started_at: fmt(self.started),
             scx_gamer_version: env!("CARGO_PKG_VERSION").into(),
             system: SystemInfo { kernel, ..Default::default() },

@@ -28,12 +28,12 @@ use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
-use crate::game::launch::{GameUser, LogFolder, with_mangohud};
+use crate::game::spawn::{GameUser, LogFolder, with_mangohud};
 use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
-use crate::sched::game;
-use crate::store::{GameStore, store_path};
+use crate::sched::game_tree;
+use crate::store::{GameStore, SessionMode, store_path};
 
 /// Everything checked before the game starts.
 struct Ready {
@@ -125,7 +125,7 @@ fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Dur
             bail!("the game exited before showing a frame ({reason})");
         }
         let procs = crate::procfs::scan_processes(crate::procfs::root())?;
-        for pid in game::process_tree(&[root], &procs) {
+        for pid in game_tree::process_tree(&[root], &procs) {
             if let Ok(control) = Control::connect(pid, Duration::from_millis(500)) {
                 return Ok(Box::new(FrameSource::control(control, folder)?));
             }
@@ -207,6 +207,6 @@ fn tune_game(
     if let Some(stop) = runner.settle(tune.frames_timeout())? {
         return Ok(Some(stop));
     }
-    runner.record_session("launch-tune", "plan", started)?;
+    runner.record_session(SessionMode::LaunchTune, "plan", started)?;
     runner.run(&mut PlanSearch::new(pending))
 }

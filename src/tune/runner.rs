@@ -18,12 +18,12 @@ use super::options::TuneOptions;
 use super::progress::{TrialProgress, trial_line};
 use super::search::Search;
 use super::start::system_info;
-use super::switch::{Served, Switcher};
+use super::switch::{ServeEnd, Switcher};
 use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
 use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
-use crate::store::{GameStore, Observed, SessionInfo, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::store::{GameStore, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 use crate::verdict::score::p99_us;
 
 /// How often the loop looks at the game, the frames and the clock.
@@ -60,13 +60,13 @@ pub trait GameWatch {
     fn exited(&mut self) -> Option<String>;
 }
 
-enum Item {
+enum TrialItem {
     Baseline,
     Config { ask: usize, name: String, config: SchedConfig },
 }
 
 /// How a wait ended.
-enum Waited {
+enum WaitEnd {
     Done,
     Stopped(Stop),
     /// The scheduler is gone; the kernel's reason.
@@ -142,11 +142,11 @@ impl<'a> Runner<'a> {
 
     /// Add this session to the store and save it, before the first trial
     /// (`tune`, `attach` and `launch --tune` alike).
-    pub(super) fn record_session(&mut self, mode: &str, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    pub(super) fn record_session(&mut self, mode: SessionMode, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
         let opts = self.opts;
         self.store.sessions.push(SessionInfo {
             id: self.session_id.clone(),
-            mode: mode.to_string(),
+            mode,
             started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             scx_gamer_version: env!("CARGO_PKG_VERSION").to_string(),
             system: system_info(self.source.mangohud_version()),
@@ -177,15 +177,15 @@ impl<'a> Runner<'a> {
         while let Some(batch) = search.next_batch() {
             block += 1;
             let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
-            let mut items: Vec<(Item, f64)> = batch
+            let mut items: Vec<(TrialItem, f64)> = batch
                 .iter()
                 .map(|a| {
                     let name = self.names.get(&a.config).cloned().unwrap_or_else(|| config_name(&a.config));
-                    (Item::Config { ask: a.id, name, config: a.config }, a.budget.clamp(0.05, 1.0))
+                    (TrialItem::Config { ask: a.id, name, config: a.config }, a.budget.clamp(0.05, 1.0))
                 })
                 .collect();
             if self.opts.baseline {
-                items.push((Item::Baseline, budget));
+                items.push((TrialItem::Baseline, budget));
             }
             // Random order within the block: no config always runs first
             // (right after the game's warm-up) or last.
@@ -198,8 +198,8 @@ impl<'a> Runner<'a> {
                 eprintln!("{}", trial_line(&record));
                 let p99 = (record.status.is_ok() && !frames_us.is_empty()).then(|| p99_us(&frames_us));
                 match item {
-                    Item::Baseline => baseline_p99 = p99,
-                    Item::Config { ask, .. } => measured.push((*ask, p99)),
+                    TrialItem::Baseline => baseline_p99 = p99,
+                    TrialItem::Config { ask, .. } => measured.push((*ask, p99)),
                 }
                 if let Some(stop) = stop {
                     return Ok(Some(stop));
@@ -228,7 +228,7 @@ impl<'a> Runner<'a> {
         let mut probe = PROBE;
         loop {
             self.source.begin()?;
-            if let Waited::Stopped(stop) = self.wait(Instant::now() + probe, None, None)? {
+            if let WaitEnd::Stopped(stop) = self.wait(Instant::now() + probe, None, None)? {
                 self.source.abort();
                 return Ok(Some(stop));
             }
@@ -271,10 +271,10 @@ impl<'a> Runner<'a> {
         until: Instant,
         mut progress: Option<(&mut TrialProgress, Instant)>,
         mut mid: Option<(Instant, &mut Observed)>,
-    ) -> Result<Waited> {
+    ) -> Result<WaitEnd> {
         loop {
             if let Some(reason) = self.game.exited() {
-                return Ok(Waited::Stopped(Stop::GameExited(reason)));
+                return Ok(WaitEnd::Stopped(Stop::GameExited(reason)));
             }
             let now = Instant::now();
             if let Some((at, obs)) = mid.as_mut()
@@ -287,18 +287,18 @@ impl<'a> Runner<'a> {
                 mid = None;
             }
             if now >= until {
-                return Ok(Waited::Done);
+                return Ok(WaitEnd::Done);
             }
             match self.switcher.serve(until.min(now + STEP))? {
-                Served::Done => {}
-                Served::Interrupted => return Ok(Waited::Stopped(Stop::Interrupted)),
-                Served::Ejected(reason) => {
+                ServeEnd::Done => {}
+                ServeEnd::Interrupted => return Ok(WaitEnd::Stopped(Stop::Interrupted)),
+                ServeEnd::Ejected(reason) => {
                     // The daemon reverts when the game exits: seen from here
                     // that is the game's exit, not an ejection.
                     if let Some(exit) = self.game.exited() {
-                        return Ok(Waited::Stopped(Stop::GameExited(exit)));
+                        return Ok(WaitEnd::Stopped(Stop::GameExited(exit)));
                     }
-                    return Ok(Waited::Ejected(reason));
+                    return Ok(WaitEnd::Ejected(reason));
                 }
             }
             let live = self.source.poll_live();
@@ -309,18 +309,18 @@ impl<'a> Runner<'a> {
     }
 
     /// Put `item`'s scheduler in place. Ok(Err(reason)) fails the trial.
-    fn switch(&mut self, item: &Item, sw: &mut SwitchInfo) -> Result<Result<(), String>> {
+    fn switch(&mut self, item: &TrialItem, sw: &mut SwitchInfo) -> Result<Result<(), String>> {
         let config = match item {
-            Item::Baseline => None,
-            Item::Config { config, .. } => Some(config),
+            TrialItem::Baseline => None,
+            TrialItem::Config { config, .. } => Some(config),
         };
         self.switcher.switch(config, sw)
     }
 
-    fn run_trial(&mut self, item: &Item, block: u32, budget: f64) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
+    fn run_trial(&mut self, item: &TrialItem, block: u32, budget: f64) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
         let (kind, name, config) = match item {
-            Item::Baseline => (TrialKind::Baseline, "baseline".to_string(), None),
-            Item::Config { name, config, .. } => (TrialKind::Config, name.clone(), Some(*config)),
+            TrialItem::Baseline => (TrialKind::Baseline, "baseline".to_string(), None),
+            TrialItem::Config { name, config, .. } => (TrialKind::Config, name.clone(), Some(*config)),
         };
         let planned = self.opts.trial().mul_f64(budget);
         let mut rec = TrialRecord {
@@ -360,7 +360,7 @@ impl<'a> Runner<'a> {
         let waited = self.wait(Instant::now() + self.opts.warmup(), None, None)?;
         let mut measuring = false;
         let waited = match waited {
-            Waited::Done => match self.source.begin() {
+            WaitEnd::Done => match self.source.begin() {
                 Err(e) => {
                     rec.status = TrialStatus::Failed(format!("starting the MangoHud log: {e:#}"));
                     None
@@ -386,25 +386,25 @@ impl<'a> Runner<'a> {
 
         let measurement = match waited {
             None => None,
-            Some(Waited::Done) => match self.source.end() {
+            Some(WaitEnd::Done) => match self.source.end() {
                 Ok(m) => Some(m),
                 Err(e) => {
                     rec.status = TrialStatus::Failed(format!("no frames: {e:#}"));
                     None
                 }
             },
-            Some(Waited::Ejected(reason)) => {
+            Some(WaitEnd::Ejected(reason)) => {
                 rec.status = TrialStatus::Failed(reason);
                 if measuring { self.source.end().ok() } else { None }
             }
-            Some(Waited::Stopped(Stop::GameExited(reason))) => {
+            Some(WaitEnd::Stopped(Stop::GameExited(reason))) => {
                 rec.status = TrialStatus::Partial(format!("the game exited: {reason}"));
                 stop = Some(Stop::GameExited(reason));
                 // A row-flushed log has what was played; a log written at
                 // stop (MangoHud ≤ 0.6.8) died with the game.
                 if measuring && self.source.kind().keeps_frames_at_game_exit() { self.source.end().ok() } else { None }
             }
-            Some(Waited::Stopped(Stop::Interrupted)) => {
+            Some(WaitEnd::Stopped(Stop::Interrupted)) => {
                 rec.status = TrialStatus::Interrupted;
                 stop = Some(Stop::Interrupted);
                 if measuring {
@@ -455,7 +455,7 @@ mod tests {
     use crate::sched::Metrics;
     use crate::tune::frame_source::SourceKind;
     use crate::tune::search::{Strategy, new_search};
-    use crate::tune::switch::Served;
+    use crate::tune::switch::ServeEnd;
     use std::cell::RefCell;
     use std::path::Path;
     use std::rc::Rc;
@@ -492,17 +492,17 @@ mod tests {
             Ok(Ok(()))
         }
 
-        fn serve(&mut self, until: Instant) -> Result<Served> {
+        fn serve(&mut self, until: Instant) -> Result<ServeEnd> {
             self.serves += 1;
             if self.interrupt_at == Some(self.switches) {
-                return Ok(Served::Interrupted);
+                return Ok(ServeEnd::Interrupted);
             }
             if self.current.is_some_and(|c| Some(c.slice_us) == self.eject) && self.serves > 1 {
                 self.current = None;
-                return Ok(Served::Ejected("EXIT: Disabled by sysrq-S".into()));
+                return Ok(ServeEnd::Ejected("EXIT: Disabled by sysrq-S".into()));
             }
             std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(5)));
-            Ok(Served::Done)
+            Ok(ServeEnd::Done)
         }
 
         fn stats(&mut self) -> Option<Metrics> {

@@ -21,13 +21,13 @@ use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, control_configured, control_socket, log_folder};
-use crate::game::launch::{self, GameUser, LogFolder};
+use crate::game::spawn::{self, GameUser, LogFolder};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
 use crate::sched::session::{Feeds, Session};
-use crate::sched::{SchedConfig, game, preflight};
-use crate::store::{GameStore, SystemInfo, store_path};
+use crate::sched::{SchedConfig, game_tree, preflight};
+use crate::store::{GameStore, SessionMode, SystemInfo, store_path};
 
 /// A game we started gets this long to exit after SIGTERM.
 const GAME_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -41,12 +41,12 @@ pub enum Outcome {
 }
 
 /// What is known before anything is launched.
-struct Plan {
+struct Prepared {
     search: Box<dyn Search>,
     names: HashMap<SchedConfig, String>,
 }
 
-fn plan(opts: &TuneOptions) -> Result<Plan> {
+fn plan(opts: &TuneOptions) -> Result<Prepared> {
     opts.validate()?;
     let trials = TrialFile::load(&opts.trials_file)?;
     let seeds: Vec<SchedConfig> = trials.trials.iter().map(|t| t.config).collect();
@@ -61,7 +61,7 @@ fn plan(opts: &TuneOptions) -> Result<Plan> {
         .map_err(|e| e.context(format!("trial file {}", trials.path.display())))?;
     let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
     preflight::check_all()?;
-    Ok(Plan { search, names })
+    Ok(Prepared { search, names })
 }
 
 /// A game we started: it is there until its process exits.
@@ -109,7 +109,7 @@ fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutd
             bail!("the game exited before showing a frame ({reason})");
         }
         let procs = procfs::scan_processes(procfs::root())?;
-        for pid in game::process_tree(&[root], &procs) {
+        for pid in game_tree::process_tree(&[root], &procs) {
             match Control::connect(pid, Duration::from_millis(500)) {
                 Ok(c) => return Ok(Some(c)),
                 Err(e) => last_err = Some(e),
@@ -137,7 +137,7 @@ fn find_control_socket(
     let deadline = Instant::now() + timeout;
     loop {
         let procs = procfs::scan_processes(proc_root)?;
-        let tree = game::process_tree(&[process.pid], &procs);
+        let tree = game_tree::process_tree(&[process.pid], &procs);
         if let Some(name) = control_socket(proc_root, process, &tree) {
             return Ok(Some(name));
         }
@@ -157,8 +157,8 @@ fn find_control_socket(
 #[allow(clippy::too_many_arguments)]
 fn run_trials(
     opts: &TuneOptions,
-    mut plan: Plan,
-    mode: &str,
+    mut plan: Prepared,
+    mode: SessionMode,
     game_id: GameId,
     pid: u32,
     source: Box<dyn Frames>,
@@ -199,7 +199,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     let plan = plan(opts)?;
     let env = |k: &str| std::env::var(k).ok();
     let user = GameUser::resolve(user, &env)?;
-    let cmd = launch::with_mangohud(cmd, std::env::var_os("PATH").as_deref())?;
+    let cmd = spawn::with_mangohud(cmd, std::env::var_os("PATH").as_deref())?;
     let game_id = GameId::from_command(&cmd, &env);
     let key = game_id.key.clone();
     let logs = LogFolder::create(Path::new(&std::env::temp_dir()), &user)?;
@@ -208,7 +208,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     let user_file = user_config_file(&user.home, xdg.as_deref(), &game_id.exe).and_then(|p| std::fs::read_to_string(p).ok());
     let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs.path());
 
-    let child = launch::spawn_as(&user, &cmd, &extra)?;
+    let child = spawn::spawn_as(&user, &cmd, &extra)?;
     let pid = child.id();
     info!("started the game (pid {pid}) as {}", user.name);
     let mut game = Launched { child };
@@ -217,11 +217,11 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
             return Ok(Outcome::Interrupted);
         };
         let source: Box<dyn Frames> = Box::new(FrameSource::control(control, logs.path())?);
-        run_trials(opts, plan, "tune", game_id, pid, source, &mut game, shutdown)
+        run_trials(opts, plan, SessionMode::Tune, game_id, pid, source, &mut game, shutdown)
     })();
     if game.child.try_wait().ok().flatten().is_none() {
         info!("stopping the game");
-        if let Err(e) = launch::stop(&mut game.child, GAME_STOP_GRACE) {
+        if let Err(e) = spawn::stop(&mut game.child, GAME_STOP_GRACE) {
             log::warn!("stopping the game: {e:#}");
         }
     }
@@ -259,7 +259,7 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
             Box::new(FrameSource::stream(&folder)?)
         }
     };
-    let outcome = run_trials(opts, plan, "attach", game_id, pid, source, &mut game, shutdown)
+    let outcome = run_trials(opts, plan, SessionMode::Attach, game_id, pid, source, &mut game, shutdown)
         .with_context(|| format!("tuning pid {pid} ({})", process.exe_name))?;
     Ok((outcome, key))
 }

@@ -202,7 +202,7 @@ pub fn sessions(store: &GameStore) -> String {
              <td class=\"text\">{}</td><td>{}</td><td class=\"name\">{}</td><td class=\"name\">{}</td><td class=\"name\">{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td class=\"name\">{}</td></tr>",
             esc(&s.id),
-            esc(&s.mode),
+            esc(s.mode.as_str()),
             esc(&s.scx_gamer_version),
             esc(&y.kernel),
             esc(&y.cpu),

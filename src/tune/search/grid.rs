@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{Ask, BLOCK, Book, Search, even_batches, seeds_and_space};
+use super::{Ask, BLOCK, Candidates, Search, even_batches, seeds_and_space};
 use crate::sched::SchedConfig;
 use crate::tune::space::Space;
 
@@ -15,7 +15,7 @@ use crate::tune::space::Space;
 /// `BLOCK`: random order keeps the game's drift from lining up with any
 /// knob, short blocks keep each config near its baseline in time.
 pub struct Grid {
-    book: Book,
+    candidates: Candidates,
     repeats: u32,
     passes_done: u32,
     queue: Vec<Vec<usize>>,
@@ -26,12 +26,12 @@ pub struct Grid {
 
 impl Grid {
     pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<usize>, seed: u64) -> Grid {
-        let mut book = Book::default();
+        let mut candidates = Candidates::default();
         for c in seeds_and_space(seeds, space) {
-            book.add(c);
+            candidates.add(c);
         }
         Grid {
-            book,
+            candidates,
             repeats: repeats.max(1),
             passes_done: 0,
             queue: Vec::new(),
@@ -53,7 +53,7 @@ impl Search for Grid {
             }
             self.passes_done += 1;
             // A config that failed is not measured again: it can't win.
-            let mut order: Vec<usize> = (0..self.book.configs.len()).filter(|&c| !self.book.failed(c)).collect();
+            let mut order: Vec<usize> = (0..self.candidates.configs.len()).filter(|&c| !self.candidates.failed(c)).collect();
             order.shuffle(&mut self.rng);
             self.queue = even_batches(&order, BLOCK);
             self.queue.reverse(); // popped from the back
@@ -66,15 +66,15 @@ impl Search for Grid {
             return None;
         }
         self.left -= batch.len();
-        Some(batch.into_iter().map(|c| self.book.ask(c, 1.0)).collect())
+        Some(batch.into_iter().map(|c| self.candidates.ask(c, 1.0)).collect())
     }
 
     fn tell(&mut self, id: usize, score: Option<f64>) {
-        self.book.tell(id, score);
+        self.candidates.tell(id, score);
     }
 
     fn best(&self) -> Option<(SchedConfig, f64)> {
-        self.book.best_of(0..self.book.configs.len())
+        self.candidates.best_of(0..self.candidates.configs.len())
     }
 }
 

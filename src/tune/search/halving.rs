@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{Ask, BLOCK, Book, MAX_ENUMERATED, Search, even_batches};
+use super::{Ask, BLOCK, Candidates, MAX_ENUMERATED, Search, even_batches};
 use crate::sched::SchedConfig;
 use crate::tune::space::Space;
 
@@ -28,7 +28,7 @@ const MIN_BUDGET: f64 = 1.0 / 9.0;
 /// The search's state: the candidates still in contention, the rungs still
 /// to run, and the batches of the stage under way.
 pub struct Halving {
-    book: Book,
+    candidates: Candidates,
     alive: Vec<usize>,
     /// The alive sets before each cut, latest last: `best` falls back on
     /// them when every survivor failed.
@@ -73,8 +73,8 @@ impl Halving {
     /// seeds are always in it.
     pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<f64>, seed: u64) -> Halving {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut book = Book::with_seeds(seeds);
-        let n_seeds = book.configs.len();
+        let mut candidates = Candidates::with_seeds(seeds);
+        let n_seeds = candidates.configs.len();
         let space_size = space.map_or(0, Space::size);
         let total = n_seeds.saturating_add(space_size).min(MAX_ENUMERATED.max(n_seeds));
         let cap = max_trials.unwrap_or((total as f64 / 4.0).max(8.0));
@@ -84,12 +84,12 @@ impl Halving {
             n = (n * 19 / 20).max(n_seeds.max(1)).min(n - 1);
         }
         if let Some(space) = space {
-            add_space_sample(&mut book, space, n, &mut rng);
+            add_space_sample(&mut candidates, space, n, &mut rng);
         }
-        let alive: Vec<usize> = (0..book.configs.len()).collect();
+        let alive: Vec<usize> = (0..candidates.configs.len()).collect();
         let (rungs, _) = plan(alive.len(), cap, repeats);
         Halving {
-            book,
+            candidates,
             alive,
             history: Vec::new(),
             rungs,
@@ -105,7 +105,7 @@ impl Halving {
     /// Cut `alive` to the best 1/ETA by mean score (at least one); failed
     /// and unmeasured candidates drop out.
     fn cut(&mut self) {
-        let mut scored: Vec<(usize, f64)> = self.alive.iter().filter_map(|&c| self.book.mean(c).map(|m| (c, m))).collect();
+        let mut scored: Vec<(usize, f64)> = self.alive.iter().filter_map(|&c| self.candidates.mean(c).map(|m| (c, m))).collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let keep = scored.len().div_ceil(ETA);
         self.history.push(std::mem::take(&mut self.alive));
@@ -127,7 +127,7 @@ impl Halving {
         } else {
             return false;
         };
-        let mut order: Vec<usize> = self.alive.iter().copied().filter(|&c| !self.book.failed(c)).collect();
+        let mut order: Vec<usize> = self.alive.iter().copied().filter(|&c| !self.candidates.failed(c)).collect();
         order.shuffle(&mut self.rng);
         self.stage_budget = budget;
         self.queue = even_batches(&order, BLOCK);
@@ -136,31 +136,31 @@ impl Halving {
     }
 }
 
-/// Add `want` candidates in total to `book` (seeds already in): every point
+/// Add `want` candidates in total to `candidates` (seeds already in): every point
 /// when they fit, else a random sample without repeats.
-fn add_space_sample(book: &mut Book, space: &Space, want: usize, rng: &mut StdRng) {
+fn add_space_sample(candidates: &mut Candidates, space: &Space, want: usize, rng: &mut StdRng) {
     let size = space.size();
     if size <= MAX_ENUMERATED {
         let mut points = space.all_points();
-        if book.configs.len() + points.len() > want {
+        if candidates.configs.len() + points.len() > want {
             points.shuffle(rng);
         }
         for p in points {
-            if book.configs.len() >= want {
+            if candidates.configs.len() >= want {
                 break;
             }
-            book.add(space.config(&p));
+            candidates.add(space.config(&p));
         }
         return;
     }
     let shape = space.shape();
     let mut seen = HashSet::new();
     let mut tries = 0usize;
-    while book.configs.len() < want && tries < want.saturating_mul(20) {
+    while candidates.configs.len() < want && tries < want.saturating_mul(20) {
         tries += 1;
         let p: Vec<usize> = shape.iter().map(|&n| rng.random_range(0..n)).collect();
         if seen.insert(p.clone()) {
-            book.add(space.config(&p));
+            candidates.add(space.config(&p));
         }
     }
 }
@@ -184,7 +184,7 @@ impl Search for Halving {
                 }
                 self.left -= batch.len() as f64 * self.stage_budget;
                 let b = self.stage_budget;
-                return Some(batch.into_iter().map(|c| self.book.ask(c, b)).collect());
+                return Some(batch.into_iter().map(|c| self.candidates.ask(c, b)).collect());
             }
             if !self.start_stage() {
                 return None;
@@ -193,14 +193,14 @@ impl Search for Halving {
     }
 
     fn tell(&mut self, id: usize, score: Option<f64>) {
-        self.book.tell(id, score);
+        self.candidates.tell(id, score);
     }
 
     /// The best of the candidates still in contention: one eliminated early
     /// on a single lucky short trial must not win. When all of them failed,
     /// the best of the previous rung's that did not.
     fn best(&self) -> Option<(SchedConfig, f64)> {
-        std::iter::once(&self.alive).chain(self.history.iter().rev()).find_map(|set| self.book.best_of(set.iter().copied()))
+        std::iter::once(&self.alive).chain(self.history.iter().rev()).find_map(|set| self.candidates.best_of(set.iter().copied()))
     }
 }
 

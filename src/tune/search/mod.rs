@@ -149,14 +149,14 @@ pub(crate) fn log_score(score: Option<f64>) -> Option<f64> {
 /// trial of budget b has noise variance ∝ 1/b, so weighting by b is the
 /// inverse-variance mean), and whether any trial of it failed.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Tally {
+pub(crate) struct CandidateScore {
     pub weight: f64,
     pub sum: f64,
     pub n: u32,
     pub failed: bool,
 }
 
-impl Tally {
+impl CandidateScore {
     /// Mean log score; None without measurements or once failed.
     pub fn mean(&self) -> Option<f64> {
         (!self.failed && self.n > 0 && self.weight > 0.0).then(|| self.sum / self.weight)
@@ -167,9 +167,9 @@ impl Tally {
 /// order they were added), the Asks waiting for a score, and each
 /// candidate's tally. Ask ids are sequence numbers, unique per search.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Book {
+pub(crate) struct Candidates {
     pub configs: Vec<SchedConfig>,
-    pub tallies: Vec<Tally>,
+    pub tallies: Vec<CandidateScore>,
     index: HashMap<SchedConfig, usize>,
     pending: HashMap<usize, (usize, f64)>,
     next_id: usize,
@@ -177,32 +177,32 @@ pub(crate) struct Book {
     pub spent: f64,
 }
 
-/// One `tell` as the book understood it.
-pub(crate) struct Told {
+/// One `tell`, as the bookkeeping understood it.
+pub(crate) struct TellResult {
     pub cand: usize,
     pub budget: f64,
     /// The log score; None for a failed trial.
     pub log: Option<f64>,
 }
 
-impl Book {
-    /// Index of `cfg`, adding it when new.
-    /// A book that starts with the trial file's configs.
-    pub fn with_seeds(seeds: &[SchedConfig]) -> Book {
-        let mut book = Book::default();
+impl Candidates {
+    /// Candidates that start with the trial file's configs.
+    pub fn with_seeds(seeds: &[SchedConfig]) -> Candidates {
+        let mut candidates = Candidates::default();
         for s in seeds {
-            book.add(*s);
+            candidates.add(*s);
         }
-        book
+        candidates
     }
 
+    /// Index of `cfg`, adding it when new.
     pub fn add(&mut self, cfg: SchedConfig) -> usize {
         if let Some(&i) = self.index.get(&cfg) {
             return i;
         }
         let i = self.configs.len();
         self.configs.push(cfg);
-        self.tallies.push(Tally::default());
+        self.tallies.push(CandidateScore::default());
         self.index.insert(cfg, i);
         i
     }
@@ -216,7 +216,7 @@ impl Book {
     }
 
     /// Record a score. Unknown or already-told ids are ignored (None).
-    pub fn tell(&mut self, id: usize, score: Option<f64>) -> Option<Told> {
+    pub fn tell(&mut self, id: usize, score: Option<f64>) -> Option<TellResult> {
         let (cand, budget) = self.pending.remove(&id)?;
         let log = log_score(score);
         let t = &mut self.tallies[cand];
@@ -228,11 +228,11 @@ impl Book {
             }
             None => t.failed = true,
         }
-        Some(Told { cand, budget, log })
+        Some(TellResult { cand, budget, log })
     }
 
     pub fn mean(&self, cand: usize) -> Option<f64> {
-        self.tallies.get(cand).and_then(Tally::mean)
+        self.tallies.get(cand).and_then(CandidateScore::mean)
     }
 
     pub fn failed(&self, cand: usize) -> bool {
@@ -276,16 +276,16 @@ pub(crate) fn even_batches<T: Clone>(items: &[T], max: usize) -> Vec<Vec<T>> {
 
 /// Seeds then every point of the space, deduplicated, in that order.
 pub(crate) fn seeds_and_space(seeds: &[SchedConfig], space: Option<&Space>) -> Vec<SchedConfig> {
-    let mut book = Book::default();
+    let mut candidates = Candidates::default();
     for s in seeds {
-        book.add(*s);
+        candidates.add(*s);
     }
     if let Some(space) = space {
         for p in space.all_points() {
-            book.add(space.config(&p));
+            candidates.add(space.config(&p));
         }
     }
-    book.configs
+    candidates.configs
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::{Ask, BLOCK, Book, Search, even_batches};
+use super::{Ask, BLOCK, Candidates, Search, even_batches};
 use crate::sched::SchedConfig;
 use crate::tune::space::Space;
 
@@ -63,13 +63,13 @@ enum Phase {
 }
 
 pub struct Model {
-    book: Book,
-    /// The seeds are the book's first candidates.
+    candidates: Candidates,
+    /// The seeds are the candidates's first candidates.
     n_seeds: usize,
     repeats: u32,
-    /// Book candidate of each space point.
+    /// Candidates candidate of each space point.
     cand_of: Vec<usize>,
-    /// Space point of each book candidate (None: a seed outside the space).
+    /// Space point of each candidates candidate (None: a seed outside the space).
     point_of: Vec<Option<usize>>,
     gp: Option<Gp>,
     coords: Coords,
@@ -93,14 +93,14 @@ impl Model {
     /// square of the observations).
     pub fn new(seeds: &[SchedConfig], space: Option<&Space>, repeats: u32, max_trials: Option<f64>, seed: u64) -> Model {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut book = Book::with_seeds(seeds);
+        let mut candidates = Candidates::with_seeds(seeds);
         let mut coords = Coords { dim: 0, idx: Vec::new(), shape: Vec::new() };
         let mut cand_of = Vec::new();
         // A space without dims is just its base config: no model needed.
         if let Some(space) = space.filter(|s| s.dims.is_empty()) {
-            book.add(space.base);
+            candidates.add(space.base);
         }
-        let n_seeds = book.configs.len();
+        let n_seeds = candidates.configs.len();
         if let Some(space) = space.filter(|s| !s.dims.is_empty()) {
             let shape = space.shape();
             coords.dim = shape.len();
@@ -109,10 +109,10 @@ impl Model {
                 for (&i, &n) in p.iter().zip(&shape) {
                     coords.idx.push(i.min(n.saturating_sub(1)));
                 }
-                cand_of.push(book.add(space.config(&p)));
+                cand_of.push(candidates.add(space.config(&p)));
             }
         }
-        let mut point_of = vec![None; book.configs.len()];
+        let mut point_of = vec![None; candidates.configs.len()];
         for (p, &c) in cand_of.iter().enumerate() {
             point_of[c] = Some(p);
         }
@@ -132,7 +132,7 @@ impl Model {
         let mut queue = even_batches(&init, BLOCK);
         queue.reverse();
         Model {
-            book,
+            candidates,
             n_seeds,
             repeats: repeats.max(1),
             cand_of,
@@ -151,7 +151,7 @@ impl Model {
     }
 
     fn left(&self) -> f64 {
-        self.cap - self.book.spent
+        self.cap - self.candidates.spent
     }
 
     /// Fit (or refit) the GP when the observations grew enough.
@@ -184,7 +184,7 @@ impl Model {
     /// when it has one (it pools the neighbours' measurements), else the
     /// plain mean of its own measurements.
     fn estimate(&self, cand: usize) -> Option<f64> {
-        let own = self.book.mean(cand)?;
+        let own = self.candidates.mean(cand)?;
         match (&self.gp, self.point_of.get(cand).copied().flatten()) {
             (Some(gp), Some(p)) => Some(gp.mean_at(p)),
             _ => Some(own),
@@ -196,9 +196,9 @@ impl Model {
     /// been run the way it will be used, not just briefly screened.
     fn ranked(&self) -> Vec<usize> {
         let full = |c: usize| self.full_trials.get(c).is_some_and(|&n| n > 0);
-        let any_full = (0..self.book.configs.len()).any(full);
+        let any_full = (0..self.candidates.configs.len()).any(full);
         let mut v: Vec<(usize, f64)> =
-            (0..self.book.configs.len()).filter(|&c| !any_full || full(c)).filter_map(|c| self.estimate(c).map(|e| (c, e))).collect();
+            (0..self.candidates.configs.len()).filter(|&c| !any_full || full(c)).filter_map(|c| self.estimate(c).map(|e| (c, e))).collect();
         v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         v.into_iter().map(|(c, _)| c).collect()
     }
@@ -208,13 +208,13 @@ impl Model {
     fn explore(&mut self, size: usize) -> Option<Vec<usize>> {
         self.maybe_fit();
         let n_points = self.cand_of.len();
-        let eligible: Vec<usize> = (0..n_points).filter(|&p| !self.book.failed(self.cand_of[p])).collect();
+        let eligible: Vec<usize> = (0..n_points).filter(|&p| !self.candidates.failed(self.cand_of[p])).collect();
         if eligible.is_empty() {
             return None;
         }
         let Some(gp) = self.gp.as_mut() else {
             // Nothing measured successfully yet: keep sampling unmeasured points.
-            let mut fresh: Vec<usize> = eligible.into_iter().filter(|&p| self.book.tallies[self.cand_of[p]].n == 0).collect();
+            let mut fresh: Vec<usize> = eligible.into_iter().filter(|&p| self.candidates.tallies[self.cand_of[p]].n == 0).collect();
             fresh.shuffle(&mut self.rng);
             fresh.truncate(size);
             return (!fresh.is_empty()).then(|| fresh.iter().map(|&p| self.cand_of[p]).collect());
@@ -297,12 +297,12 @@ impl Search for Model {
                 self.phase = Phase::Done;
                 return None;
             }
-            return Some(cands.into_iter().map(|c| self.book.ask(c, budget)).collect());
+            return Some(cands.into_iter().map(|c| self.candidates.ask(c, budget)).collect());
         }
     }
 
     fn tell(&mut self, id: usize, score: Option<f64>) {
-        let Some(t) = self.book.tell(id, score) else {
+        let Some(t) = self.candidates.tell(id, score) else {
             return;
         };
         if t.budget >= 1.0 {
@@ -325,7 +325,7 @@ impl Search for Model {
     /// reported with the mean of its own measurements.
     fn best(&self) -> Option<(SchedConfig, f64)> {
         let c = *self.ranked().first()?;
-        Some((self.book.configs[c], self.book.mean(c)?.exp()))
+        Some((self.candidates.configs[c], self.candidates.mean(c)?.exp()))
     }
 }
 
@@ -337,7 +337,7 @@ impl Model {
         let mut top: Vec<usize> = self.ranked().into_iter().take(FINAL_TOP).collect();
         // Seeds never measured (nothing was screened) fill the rest.
         for c in 0..self.n_seeds {
-            if top.len() < FINAL_TOP && !top.contains(&c) && !self.book.failed(c) {
+            if top.len() < FINAL_TOP && !top.contains(&c) && !self.candidates.failed(c) {
                 top.push(c);
             }
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-use super::{Served, Switcher};
+use super::{ServeEnd, Switcher};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::sched::scheduler::wait_for_state;
@@ -78,7 +78,7 @@ impl Switcher for Daemon {
         Ok(wait_for_state(|s| s == "enabled", STATE_TIMEOUT).map_err(|e| format!("{e:#}")))
     }
 
-    fn serve(&mut self, until: Instant) -> Result<Served> {
+    fn serve(&mut self, until: Instant) -> Result<ServeEnd> {
         // The daemon feeds the scheduler; here there is only waiting, and
         // now and then checking our config is still the one attached.
         loop {
@@ -89,13 +89,13 @@ impl Switcher for Daemon {
                     Response::Stats(_) => {}
                     Response::Error(e) => {
                         self.applied = false;
-                        return Ok(Served::Ejected(e));
+                        return Ok(ServeEnd::Ejected(e));
                     }
                     other => return Err(anyhow!("unexpected answer from the scx_gamer service: {other:?}")),
                 }
             }
             if now >= until {
-                return Ok(Served::Done);
+                return Ok(ServeEnd::Done);
             }
             let wake = if self.applied { until.min(self.next_poll) } else { until };
             std::thread::sleep(wake.saturating_duration_since(now));
@@ -166,7 +166,7 @@ mod tests {
         let _ = d.switch(Some(&SchedConfig::default()), &mut SwitchInfo::default()).unwrap();
         assert!(d.stats().is_some(), "counters while applied");
         let served = d.serve(Instant::now() + Duration::from_secs(5)).unwrap();
-        assert_eq!(served, Served::Ejected(reason.to_string()));
+        assert_eq!(served, ServeEnd::Ejected(reason.to_string()));
         // Nothing of ours is attached any more: no counters, nothing to revert.
         assert!(d.stats().is_none());
         d.finish().unwrap();

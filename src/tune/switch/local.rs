@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use log::warn;
 
-use super::{Served, Switcher};
+use super::{ServeEnd, Switcher};
 use crate::sched::scheduler::wait_for_state;
 use crate::sched::session::{Session, ejection_error};
 use crate::sched::{Metrics, SchedConfig, Scheduler};
@@ -74,16 +74,16 @@ impl Switcher for Local {
         Ok(self.put_in_place(config, sw))
     }
 
-    fn serve(&mut self, until: Instant) -> Result<Served> {
+    fn serve(&mut self, until: Instant) -> Result<ServeEnd> {
         if self.session.serve(self.current.as_ref(), Some(until))? {
-            return Ok(Served::Interrupted);
+            return Ok(ServeEnd::Interrupted);
         }
         if let Some(cur) = self.current.as_ref().filter(|c| c.ejected()) {
             let reason = format!("{:#}", ejection_error(cur));
             self.current = None;
-            return Ok(Served::Ejected(reason));
+            return Ok(ServeEnd::Ejected(reason));
         }
-        Ok(Served::Done)
+        Ok(ServeEnd::Done)
     }
 
     fn stats(&mut self) -> Option<Metrics> {

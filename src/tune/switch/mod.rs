@@ -19,7 +19,7 @@ use crate::store::SwitchInfo;
 
 /// How serving the scheduler for a while ended.
 #[derive(Debug, PartialEq)]
-pub enum Served {
+pub enum ServeEnd {
     /// `until` came.
     Done,
     /// SIGINT/SIGTERM: stop the tune.
@@ -37,7 +37,7 @@ pub trait Switcher {
     fn switch(&mut self, config: Option<&SchedConfig>, sw: &mut SwitchInfo) -> Result<Result<(), String>>;
     /// Keep the current scheduler running (fed with the game's processes
     /// and input) until `until`, or until something ends it early.
-    fn serve(&mut self, until: Instant) -> Result<Served>;
+    fn serve(&mut self, until: Instant) -> Result<ServeEnd>;
     /// The attached config's counters since it was attached (None under
     /// the kernel's scheduler, or when they cannot be read).
     fn stats(&mut self) -> Option<Metrics>;
