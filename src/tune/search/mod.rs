@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::sched::SchedConfig;
 use crate::tune::space::Space;
 
+mod gp;
 pub mod grid;
 pub mod halving;
 pub mod model;
