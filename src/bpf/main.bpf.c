@@ -119,7 +119,12 @@ struct {
 } task_ctxs SEC(".maps");
 
 struct cpu_ctx {
-	bool running_game;	/* the task on this CPU is a game thread */
+	/*
+	 * The task on this CPU is a game thread, or a waking game thread has
+	 * claimed the CPU by kicking it (preempt_non_game()); ops.running()
+	 * sets it again for whoever runs next.
+	 */
+	bool running_game;
 };
 
 struct {
@@ -306,14 +311,15 @@ static bool preempt_non_game(s32 cpu)
 }
 
 /*
- * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one; if
- * @preempt (a game thread inside the input window, or any game thread with
- * wake_preempt), else a CPU that runs something other than the game (its
- * previous CPU first: warm caches), so the frame does not wait for a
- * background slice to end. Without @preempt it waits for the next slice
- * end, which task_slice() keeps short under contention; but slices end at
- * the scheduler tick (4 ms at HZ=250), so that wait is what wake_preempt
- * trades against the preemptions' cost.
+ * Get a CPU to run @p, just queued on @dsq: an idle CPU if there is one.
+ * If there is none and @preempt (a game thread inside the input window, or
+ * any game thread with wake_preempt), a CPU that runs something other than
+ * the game is kicked (its previous CPU first: warm caches), so the frame
+ * does not wait for a background slice to end. Without @preempt it waits
+ * for the next slice end, which task_slice() keeps short under contention;
+ * but slices end at the scheduler tick (4 ms at HZ=250), so that wait is
+ * what wake_preempt trades against the preemptions' cost. A task queued on
+ * a CPU's own DSQ can only run there: that CPU is the one woken or kicked.
  */
 static void wake_cpu_for(struct task_struct *p, u64 dsq, s32 prev_cpu, bool preempt)
 {
