@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::file_name;
+use crate::mangohud::config::{ConfigFileSearch, env_settings, file_settings, last, truthy};
 
 /// What we can learn about a running process from `/proc/<pid>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,72 +187,6 @@ impl fmt::Display for FolderSource {
     }
 }
 
-/// MANGOHUD_CONFIG split as MangoHud splits it: `key=value` or a bare `key`
-/// (value "1"), separated by `,`, `:` or `;`; a `\` keeps a following
-/// delimiter inside a value; keys and values trimmed.
-pub fn env_settings(text: &str) -> Vec<(String, String)> {
-    let delim = |c: char| matches!(c, ',' | ':' | ';' | '=');
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while chars.peek().is_some() {
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if delim(c) {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        let mut value = String::from("1");
-        if chars.peek() == Some(&'=') {
-            chars.next();
-            value.clear();
-            while let Some(&c) = chars.peek() {
-                if delim(c) {
-                    break;
-                }
-                chars.next();
-                if c == '\\' && chars.peek().is_some_and(|&n| delim(n)) {
-                    value.extend(chars.next());
-                } else {
-                    value.push(c);
-                }
-            }
-        }
-        chars.next(); // the delimiter
-        let key = key.trim();
-        if !key.is_empty() {
-            out.push((key.to_string(), value.trim().to_string()));
-        }
-    }
-    out
-}
-
-/// A config file's settings as MangoHud reads them: `#` starts a comment,
-/// `key = value` or a bare `key` (value "1"), both trimmed.
-pub fn file_settings(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.split('#').next().unwrap_or("");
-            let (k, v) = l.split_once('=').unwrap_or((l, "1"));
-            let k = k.trim();
-            (!k.is_empty()).then(|| (k.to_string(), v.trim().to_string()))
-        })
-        .collect()
-}
-
-/// The last value of `key` (MangoHud keeps the last).
-fn last<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-/// A boolean MangoHud reads with strtol: a bare key is "1"; "yes" is 0.
-fn truthy(value: &str) -> bool {
-    let v = value.trim();
-    let digits: String = v.trim_start_matches(['+', '-']).chars().take_while(char::is_ascii_digit).collect();
-    digits.parse::<u64>().is_ok_and(|n| n != 0)
-}
-
 /// Where a setting came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Origin {
@@ -289,31 +224,36 @@ fn in_root(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
     }
 }
 
+/// Where we find `path`, a path as the game names it: the same path when
+/// the game shares our root; inside its root (`/proc/<pid>/root/…`) when it
+/// runs in one of its own (a chroot, Steam's pressure-vessel, Flatpak), so
+/// the logs it writes to its /tmp are found in that /tmp, not ours.
+pub fn as_seen_from_here(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
+    let root = proc_root.join(pid.to_string()).join("root");
+    match fs::read_link(&root) {
+        Ok(target) if target == Path::new("/") => path.to_path_buf(),
+        Ok(_) => in_root(proc_root, pid, path),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
 /// The config file MangoHud in `game` read (the first that exists, see the
 /// module docs), as the game names it.
 pub fn config_file(proc_root: &Path, game: &GameProcess) -> Option<PathBuf> {
-    if let Some(f) = game.var("MANGOHUD_CONFIGFILE") {
-        return Some(PathBuf::from(f));
-    }
-    let config_dir = match (game.var("XDG_CONFIG_HOME"), game.var("HOME")) {
-        (Some(x), _) => PathBuf::from(x),
-        (None, Some(h)) if !h.is_empty() => Path::new(h).join(".config"),
-        _ => return None,
+    let wine = wine_exe_name(game);
+    let search = ConfigFileSearch {
+        configfile: game.var("MANGOHUD_CONFIGFILE"),
+        xdg_config_home: game.var("XDG_CONFIG_HOME"),
+        home: game.var("HOME"),
+        exe_name: &game.exe_name,
+        exe_folder: game.exe_path.as_deref().and_then(Path::parent),
+        wine_exe: wine.as_deref(),
     };
-    if config_dir.as_os_str().is_empty() {
-        return None;
+    if search.configfile.is_some() {
+        // Named: the one MangoHud reads, whether or not it exists.
+        return search.candidates().pop();
     }
-    let dir = config_dir.join("MangoHud");
-    let mut candidates = Vec::new();
-    if let Some(wine) = wine_exe_name(game) {
-        candidates.push(dir.join(format!("wine-{wine}.conf")));
-    }
-    if let Some(folder) = game.exe_path.as_deref().and_then(Path::parent) {
-        candidates.push(folder.join("MangoHud.conf"));
-    }
-    candidates.push(dir.join(format!("{}.conf", game.exe_name)));
-    candidates.push(dir.join("MangoHud.conf"));
-    candidates.into_iter().find(|p| in_root(proc_root, game.pid, p).is_file())
+    search.find(|p| in_root(proc_root, game.pid, p).is_file())
 }
 
 /// The Windows program a wine-preloader runs, without `.exe`, found as
@@ -497,6 +437,23 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_game_in_a_root_of_its_own_has_its_logs_found_there() {
+        let p = FakeProc::new();
+        let d = p.add(5, Some("/usr/bin/game"), &[]);
+        let own = tempfile::tempdir().unwrap();
+        symlink(own.path(), d.join("root")).unwrap();
+        let seen = as_seen_from_here(p.root(), 5, Path::new("/tmp/logs"));
+        assert_eq!(seen, d.join("root/tmp/logs"));
+        // Our own root: the path as it is.
+        let d = p.add(6, Some("/usr/bin/game"), &[]);
+        symlink("/", d.join("root")).unwrap();
+        assert_eq!(as_seen_from_here(p.root(), 6, Path::new("/tmp/logs")), Path::new("/tmp/logs"));
+        // This process: its root is ours.
+        let me = std::process::id();
+        assert_eq!(as_seen_from_here(Path::new("/proc"), me, Path::new("/x")), Path::new("/x"));
+    }
+
     // Lines in this machine's /proc/net/unix format: a listening stream
     // socket (flags 00010000), a connection to it, an unbound one, a
     // bound datagram socket and a path socket.
@@ -606,16 +563,6 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let g = game(4, &[("X", "libMangoHud")]);
         fs::write(p.root().join("4/maps"), "7f00-7f01 r--p 00000000 08:01 1 /opt/libMangoHudHelper.txt\n").unwrap();
         assert!(!g.has_mangohud(p.root()));
-    }
-
-    #[test]
-    fn splits_mangohud_config_like_mangohud() {
-        let s = env_settings(" fps_limit = 60 ,no_display;output_folder=/a\\:b:log_interval=0,,read_cfg=0");
-        let want = [("fps_limit", "60"), ("no_display", "1"), ("output_folder", "/a:b"), ("log_interval", "0"), ("read_cfg", "0")];
-        assert_eq!(s, want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
-        assert!(env_settings("").is_empty());
-        assert_eq!(file_settings("# c\noutput_folder = ~/logs # mine\n\ncpu_temp\n").len(), 2);
-        assert!(truthy("1") && truthy("2") && !truthy("0") && !truthy("yes") && !truthy(""));
     }
 
     /// A fake game whose home is a real temp folder.

@@ -20,7 +20,7 @@ use super::search::{Search, Strategy, new_search};
 use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
-use crate::game::inspect::{GameProcess, control_configured, control_socket, log_folder};
+use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder};
 use crate::game::spawn::{self, GameUser, LogFolder};
 use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
@@ -242,7 +242,9 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     }
     let game_id = GameId::from_process(proc_root, pid)?;
     let key = game_id.key.clone();
-    let (folder, from) = log_folder(&process)?;
+    let (named, from) = log_folder(&process)?;
+    // As the game names it, in its own root if it has one (a container).
+    let folder = as_seen_from_here(proc_root, pid, &named);
     let mut game = Attached { pid };
     let socket = find_control_socket(&process, &mut game, opts.frames_timeout(), &shutdown)?;
     if shutdown.load(Ordering::Relaxed) {

@@ -1,0 +1,268 @@
+//! MangoHud's configuration, read as MangoHud reads it — the one place
+//! that parses it: MANGOHUD_CONFIG, the config files, which of them applies,
+//! and the MANGOHUD_CONFIG the tuner gives a game it starts (the player's
+//! settings kept, logging ours).
+//!
+//! How MangoHud reads it (from its sources, src/overlay_params.cpp and
+//! src/config.cpp, checked against Debian's 0.6.8; 0.8.4 also takes `:`
+//! between entries and lets a later entry win):
+//! - MANGOHUD_CONFIG set (even empty): its settings only; the config files
+//!   are read as well only with `read_cfg`, and then the environment's
+//!   settings override the file's. Entries are split at `,`, `:` and `;`
+//!   alike (`\` escapes one inside a value); a repeated key: the last wins.
+//! - MANGOHUD_CONFIG unset: the first config file that exists of
+//!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
+//!   `<folder of the executable>/MangoHud.conf`,
+//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`,
+//!   `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf` (XDG_CONFIG_HOME defaulting
+//!   to `$HOME/.config`; neither set: no file), or only
+//!   `$MANGOHUD_CONFIGFILE` when that is set.
+//!
+//! `read_cfg` cannot be used for a game the tuner starts: with it, MangoHud
+//! 0.6.8 opens the control socket but never answers on it (seen on Debian
+//! bookworm's 0.6.8 with glxgears), and the tuner needs the socket. So where
+//! MangoHud would have read the player's config file, we read it ourselves
+//! and carry its settings over into MANGOHUD_CONFIG.
+
+use std::path::{Path, PathBuf};
+
+/// MANGOHUD_CONFIG split as MangoHud splits it: `key=value` or a bare `key`
+/// (value "1"), separated by `,`, `:` or `;`; a `\` keeps a following
+/// delimiter inside a value; keys and values trimmed.
+pub fn env_settings(text: &str) -> Vec<(String, String)> {
+    let delim = |c: char| matches!(c, ',' | ':' | ';' | '=');
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while chars.peek().is_some() {
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if delim(c) {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        let mut value = String::from("1");
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            value.clear();
+            while let Some(&c) = chars.peek() {
+                if delim(c) {
+                    break;
+                }
+                chars.next();
+                if c == '\\' && chars.peek().is_some_and(|&n| delim(n)) {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        chars.next(); // the delimiter
+        let key = key.trim();
+        if !key.is_empty() {
+            out.push((key.to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// A config file's settings as MangoHud reads them: `#` starts a comment,
+/// `key = value` or a bare `key` (value "1"), both trimmed.
+pub fn file_settings(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            let (k, v) = l.split_once('=').unwrap_or((l, "1"));
+            let k = k.trim();
+            (!k.is_empty()).then(|| (k.to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The last value of `key` (MangoHud keeps the last).
+pub fn last<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A boolean MangoHud reads with strtol: a bare key is "1"; "yes" is 0.
+pub fn truthy(value: &str) -> bool {
+    let v = value.trim();
+    let digits: String = v.trim_start_matches(['+', '-']).chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<u64>().is_ok_and(|n| n != 0)
+}
+
+/// Where to look for a config file (see the module docs), in MangoHud's
+/// order; the first that exists applies. `exe_name` is the program's file
+/// name, `exe_folder` its folder, `wine_exe` the Windows program a Wine
+/// preloader runs; `configfile`, `xdg_config_home`, `home` the game's
+/// MANGOHUD_CONFIGFILE, XDG_CONFIG_HOME and HOME.
+pub struct ConfigFileSearch<'a> {
+    pub configfile: Option<&'a str>,
+    pub xdg_config_home: Option<&'a str>,
+    pub home: Option<&'a str>,
+    pub exe_name: &'a str,
+    pub exe_folder: Option<&'a Path>,
+    pub wine_exe: Option<&'a str>,
+}
+
+impl ConfigFileSearch<'_> {
+    pub fn candidates(&self) -> Vec<PathBuf> {
+        if let Some(f) = self.configfile {
+            return vec![PathBuf::from(f)];
+        }
+        // A set XDG_CONFIG_HOME is taken as it is (an empty one: no file).
+        let config_dir = match (self.xdg_config_home, self.home) {
+            (Some(x), _) => PathBuf::from(x),
+            (None, Some(h)) if !h.is_empty() => Path::new(h).join(".config"),
+            _ => return Vec::new(),
+        };
+        if config_dir.as_os_str().is_empty() {
+            return Vec::new();
+        }
+        let dir = config_dir.join("MangoHud");
+        let mut out = Vec::new();
+        if let Some(wine) = self.wine_exe {
+            out.push(dir.join(format!("wine-{wine}.conf")));
+        }
+        if let Some(folder) = self.exe_folder {
+            out.push(folder.join("MangoHud.conf"));
+        }
+        out.push(dir.join(format!("{}.conf", self.exe_name)));
+        out.push(dir.join("MangoHud.conf"));
+        out
+    }
+
+    /// The first candidate for which `exists` holds.
+    pub fn find(&self, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+        self.candidates().into_iter().find(|p| exists(p))
+    }
+}
+
+/// Keys the tuner sets; a player's value for them is replaced.
+const OWNED: [&str; 6] = ["output_folder", "log_interval", "control", "log_versioning", "autostart_log", "read_cfg"];
+
+/// The settings MangoHud applies, in order (a later one wins): the config
+/// file's when it applies (no MANGOHUD_CONFIG, or one with `read_cfg`),
+/// then MANGOHUD_CONFIG's.
+pub fn applied(user_env: Option<&str>, user_file: Option<&str>) -> Vec<(String, String)> {
+    let env = user_env.map(env_settings).unwrap_or_default();
+    let file_applies = user_env.is_none() || last(&env, "read_cfg").is_some_and(truthy);
+    let mut out = if file_applies { user_file.map(file_settings).unwrap_or_default() } else { Vec::new() };
+    out.extend(env);
+    out
+}
+
+/// One setting in MANGOHUD_CONFIG form: a bare key for "1" (what MangoHud
+/// reads a bare key as), a config file's list `a,b` as `a+b`, and the
+/// entry delimiters MangoHud splits at escaped.
+fn entry(key: &str, value: &str) -> String {
+    if value == "1" {
+        return key.to_string();
+    }
+    let mut v = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            ',' => v.push('+'),
+            ':' | ';' => {
+                v.push('\\');
+                v.push(c);
+            }
+            c => v.push(c),
+        }
+    }
+    format!("{key}={v}")
+}
+
+/// MANGOHUD_CONFIG for a game whose frames the tuner reads: the player's
+/// settings (`user_env`: their MANGOHUD_CONFIG; `user_file`: the text of
+/// the config file MangoHud would have read), without the ones we must own,
+/// then per-frame logs into `output_folder`, a control socket per pid,
+/// version lines in logs.
+pub fn tuner_config(user_env: Option<&str>, user_file: Option<&str>, output_folder: &Path) -> String {
+    let mut parts: Vec<String> =
+        applied(user_env, user_file).iter().filter(|(k, _)| !OWNED.contains(&k.as_str())).map(|(k, v)| entry(k, v)).collect();
+    parts.push(format!("output_folder={}", output_folder.display()));
+    parts.push("log_interval=0".into());
+    parts.push("log_versioning".into());
+    parts.push("control=mangohud-%p".into());
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_mangohud_config_like_mangohud() {
+        let s = env_settings(" fps_limit = 60 ,no_display;output_folder=/a\\:b:log_interval=0,,read_cfg=0");
+        let want = [("fps_limit", "60"), ("no_display", "1"), ("output_folder", "/a:b"), ("log_interval", "0"), ("read_cfg", "0")];
+        assert_eq!(s, want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
+        assert!(env_settings("").is_empty());
+        assert_eq!(file_settings("# c\noutput_folder = ~/logs # mine\n\ncpu_temp\n").len(), 2);
+        assert!(truthy("1") && truthy("2") && !truthy("0") && !truthy("yes") && !truthy(""));
+    }
+
+    #[test]
+    fn keeps_the_players_settings_and_owns_the_logging_ones() {
+        let cfg = tuner_config(
+            Some("fps_limit=144, position=top-right,output_folder=/home/p/logs,log_interval=100,no_display"),
+            Some("cpu_temp\n"),
+            Path::new("/var/lib/t"),
+        );
+        // MANGOHUD_CONFIG set without read_cfg: MangoHud ignores the file.
+        assert_eq!(
+            cfg,
+            "fps_limit=144,position=top-right,no_display,output_folder=/var/lib/t,log_interval=0,log_versioning,control=mangohud-%p"
+        );
+    }
+
+    #[test]
+    fn carries_the_config_file_over_when_mangohud_would_read_it() {
+        let file = "# my setup\nfps_limit = 60,144\nposition=top-left # corner\n\ngpu_stats\nlog_interval=1000\n";
+        let pairs = [("fps_limit", "60,144"), ("position", "top-left"), ("gpu_stats", "1"), ("log_interval", "1000")];
+        assert_eq!(file_settings(file), pairs.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
+        // No MANGOHUD_CONFIG: the file is what MangoHud would have used.
+        assert_eq!(
+            tuner_config(None, Some(file), Path::new("/o")),
+            "fps_limit=60+144,position=top-left,gpu_stats,output_folder=/o,log_interval=0,log_versioning,control=mangohud-%p"
+        );
+        // read_cfg asks for the file too; the env setting wins (comes later)
+        // and read_cfg itself is dropped (it breaks 0.6.8's control socket).
+        let cfg = tuner_config(Some("read_cfg,position=bottom-right"), Some(file), Path::new("/o"));
+        assert!(cfg.starts_with("fps_limit=60+144,position=top-left,gpu_stats,position=bottom-right,output_folder=/o"), "{cfg}");
+        assert!(!cfg.contains("read_cfg"));
+    }
+
+    #[test]
+    fn a_players_config_is_split_as_mangohud_splits_it_before_ours_is_added() {
+        // MangoHud 0.8 takes `:` and `;` between entries too: the player's
+        // output_folder is recognised and replaced, not kept inside another
+        // entry; a delimiter inside a value stays escaped.
+        let cfg = tuner_config(Some("fps_limit=60:output_folder=/x;font_file=/a\\:b.ttf"), None, Path::new("/o"));
+        assert_eq!(cfg, "fps_limit=60,font_file=/a\\:b.ttf,output_folder=/o,log_interval=0,log_versioning,control=mangohud-%p");
+        // read_cfg=0 does not read the file.
+        assert_eq!(applied(Some("read_cfg=0"), Some("gpu_stats")), vec![("read_cfg".to_string(), "0".to_string())]);
+    }
+
+    #[test]
+    fn config_files_are_searched_in_mangohuds_order() {
+        let search = ConfigFileSearch {
+            configfile: None,
+            xdg_config_home: None,
+            home: Some("/home/p"),
+            exe_name: "game.exe",
+            exe_folder: Some(Path::new("/games/g")),
+            wine_exe: Some("game"),
+        };
+        let want = [
+            "/home/p/.config/MangoHud/wine-game.conf",
+            "/games/g/MangoHud.conf",
+            "/home/p/.config/MangoHud/game.exe.conf",
+            "/home/p/.config/MangoHud/MangoHud.conf",
+        ];
+        assert_eq!(search.candidates(), want.map(PathBuf::from).to_vec());
+        assert_eq!(ConfigFileSearch { configfile: Some("/c.conf"), ..search }.candidates(), vec![PathBuf::from("/c.conf")]);
+        assert!(ConfigFileSearch { home: None, ..search }.candidates().is_empty());
+    }
+}
