@@ -269,10 +269,13 @@ taskset -c 1 sh -c 'while :; do :; done' & BG=$!
 for w in 1 4; do
     $SCX_GAMER run --game-pid $GAME --game-weight $w > /tmp/run-$w.out 2>&1 & SCHED=$!
     wait_state enabled
-    # Once the game is known to the scheduler, measure 4 s.
+    # Once the game is known to the scheduler, 2 s for the shares to settle
+    # (the two tasks' vtimes start where the kernel's scheduler left them),
+    # then 6 s measured.
     wait_line /tmp/run-$w.out 'game processes added'
+    sleep 2
     g0=$(ticks $GAME); b0=$(ticks $BG)
-    sleep 4
+    sleep 6
     g1=$(ticks $GAME); b1=$(ticks $BG)
     echo "SHARE_$w=$(( (g1 - g0) * 100 / (g1 - g0 + b1 - b0) ))"
     kill -INT $SCHED; wait_pid $SCHED 60; wait_state disabled
