@@ -71,7 +71,7 @@ fn records_a_log_through_the_control_socket_and_reports_it() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && (delivered == 0 || log_path.is_none()) {
         match watcher.events().recv_timeout(Duration::from_millis(100)) {
-            Ok(LogEvent::Frames { path, frames }) => {
+            Ok(LogEvent::Frames { path, frames, .. }) => {
                 delivered += frames.len();
                 log_path = Some(path);
             }

@@ -35,7 +35,7 @@ fn frame_count(events: &[LogEvent], path: &Path) -> usize {
     events
         .iter()
         .map(|e| match e {
-            LogEvent::Frames { path: p, frames } if p == path => frames.len(),
+            LogEvent::Frames { path: p, frames, .. } if p == path => frames.len(),
             _ => 0,
         })
         .sum()
@@ -117,4 +117,33 @@ fn logs_present_at_start_deliver_only_new_rows_and_bad_logs_are_reported() {
     let (path, error) = bad.expect("junk.csv reported as bad");
     assert!(path.ends_with("junk.csv"));
     assert!(error.contains("line 1: not a MangoHud log"), "{error}");
+}
+
+/// The stream frame source (attach without a control socket) knows the
+/// log's MangoHud version and whether it samples only from the log itself:
+/// both must come with the frames, or the sampled-log guard of the tuner
+/// never fires in that mode.
+#[test]
+fn frames_come_with_what_the_log_says_of_itself() {
+    use scx_gamer::tune::frame_source::{FrameSource, Frames};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut source = FrameSource::stream(tmp.path()).unwrap();
+    source.begin().unwrap();
+    // A 0.8-style log sampled every 100 ms: elapsed advances ~6× the frame times.
+    let mut log = String::from("v1\nv0.8.4\nos,cpu,gpu,ram,kernel,driver,cpuscheduler\nx,x,x,0,x,x,x\nfps,frametime,elapsed\n");
+    for i in 0..80u64 {
+        log.push_str(&format!("60,16.6,{}\n", i * 100_000_000));
+    }
+    std::fs::write(tmp.path().join("game_2026-01-01_00-00-00.csv"), log).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < 79 && Instant::now() < end {
+        got.extend(source.poll_live());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = source.end().unwrap();
+    assert_eq!(m.frames_ns.len(), 79, "the first row does not count");
+    assert_eq!(m.mangohud_version.as_deref(), Some("0.8.4"));
+    assert_eq!(m.sampled, Some(true), "{m:?}");
+    assert_eq!(source.mangohud_version().as_deref(), Some("0.8.4"));
 }

@@ -30,8 +30,10 @@ use super::open::open_log;
 pub enum LogEvent {
     /// A log file not seen before (only for files that appear after start).
     NewLog(PathBuf),
-    /// Frames parsed from what was appended to `path`, in order.
-    Frames { path: PathBuf, frames: Vec<Frame> },
+    /// Frames parsed from what was appended to `path`, in order, with what
+    /// the log has said of itself so far (its version line; whether it logs
+    /// every frame or samples, once that is decided).
+    Frames { path: PathBuf, frames: Vec<Frame>, mangohud_version: Option<String>, sampled: Option<bool> },
     /// A log that cannot be parsed; the watch goes on with the other files.
     Bad { path: PathBuf, error: String },
 }
@@ -142,7 +144,9 @@ impl Worker {
         let mut frames = Vec::new();
         match tail.parser.feed(&buf, &mut frames) {
             Ok(()) if deliver && !frames.is_empty() => {
-                let _ = self.out.send(LogEvent::Frames { path: path.to_path_buf(), frames });
+                let meta = tail.parser.meta();
+                let (mangohud_version, sampled) = (meta.mangohud_version.clone(), meta.sampled);
+                let _ = self.out.send(LogEvent::Frames { path: path.to_path_buf(), frames, mangohud_version, sampled });
             }
             Ok(()) => {}
             Err(e) => {

@@ -80,7 +80,7 @@ pub trait Frames {
 
 pub enum FrameSource {
     Control { control: Control, watcher: LogWatcher, folder: PathBuf, before: BTreeSet<PathBuf> },
-    Stream { watcher: LogWatcher, folder: PathBuf, collecting: bool, got: Measurement },
+    Stream { watcher: LogWatcher, folder: PathBuf, collecting: bool, got: Measurement, said: LogsSaid },
 }
 
 /// The frame logs (not summaries) in `folder`.
@@ -107,16 +107,29 @@ fn wait_complete(path: &Path, deadline: Instant) -> Result<()> {
     }
 }
 
-/// Empty the watcher's queue; frames go to `sink` when measuring. Returns
-/// the frame times (ns) seen.
-fn drain(watcher: &LogWatcher, mut sink: Option<&mut Measurement>) -> Vec<u64> {
+/// What the logs said of themselves (the stream source has no control
+/// socket to ask): the version line, and whether they sample.
+#[derive(Debug, Default)]
+pub struct LogsSaid {
+    mangohud_version: Option<String>,
+    sampled: Option<bool>,
+}
+
+/// Empty the watcher's queue; frames go to `sink` when measuring, with what
+/// the logs say of themselves (into `said` as well). Returns the frame
+/// times (ns) seen.
+fn drain(watcher: &LogWatcher, mut sink: Option<&mut Measurement>, said: &mut LogsSaid) -> Vec<u64> {
     let mut live = Vec::new();
     while let Ok(ev) = watcher.events().try_recv() {
         match ev {
-            LogEvent::Frames { path, frames } => {
+            LogEvent::Frames { path, frames, mangohud_version, sampled } => {
                 live.extend(frames.iter().map(|f| f.frametime_ns));
+                said.mangohud_version = mangohud_version.or(said.mangohud_version.take());
+                said.sampled = sampled.or(said.sampled);
                 if let Some(got) = sink.as_deref_mut() {
                     got.frames_ns.extend(frames.iter().map(|f| f.frametime_ns));
+                    got.mangohud_version = said.mangohud_version.clone();
+                    got.sampled = said.sampled;
                     if !got.logs.contains(&path) {
                         got.logs.push(path);
                     }
@@ -137,7 +150,13 @@ impl FrameSource {
 
     pub fn stream(folder: &Path) -> Result<Self> {
         let watcher = watch_folder(folder)?;
-        Ok(Self::Stream { watcher, folder: folder.to_path_buf(), collecting: false, got: Measurement::default() })
+        Ok(Self::Stream {
+            watcher,
+            folder: folder.to_path_buf(),
+            collecting: false,
+            got: Measurement::default(),
+            said: LogsSaid::default(),
+        })
     }
 }
 
@@ -158,7 +177,7 @@ impl Frames for FrameSource {
     fn mangohud_version(&self) -> Option<String> {
         match self {
             Self::Control { control, .. } => control.mangohud_version.clone(),
-            Self::Stream { got, .. } => got.mangohud_version.clone(),
+            Self::Stream { said, .. } => said.mangohud_version.clone(),
         }
     }
 
@@ -179,8 +198,8 @@ impl Frames for FrameSource {
 
     fn poll_live(&mut self) -> Vec<u64> {
         match self {
-            Self::Control { watcher, .. } => drain(watcher, None),
-            Self::Stream { watcher, collecting, got, .. } => drain(watcher, collecting.then_some(got)),
+            Self::Control { watcher, .. } => drain(watcher, None, &mut LogsSaid::default()),
+            Self::Stream { watcher, collecting, got, said, .. } => drain(watcher, collecting.then_some(got), said),
         }
     }
 
@@ -209,11 +228,11 @@ impl Frames for FrameSource {
                     m.mangohud_version = log.meta.mangohud_version.or(m.mangohud_version);
                     m.logs.push(path);
                 }
-                drain(watcher, None); // the watcher's copy of these logs is not news
+                drain(watcher, None, &mut LogsSaid::default()); // the watcher's copy of these logs is not news
                 Ok(m)
             }
-            Self::Stream { watcher, collecting, got, .. } => {
-                drain(watcher, Some(got));
+            Self::Stream { watcher, collecting, got, said, .. } => {
+                drain(watcher, Some(got), said);
                 *collecting = false;
                 Ok(std::mem::take(got))
             }
