@@ -41,10 +41,14 @@ impl GameStore {
         if path.exists() { Self::load(path) } else { Ok(Self::new(game)) }
     }
 
-    /// Replace the file at `path` with this store, atomically.
+    /// Replace the file at `path` with this store, atomically. Run as root
+    /// (`sudo scx_gamer tune`) into a player's folder, the store and any
+    /// folder created for it belong to the owner of the folder they are in,
+    /// not to root: the player's own `launch --tune` writes to it later.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_dir_all_owned(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let owner = owner_to_give(dir);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store.json");
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
         let write = || -> Result<()> {
@@ -58,6 +62,9 @@ impl GameStore {
             w.write_all(b"\n")?;
             let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+            }
             fs::rename(&tmp, path)?;
             // The rename itself is durable once the folder is synced.
             File::open(dir)?.sync_all()?;
@@ -72,6 +79,38 @@ impl GameStore {
     pub fn next_trial_id(&self) -> u32 {
         self.trials.iter().map(|t| t.id).max().unwrap_or(0) + 1
     }
+}
+
+/// Who a file created in `dir` should belong to: `dir`'s owner, when we
+/// are root and `dir` is not root's (None: leave it as created).
+fn owner_to_give(dir: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let m = fs::metadata(dir).ok()?;
+    (m.uid() != 0).then(|| (m.uid(), m.gid()))
+}
+
+/// `fs::create_dir_all`, and each folder it creates given to the owner of
+/// the folder it was created in (`owner_to_give`).
+fn create_dir_all_owned(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.as_os_str().is_empty() && !at.exists() {
+        missing.push(at.to_path_buf());
+        match at.parent() {
+            Some(p) => at = p,
+            None => break,
+        }
+    }
+    fs::create_dir_all(dir)?;
+    for d in missing.iter().rev() {
+        if let Some((uid, gid)) = d.parent().and_then(owner_to_give) {
+            std::os::unix::fs::chown(d, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every store under `data_dir` (ignores temp files).
@@ -132,6 +171,27 @@ pub fn find_store(data_dir: &Path, game: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_root_a_store_in_a_players_folder_is_the_players() {
+        use std::os::unix::fs::MetadataExt;
+        // The suite runs as root; as anyone else this cannot be checked.
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root (it gives files away)");
+        let tmp = tempfile::tempdir().unwrap();
+        let player = tmp.path().join("home");
+        fs::create_dir(&player).unwrap();
+        std::os::unix::fs::chown(&player, Some(65534), Some(65534)).unwrap();
+        let path = player.join(".local/share/scx_gamer/ml_data/game.json");
+        let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
+        store.save(&path).unwrap();
+        for p in [path.as_path(), path.parent().unwrap(), &player.join(".local")] {
+            assert_eq!(fs::metadata(p).unwrap().uid(), 65534, "{}", p.display());
+        }
+        // In root's own folder it stays root's.
+        let own = tmp.path().join("root.json");
+        store.save(&own).unwrap();
+        assert_eq!(fs::metadata(&own).unwrap().uid(), 0);
+    }
 
     fn game() -> GameId {
         GameId { key: "glxgears".into(), exe: "glxgears".into(), steam_app_id: None }
