@@ -233,11 +233,23 @@ pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
         frameloop = env!("CARGO_BIN_EXE_frameloop"),
         root = root.display()
     );
-    let t = submit(&body, timeout_secs);
-    wait_result(&t, Duration::from_secs(timeout_secs.into()))
+    // A VM that powered off (idle) just as the scenario was queued never
+    // started it: queue it again, on a fresh VM.
+    let mut attempt = 1;
+    loop {
+        let t = submit(&body, timeout_secs);
+        match wait_result(&t, Duration::from_secs(timeout_secs.into())) {
+            Ok(out) => return out,
+            Err(why) if attempt == 3 => {
+                t.fail(&format!("three VMs in a row ended before starting the scenario (run scripts/setup.sh?)\n{why}"))
+            }
+            Err(_) => attempt += 1,
+        }
+    }
 }
 
-fn wait_result(t: &Ticket, timeout: Duration) -> VmOutput {
+/// The scenario's result; Err(why) when its VM ended before starting it.
+fn wait_result(t: &Ticket, timeout: Duration) -> Result<VmOutput, String> {
     let mut started: Option<Instant> = None;
     loop {
         if let Ok(rc) = std::fs::read_to_string(t.file("rc")) {
@@ -251,12 +263,15 @@ fn wait_result(t: &Ticket, timeout: Duration) -> VmOutput {
                 output.push_str("\n--- guest kernel console during this scenario ---\n");
                 output.push_str(&console);
             }
-            return VmOutput { status, output };
+            return Ok(VmOutput { status, output });
         }
         if let Some(why) = t.ended.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             // vm-run may have ended just after the result came.
             if t.file("rc").exists() {
                 continue;
+            }
+            if !t.file("started").exists() {
+                return Err(why);
             }
             t.fail(&format!("the VM ended before the scenario did (run scripts/setup.sh?)\n{why}"));
         }
