@@ -58,7 +58,11 @@ const FORWARDED: [Signal; 6] = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT,
 /// asking the daemon, starting the game) waits, pending, and then goes to
 /// the game like any later one: it neither kills the wrapper and leaves
 /// the game running, nor is lost while the game runs on.
-pub struct HeldSignals(SigSet);
+pub struct HeldSignals {
+    held: SigSet,
+    /// The mask the wrapper was started with: the game's.
+    original: SigSet,
+}
 
 impl HeldSignals {
     /// Block the forwarded signals in this thread (the only one yet; the
@@ -69,18 +73,20 @@ impl HeldSignals {
         for s in FORWARDED {
             set.add(s);
         }
-        set.thread_block().context("blocking signals")?;
-        Ok(Self(set))
+        let original = set.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK).context("blocking signals")?;
+        Ok(Self { held: set, original })
     }
 
-    /// Start `cmd` with no signal blocked: the block is the wrapper's, not
-    /// the game's (a blocked mask is inherited across exec).
+    /// Start `cmd` with the signal mask the wrapper was started with: the
+    /// block is the wrapper's, not the game's (a mask is inherited across
+    /// exec, and the standard library does not reset it).
     pub(crate) fn spawn_unblocked(&self, cmd: &mut Command) -> std::io::Result<std::process::Child> {
+        let original = self.original;
         // SAFETY: between fork and exec only sigprocmask runs, which is
         // async-signal-safe.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            cmd.pre_exec(move || {
+                nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&original), None)
                     .map_err(std::io::Error::from)
             });
         }
@@ -103,7 +109,7 @@ impl HeldSignals {
             }
         });
         // The handler is in place: what was held is delivered now.
-        self.0.thread_unblock().context("unblocking signals")?;
+        self.held.thread_unblock().context("unblocking signals")?;
         Ok(())
     }
 }

@@ -94,3 +94,21 @@ fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The wrapper holds signals while it starts; the game must not inherit
+/// that: it starts with the wrapper's own mask (none blocked here), or a
+/// game would ignore the very SIGTERM it is sent.
+#[test]
+fn the_game_starts_with_no_signal_of_ours_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mask");
+    let status = Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
+        .args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"])
+        .args(["sh", "-c", &format!("grep SigBlk /proc/$$/status > {}", out.display())])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(line.split_whitespace().nth(1), Some("0000000000000000"), "{line}");
+}
