@@ -7,15 +7,20 @@ mod support;
 use serde_json::Value;
 use support::run_in_vm;
 
-#[test]
-fn launch_applies_a_config_while_the_game_runs_and_the_daemon_guards_its_socket() {
-    let script = r#"
+/// The daemon on a socket of the scenario's own, and `ask` for raw requests
+/// as the player.
+const DAEMON: &str = r#"
 S=/tmp/d.sock
 AS_USER="setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp"
 ask() { printf '%s\n' "$1" | $AS_USER socat -t5 - UNIX-CONNECT:$S; }
 mkdir -m 1777 -p /tmp/fl
 $SCX_GAMER daemon --socket $S > /tmp/daemon.out 2>&1 & D=$!
 wait_for 60 "the daemon's socket $S" test -S $S
+"#;
+
+#[test]
+fn launch_applies_a_config_while_the_game_runs_and_the_daemon_guards_its_socket() {
+    let script = r#"
 echo SOCKET_MODE=$(stat -c %a $S)
 
 # The game runs as the player with the config applied; its status comes back.
@@ -55,6 +60,41 @@ echo STATE_AFTER_BAD=$(cat /sys/kernel/sched_ext/state)
 kill -0 $D && echo DAEMON_ALIVE=yes
 echo STATUS_AFTER=$(ask '"status"')
 
+# No daemon: the game still starts, with one line saying how to install it.
+kill -TERM $D; wait_pid $D 60; echo DAEMON_RC=$?
+$AS_USER $SCX_GAMER launch --socket $S -- sh -c 'echo GAME_RAN=yes; exit 3' 2>/tmp/nodaemon.err; echo NODAEMON_RC=$?
+echo NODAEMON_SAID=$(cat /tmp/nodaemon.err)
+cat /tmp/daemon.out
+"#;
+    let out = run_in_vm(&format!("{DAEMON}{script}"), 600);
+    assert_eq!(out.field("SOCKET_MODE"), "666");
+    assert_eq!(out.field("DURING_STATE"), "enabled", "{}", out.output);
+    assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", out.output);
+    assert_eq!(out.field("GAME_USER"), "nobody");
+    assert!(out.field("STATUS_DURING").contains("serving pid"), "{}", out.output);
+    assert!(out.field("BUSY").contains("busy"), "{}", out.output);
+    assert_eq!(out.field("LAUNCH_RC"), "7", "the game's exit status passes through:\n{}", out.output);
+    assert_eq!(out.field("AFTER_STATE"), "disabled", "reverted when the game exited:\n{}", out.output);
+    assert!(out.field("LAUNCH_SAID").contains("default config"), "{}", out.output);
+    assert_eq!(out.field("SIGTERM_RC"), "143", "{}", out.output);
+    assert_eq!(out.field("SLEEP_LEFT"), "0");
+    assert!(out.field("OTHER_UID").contains("not to you (uid 65534)"), "{}", out.output);
+    assert!(out.field("OUT_OF_RANGE").contains("slice_us = 0 is out of range"), "{}", out.output);
+    assert!(out.field("MALFORMED").contains("unknown field `exec`"), "{}", out.output);
+    assert!(out.field("GARBAGE").contains("malformed request"), "{}", out.output);
+    assert!(out.field("OVERSIZED").contains("request too large"), "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER_BAD"), "disabled");
+    assert_eq!(out.field("DAEMON_ALIVE"), "yes");
+    assert!(out.field("STATUS_AFTER").contains("idle"), "{}", out.output);
+    assert_eq!(out.field("DAEMON_RC"), "0");
+    assert_eq!(out.field("GAME_RAN"), "yes");
+    assert_eq!(out.field("NODAEMON_RC"), "3");
+    assert!(out.field("NODAEMON_SAID").contains("install-service.sh"), "{}", out.output);
+}
+
+#[test]
+fn launch_tune_measures_the_plan_across_launches_through_the_daemon() {
+    let script = r#"
 # launch --tune, twice: each launch measures the plan's next configs, each
 # with a baseline in its block, into nobody's XDG store (HOME=/tmp). The
 # game is frameloop behind a stand-in `mangohud` (bookworm's MangoHud 0.6.8
@@ -83,38 +123,10 @@ $TUNE --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
 sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
-
-# No daemon: the game still starts, with one line saying how to install it.
-kill -TERM $D; wait_pid $D 60; echo DAEMON_RC=$?
-$AS_USER $SCX_GAMER launch --socket $S -- sh -c 'echo GAME_RAN=yes; exit 3' 2>/tmp/nodaemon.err; echo NODAEMON_RC=$?
-echo NODAEMON_SAID=$(cat /tmp/nodaemon.err)
-cat /tmp/daemon.out
+kill -TERM $D; wait_pid $D 60
 "#;
-    let out = run_in_vm(script, 900);
-    assert_eq!(out.field("SOCKET_MODE"), "666");
-    assert_eq!(out.field("DURING_STATE"), "enabled", "{}", out.output);
-    assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", out.output);
-    assert_eq!(out.field("GAME_USER"), "nobody");
-    assert!(out.field("STATUS_DURING").contains("serving pid"), "{}", out.output);
-    assert!(out.field("BUSY").contains("busy"), "{}", out.output);
-    assert_eq!(out.field("LAUNCH_RC"), "7", "the game's exit status passes through:\n{}", out.output);
-    assert_eq!(out.field("AFTER_STATE"), "disabled", "reverted when the game exited:\n{}", out.output);
-    assert!(out.field("LAUNCH_SAID").contains("default config"), "{}", out.output);
-    assert_eq!(out.field("SIGTERM_RC"), "143", "{}", out.output);
-    assert_eq!(out.field("SLEEP_LEFT"), "0");
-    assert!(out.field("OTHER_UID").contains("not to you (uid 65534)"), "{}", out.output);
-    assert!(out.field("OUT_OF_RANGE").contains("slice_us = 0 is out of range"), "{}", out.output);
-    assert!(out.field("MALFORMED").contains("unknown field `exec`"), "{}", out.output);
-    assert!(out.field("GARBAGE").contains("malformed request"), "{}", out.output);
-    assert!(out.field("OVERSIZED").contains("request too large"), "{}", out.output);
-    assert_eq!(out.field("STATE_AFTER_BAD"), "disabled");
-    assert_eq!(out.field("DAEMON_ALIVE"), "yes");
-    assert!(out.field("STATUS_AFTER").contains("idle"), "{}", out.output);
+    let out = run_in_vm(&format!("{DAEMON}{script}"), 600);
     check_launch_tune(&out);
-    assert_eq!(out.field("DAEMON_RC"), "0");
-    assert_eq!(out.field("GAME_RAN"), "yes");
-    assert_eq!(out.field("NODAEMON_RC"), "3");
-    assert!(out.field("NODAEMON_SAID").contains("install-service.sh"), "{}", out.output);
 }
 
 /// Config trials measured with a baseline of their block, as (session,
