@@ -66,25 +66,75 @@ pub struct Control {
     pub device: Option<String>,
 }
 
+/// A connection MangoHud has not greeted yet: it is queued until MangoHud
+/// accepts it, which it does at most once per frame it presents (and only
+/// while it has no other client). Keep it and wait (`greeting`): giving up
+/// on it and connecting again leaves a dead connection in MangoHud's
+/// queue, which it must accept and drop first — a game that presents frames
+/// slowly (a loaded machine, a game still loading) then never gets to ours.
+pub struct Pending {
+    stream: UnixStream,
+    name: String,
+    text: String,
+}
+
+impl Pending {
+    /// Wait up to `timeout` for the greeting. Ok(None): not yet (the
+    /// connection stays queued; call again).
+    pub fn greeting(&mut self, timeout: Duration) -> Result<Option<Control>> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 1024];
+        loop {
+            let msgs = parse_messages(&self.text);
+            if msgs.iter().any(|(k, _)| k == "MangoHudVersion") {
+                let stream = self.stream.try_clone().with_context(|| format!("@{}", self.name))?;
+                let mut c = Control { stream, name: self.name.clone(), mangohud_version: None, device: None };
+                for (k, v) in msgs {
+                    match k.as_str() {
+                        "MangoHudVersion" => {
+                            c.mangohud_version = Some(v.trim_start_matches("MangoHud v").trim_start_matches('v').to_string())
+                        }
+                        "DeviceName" => c.device = Some(v),
+                        _ => {}
+                    }
+                }
+                return Ok(Some(c));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(&mut buf) {
+                Ok(0) => bail!("MangoHud closed the control socket @{}", self.name),
+                Ok(n) => self.text.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e).with_context(|| format!("reading @{}", self.name)),
+            }
+        }
+    }
+}
+
 impl Control {
     /// Connect to the MangoHud of process `pid`.
     pub fn connect(pid: u32, timeout: Duration) -> Result<Self> {
         Self::connect_name(&format!("mangohud-{pid}"), timeout)
     }
 
+    /// Queue a connection to the abstract socket `@name` (waiting up to
+    /// `timeout` while MangoHud's queue is full); the greeting comes later.
+    pub fn open(name: &str, timeout: Duration) -> Result<Pending> {
+        let stream = connect_abstract(name, timeout)?;
+        Ok(Pending { stream, name: name.to_string(), text: String::new() })
+    }
+
     /// Connect to the abstract socket `@name` and read the greeting.
     pub fn connect_name(name: &str, timeout: Duration) -> Result<Self> {
-        let stream = connect_abstract(name, timeout)?;
-        let mut c = Self { stream, name: name.to_string(), mangohud_version: None, device: None };
-        let greeting = c.read_until(timeout, |msgs| msgs.iter().any(|(k, _)| k == "MangoHudVersion"))?;
-        for (k, v) in greeting {
-            match k.as_str() {
-                "MangoHudVersion" => c.mangohud_version = Some(v.trim_start_matches("MangoHud v").trim_start_matches('v').to_string()),
-                "DeviceName" => c.device = Some(v),
-                _ => {}
-            }
+        let mut pending = Self::open(name, timeout)?;
+        match pending.greeting(timeout)? {
+            Some(c) => Ok(c),
+            None => bail!("no answer from MangoHud on @{name} within {timeout:?} (is the game presenting frames?)"),
         }
-        Ok(c)
     }
 
     fn send(&mut self, msg: &str) -> Result<()> {

@@ -22,7 +22,7 @@ use super::TuneOptions;
 use super::frame_source::{FrameSource, Frames, csv_logs};
 use super::plan::{self, PlanSearch};
 use super::runner::{GameWatch, Runner, Stop};
-use super::start::Launched;
+use super::start::{ControlSearch, Launched};
 use super::switch::daemon::Daemon;
 use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
@@ -30,9 +30,7 @@ use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
 use crate::game::spawn::{GameUser, LogFolder, with_mangohud};
 use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
-use crate::mangohud::control::Control;
 use crate::mangohud::env::{game_env, user_config_file};
-use crate::sched::game_tree;
 use crate::store::{GameStore, SessionMode, store_path};
 
 /// Everything checked before the game starts.
@@ -120,26 +118,20 @@ pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions, h
 /// logging on its own, frameloop).
 fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
     let deadline = Instant::now() + timeout;
+    let mut search = ControlSearch::new(root);
     loop {
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
-        let procs = crate::procfs::scan_processes(crate::procfs::root())?;
-        for pid in game_tree::process_tree(&[root], &procs) {
-            if let Ok(control) = Control::connect(pid, Duration::from_millis(500)) {
-                return Ok(Box::new(FrameSource::control(control, folder)?));
-            }
+        if let Some(control) = search.poll()? {
+            return Ok(Box::new(FrameSource::control(control, folder)?));
         }
         if !csv_logs(folder).is_empty() {
             return Ok(Box::new(FrameSource::stream(folder)?));
         }
         if Instant::now() > deadline {
-            bail!(
-                "no frames from the game within {timeout:?}: its MangoHud opened no control socket and logged nothing into {}",
-                folder.display()
-            );
+            bail!("no frames from the game within {timeout:?}{}, and it logged nothing into {}", search.why(), folder.display());
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

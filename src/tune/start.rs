@@ -22,7 +22,7 @@ use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder};
 use crate::game::spawn::{self, GameUser, LogFolder};
-use crate::mangohud::control::Control;
+use crate::mangohud::control::{Control, Pending};
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
 use crate::sched::session::{Feeds, Session};
@@ -96,11 +96,63 @@ pub(super) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
     SystemInfo { kernel, cpu, cpus, mangohud_version }
 }
 
-/// Connect to the MangoHud of any process of the game's tree: a launcher
-/// may fork the process that renders. None: SIGINT/SIGTERM came first.
+/// The search for the MangoHud control socket of any process of the game's
+/// tree (a launcher may fork the process that renders). A connection
+/// MangoHud has queued is kept and waited on, never dropped and made again
+/// (see `control::Pending`: that starved a slow game's socket).
+pub(super) struct ControlSearch {
+    root: u32,
+    pending: Option<Pending>,
+    last_err: Option<anyhow::Error>,
+}
+
+impl ControlSearch {
+    pub(super) fn new(root: u32) -> Self {
+        Self { root, pending: None, last_err: None }
+    }
+
+    /// One look (at most ~0.5 s): Some once MangoHud has greeted.
+    pub(super) fn poll(&mut self) -> Result<Option<Control>> {
+        if let Some(p) = self.pending.as_mut() {
+            match p.greeting(Duration::from_millis(200)) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    self.last_err = Some(e);
+                    self.pending = None;
+                }
+            }
+        }
+        let procs = procfs::scan_processes(procfs::root())?;
+        for pid in game_tree::process_tree(&[self.root], &procs) {
+            match Control::open(&format!("mangohud-{pid}"), Duration::from_millis(500)) {
+                Ok(p) => {
+                    self.pending = Some(p);
+                    break;
+                }
+                Err(e) => self.last_err = Some(e),
+            }
+        }
+        if self.pending.is_none() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(None)
+    }
+
+    /// Why no socket answered, for the error after the timeout.
+    pub(super) fn why(&self) -> String {
+        match (&self.pending, &self.last_err) {
+            (Some(_), _) => ": its MangoHud queued our connection but never answered (is the game presenting frames?)".into(),
+            (None, Some(e)) => format!(": MangoHud never opened its control socket: {e:#}"),
+            (None, None) => ": MangoHud never opened its control socket".into(),
+        }
+    }
+}
+
+/// Connect to the game's MangoHud (see `ControlSearch`). None:
+/// SIGINT/SIGTERM came first.
 fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutdown: &AtomicBool) -> Result<Option<Control>> {
     let deadline = Instant::now() + timeout;
-    let mut last_err = None;
+    let mut search = ControlSearch::new(root);
     loop {
         if shutdown.load(Ordering::Relaxed) {
             return Ok(None);
@@ -108,18 +160,12 @@ fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutd
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
-        let procs = procfs::scan_processes(procfs::root())?;
-        for pid in game_tree::process_tree(&[root], &procs) {
-            match Control::connect(pid, Duration::from_millis(500)) {
-                Ok(c) => return Ok(Some(c)),
-                Err(e) => last_err = Some(e),
-            }
+        if let Some(c) = search.poll()? {
+            return Ok(Some(c));
         }
         if Instant::now() > deadline {
-            let why = last_err.map(|e| format!(": {e:#}")).unwrap_or_default();
-            bail!("no frames from the game within {timeout:?}: MangoHud never opened its control socket{why}");
+            bail!("no frames from the game within {timeout:?}{}", search.why());
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -264,4 +310,59 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     let outcome = run_trials(opts, plan, SessionMode::Attach, game_id, pid, source, &mut game, shutdown)
         .with_context(|| format!("tuning pid {pid} ({})", process.exe_name))?;
     Ok((outcome, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+
+    /// A game's MangoHud that presents a frame every `frame`: per frame it
+    /// accepts one connection if it has no client, and greets it (as
+    /// MangoHud does); a connection whose peer is gone it drops. Returns how
+    /// many connections it had to accept before one stayed.
+    fn slow_mangohud(name: &str, frame: Duration) -> std::thread::JoinHandle<usize> {
+        let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let mut accepted = 0;
+            for _ in 0..40 {
+                std::thread::sleep(frame);
+                let Ok((mut s, _)) = listener.accept() else { continue };
+                accepted += 1;
+                let greeting = b":MangoHudControlVersion=1;:DeviceName=x;:MangoHudVersion=MangoHud v0.6.8;";
+                if s.write_all(greeting).is_ok() && s.flush().is_ok() {
+                    // Still there? A peer that gave up has closed its end.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let mut probe = [0u8; 1];
+                    s.set_nonblocking(true).unwrap();
+                    match std::io::Read::read(&mut s, &mut probe) {
+                        Ok(0) => continue,
+                        _ => return accepted,
+                    }
+                }
+            }
+            accepted
+        })
+    }
+
+    #[test]
+    fn a_game_that_presents_frames_slowly_is_connected_on_the_first_try() {
+        // Frames 1.2 s apart: longer than one connection attempt used to
+        // wait (0.5 s) before dropping it and queueing another.
+        let me = std::process::id();
+        let server = slow_mangohud(&format!("mangohud-{me}"), Duration::from_millis(1200));
+        let mut search = ControlSearch::new(me);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let control = loop {
+            if let Some(c) = search.poll().unwrap() {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "no greeting in 20 s{}", search.why());
+        };
+        assert_eq!(control.mangohud_version.as_deref(), Some("0.6.8"));
+        assert_eq!(server.join().unwrap(), 1, "MangoHud had to accept and drop connections we gave up on");
+    }
 }
