@@ -27,7 +27,7 @@ fn show(out: &VmOutput) -> String {
 fn tune_runs_every_trial_on_a_real_game_and_reports_them() {
     let script = format!(
         r#"{GAME_DISPLAY}
-$SCX_GAMER tune --trials trials/ci.toml --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data \
+$SCX_GAMER tune --trials trials/ci.toml --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data $FIRST_FRAME \
     -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
 wait_for 60 "glxgears to start" pgrep -n glxgears && echo GAME_OWNER=$(ps -o user= -p "$(pgrep -n glxgears)")
@@ -42,7 +42,7 @@ echo OLD_BEST=$($SCX_GAMER --ml-show-best glxgears --data /tmp/ml_data 2>/dev/nu
 echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
@@ -99,10 +99,10 @@ setpriv --reuid=65534 --regid=65534 --clear-groups \
 GAME=$!
 # MangoHud is in once the wrapper script has exec'd the game.
 wait_for 60 "MangoHud in the game's memory" grep -q -i mangohud /proc/$GAME/maps
-$SCX_GAMER attach --pid $GAME --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data > /tmp/attach.out 2>&1 &
+$SCX_GAMER attach --pid $GAME --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
 T=$!
 # Trial 1 is recorded; SIGINT during trial 2.
-wait_line /tmp/attach.out '^\[INFO\] trial 2 ' 240
+wait_line /tmp/attach.out '^\[INFO\] trial 2 ' 360
 kill -INT $T; wait_pid $T 60; echo ATTACH_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
@@ -114,7 +114,7 @@ kill $GAME
 "#
     )
     .replace("$XVFB_PID", "$(pgrep -n Xvfb)");
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("ATTACH_RC"), "130", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_ALIVE"), "yes", "attach must not stop the game");
@@ -147,10 +147,10 @@ slice_us = 2000
 name = "c"
 slice_us = 500
 T
-$SCX_GAMER -v tune --trials /tmp/three.toml --trial-secs 10 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data \
+$SCX_GAMER -v tune --trials /tmp/three.toml --trial-secs 10 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data $FIRST_FRAME \
     -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
-wait_line /tmp/tune.out 'game processes added' 180
+wait_line /tmp/tune.out 'game processes added' 300
 # Trial 2's scheduler will not load: libbpf needs the kernel config…
 mv /boot/config-$(uname -r) /tmp/kconfig
 # …and the kernel ejects trial 1's.
@@ -168,7 +168,7 @@ cat /tmp/tune.out
 cat /tmp/ml_data/*.json
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     let store = store(&out);
@@ -193,10 +193,10 @@ cat /tmp/ml_data/*.json
 fn sigint_stops_the_launched_game_and_no_frames_is_a_clear_error() {
     let script = format!(
         r#"{GAME_DISPLAY}
-$SCX_GAMER tune --trials trials/ci.toml --trial-secs 30 --warmup-secs 1 --repeats 1 --data /tmp/ml_data \
+$SCX_GAMER tune --trials trials/ci.toml --trial-secs 30 --warmup-secs 1 --repeats 1 --data /tmp/ml_data $FIRST_FRAME \
     -- mangohud glxgears -geometry 64x64 > /tmp/int.out 2>&1 &
 T=$!
-wait_line /tmp/int.out '\[INFO\] trial 1 ' 180
+wait_line /tmp/int.out '\[INFO\] trial 1 ' 300
 kill -INT $T; wait_pid $T 60; echo INT_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo GAME_LEFT=$(pgrep -c glxgears)
@@ -207,7 +207,7 @@ echo NOFRAMES=$(grep error /tmp/nf.out)
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("INT_RC"), "130", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_LEFT"), "0", "{}", out.output);
@@ -234,7 +234,7 @@ cat /tmp/a.out
 cat /tmp/ml_data/*.json
 kill $G
 "#;
-    let out = run_in_vm(script, 420);
+    let out = run_in_vm(script, 600);
     assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_ALIVE"), "yes");
     let store = store(&out);
@@ -265,7 +265,7 @@ grep -v '^{{' /tmp/run.out
 cat /tmp/mlc/*.json
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 600);
     assert_eq!(out.field("RUN_RC"), "0", "SIGTERM ends `run` cleanly:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     let store = store(&out);

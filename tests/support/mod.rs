@@ -317,7 +317,14 @@ for _ in $(seq $(( $(nproc) + 1 ))); do ( while :; do :; done ) & HOGS="$HOGS $!
 
 /// Xvfb on :7 with Mesa's software renderer, as the games' display; the
 /// tuner runs games as `nobody` (what `sudo` from that user would give).
+///
+/// `$FIRST_FRAME` is the tuner's `--frames-timeout` for glxgears: before its
+/// first frame llvmpipe JIT-compiles its shaders (no shader cache: `nobody`
+/// has no home), and under emulation with both host cores busy a clean-clone
+/// run saw no frame within the default 60 s ("no frames from the game within
+/// 60s", twice, both right after another glxgears scenario in that VM).
 pub const GAME_DISPLAY: &str = r#"
+export FIRST_FRAME="--frames-timeout 240"
 export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
 Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 wait_for 30 "Xvfb's socket" test -e /tmp/.X11-unix/X7
