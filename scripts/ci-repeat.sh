@@ -44,7 +44,9 @@ for k in $(seq "$runs"); do
     start=$(date +%s)
     if "$clone/.ci/run" > "$logs/run-$k.log" 2>&1; then result=pass; else result="FAIL (status $?)"; failed=1; fi
     secs=$(( $(date +%s) - start ))
-    line="run $k of $runs: $result in $((secs / 60)) min $((secs % 60)) s (commit ${head:0:7}$([ "$load" = 1 ] && echo ', host under stress-ng --cpu 1'))"
+    under=""
+    [ "$load" = 0 ] || under=", host under stress-ng --cpu 1"
+    line="run $k of $runs: $result in $((secs / 60)) min $((secs % 60)) s (commit ${head:0:7}$under)"
     echo "$line" | tee -a "$logs/summary.txt"
     grep -E '^test result:|^test .* FAILED|panicked' "$logs/run-$k.log" | sed 's/^/    /' | tee -a "$logs/summary.txt" || true
     rm -rf "$clone"

@@ -147,7 +147,7 @@ slice_us = 2000
 name = "c"
 slice_us = 500
 T
-$SCX_GAMER -v tune --trials /tmp/three.toml --trial-secs 10 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data $FIRST_FRAME \
+$SCX_GAMER -v tune --trials /tmp/three.toml --trial-secs 30 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data $FIRST_FRAME \
     -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
 wait_line /tmp/tune.out 'game processes added' 300
@@ -158,7 +158,9 @@ echo S > /proc/sysrq-trigger
 wait_line /tmp/tune.out '^trial 2 '
 mv /tmp/kconfig /boot/config-$(uname -r)
 wait_line /tmp/tune.out '\[INFO\] trial 4 '
-# After trial 4's mid-trial reading (5 s into its 10 s), before its end.
+# After trial 4's mid-trial reading (15 s into its 30 s), before its end:
+# 15 s for this shell to see the line and kill the game, which a run with
+# the host under stress-ng needed more than 5 s for.
 mid4() {{ sed -n '/\[INFO\] trial 4 /,$p' /tmp/tune.out | grep -q 'mid-trial reading'; }}
 wait_for 60 "trial 4's mid-trial reading" mid4
 pkill glxgears
