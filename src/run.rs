@@ -53,7 +53,7 @@ pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutd
         spawn_stats_printer(out, shutdown.clone());
     }
 
-    let stopped = session.serve(Some(&sched), None)?;
+    let stopped = session.serve(Some(&mut sched), None)?;
     let totals = sched.stats();
     if !stopped {
         return Err(ejection_error(&sched));
@@ -102,7 +102,7 @@ pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Ar
             Some(c) => Some(Scheduler::load(c)?),
             None => None,
         };
-        if session.serve(Some(&current), Some(started + hold))? {
+        if session.serve(Some(&mut current), Some(started + hold))? {
             bail!("interrupted");
         }
         if current.ejected() {

@@ -44,6 +44,17 @@ echo LAUNCH_SAID=$(head -1 /tmp/launch.err)
 $AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- sleep 100 2>/tmp/sigterm.err &
 L=$!
 wait_state enabled 60
+# A CPU goes offline and online while the daemon serves this game (as
+# suspend/resume does): the kernel ejects scx_gamer each time, the daemon
+# brings the same config back for the same game.
+echo 0 > /sys/devices/system/cpu/cpu1/online
+wait_line /tmp/daemon.out 'scx_gamer restarted' 60
+echo 1 > /sys/devices/system/cpu/cpu1/online
+wait_for 60 "a second restart" sh -c "[ \$(grep -c 'scx_gamer restarted' /tmp/daemon.out) -ge 2 ]"
+wait_state enabled 30
+echo HOTPLUG_OPS=$(cat /sys/kernel/sched_ext/root/ops)
+echo HOTPLUG_STATUS=$(ask '"status"')
+echo HOTPLUG_GAME=$(pgrep -c -x sleep)
 kill -TERM $L; wait_pid $L 30; echo SIGTERM_RC=$?
 wait_for 10 "the game (sleep) to end" sh -c '! pgrep -x sleep'
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
@@ -76,6 +87,10 @@ cat /tmp/daemon.out
     assert_eq!(out.field("LAUNCH_RC"), "7", "the game's exit status passes through:\n{}", out.output);
     assert_eq!(out.field("AFTER_STATE"), "disabled", "reverted when the game exited:\n{}", out.output);
     assert!(out.field("LAUNCH_SAID").contains("default config"), "{}", out.output);
+    assert!(out.field("HOTPLUG_OPS").starts_with("scx_gamer"), "{}", out.output);
+    assert!(out.field("HOTPLUG_STATUS").contains("serving pid"), "{}", out.output);
+    assert_eq!(out.field("HOTPLUG_GAME"), "1", "the game lives on through the restarts:\n{}", out.output);
+    assert!(out.output.contains("going offline") && out.output.contains("going online"), "{}", out.output);
     assert_eq!(out.field("SIGTERM_RC"), "143", "{}", out.output);
     assert_eq!(out.field("SLEEP_LEFT"), "0");
     assert!(out.field("OTHER_UID").contains("not to you (uid 65534)"), "{}", out.output);

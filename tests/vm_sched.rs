@@ -251,6 +251,60 @@ echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
     assert_eq!(out.field("STATE_AFTER"), "disabled");
 }
 
+#[test]
+fn a_cpu_going_offline_and_online_restarts_the_scheduler_with_the_same_config_and_game() {
+    // Without cpu_online/cpu_offline ops the kernel ejects the scheduler
+    // on every CPU hotplug (suspend/resume takes CPUs offline and back
+    // too), asking for a restart. `run` comes back by itself, twice here.
+    let script = format!(
+        r#"{GAME_LIKE_LOAD}
+restarts() {{ grep -c 'scx_gamer restarted' /tmp/run.out; }}
+$SCX_GAMER run --game-pid $GAME --slice-us 1500 > /tmp/run.out 2>&1 & SCHED=$!
+wait_state enabled
+wait_line /tmp/run.out 'game processes added'
+t0=$(date +%s%N)
+echo 0 > /sys/devices/system/cpu/cpu1/online
+wait_line /tmp/run.out 'scx_gamer restarted' 60
+wait_state enabled
+echo BACK_OFFLINE_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo OPS_OFFLINE=$(cat /sys/kernel/sched_ext/root/ops)
+t0=$(date +%s%N)
+echo 1 > /sys/devices/system/cpu/cpu1/online
+wait_for 60 "a second restart" sh -c "[ \$(grep -c 'scx_gamer restarted' /tmp/run.out) -ge 2 ]"
+wait_state enabled
+echo BACK_ONLINE_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo OPS_ONLINE=$(cat /sys/kernel/sched_ext/root/ops)
+echo CPUS=$(cat /sys/devices/system/cpu/online)
+sleep 2   # the restarted copy schedules the game for a while
+kill -0 $SCHED 2>/dev/null && echo RUN_ALIVE=yes
+kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes
+kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
+echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
+echo RESTARTS=$(restarts)
+kill $GAME
+cat /tmp/run.out
+"#
+    );
+    let out = run_in_vm(&script, 300);
+    assert_eq!(out.field("RUN_ALIVE"), "yes", "{}", out.output);
+    assert_eq!(out.field("GAME_ALIVE"), "yes", "{}", out.output);
+    assert!(out.field("OPS_OFFLINE").starts_with("scx_gamer"), "{}", out.output);
+    assert!(out.field("OPS_ONLINE").starts_with("scx_gamer"), "{}", out.output);
+    assert_eq!(out.field("CPUS"), "0-1");
+    assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER"), "disabled");
+    // The kernel's reason is logged, and the same config came back.
+    assert!(out.output.contains("going offline"), "{}", out.output);
+    assert!(out.output.contains("going online"), "{}", out.output);
+    for line in out.output.lines().filter(|l| l.contains("scx_gamer restarted")) {
+        assert!(line.contains("slice_us=1500"), "{line}");
+    }
+    let t = totals(&out);
+    assert_eq!(num(&t, "restarts"), 2, "{t}");
+    assert!(num(&t, "game_dispatches") > 0 && num(&t, "game_tgids") > 0, "the game was scheduled as the game: {t}");
+    eprintln!("back after offline {} ms, after online {} ms", out.field("BACK_OFFLINE_MS"), out.field("BACK_ONLINE_MS"));
+}
+
 /// CPU ticks (utime + stime) a process has used so far, as a shell
 /// expression over /proc/PID/stat (the comm `sh` has no spaces).
 const TICKS: &str = r#"

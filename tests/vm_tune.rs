@@ -253,6 +253,47 @@ kill $G
 }
 
 #[test]
+fn a_cpu_hotplug_during_a_trial_restarts_the_scheduler_and_the_trial_is_measured_again() {
+    // A CPU goes offline and online while a config is being measured: the
+    // kernel ejects scx_gamer twice, the tuner brings it back each time, and
+    // the disturbed measurement is thrown away and taken again; no trial
+    // fails. (16-s trials: the mid-trial line leaves 8 s for the hotplug.)
+    let script = r#"
+mkdir -p /tmp/fl
+MANGOHUD=1 MANGOHUD_CONFIG=output_folder=/tmp/fl,log_interval=0 \
+    $FRAMELOOP --fps 100 --work-us 1000 --threads 1 --seconds 900 --output-folder /tmp/fl --exe fl-game >/dev/null 2>&1 &
+G=$!
+$SCX_GAMER -v attach --pid $G --trials trials/ci.toml --trial-secs 16 --warmup-secs 1 --repeats 1 --seed 9 --data /tmp/ml_data > /tmp/a.out 2>&1 &
+T=$!
+wait_line /tmp/a.out 'mid-trial reading: sched_ext Some\("enabled"\)' 300
+echo 0 > /sys/devices/system/cpu/cpu1/online
+wait_line /tmp/a.out 'scx_gamer restarted' 60
+echo 1 > /sys/devices/system/cpu/cpu1/online
+wait_for 60 "a second restart" sh -c "[ \$(grep -c 'scx_gamer restarted' /tmp/a.out) -ge 2 ]"
+wait_pid $T 300; echo ATTACH_RC=$?
+kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
+grep -v '^{' /tmp/a.out
+cat /tmp/ml_data/*.json
+kill $G
+"#;
+    let out = run_in_vm(script, 600);
+    assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("GAME_ALIVE"), "yes");
+    let store = store(&out);
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "{}", show(&out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "no trial fails because of a hotplug: {trial}");
+        // What was kept is a measurement without a restart in it.
+        if let Some(r) = trial["sched"]["restarts"].as_u64() {
+            assert_eq!(r, 0, "{trial}");
+        }
+    }
+    let remeasured: u64 = t.iter().filter_map(|x| x["remeasured"].as_u64()).sum();
+    assert!(remeasured >= 1, "the disturbed measurement was kept:\n{}", show(&out));
+}
+
+#[test]
 fn the_old_ml_collect_workflow_records_into_the_games_store() {
     let script = format!(
         r#"{GAME_LIKE_LOAD}

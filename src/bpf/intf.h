@@ -29,6 +29,33 @@ enum game_tgid_origin {
 	GAME_FROM_FORK = 2,	/* inherited in BPF when a game process forked */
 };
 
+/*
+ * The scheduler's counters, one copy per CPU (the "counters" map), summed by
+ * userspace: a global counter would take an atomic add, and its cache line
+ * a trip between CPUs, on every scheduling event. All monotonic except
+ * nr_running, a gauge: +1 in ops.running(), -1 in ops.stopping(), which run
+ * on the same CPU, so the sum over CPUs is the number running.
+ */
+struct gamer_counters {
+	u64 nr_running;
+	u64 local_dispatches;	/* straight to an idle CPU */
+	u64 cpu_dispatches;	/* to a per-CPU DSQ */
+	u64 shared_dispatches;	/* to the shared DSQ */
+	u64 kthread_dispatches;	/* per-CPU kthreads, run at once */
+	u64 game_dispatches;	/* any of the above, for a game thread */
+	u64 boosted_dispatches;	/* game thread inside the input window */
+	u64 input_events;
+	u64 migrations;		/* task ran on another CPU than last time */
+	u64 mig_blocked;	/* over budget: kept on its CPU */
+	u64 mig_saturated;	/* over budget, CPU busy: let go */
+	u64 game_mig_blocked;	/* the two above, for game threads */
+	u64 game_mig_saturated;
+	u64 preempt_kicks;	/* game thread preempted a non-game CPU */
+	u64 idle_kicks;		/* SCX_KICK_IDLE sent (a no-op on a busy CPU) */
+	u64 slice_expired;	/* ran a whole slice and still runnable */
+	u64 game_forks;		/* processes added by fork inheritance */
+};
+
 /* Argument of the SEC("syscall") program signal_input(). */
 struct input_arg {
 	/* How many input events this call stands for (userspace batches). */

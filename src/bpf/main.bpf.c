@@ -67,25 +67,6 @@ volatile u64 last_input_ns;
 /* Bumped whenever game_tgids changes, so tasks refresh their cached flag. */
 volatile u64 game_gen;
 
-/* Counters read by userspace as scheduler stats (monotonic). */
-volatile u64 nr_local_dispatches;	/* straight to an idle CPU */
-volatile u64 nr_cpu_dispatches;	/* to a per-CPU DSQ */
-volatile u64 nr_shared_dispatches;	/* to the shared DSQ */
-volatile u64 nr_kthread_dispatches;	/* per-CPU kthreads, run at once */
-volatile u64 nr_game_dispatches;	/* any of the above, for a game thread */
-volatile u64 nr_boosted_dispatches;	/* game thread inside the input window */
-volatile u64 nr_input_events;
-volatile u64 nr_migrations;		/* task ran on another CPU than last time */
-volatile u64 nr_mig_blocked;		/* over budget: kept on its CPU */
-volatile u64 nr_mig_saturated;		/* over budget, CPU busy: let go */
-volatile u64 nr_game_mig_blocked;	/* the two above, for game threads */
-volatile u64 nr_game_mig_saturated;
-volatile u64 nr_preempt_kicks;		/* game thread preempted a non-game CPU */
-volatile u64 nr_idle_kicks;
-volatile u64 nr_slice_expired;		/* ran a whole slice and still runnable */
-volatile u64 nr_game_forks;		/* processes added by fork inheritance */
-volatile u64 nr_running;
-
 UEI_DEFINE(uei);
 
 static u64 nr_cpu_ids;
@@ -99,6 +80,14 @@ struct {
 	__type(key, u32);
 	__type(value, u32);
 } game_tgids SEC(".maps");
+
+/* Scheduler stats: struct gamer_counters per CPU (see intf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct gamer_counters);
+} counters SEC(".maps");
 
 struct task_ctx {
 	u64 vtime;		/* weighted runtime, our own clock for fairness */
@@ -119,13 +108,24 @@ struct {
 } task_ctxs SEC(".maps");
 
 struct cpu_ctx {
-	/*
-	 * The task on this CPU is a game thread, or a waking game thread has
-	 * claimed the CPU by kicking it (preempt_non_game()); ops.running()
-	 * sets it again for whoever runs next.
-	 */
+	/* The task on this CPU is a game thread (set by ops.running()). */
 	bool running_game;
+	/*
+	 * bpf_ktime_get_ns() when a waking game thread claimed this CPU by
+	 * kicking it (preempt_non_game()), 0 when unclaimed. Released by
+	 * ops.running() and by ops.dispatch() when the CPU keeps its task (no
+	 * ops.running() then); a claim older than CLAIM_TTL_NS is stale
+	 * whatever path the kick took.
+	 */
+	u64 claimed_at;
 };
+
+/*
+ * How long a preempt claim holds. A kick is served within microseconds on
+ * hardware (an IPI and a reschedule); an emulated CPU can take longer, and
+ * then a second waker merely kicks the CPU again.
+ */
+#define CLAIM_TTL_NS (1000ULL * 1000)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -145,6 +145,27 @@ static struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
 
 	return bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
 }
+
+/*
+ * This CPU's counters. Plain increments are safe from the scheduling ops
+ * (they run with the CPU's rq lock held and interrupts off, so nothing else
+ * on this CPU touches the same field meanwhile); the two counters bumped
+ * from preemptible programs (signal_input, ops.init_task) use atomic adds
+ * on this CPU's copy, still without sharing a cache line across CPUs.
+ */
+static struct gamer_counters *counters_here(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+#define COUNT(field)                                            \
+	do {                                                    \
+		struct gamer_counters *__c = counters_here();   \
+		if (__c)                                        \
+			__c->field++;                           \
+	} while (0)
 
 static u64 cpu_dsq(s32 cpu)
 {
@@ -191,11 +212,26 @@ static bool mig_limited(struct task_ctx *tctx, u64 now)
 	return tctx->mig_count >= mig_max;
 }
 
+static bool claim_fresh(u64 claimed_at, u64 now)
+{
+	return claimed_at && now - claimed_at < CLAIM_TTL_NS;
+}
+
+/* @cpu runs a game thread, or a waking one has claimed it. */
 static bool cpu_runs_game(s32 cpu)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
 
-	return cctx && cctx->running_game;
+	return cctx && (cctx->running_game ||
+			claim_fresh(READ_ONCE(cctx->claimed_at), bpf_ktime_get_ns()));
+}
+
+static void release_claim(s32 cpu)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+
+	if (cctx && READ_ONCE(cctx->claimed_at))
+		WRITE_ONCE(cctx->claimed_at, 0);
 }
 
 /*
@@ -254,15 +290,27 @@ static u64 deadline_at(const struct task_struct *p, u64 vtime, u64 exec_vtime,
 	return vtime + (exec_vtime < lag ? exec_vtime : lag) - credit;
 }
 
-static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
-			 bool game, bool boosted)
+/*
+ * Sleeping earns at most @lag of credit against the running tasks. Applied
+ * when a task wakes (ops.runnable(), which every wake-up passes, also the
+ * direct dispatches of ops.select_cpu() that skip ops.enqueue()) and again
+ * at each enqueue: without it on every path, a task that slept long, woke
+ * on an idle CPU and turned CPU-bound kept that CPU (keeps_cpu()) for its
+ * whole vtime deficit while the tasks queued there waited, long enough to
+ * trip the watchdog.
+ */
+static void clamp_sleep_credit(const struct task_struct *p, struct task_ctx *tctx)
 {
 	u64 lag = scale_by_task_weight(p, slice_lag_ns);
 
-	/* Sleeping earns at most @lag of credit against the running tasks. */
 	if (time_before(tctx->vtime, vtime_now - lag))
 		tctx->vtime = vtime_now - lag;
+}
 
+static u64 task_deadline(const struct task_struct *p, struct task_ctx *tctx,
+			 bool game, bool boosted)
+{
+	clamp_sleep_credit(p, tctx);
 	return deadline_at(p, tctx->vtime, tctx->exec_vtime, game, boosted);
 }
 
@@ -270,43 +318,51 @@ enum dispatch_kind { DISPATCH_LOCAL, DISPATCH_CPU, DISPATCH_SHARED };
 
 static void count_dispatch(enum dispatch_kind kind, bool game, bool boosted)
 {
+	struct gamer_counters *c = counters_here();
+
+	if (!c)
+		return;
 	switch (kind) {
 	case DISPATCH_LOCAL:
-		__sync_fetch_and_add(&nr_local_dispatches, 1);
+		c->local_dispatches++;
 		break;
 	case DISPATCH_CPU:
-		__sync_fetch_and_add(&nr_cpu_dispatches, 1);
+		c->cpu_dispatches++;
 		break;
 	case DISPATCH_SHARED:
-		__sync_fetch_and_add(&nr_shared_dispatches, 1);
+		c->shared_dispatches++;
 		break;
 	}
 	if (game)
-		__sync_fetch_and_add(&nr_game_dispatches, 1);
+		c->game_dispatches++;
 	if (boosted)
-		__sync_fetch_and_add(&nr_boosted_dispatches, 1);
+		c->boosted_dispatches++;
 }
 
 static void kick_idle(s32 cpu)
 {
 	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	__sync_fetch_and_add(&nr_idle_kicks, 1);
+	COUNT(idle_kicks);
 }
 
-/* Preempt @cpu if it runs a non-game task; true if it was kicked. */
+/*
+ * Preempt @cpu if it runs a non-game task; true if it was kicked. The CPU
+ * is claimed first with a compare-and-swap, so of the game threads waking
+ * together exactly one kicks it and the others look for another CPU.
+ */
 static bool preempt_non_game(s32 cpu)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+	u64 now = bpf_ktime_get_ns(), old;
 
-	if (!cctx || cctx->running_game)
+	if (!cctx || READ_ONCE(cctx->running_game))
 		return false;
-	/*
-	 * Claim the CPU until ops.running() says who got it, so game threads
-	 * waking together preempt different CPUs instead of all kicking one.
-	 */
-	cctx->running_game = true;
+	old = READ_ONCE(cctx->claimed_at);
+	if (claim_fresh(old, now) ||
+	    __sync_val_compare_and_swap(&cctx->claimed_at, old, now) != old)
+		return false;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
-	__sync_fetch_and_add(&nr_preempt_kicks, 1);
+	COUNT(preempt_kicks);
 	return true;
 }
 
@@ -395,7 +451,7 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 	/* Per-CPU kthreads (ksoftirqd, kworkers) run at once: they hold up I/O. */
 	if ((p->flags & PF_KTHREAD) && p->nr_cpus_allowed == 1) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
-		__sync_fetch_and_add(&nr_kthread_dispatches, 1);
+		COUNT(kthread_dispatches);
 		return;
 	}
 
@@ -408,15 +464,15 @@ void BPF_STRUCT_OPS(gamer_enqueue, struct task_struct *p, u64 enq_flags)
 		kind = DISPATCH_CPU;
 	} else if (mig_limited(tctx, now)) {
 		if (cpu_saturated(prev_cpu, game, preempt)) {
-			__sync_fetch_and_add(&nr_mig_saturated, 1);
+			COUNT(mig_saturated);
 			if (game)
-				__sync_fetch_and_add(&nr_game_mig_saturated, 1);
+				COUNT(game_mig_saturated);
 		} else {
 			dsq = cpu_dsq(prev_cpu);
 			kind = DISPATCH_CPU;
-			__sync_fetch_and_add(&nr_mig_blocked, 1);
+			COUNT(mig_blocked);
 			if (game)
-				__sync_fetch_and_add(&nr_game_mig_blocked, 1);
+				COUNT(game_mig_blocked);
 		}
 	}
 
@@ -463,8 +519,22 @@ static bool keeps_cpu(struct task_struct *prev, struct task_struct *own,
 		return false;
 	if (shared && !time_before(dl, shared->scx.dsq_vtime))
 		return false;
-	scx_bpf_task_set_slice(prev, task_slice(game, cpu));
 	return true;
+}
+
+/*
+ * @prev runs on: give it our slice, or the kernel refills it with its
+ * default (SCX_SLICE_DFL, 20 ms), and whoever is queued for this CPU next
+ * waits that long.
+ */
+static void refill_prev(struct task_struct *prev, s32 cpu)
+{
+	struct task_ctx *tctx;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return;
+	tctx = lookup_task_ctx(prev);
+	scx_bpf_task_set_slice(prev, task_slice(tctx && is_game(prev, tctx), cpu));
 }
 
 void BPF_STRUCT_OPS(gamer_dispatch, s32 cpu, struct task_struct *prev)
@@ -472,25 +542,37 @@ void BPF_STRUCT_OPS(gamer_dispatch, s32 cpu, struct task_struct *prev)
 	struct task_struct *own = __COMPAT_scx_bpf_dsq_peek(cpu_dsq(cpu));
 	struct task_struct *shared = __COMPAT_scx_bpf_dsq_peek(GAMER_SHARED_DSQ);
 
-	if (keeps_cpu(prev, own, shared, cpu))
-		return;
-
-	/* Earliest deadline first between the two queue heads. */
-	if (own && (!shared || time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime))) {
-		if (take_head(cpu_dsq(cpu), own) || take_head(GAMER_SHARED_DSQ, shared))
-			return;
-	} else {
-		if (take_head(GAMER_SHARED_DSQ, shared) || take_head(cpu_dsq(cpu), own))
-			return;
+	if (!keeps_cpu(prev, own, shared, cpu)) {
+		/* Earliest deadline first between the two queue heads. */
+		if (own && (!shared || time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime))) {
+			if (take_head(cpu_dsq(cpu), own) || take_head(GAMER_SHARED_DSQ, shared))
+				return;
+		} else {
+			if (take_head(GAMER_SHARED_DSQ, shared) || take_head(cpu_dsq(cpu), own))
+				return;
+		}
+		/*
+		 * Both takes failed (another CPU was faster, or the head may
+		 * not run here): @prev, if still runnable, runs on.
+		 */
 	}
+	/*
+	 * Nothing new runs here, so ops.running() will not release a preempt
+	 * claim on this CPU: release it now, or the claim would keep game
+	 * threads from preempting this CPU until its task changed.
+	 */
+	refill_prev(prev, cpu);
+	release_claim(cpu);
 }
 
 void BPF_STRUCT_OPS(gamer_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
-	if (tctx)
-		tctx->exec_vtime = 0;
+	if (!tctx)
+		return;
+	tctx->exec_vtime = 0;
+	clamp_sleep_credit(p, tctx);
 }
 
 void BPF_STRUCT_OPS(gamer_running, struct task_struct *p)
@@ -500,7 +582,7 @@ void BPF_STRUCT_OPS(gamer_running, struct task_struct *p)
 	u64 now = bpf_ktime_get_ns();
 	struct cpu_ctx *cctx;
 
-	__sync_fetch_and_add(&nr_running, 1);
+	COUNT(nr_running);
 	if (!tctx)
 		return;
 
@@ -511,21 +593,26 @@ void BPF_STRUCT_OPS(gamer_running, struct task_struct *p)
 	if (tctx->last_cpu >= 0 && tctx->last_cpu != cpu) {
 		mig_limited(tctx, now);		/* roll the window first */
 		tctx->mig_count++;
-		__sync_fetch_and_add(&nr_migrations, 1);
+		COUNT(migrations);
 	}
 	tctx->last_cpu = cpu;
 
 	cctx = lookup_cpu_ctx(cpu);
-	if (cctx)
+	if (cctx) {
 		cctx->running_game = is_game(p, tctx);
+		if (cctx->claimed_at)
+			WRITE_ONCE(cctx->claimed_at, 0);
+	}
 }
 
 void BPF_STRUCT_OPS(gamer_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct gamer_counters *c = counters_here();
 	u64 delta;
 
-	__sync_fetch_and_sub(&nr_running, 1);
+	if (c)
+		c->nr_running--;
 	if (!tctx)
 		return;
 
@@ -534,7 +621,7 @@ void BPF_STRUCT_OPS(gamer_stopping, struct task_struct *p, bool runnable)
 	tctx->exec_vtime += delta;
 
 	if (runnable && p->scx.slice == 0)
-		__sync_fetch_and_add(&nr_slice_expired, 1);
+		COUNT(slice_expired);
 }
 
 void BPF_STRUCT_OPS(gamer_enable, struct task_struct *p)
@@ -547,6 +634,7 @@ void BPF_STRUCT_OPS(gamer_enable, struct task_struct *p)
 
 s32 BPF_STRUCT_OPS(gamer_init_task, struct task_struct *p, struct scx_init_task_args *args)
 {
+	struct gamer_counters *c;
 	struct task_ctx *tctx;
 	u32 parent, child, origin = GAME_FROM_FORK;
 
@@ -566,7 +654,9 @@ s32 BPF_STRUCT_OPS(gamer_init_task, struct task_struct *p, struct scx_init_task_
 		if (child != parent && bpf_map_lookup_elem(&game_tgids, &parent) &&
 		    !bpf_map_update_elem(&game_tgids, &child, &origin, BPF_NOEXIST)) {
 			__sync_fetch_and_add(&game_gen, 1);
-			__sync_fetch_and_add(&nr_game_forks, 1);
+			c = counters_here();
+			if (c)
+				__sync_fetch_and_add(&c->game_forks, 1);
 		}
 	}
 	return 0;
@@ -608,10 +698,12 @@ void BPF_STRUCT_OPS(gamer_exit, struct scx_exit_info *ei)
 SEC("syscall")
 int signal_input(struct input_arg *arg)
 {
+	struct gamer_counters *c = counters_here();
 	u32 n = arg->nr_events ? arg->nr_events : 1;
 
 	WRITE_ONCE(last_input_ns, bpf_ktime_get_ns());
-	__sync_fetch_and_add(&nr_input_events, n);
+	if (c)
+		__sync_fetch_and_add(&c->input_events, n);
 	return 0;
 }
 

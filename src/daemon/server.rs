@@ -256,7 +256,7 @@ pub fn run(socket: &Path, input_dir: &Path, shutdown: Arc<AtomicBool>) -> Result
     let mut session = Session::start(Feeds { game_pids: Vec::new(), input_dir: input_dir.to_path_buf() }, shutdown)?;
     let mut state = State::default();
     loop {
-        if session.serve(state.current.as_ref(), Some(Instant::now() + TICK))? {
+        if session.serve(state.current.as_mut(), Some(Instant::now() + TICK))? {
             break;
         }
         if let Some(cur) = state.current.as_ref().filter(|c| c.ejected()) {

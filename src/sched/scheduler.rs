@@ -78,6 +78,9 @@ pub struct Scheduler {
     config: SchedConfig,
     phase: Phase,
     load_time: Duration,
+    /// Counters of the copies this one replaced (`restart`), so that a
+    /// scheduler that came back reads on where the old one stopped.
+    carried: Metrics,
 }
 
 /// Timings of one switch from an attached scheduler to a loaded one.
@@ -137,7 +140,16 @@ impl Scheduler {
             }
         };
 
-        Ok(Self { link: None, skel, _object: object, dump_ptr, config: *config, phase: Phase::Loaded, load_time: start.elapsed() })
+        Ok(Self {
+            link: None,
+            skel,
+            _object: object,
+            dump_ptr,
+            config: *config,
+            phase: Phase::Loaded,
+            load_time: start.elapsed(),
+            carried: Metrics::default(),
+        })
     }
 
     pub fn config(&self) -> &SchedConfig {
@@ -201,6 +213,35 @@ impl Scheduler {
         self.phase == Phase::Attached && self.exited()
     }
 
+    /// True when the kernel ended this scheduler while attached and asked
+    /// for a restart (`SCX_ECODE_ACT_RESTART`): a CPU went offline or came
+    /// online (CPU hotplug, suspend/resume), nothing wrong with the policy.
+    pub fn restartable(&self) -> bool {
+        self.ejected() && self.exit_info().should_restart()
+    }
+
+    /// Replace this ejected scheduler by a fresh copy of the same config
+    /// with the same game processes, attached; its counters read on from
+    /// this one's, `restarts` one up. On error `self` stays as it was:
+    /// ejected, for the caller to report.
+    pub fn restart(&mut self) -> Result<()> {
+        let mut fresh = Scheduler::load(&self.config)?;
+        let game: Vec<u32> = self.game_tgids().into_iter().collect();
+        fresh.update_game_tgids(&game, &[])?;
+        fresh.carried = self.stats();
+        fresh.carried.restarts += 1;
+        // The ejected copy's link goes first (one scheduler attaches at a
+        // time), once the kernel has finished disabling it.
+        drop(self.link.take());
+        wait_for_state(|s| s == "disabled", Duration::from_secs(10)).context("sched_ext did not become disabled after the ejection")?;
+        fresh.attach()?;
+        wait_for_state(|s| s == "enabled" || fresh.exited(), Duration::from_secs(10))
+            .context("sched_ext did not become enabled after the restart")?;
+        self.phase = Phase::Detached;
+        *self = fresh;
+        Ok(())
+    }
+
     /// The kernel's exit record: kind, reason, message, debug dump.
     pub fn exit_info(&self) -> UserExitInfo {
         let uei = &self.skel.maps.data_data.as_ref().expect("loaded skeleton has .data").uei;
@@ -215,29 +256,55 @@ impl Scheduler {
         )
     }
 
-    /// The counters since this scheduler was loaded.
+    /// The counters since this scheduler was loaded (and those of the
+    /// copies it replaced after a restart).
     pub fn stats(&self) -> Metrics {
-        let b = self.skel.maps.bss_data.as_ref().expect("loaded skeleton has .bss");
-        Metrics {
-            nr_running: b.nr_running,
+        let c = self.counters();
+        let mut m = Metrics {
+            nr_running: c.nr_running,
             game_tgids: self.game_tgids().len() as u64,
-            local_dispatches: b.nr_local_dispatches,
-            cpu_dispatches: b.nr_cpu_dispatches,
-            shared_dispatches: b.nr_shared_dispatches,
-            kthread_dispatches: b.nr_kthread_dispatches,
-            game_dispatches: b.nr_game_dispatches,
-            boosted_dispatches: b.nr_boosted_dispatches,
-            input_events: b.nr_input_events,
-            migrations: b.nr_migrations,
-            mig_blocked: b.nr_mig_blocked,
-            mig_saturated: b.nr_mig_saturated,
-            game_mig_blocked: b.nr_game_mig_blocked,
-            game_mig_saturated: b.nr_game_mig_saturated,
-            preempt_kicks: b.nr_preempt_kicks,
-            idle_kicks: b.nr_idle_kicks,
-            slice_expired: b.nr_slice_expired,
-            game_forks: b.nr_game_forks,
+            local_dispatches: c.local_dispatches,
+            cpu_dispatches: c.cpu_dispatches,
+            shared_dispatches: c.shared_dispatches,
+            kthread_dispatches: c.kthread_dispatches,
+            game_dispatches: c.game_dispatches,
+            boosted_dispatches: c.boosted_dispatches,
+            input_events: c.input_events,
+            migrations: c.migrations,
+            mig_blocked: c.mig_blocked,
+            mig_saturated: c.mig_saturated,
+            game_mig_blocked: c.game_mig_blocked,
+            game_mig_saturated: c.game_mig_saturated,
+            preempt_kicks: c.preempt_kicks,
+            idle_kicks: c.idle_kicks,
+            slice_expired: c.slice_expired,
+            game_forks: c.game_forks,
+            restarts: 0,
+        };
+        m.add_counters(&self.carried);
+        m
+    }
+
+    /// The per-CPU counters summed. Wrapping: nr_running goes up on one CPU
+    /// and down on another's copy only in pairs that cancel in the sum.
+    fn counters(&self) -> bpf_intf::gamer_counters {
+        const N: usize = std::mem::size_of::<bpf_intf::gamer_counters>() / 8;
+        let mut sum = [0u64; N];
+        let per_cpu = self.skel.maps.counters.lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY);
+        match per_cpu {
+            Ok(Some(cpus)) => {
+                for cpu in cpus {
+                    for (s, chunk) in sum.iter_mut().zip(cpu.chunks_exact(8)) {
+                        *s = s.wrapping_add(u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::debug!("reading the scheduler's counters: {e}"),
         }
+        // SAFETY: gamer_counters is a C struct of N u64s and nothing else
+        // (intf.h), so any [u64; N] is a valid value of it.
+        unsafe { std::mem::transmute::<[u64; N], bpf_intf::gamer_counters>(sum) }
     }
 
     /// The processes the scheduler treats as the game.

@@ -23,6 +23,11 @@ use super::{Metrics, Scheduler, game_tree, input, stats};
 const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest the loop sleeps before checking for shutdown or an ejection.
 const TICK: Duration = Duration::from_millis(100);
+/// More restarts than this within RESTART_WINDOW and the scheduler stays
+/// down (a CPU that flaps, a kernel that keeps asking). Resuming a 16-CPU
+/// machine takes up to 15 (one per CPU that comes back online).
+const MAX_RESTARTS: usize = 40;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 /// What a running scheduler is fed and what it reports.
 pub struct Feeds {
@@ -41,6 +46,8 @@ pub struct Session {
     input_rx: Receiver<u32>,
     _input: input::InputWatcher,
     next_scan: Instant,
+    /// When the scheduler was last restarted, within RESTART_WINDOW.
+    restarts: Vec<Instant>,
 }
 
 impl Session {
@@ -55,7 +62,17 @@ impl Session {
         for dev in watcher.devices() {
             info!("watching input device {}", dev.display());
         }
-        Ok(Self { feeds, shutdown, stats_req, stats_res, _stats_server: server, input_rx, _input: watcher, next_scan: Instant::now() })
+        Ok(Self {
+            feeds,
+            shutdown,
+            stats_req,
+            stats_res,
+            _stats_server: server,
+            input_rx,
+            _input: watcher,
+            next_scan: Instant::now(),
+            restarts: Vec::new(),
+        })
     }
 
     /// Follow another game (the daemon serves one game after another).
@@ -79,17 +96,51 @@ impl Session {
         sched.update_game_tgids(&add, &remove)
     }
 
+    /// Bring back `sched` if the kernel ejected it asking for a restart
+    /// (a CPU went offline or came online: hotplug, suspend/resume): the
+    /// same config, the same game, counters reading on. True if it runs
+    /// again; false leaves it ejected for the caller to report.
+    fn revive(&mut self, sched: &mut Scheduler) -> bool {
+        if !sched.restartable() {
+            return false;
+        }
+        let why = format!("{:#}", ejection_error(sched));
+        let now = Instant::now();
+        self.restarts.retain(|&t| now.duration_since(t) < RESTART_WINDOW);
+        if self.restarts.len() >= MAX_RESTARTS {
+            warn!("not restarting scx_gamer: {} restarts within {RESTART_WINDOW:?} ({why})", self.restarts.len());
+            return false;
+        }
+        self.restarts.push(now);
+        match sched.restart() {
+            Ok(()) => {
+                info!("scx_gamer restarted ({}) after: {why}", sched.config());
+                true
+            }
+            Err(e) => {
+                warn!("restarting scx_gamer after \"{why}\": {e:#}");
+                false
+            }
+        }
+    }
+
     /// Serve `sched` (None: the kernel's scheduler runs, nothing to feed)
-    /// until shutdown, an ejection, or `until`. Returns true if it stopped
-    /// because of shutdown.
-    pub fn serve(&mut self, sched: Option<&Scheduler>, until: Option<Instant>) -> Result<bool> {
+    /// until shutdown, an ejection it cannot come back from, or `until`.
+    /// An ejection that asks for a restart (CPU hotplug) is served through:
+    /// `sched` is replaced by a fresh copy (`Metrics::restarts` counts
+    /// them). Returns true if it stopped because of shutdown.
+    pub fn serve(&mut self, mut sched: Option<&mut Scheduler>, until: Option<Instant>) -> Result<bool> {
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 return Ok(true);
             }
-            if sched.is_some_and(Scheduler::ejected) {
+            if let Some(s) = sched.as_deref_mut()
+                && s.ejected()
+                && !self.revive(s)
+            {
                 return Ok(false);
             }
+            let sched = sched.as_deref();
             let now = Instant::now();
             if until.is_some_and(|t| now >= t) {
                 return Ok(false);

@@ -47,12 +47,15 @@ pub struct Metrics {
     pub game_mig_saturated: u64,
     #[stat(desc = "CPUs running a non-game task preempted for a queued game thread (with --wake-preempt 1, or inside the input window)")]
     pub preempt_kicks: u64,
-    #[stat(desc = "Idle CPUs woken for a queued task")]
+    #[stat(desc = "Wake-up kicks sent to a CPU for a queued task (SCX_KICK_IDLE: wakes the CPU if idle, a no-op if busy)")]
     pub idle_kicks: u64,
     #[stat(desc = "Tasks that used a whole slice and were still runnable")]
     pub slice_expired: u64,
     #[stat(desc = "Processes added to the game by fork inheritance")]
     pub game_forks: u64,
+    #[stat(desc = "Times the scheduler came back after the kernel asked for a restart (CPU hotplug, suspend/resume)")]
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 impl Metrics {
@@ -79,7 +82,31 @@ impl Metrics {
             idle_kicks: self.idle_kicks.saturating_sub(prev.idle_kicks),
             slice_expired: self.slice_expired.saturating_sub(prev.slice_expired),
             game_forks: self.game_forks.saturating_sub(prev.game_forks),
+            restarts: self.restarts.saturating_sub(prev.restarts),
         }
+    }
+
+    /// Add `other`'s counters to these (gauges stay): the totals of a
+    /// scheduler and the copies it replaced.
+    pub fn add_counters(&mut self, other: &Self) {
+        let sum = |a: u64, b: u64| a.wrapping_add(b);
+        self.local_dispatches = sum(self.local_dispatches, other.local_dispatches);
+        self.cpu_dispatches = sum(self.cpu_dispatches, other.cpu_dispatches);
+        self.shared_dispatches = sum(self.shared_dispatches, other.shared_dispatches);
+        self.kthread_dispatches = sum(self.kthread_dispatches, other.kthread_dispatches);
+        self.game_dispatches = sum(self.game_dispatches, other.game_dispatches);
+        self.boosted_dispatches = sum(self.boosted_dispatches, other.boosted_dispatches);
+        self.input_events = sum(self.input_events, other.input_events);
+        self.migrations = sum(self.migrations, other.migrations);
+        self.mig_blocked = sum(self.mig_blocked, other.mig_blocked);
+        self.mig_saturated = sum(self.mig_saturated, other.mig_saturated);
+        self.game_mig_blocked = sum(self.game_mig_blocked, other.game_mig_blocked);
+        self.game_mig_saturated = sum(self.game_mig_saturated, other.game_mig_saturated);
+        self.preempt_kicks = sum(self.preempt_kicks, other.preempt_kicks);
+        self.idle_kicks = sum(self.idle_kicks, other.idle_kicks);
+        self.slice_expired = sum(self.slice_expired, other.slice_expired);
+        self.game_forks = sum(self.game_forks, other.game_forks);
+        self.restarts = sum(self.restarts, other.restarts);
     }
 
     /// All dispatches, whatever the queue.
@@ -91,7 +118,7 @@ impl Metrics {
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
-            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {}",
+            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {} | restarts {}",
             self.nr_running,
             self.game_tgids,
             self.local_dispatches,
@@ -109,6 +136,7 @@ impl Metrics {
             self.preempt_kicks,
             self.idle_kicks,
             self.slice_expired,
+            self.restarts,
         )?;
         Ok(())
     }
@@ -152,6 +180,17 @@ mod tests {
         let prev = Metrics { shared_dispatches: 1000, ..Default::default() };
         let cur = Metrics { shared_dispatches: 5, ..Default::default() };
         assert_eq!(cur.delta(&prev).shared_dispatches, 0);
+    }
+
+    #[test]
+    fn a_restarted_schedulers_counters_read_on_from_the_old_ones() {
+        let old = Metrics { game_dispatches: 100, nr_running: 3, game_tgids: 2, restarts: 1, ..Default::default() };
+        let mut fresh = Metrics { game_dispatches: 5, nr_running: 1, game_tgids: 2, ..Default::default() };
+        fresh.add_counters(&old);
+        assert_eq!(fresh.game_dispatches, 105);
+        assert_eq!(fresh.restarts, 1);
+        // Gauges are the current copy's.
+        assert_eq!((fresh.nr_running, fresh.game_tgids), (1, 2));
     }
 
     #[test]

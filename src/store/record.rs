@@ -182,6 +182,14 @@ pub struct TrialRecord {
     pub sched: Option<Metrics>,
     pub switch: SwitchInfo,
     pub observed: Observed,
+    /// Measurements thrown away because the scheduler restarted during
+    /// them (a CPU went offline or online); the frames are the last one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub remeasured: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl TrialRecord {

@@ -75,6 +75,7 @@ impl Collect {
             sched: Some(totals.clone()),
             switch: SwitchInfo::default(),
             observed: Observed::default(),
+            remeasured: 0,
         });
         store.save(&path)?;
         Ok(path)

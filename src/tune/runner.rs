@@ -26,6 +26,9 @@ use crate::sched::{SchedConfig, preflight};
 use crate::store::{GameStore, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 use crate::verdict::score::p99_us;
 
+/// Most times a trial is measured again because the scheduler restarted
+/// during its measurement (CPU hotplug, suspend/resume).
+const MAX_REMEASURES: u32 = 2;
 /// How often the loop looks at the game, the frames and the clock.
 const STEP: Duration = Duration::from_millis(250);
 /// Length of the probes that tell when the game has warmed up…
@@ -344,6 +347,7 @@ impl<'a> Runner<'a> {
             sched: None,
             switch: SwitchInfo::default(),
             observed: Observed::default(),
+            remeasured: 0,
         };
         info!("trial {} [{}]: {}", rec.id, rec.name, rec.config_label());
         let mut frames_us = Vec::new();
@@ -356,31 +360,31 @@ impl<'a> Runner<'a> {
         }
 
         let mut progress = TrialProgress::start(&format!("trial {} {}", rec.id, rec.name), planned);
-        progress.set_message("warming up");
-        let waited = self.wait(Instant::now() + self.opts.warmup(), None, None)?;
-        let mut measuring = false;
-        let waited = match waited {
-            WaitEnd::Done => match self.source.begin() {
-                Err(e) => {
-                    rec.status = TrialStatus::Failed(format!("starting the MangoHud log: {e:#}"));
-                    None
-                }
-                Ok(()) => {
-                    measuring = true;
-                    // MangoHud ≤ 0.6.8 writes its frames only at the end.
-                    progress.set_message("measuring");
-                    let start = Instant::now();
-                    let before = self.switcher.stats();
-                    let w = self.wait(start + planned, Some((&mut progress, start)), Some((start + planned / 2, &mut rec.observed)))?;
-                    rec.measured_secs = start.elapsed().as_secs_f64();
-                    (rec.observed.state_end, rec.observed.ops_end) = read_observed();
-                    if let (Some(before), Some(after)) = (before, self.switcher.stats()) {
-                        rec.sched = Some(after.delta(&before));
-                    }
-                    Some(w)
-                }
-            },
-            w => Some(w),
+        let (waited, measuring) = loop {
+            let (waited, measuring) = self.measure(&mut rec, planned, &mut progress)?;
+            // The scheduler came back after a CPU went offline or online
+            // (hotplug, suspend/resume) during the measurement: its frames
+            // show the restart, not the config. Measured again, not failed.
+            let restarted = rec.sched.as_ref().map_or(0, |m| m.restarts);
+            if !matches!(waited, Some(WaitEnd::Done)) || restarted == 0 {
+                break (waited, measuring);
+            }
+            if rec.remeasured >= MAX_REMEASURES {
+                self.source.abort();
+                rec.status = TrialStatus::Failed(format!(
+                    "the scheduler restarted (CPU hotplug or suspend) during each of {} measurements",
+                    rec.remeasured + 1
+                ));
+                break (None, false);
+            }
+            warn!(
+                "trial {}: scx_gamer restarted {restarted} time(s) while measuring (a CPU went offline or online): measuring again",
+                rec.id
+            );
+            self.source.abort();
+            rec.remeasured += 1;
+            rec.sched = None;
+            rec.observed = Observed::default();
         };
         progress.finish();
 
@@ -418,6 +422,30 @@ impl<'a> Runner<'a> {
         }
         self.save(&mut rec)?;
         Ok((rec, frames_us, stop))
+    }
+
+    /// Warm up, then measure for `planned` (counters and observed states
+    /// into `rec`). Returns how the measurement's wait ended (None: it
+    /// never began, `rec.status` says why) and whether it began.
+    fn measure(&mut self, rec: &mut TrialRecord, planned: Duration, progress: &mut TrialProgress) -> Result<(Option<WaitEnd>, bool)> {
+        progress.set_message("warming up");
+        let waited = self.wait(Instant::now() + self.opts.warmup(), None, None)?;
+        let WaitEnd::Done = waited else { return Ok((Some(waited), false)) };
+        if let Err(e) = self.source.begin() {
+            rec.status = TrialStatus::Failed(format!("starting the MangoHud log: {e:#}"));
+            return Ok((None, false));
+        }
+        // MangoHud ≤ 0.6.8 writes its frames only at the end.
+        progress.set_message("measuring");
+        let start = Instant::now();
+        let before = self.switcher.stats();
+        let w = self.wait(start + planned, Some((progress, start)), Some((start + planned / 2, &mut rec.observed)))?;
+        rec.measured_secs = start.elapsed().as_secs_f64();
+        (rec.observed.state_end, rec.observed.ops_end) = read_observed();
+        if let (Some(before), Some(after)) = (before, self.switcher.stats()) {
+            rec.sched = Some(after.delta(&before));
+        }
+        Ok((Some(w), true))
     }
 
     /// Fill the frame fields of `rec`; a trial without frames fails.
@@ -465,22 +493,27 @@ mod tests {
 
     /// A switcher that loads nothing: configs with slice_us in `bad_load`
     /// fail to load; one with slice_us == `eject` is ejected mid-way; SIGINT
-    /// comes during the trial numbered `interrupt_at` (1-based switch count).
+    /// comes during the trial numbered `interrupt_at` (1-based switch count);
+    /// `restart` = (slice_us, n): the first n measurements of that config
+    /// see the scheduler restart (its counters say so, as after hotplug).
     #[derive(Default)]
     struct FakeSwitcher {
         log: Log,
         bad_load: Vec<u64>,
         eject: Option<u64>,
         interrupt_at: Option<usize>,
+        restart: Option<(u64, u64)>,
         switches: usize,
         current: Option<SchedConfig>,
         serves: usize,
+        stat_reads: u64,
     }
 
     impl Switcher for FakeSwitcher {
         fn switch(&mut self, config: Option<&SchedConfig>, _sw: &mut SwitchInfo) -> Result<Result<(), String>> {
             self.switches += 1;
             self.serves = 0;
+            self.stat_reads = 0;
             self.log.borrow_mut().push(format!("switch {}", config.map_or("kernel".into(), |c| c.slice_us.to_string())));
             if let Some(c) = config
                 && self.bad_load.contains(&c.slice_us)
@@ -506,7 +539,14 @@ mod tests {
         }
 
         fn stats(&mut self) -> Option<Metrics> {
-            self.current.map(|_| Metrics { game_dispatches: 10 * self.serves as u64, ..Default::default() })
+            // Read before and after each measurement: the k-th "after"
+            // counts a restart more than the k-th "before" while k <= n.
+            self.stat_reads += 1;
+            let restarts = match (self.restart, self.current) {
+                (Some((slice, n)), Some(c)) if c.slice_us == slice => (self.stat_reads / 2).min(n),
+                _ => 0,
+            };
+            self.current.map(|_| Metrics { game_dispatches: 10 * self.serves as u64, restarts, ..Default::default() })
         }
 
         fn finish(&mut self) -> Result<()> {
@@ -645,6 +685,32 @@ mod tests {
         assert!(by_name("s4000").status.reason().unwrap().contains("sysrq"));
         assert_eq!(by_name("s500").status.label(), "ok");
         assert_eq!(by_name("baseline").status.label(), "ok");
+    }
+
+    #[test]
+    fn a_measurement_the_scheduler_restarted_in_is_measured_again_not_failed() {
+        let mut sw = FakeSwitcher { restart: Some((2000, 1)), ..Default::default() };
+        let (stop, store, log) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(stop, None);
+        let t = store.trials.iter().find(|t| t.name == "s2000").unwrap();
+        assert_eq!((t.status.label(), t.remeasured, t.frames.frames), ("ok", 1, 20), "{t:?}");
+        assert_eq!(t.sched.as_ref().map(|m| m.restarts), Some(0), "the kept measurement saw no restart");
+        // Four trials, five measurements: the disturbed one was thrown away.
+        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 5, "{log:?}");
+        assert_eq!(log.iter().filter(|l| *l == "abort").count(), 1, "{log:?}");
+        for t in store.trials.iter().filter(|t| t.name != "s2000") {
+            assert_eq!((t.status.label(), t.remeasured), ("ok", 0), "{t:?}");
+        }
+
+        // Restarted every time: failed after 1 + MAX_REMEASURES tries, the
+        // tune goes on.
+        let mut sw = FakeSwitcher { restart: Some((2000, 10)), ..Default::default() };
+        let (stop, store, _) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        assert_eq!(stop, None);
+        let t = store.trials.iter().find(|t| t.name == "s2000").unwrap();
+        assert_eq!((t.status.label(), t.remeasured), ("failed", MAX_REMEASURES), "{t:?}");
+        assert!(t.status.reason().unwrap().contains("restarted"), "{t:?}");
+        assert_eq!(store.trials.len(), 4);
     }
 
     #[test]

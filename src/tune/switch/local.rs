@@ -75,7 +75,7 @@ impl Switcher for Local {
     }
 
     fn serve(&mut self, until: Instant) -> Result<ServeEnd> {
-        if self.session.serve(self.current.as_ref(), Some(until))? {
+        if self.session.serve(self.current.as_mut(), Some(until))? {
             return Ok(ServeEnd::Interrupted);
         }
         if let Some(cur) = self.current.as_ref().filter(|c| c.ejected()) {
