@@ -97,7 +97,7 @@ for d in "$partial" "$root"; do
     step=clean-old
     if [ -e "$d" ]; then
         mounted_under "$d" && die "$d has mounts under it; unmount them first"
-        say "removing incomplete $d"
+        say "removing $d (incomplete, or not mangohud $want)"
         rm -rf --one-file-system "$d" || die "cannot remove $d"
     fi
 done
@@ -110,6 +110,7 @@ unshare -m --propagation private \
 
 # Run a shell command chrooted in the partial root, with /proc, /dev and the
 # shared .deb cache mounted in a private mount namespace.
+# shellcheck disable=SC2016  # the inner script expands its own variables
 in_root() {
     unshare -m --propagation private env -i \
         PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
@@ -124,8 +125,8 @@ in_root() {
 apt_opts="-o Acquire::Check-Valid-Until=false -o Dpkg::Use-Pty=0 -o APT::Keep-Downloaded-Packages=true"
 
 step=configure
-printf '#!/bin/sh\nexit 101\n' > "$partial/usr/sbin/policy-rc.d" && chmod 755 "$partial/usr/sbin/policy-rc.d" \
-    || die "cannot write policy-rc.d"
+printf '#!/bin/sh\nexit 101\n' > "$partial/usr/sbin/policy-rc.d" || die "cannot write policy-rc.d"
+chmod 755 "$partial/usr/sbin/policy-rc.d"
 cat > "$partial/etc/apt/sources.list.d/sid.list" <<SRC || die "cannot write the sid source"
 deb [check-valid-until=no] $uri sid main
 SRC
@@ -151,6 +152,7 @@ in_root "apt-get $apt_opts install -y --no-install-recommends -t sid mangohud" \
     || die "apt-get install -t sid mangohud in the root"
 
 step=check
+# shellcheck disable=SC2016  # ${Version} is dpkg-query's, not the shell's
 ver=$(chroot "$partial" dpkg-query -W -f='${Version}' mangohud 2>>"$buildlog") \
     || die "mangohud is not installed in the root"
 case $ver in

@@ -172,8 +172,6 @@ pub struct TrialRecord {
     pub measured_secs: f64,
     pub warmup_secs: f64,
     pub frames: FrameStats,
-    /// `FrameHistogram::to_base64`.
-    pub histogram: Option<String>,
     /// `frames::sequence::encode_us`: the frame times in order.
     pub frame_times: Option<String>,
     pub bad_rows: u64,

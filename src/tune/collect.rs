@@ -68,7 +68,6 @@ impl Collect {
             measured_secs: (now - self.started).num_milliseconds() as f64 / 1e3,
             warmup_secs: 0.0,
             frames: FrameStats::default(),
-            histogram: None,
             frame_times: None,
             bad_rows: 0,
             mangohud_log: None,

@@ -119,7 +119,7 @@ mod tests {
             "config": null, "status": {"state": "ok"}, "started_at": "", "ended_at": "",
             "planned_secs": 1.0, "measured_secs": 1.0, "warmup_secs": 0.0,
             "frames": serde_json::to_value(crate::frames::FrameStats::default()).unwrap(),
-            "histogram": null, "frame_times": null, "bad_rows": 0, "mangohud_log": null,
+            "frame_times": null, "bad_rows": 0, "mangohud_log": null,
             "sched": null, "switch": {}, "observed": {}
         }))
         .unwrap();

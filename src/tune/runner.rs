@@ -340,7 +340,6 @@ impl<'a> Runner<'a> {
             measured_secs: 0.0,
             warmup_secs: self.opts.warmup_secs,
             frames: FrameStats::default(),
-            histogram: None,
             frame_times: None,
             bad_rows: 0,
             mangohud_log: None,
@@ -455,7 +454,6 @@ impl<'a> Runner<'a> {
             series.push(f);
         }
         rec.frames = series.stats();
-        rec.histogram = Some(series.histogram().to_base64()?);
         let frames_us: Vec<u32> = m.frames_ns.iter().map(|&f| ns_to_us(f)).collect();
         rec.frame_times = Some(encode_us(&frames_us)?);
         rec.bad_rows = m.bad_rows;

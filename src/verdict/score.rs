@@ -42,8 +42,15 @@ pub fn quantile_us(frames: &[u32], q: f64) -> f64 {
     quantile_in_place(&mut v, q)
 }
 
+/// The one quantile definition of the crate (nearest rank): the index, in
+/// `n` sorted values, of the value at quantile `q`: the smallest value with
+/// at least a share `q` of the values at or below it. `n` > 0.
+fn nearest_rank(n: usize, q: f64) -> usize {
+    ((q * n as f64).ceil() as usize).clamp(1, n) - 1
+}
+
 fn quantile_in_place(v: &mut [u32], q: f64) -> f64 {
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    let rank = nearest_rank(v.len(), q);
     *v.select_nth_unstable(rank).1 as f64
 }
 
@@ -93,18 +100,13 @@ pub struct Interval {
     pub high: f64,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let i = ((q * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1);
-    sorted[i]
-}
-
 fn interval(estimate: f64, mut reps: Vec<f64>) -> Interval {
     reps.retain(|r| r.is_finite());
     if reps.is_empty() {
         return Interval { estimate, low: f64::NAN, high: f64::NAN };
     }
     reps.sort_by(f64::total_cmp);
-    Interval { estimate, low: percentile(&reps, 0.025), high: percentile(&reps, 0.975) }
+    Interval { estimate, low: reps[nearest_rank(reps.len(), 0.025)], high: reps[nearest_rank(reps.len(), 0.975)] }
 }
 
 /// p99 of one trial, ms, with a 95 % block-bootstrap interval.

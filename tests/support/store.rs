@@ -29,7 +29,6 @@ pub fn synthetic_trial(id: u32, block: u32, name: &str, config: Option<SchedConf
         measured_secs: 20.0,
         warmup_secs: 2.0,
         frames: s.stats(),
-        histogram: Some(s.histogram().to_base64().unwrap()),
         frame_times: Some(encode_us(f).unwrap()),
         bad_rows: 0,
         mangohud_log: None,
