@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Fetch the newest 7.x cloud-amd64 kernel from trixie-backports into DIR
+# fetch-kernel.sh [--oldest] DIR: fetch the newest (or with --oldest the
+# oldest) cloud-amd64 kernel that trixie-backports offers into DIR
 # (DIR/vmlinuz, DIR/config, DIR/version) without installing it on the host.
+# Every kernel there is built with sched_ext (6.19.x up to 7.x; Debian's
+# 6.12 in trixie itself is not): the suite runs the scheduler's VM tests on
+# both ends of that range. Versions are never hard-coded: whatever the
+# archive offers today.
 #
 # The archive URI is copied from the host's own apt sources, so no mirror is
 # hard-coded here. The suite gets its own sources file and a pin priority of
 # 1, so nothing from it is ever installed on the host by accident.
 set -euo pipefail
-dest=${1:?usage: fetch-kernel.sh DIR}
+pick=newest
+if [ "${1:-}" = --oldest ]; then
+    pick=oldest
+    shift
+fi
+dest=${1:?usage: fetch-kernel.sh [--oldest] DIR}
 
 if [ -s "$dest/vmlinuz" ] && [ -s "$dest/config" ] && [ -s "$dest/version" ]; then
     echo "fetch-kernel: cached $(cat "$dest/version")"
@@ -38,10 +48,12 @@ PIN
 fi
 apt-get update -qq
 
-# Newest linux-binary-7.*-cloud-amd64 the suite offers.
-pkg=$(apt-cache pkgnames linux-binary-7. | grep -E '^linux-binary-7\.[0-9.]+\+deb[0-9]+-cloud-amd64$' | sort -V | tail -n1)
+# The newest or oldest linux-binary-<ver>-cloud-amd64 the suite offers
+# (the signed image; linux-image-<ver> is only a meta package).
+pkgs=$(apt-cache pkgnames linux-binary- | grep -E '^linux-binary-[0-9]+\.[0-9.]+\+deb[0-9]+-cloud-amd64$' | sort -V)
+if [ "$pick" = oldest ]; then pkg=$(head -n1 <<<"$pkgs"); else pkg=$(tail -n1 <<<"$pkgs"); fi
 if [ -z "$pkg" ]; then
-    echo "fetch-kernel: no linux-binary-7.*-cloud-amd64 package in trixie-backports" >&2
+    echo "fetch-kernel: no linux-binary-*-cloud-amd64 package in trixie-backports" >&2
     exit 1
 fi
 kver=${pkg#linux-binary-}
@@ -50,19 +62,46 @@ base=linux-base-$kver
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 0777 "$work"   # apt-get download drops to the _apt user
-(cd "$work" && apt-get download -qq "$pkg" "$base")
+# The config comes in linux-base-<ver>, which the archive carries only for
+# the newer versions (7.2 on, today).
+if apt-cache policy "$base" 2>/dev/null | grep -q "Candidate: [0-9]"; then
+    (cd "$work" && apt-get download -qq "$pkg" "$base")
+else
+    (cd "$work" && apt-get download -qq "$pkg")
+fi
 mkdir -p "$work/x"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/x"; done
 
 # Newer packages keep both under /usr/lib/modules/<kver>/, older ones in /boot.
 vmlinuz=$(find "$work/x" \( -path "*/modules/$kver/vmlinuz" -o -name "vmlinuz-$kver" \) | head -n1)
 config=$(find "$work/x" \( -path "*/modules/$kver/config" -o -name "config-$kver" \) | head -n1)
-if [ -z "$vmlinuz" ] || [ -z "$config" ]; then
-    echo "fetch-kernel: $pkg/$base did not contain a vmlinuz and a config for $kver" >&2
+if [ -z "$vmlinuz" ]; then
+    echo "fetch-kernel: $pkg did not contain a vmlinuz for $kver" >&2
     find "$work/x" -maxdepth 3 >&2
     exit 1
 fi
-grep -q '^CONFIG_SCHED_CLASS_EXT=y' "$config" || { echo "fetch-kernel: $kver has no sched_ext" >&2; exit 1; }
+if [ -n "$config" ]; then
+    grep -q '^CONFIG_SCHED_CLASS_EXT=y' "$config" || { echo "fetch-kernel: $kver has no sched_ext" >&2; exit 1; }
+else
+    # No config to download, and none in the image (Debian builds without
+    # IKCONFIG). Look into the image itself: sched_ext's kfuncs must be
+    # there, and libbpf needs a config only to resolve the BPF object's
+    # __kconfig externs; scx_gamer's only one is CONFIG_PREEMPT_RCU (scx's
+    # common headers), set in every preemptible build, which the version
+    # string names (PREEMPT or PREEMPT_DYNAMIC).
+    off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$vmlinuz" | head -n1 | cut -d: -f1)
+    [ -n "$off" ] || { echo "fetch-kernel: $kver's image is not zstd-compressed; cannot look into it" >&2; exit 1; }
+    tail -c +$((off + 1)) "$vmlinuz" | zstd -dcq 2>/dev/null > "$work/vmlinux" || true
+    grep -qa 'scx_bpf_kick_cpu' "$work/vmlinux" || { echo "fetch-kernel: $kver has no sched_ext (no scx kfuncs in its image)" >&2; exit 1; }
+    banner=$(grep -ao 'Linux version [^(]*([^)]*)[^#]*#[^(]*' "$work/vmlinux" | head -n1)
+    config=$work/config
+    {
+        echo "# $kver: no config in the archive; written by fetch-kernel.sh for libbpf"
+        echo "# from the image's banner: $banner"
+        echo "CONFIG_SCHED_CLASS_EXT=y"
+        if grep -q 'PREEMPT' <<<"$banner"; then echo "CONFIG_PREEMPT_RCU=y"; fi
+    } > "$config"
+fi
 mkdir -p "$dest"
 cp "$vmlinuz" "$dest/vmlinuz"
 cp "$config" "$dest/config"

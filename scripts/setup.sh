@@ -35,7 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- The VM kernel (trixie-backports cloud kernel, sched_ext built in) -------
+# The newest and the oldest the archive offers: the scheduler's VM tests
+# run on both (scripts/test.sh).
 "$here/fetch-kernel.sh" "$cache/kernel"
+"$here/fetch-kernel.sh" --oldest "$cache/kernel-oldest"
+
+# --- MangoHud 0.8.4 in a root of its own (players' MangoHud; bookworm has
+# 0.6.8): the VM tests run a game in it as in a container -----------------
+"$here/fetch-mangohud.sh" "$cache/mangohud-root" >/dev/null
 
 # --- Rust tooling -------------------------------------------------------------
 command -v cargo >/dev/null || { echo "setup.sh: cargo not found (install Rust first)" >&2; exit 1; }

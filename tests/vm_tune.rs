@@ -133,6 +133,53 @@ kill $GAME
 }
 
 #[test]
+fn attach_tunes_a_mangohud_0_8_game_in_a_root_of_its_own() {
+    // As Steam's pressure-vessel runs a game: real MangoHud 0.8.4 (row-
+    // flushed logs, its control socket) in a Debian root of its own
+    // (scripts/fetch-mangohud.sh, built by setup.sh), with its own /tmp. The
+    // log folder it names, /tmp/logs, exists only inside that root: the
+    // tuner must read it through /proc/PID/root. (It looked in the host's
+    // /tmp/logs and stopped with "no frames".)
+    let script = format!(
+        r#"{GAME_DISPLAY}
+ROOT=/var/cache/scx_gamer/mangohud-root
+test -e $ROOT/.scx-gamer-mangohud || {{ echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }}
+MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 \
+    scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 64x64' >/dev/null 2>&1 &
+G=$!
+wait_for 120 "MangoHud in the game's memory" grep -q -i mangohud /proc/$G/maps
+echo GAME_ROOT=$(readlink /proc/$G/root)
+echo GAME_USER=$(ps -o user= -p $G)
+$SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
+wait_pid $! 500; echo ATTACH_RC=$?
+echo HOST_LOGS=$(ls /tmp/logs 2>/dev/null | wc -l)
+kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
+cat /tmp/attach.out
+cat /tmp/ml_data/*.json
+kill $G
+"#
+    );
+    let out = run_in_vm(&script, 600);
+    assert_eq!(out.field("GAME_ROOT"), "/var/cache/scx_gamer/mangohud-root", "{}", show(&out));
+    assert_eq!(out.field("GAME_USER"), "nobody");
+    assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("GAME_ALIVE"), "yes");
+    // Nothing in the host's /tmp/logs: the frames came from the game's root.
+    assert_eq!(out.field("HOST_LOGS"), "0");
+    let store = store(&out);
+    let session = &store["sessions"][0];
+    assert_eq!(session["system"]["mangohud_version"], "0.8.4", "{}", show(&out));
+    assert_eq!(session["frame_source"], "control-socket");
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "{}", show(&out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        assert!(frames(trial) > 20, "{trial}");
+        assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
+    }
+}
+
+#[test]
 fn failed_configs_are_recorded_and_the_tune_goes_on_until_the_game_exits() {
     // Seed 5 orders the block c, a, baseline, b (asserted below): trial 1
     // is ejected, trial 2 cannot load, the baseline gives time to repair,

@@ -365,6 +365,19 @@ pub fn control_socket(proc_root: &Path, game: &GameProcess, tree: &BTreeSet<u32>
         .find(|name| is_listening(name))
 }
 
+/// Where the game's MangoHud got `no_display` from, when it hides its HUD
+/// that way: MangoHud 0.7 and later then write no log unless logging is
+/// started through the control socket (their overlay.cpp updates the
+/// logger only `if (!no_display || logger->is_active())`, and autostart is
+/// checked inside that update; 0.6.8 still autostarts).
+pub fn no_display_origin(proc_root: &Path, game: &GameProcess) -> Option<String> {
+    let (value, origin) = setting(proc_root, game, "no_display")?;
+    truthy(&value).then(|| match origin {
+        Origin::Env => "MANGOHUD_CONFIG".to_string(),
+        Origin::File(p) => p.display().to_string(),
+    })
+}
+
 /// The game's MangoHud is set up to open a control socket (`control=` in
 /// its settings), listening yet or not: MangoHud opens it at the first
 /// frame it hooks, which can take seconds after the game started.
@@ -686,6 +699,9 @@ Num       RefCount Protocol Flags    Type St Inode Path
         assert_eq!(control_socket(p.root(), &g, &[100, 5000].into()), None);
         let g = game_with(&p, 101, "/g", &[("MANGOHUD_CONFIG", "no_display")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);
+        assert_eq!(no_display_origin(p.root(), &g).as_deref(), Some("MANGOHUD_CONFIG"));
+        let g = game_with(&p, 105, "/g", &[("MANGOHUD_CONFIG", "no_display=0,control=x")]);
+        assert_eq!(no_display_origin(p.root(), &g), None);
         let g = game_with(&p, 102, "/g", &[("MANGOHUD_CONFIG", "control=with space")]);
         assert_eq!(control_socket(p.root(), &g, &tree), Some("with space".to_string()));
         let g = game_with(&p, 103, "/g", &[("MANGOHUD_CONFIG", "control=bound-only")]);

@@ -179,9 +179,23 @@ fn entry(key: &str, value: &str) -> String {
 /// the config file MangoHud would have read), without the ones we must own,
 /// then per-frame logs into `output_folder`, a control socket per pid,
 /// version lines in logs.
+///
+/// A player's `no_display` becomes `alpha=0,background_alpha=0`: MangoHud
+/// 0.7 and later write no log at all under no_display unless logging is
+/// started through the control socket, and the warm-up reads a log it
+/// starts itself. With alpha 0 Dear ImGui draws no window at all (its
+/// Begin() skips windows of style alpha 0; the HUD, the logging dot and the
+/// summary), so the player still sees no HUD, and both 0.6.8 and 0.8.4 log
+/// every frame (measured with glxgears under Xvfb, screenshots compared).
 pub fn tuner_config(user_env: Option<&str>, user_file: Option<&str>, output_folder: &Path) -> String {
+    let settings = applied(user_env, user_file);
+    let hidden = last(&settings, "no_display").is_some_and(truthy);
     let mut parts: Vec<String> =
-        applied(user_env, user_file).iter().filter(|(k, _)| !OWNED.contains(&k.as_str())).map(|(k, v)| entry(k, v)).collect();
+        settings.iter().filter(|(k, _)| !OWNED.contains(&k.as_str()) && k != "no_display").map(|(k, v)| entry(k, v)).collect();
+    if hidden {
+        parts.push("alpha=0".into());
+        parts.push("background_alpha=0".into());
+    }
     parts.push(format!("output_folder={}", output_folder.display()));
     parts.push("log_interval=0".into());
     parts.push("log_versioning".into());
@@ -211,10 +225,14 @@ mod tests {
             Path::new("/var/lib/t"),
         );
         // MANGOHUD_CONFIG set without read_cfg: MangoHud ignores the file.
+        // no_display (no log at all on 0.7+) becomes an invisible HUD.
         assert_eq!(
             cfg,
-            "fps_limit=144,position=top-right,no_display,output_folder=/var/lib/t,log_interval=0,log_versioning,control=mangohud-%p"
+            "fps_limit=144,position=top-right,alpha=0,background_alpha=0,output_folder=/var/lib/t,log_interval=0,log_versioning,control=mangohud-%p"
         );
+        // Turned off again later (the last wins): nothing to hide.
+        let cfg = tuner_config(Some("no_display,alpha=0.5,no_display=0"), None, Path::new("/o"));
+        assert_eq!(cfg, "alpha=0.5,output_folder=/o,log_interval=0,log_versioning,control=mangohud-%p");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::search::{Search, Strategy, new_search};
 use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
-use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder};
+use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder, no_display_origin};
 use crate::game::spawn::{self, GameUser, LogFolder};
 use crate::mangohud::control::{Control, Pending};
 use crate::mangohud::env::{game_env, user_config_file};
@@ -303,6 +303,15 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
             Box::new(FrameSource::control(control, &folder)?)
         }
         None => {
+            // Without the socket only MangoHud's own autostart logs, which
+            // no_display turns off (0.7+): no log would ever come.
+            if let Some(origin) = no_display_origin(proc_root, &process) {
+                bail!(
+                    "pid {pid}'s MangoHud has no_display (from {origin}) and no control socket: MangoHud 0.7 and later then write no log at all. \
+                     Restart the game with alpha=0,background_alpha=0 instead of no_display (the HUD stays invisible and logging works), \
+                     or add control=mangohud-%p"
+                );
+            }
             info!("no MangoHud control socket: cutting the live log in {} ({from:?}) by time", folder.display());
             Box::new(FrameSource::stream(&folder)?)
         }
