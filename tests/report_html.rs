@@ -80,7 +80,15 @@ fn write_store(dir: &Path) {
             &frames(n, 8000, 0, seed + 1),
             TrialStatus::Ok,
         ));
-        store.trials.push(synthetic_trial(next(), block, "same", Some(cfg("mig_max=1")), &frames(n, 8000, 40, seed + 2), TrialStatus::Ok));
+        // "same" is the default config: the winner must beat it too.
+        store.trials.push(synthetic_trial(
+            next(),
+            block,
+            "same",
+            Some(SchedConfig::default()),
+            &frames(n, 8000, 40, seed + 2),
+            TrialStatus::Ok,
+        ));
         store.trials.push(synthetic_trial(
             next(),
             block,

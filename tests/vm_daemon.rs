@@ -150,7 +150,10 @@ fn measured(store: &Value) -> Vec<(String, u64)> {
     let trials = store["trials"].as_array().expect("trials");
     let ok = |t: &Value| t["status"]["state"] == "ok";
     let mut out = Vec::new();
-    for t in trials.iter().filter(|t| t["kind"] == "config" && ok(t)) {
+    // The plan's configs only: not the defaults (slice_us 1000, not in the
+    // plan) that every block also measures, for the verdict against them.
+    let planned = |t: &Value| t["config"]["slice_us"].as_u64() != Some(1000);
+    for t in trials.iter().filter(|t| t["kind"] == "config" && ok(t) && planned(t)) {
         let same_block = |b: &&Value| b["kind"] == "baseline" && b["session"] == t["session"] && b["block"] == t["block"];
         let Some(base) = trials.iter().find(same_block).filter(|b| ok(b)) else { continue };
         let obs = &t["observed"];

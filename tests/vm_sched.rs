@@ -205,7 +205,8 @@ fn input_events_from_an_evdev_device_boost_the_game() {
     let script = format!(
         r#"{GAME_LIKE_LOAD}
 mkdir -p /tmp/input && mkfifo /tmp/input/event0
-$SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
+# The userspace reader (the default; the in-kernel hook is opt-in).
+SCX_GAMER_INPUT_HOOK=0 $SCX_GAMER run --game-pid $GAME --input-dir /tmp/input --input-window-us 20000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
 SCHED=$!
 wait_state enabled
 {CPU_HOGS}
@@ -233,6 +234,7 @@ cat /tmp/run.out
     assert!(num(&t, "boosted_dispatches") <= num(&t, "game_dispatches"), "{t}");
     // With wake_preempt off, only the input window preempts hogs.
     assert!(num(&t, "preempt_kicks") > 0, "{t}");
+    assert_eq!(num(&t, "input_hook"), 0, "{t}");
 }
 
 #[test]

@@ -691,19 +691,47 @@ void BPF_STRUCT_OPS(gamer_exit, struct scx_exit_info *ei)
 	UEI_RECORD(uei, ei);
 }
 
-/*
- * Called by userspace (BPF_PROG_TEST_RUN) when input devices report events:
- * opens the input window. Also the test hook that injects input.
- */
-SEC("syscall")
-int signal_input(struct input_arg *arg)
+/* Opens the input window for @n input events that just happened. */
+static void input_seen(u32 n)
 {
 	struct gamer_counters *c = counters_here();
-	u32 n = arg->nr_events ? arg->nr_events : 1;
 
 	WRITE_ONCE(last_input_ns, bpf_ktime_get_ns());
 	if (c)
 		__sync_fetch_and_add(&c->input_events, n);
+}
+
+/*
+ * Called by userspace (BPF_PROG_TEST_RUN) when input devices report events:
+ * the fallback where on_input_event cannot attach. Also the test hook that
+ * injects input.
+ */
+SEC("syscall")
+int signal_input(struct input_arg *arg)
+{
+	input_seen(arg->nr_events ? arg->nr_events : 1);
+	return 0;
+}
+
+/* Event types (uapi input-event-codes.h, not in vmlinux.h's BTF). */
+#define GAMER_EV_KEY 0x01
+#define GAMER_EV_REL 0x02
+#define GAMER_EV_ABS 0x03
+
+/*
+ * Every input event of every device, in the kernel's input core: the
+ * window opens in the same instant as the event, with no wake-up of a
+ * userspace reader, no syscall after it, and no /dev/input access (uinput
+ * devices such as Steam Input's virtual pads come through here too). Keys
+ * and buttons, relative and absolute axes count, as in the userspace
+ * reader; sync and scan-code events do not. Attached by userspace while
+ * this scheduler is attached (not autoloaded where input_event has no BTF).
+ */
+SEC("fentry/input_event")
+int BPF_PROG(on_input_event, struct input_dev *dev, unsigned int type, unsigned int code, int value)
+{
+	if (type == GAMER_EV_KEY || type == GAMER_EV_REL || type == GAMER_EV_ABS)
+		input_seen(1);
 	return 0;
 }
 

@@ -116,6 +116,10 @@ impl Scheduler {
 
         let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
         write_rodata(config, rodata);
+        // The in-kernel input hook when enabled (attached with
+        // the scheduler, by scx_ops_attach's skeleton attach); elsewhere
+        // the Session's userspace reader calls signal_input.
+        open.progs.on_input_event.set_autoload(preflight::input_hook_enabled());
 
         let skel = match scx_ops_load!(open, gamer_ops, uei) {
             Ok(skel) => skel,
@@ -280,6 +284,7 @@ impl Scheduler {
             slice_expired: c.slice_expired,
             game_forks: c.game_forks,
             restarts: 0,
+            input_hook: u64::from(self.skel.links.on_input_event.is_some()),
         };
         m.add_counters(&self.carried);
         m

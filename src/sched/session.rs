@@ -44,7 +44,9 @@ pub struct Session {
     stats_res: Sender<Metrics>,
     _stats_server: StatsServer<(), Metrics>,
     input_rx: Receiver<u32>,
-    _input: input::InputWatcher,
+    /// The userspace reader of /dev/input: only where the BPF scheduler
+    /// does not see input itself (`preflight::input_hook_enabled`).
+    _input: Option<input::InputWatcher>,
     next_scan: Instant,
     /// When the scheduler was last restarted, within RESTART_WINDOW.
     restarts: Vec<Instant>,
@@ -57,11 +59,18 @@ impl Session {
         }
         let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
         let (stats_res, stats_req) = server.channels();
-        let (input_tx, input_rx) = channel::unbounded();
-        let watcher = input::watch(&feeds.input_dir, input_tx)?;
-        for dev in watcher.devices() {
-            info!("watching input device {}", dev.display());
-        }
+        let (watcher, input_rx) = if super::preflight::input_hook_enabled() {
+            info!("input: seen in the kernel (fentry on input_event, every device); {} not read", feeds.input_dir.display());
+            (None, channel::never())
+        } else {
+            let (input_tx, input_rx) = channel::unbounded();
+            let watcher = input::watch(&feeds.input_dir, input_tx)?;
+            info!("input: reading {} (SCX_GAMER_INPUT_HOOK=1: the in-kernel hook instead)", feeds.input_dir.display());
+            for dev in watcher.devices() {
+                info!("watching input device {}", dev.display());
+            }
+            (Some(watcher), input_rx)
+        };
         Ok(Self {
             feeds,
             shutdown,

@@ -56,6 +56,9 @@ pub struct Metrics {
     #[stat(desc = "Times the scheduler came back after the kernel asked for a restart (CPU hotplug, suspend/resume)")]
     #[serde(default)]
     pub restarts: u64,
+    #[stat(desc = "1: input seen in the kernel (fentry on input_event, every device); 0: read from /dev/input by userspace")]
+    #[serde(default)]
+    pub input_hook: u64,
 }
 
 impl Metrics {
@@ -83,6 +86,7 @@ impl Metrics {
             slice_expired: self.slice_expired.saturating_sub(prev.slice_expired),
             game_forks: self.game_forks.saturating_sub(prev.game_forks),
             restarts: self.restarts.saturating_sub(prev.restarts),
+            input_hook: self.input_hook,
         }
     }
 
@@ -118,7 +122,7 @@ impl Metrics {
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
-            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {} | restarts {}",
+            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {} | restarts {} | input {}",
             self.nr_running,
             self.game_tgids,
             self.local_dispatches,
@@ -137,6 +141,7 @@ impl Metrics {
             self.idle_kicks,
             self.slice_expired,
             self.restarts,
+            if self.input_hook == 1 { "kernel" } else { "evdev" },
         )?;
         Ok(())
     }

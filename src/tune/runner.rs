@@ -65,7 +65,13 @@ pub trait GameWatch {
 
 enum TrialItem {
     Baseline,
-    Config { ask: usize, name: String, config: SchedConfig },
+    /// `ask`: the search's id for it; None for the defaults the runner adds
+    /// to a block that lacks them (see `run_blocks`).
+    Config {
+        ask: Option<usize>,
+        name: String,
+        config: SchedConfig,
+    },
 }
 
 /// How a wait ended.
@@ -184,9 +190,18 @@ impl<'a> Runner<'a> {
                 .iter()
                 .map(|a| {
                     let name = self.names.get(&a.config).cloned().unwrap_or_else(|| config_name(&a.config));
-                    (TrialItem::Config { ask: a.id, name, config: a.config }, a.budget.clamp(0.05, 1.0))
+                    (TrialItem::Config { ask: Some(a.id), name, config: a.config }, a.budget.clamp(0.05, 1.0))
                 })
                 .collect();
+            // A config wins only if it beats the defaults beyond the noise,
+            // paired by block like the baseline (verdict::rank): so every
+            // block with another config measures the defaults too, else
+            // that config could never be compared with them.
+            let defaults = SchedConfig::default();
+            if batch.iter().any(|a| a.config != defaults) && !batch.iter().any(|a| a.config == defaults) {
+                let name = self.names.get(&defaults).cloned().unwrap_or_else(|| config_name(&defaults));
+                items.push((TrialItem::Config { ask: None, name, config: defaults }, budget));
+            }
             if self.opts.baseline {
                 items.push((TrialItem::Baseline, budget));
             }
@@ -202,7 +217,8 @@ impl<'a> Runner<'a> {
                 let p99 = (record.status.is_ok() && !frames_us.is_empty()).then(|| p99_us(&frames_us));
                 match item {
                     TrialItem::Baseline => baseline_p99 = p99,
-                    TrialItem::Config { ask, .. } => measured.push((*ask, p99)),
+                    TrialItem::Config { ask: Some(ask), .. } => measured.push((*ask, p99)),
+                    TrialItem::Config { ask: None, .. } => {}
                 }
                 if let Some(stop) = stop {
                     return Ok(Some(stop));
@@ -653,8 +669,10 @@ mod tests {
         let (stop, store, log) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
         assert_eq!(stop, None);
         let names: Vec<_> = store.trials.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names.len(), 4);
-        for n in ["s500", "s2000", "s4000", "baseline"] {
+        // The three, the defaults (none of the three is; see
+        // the_defaults_join_every_block_that_lacks_them) and the baseline.
+        assert_eq!(names.len(), 5);
+        for n in ["s500", "s2000", "s4000", "defaults", "baseline"] {
             assert!(names.contains(&n), "{names:?}");
         }
         // The same seed, the same order.
@@ -666,8 +684,8 @@ mod tests {
             assert_eq!(t.sched.is_some(), t.config.is_some(), "counters only under scx_gamer: {t:?}");
         }
         // Each trial: switch, then a measurement; the scheduler detached at the end.
-        assert_eq!(log.iter().filter(|l| l.starts_with("switch")).count(), 4);
-        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 4);
+        assert_eq!(log.iter().filter(|l| l.starts_with("switch")).count(), 5);
+        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 5);
         assert_eq!(log.last().map(String::as_str), Some("finish"));
     }
 
@@ -693,8 +711,8 @@ mod tests {
         let t = store.trials.iter().find(|t| t.name == "s2000").unwrap();
         assert_eq!((t.status.label(), t.remeasured, t.frames.frames), ("ok", 1, 20), "{t:?}");
         assert_eq!(t.sched.as_ref().map(|m| m.restarts), Some(0), "the kept measurement saw no restart");
-        // Four trials, five measurements: the disturbed one was thrown away.
-        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 5, "{log:?}");
+        // Five trials, six measurements: the disturbed one was thrown away.
+        assert_eq!(log.iter().filter(|l| *l == "begin").count(), 6, "{log:?}");
         assert_eq!(log.iter().filter(|l| *l == "abort").count(), 1, "{log:?}");
         for t in store.trials.iter().filter(|t| t.name != "s2000") {
             assert_eq!((t.status.label(), t.remeasured), ("ok", 0), "{t:?}");
@@ -708,7 +726,7 @@ mod tests {
         let t = store.trials.iter().find(|t| t.name == "s2000").unwrap();
         assert_eq!((t.status.label(), t.remeasured), ("failed", MAX_REMEASURES), "{t:?}");
         assert!(t.status.reason().unwrap().contains("restarted"), "{t:?}");
-        assert_eq!(store.trials.len(), 4);
+        assert_eq!(store.trials.len(), 5);
     }
 
     #[test]
@@ -734,6 +752,30 @@ mod tests {
             assert_eq!(last.status.label(), "partial", "{kind:?}: {:?}", states(&store));
             assert_eq!(last.frames.frames, frames, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn the_defaults_join_every_block_that_lacks_them_and_the_search_is_not_told_of_them() {
+        let mut sw = FakeSwitcher::default();
+        let (_, store, log) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
+        let d: Vec<_> = store.trials.iter().filter(|t| t.config == Some(SchedConfig::default())).collect();
+        assert_eq!(d.len(), 1, "{:?}", states(&store));
+        assert_eq!((d[0].block, d[0].kind, d[0].name.as_str()), (1, TrialKind::Config, "defaults"));
+        assert!(log.contains(&"switch 1000".to_string()), "{log:?}");
+
+        // A block that has the defaults already gets no second copy.
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(dir.path());
+        let configs = vec![SchedConfig::default(), SchedConfig { slice_us: 500, ..Default::default() }];
+        let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
+        let mut sw = FakeSwitcher::default();
+        let mut game = FakeGame::new(None);
+        let frames = Box::new(FakeFrames { kind: SourceKind::ControlSocket, log: sw.log.clone(), begun: game.begun.clone() });
+        let store = GameStore::new(GameId { key: "g".into(), exe: "g".into(), steam_app_id: None });
+        let mut r = Runner::new(&o, &mut sw, frames, &mut game, store, dir.path().join("g.json"), "s1".into(), HashMap::new());
+        r.run(search.as_mut()).unwrap();
+        assert_eq!(r.store.trials.iter().filter(|t| t.config == Some(SchedConfig::default())).count(), 1);
+        assert_eq!(r.store.trials.len(), 3);
     }
 
     #[test]

@@ -234,7 +234,10 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
     let mut winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
     let mut kept_defaults = None;
     if let Some(w) = winner {
-        let not_better = rows[w].p99_vs_defaults.is_some_and(|i| i.high.is_nan() || i.high >= 1.0);
+        // Never measured beside the defaults (no block shared with them):
+        // not shown to beat them either. The runner measures the defaults
+        // in every block since; older stores can lack them.
+        let not_better = rows[w].config != defaults && rows[w].p99_vs_defaults.is_none_or(|i| i.high.is_nan() || i.high >= 1.0);
         if not_better {
             kept_defaults = Some(rows[w].name.clone());
             winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
