@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use scx_gamer::sched::config::KNOBS;
 use scx_gamer::sched::session::Feeds;
 use scx_gamer::sched::{SchedConfig, input};
+use scx_gamer::store::MeasureMode;
 use scx_gamer::tune::TuneOptions;
 use scx_gamer::tune::search::Strategy;
 
@@ -110,6 +111,12 @@ impl LaunchTuneArgs {
             frames_timeout_secs: self.frames_timeout,
             // The daemon watches input; the player's wrapper does not.
             input_dir: PathBuf::from(input::DEFAULT_INPUT_DIR),
+            // One config per launch and block, paired with the kernel's
+            // scheduler: the plan goes on across launches.
+            measure: MeasureMode::Blocks,
+            segment_secs: None,
+            guard_secs: 0.0,
+            budget_mins: 1440.0,
         }
     }
 }
@@ -164,6 +171,22 @@ pub(crate) struct TuneArgs {
     /// Blocks (grid) / final re-measurements (halving, model).
     #[arg(long, default_value_t = 2)]
     pub(crate) repeats: u32,
+    /// How configs take turns: `blocks` of long trials (--trial-secs,
+    /// --warmup-secs, --repeats), or `interleaved` rounds of short segments
+    /// where every contender runs once per round and the confidently worse
+    /// stop (--segment-secs, --guard-secs, --budget-mins).
+    #[arg(long, value_enum, default_value_t = MeasureMode::Blocks)]
+    pub(crate) measure: MeasureMode,
+    /// Interleaved: measured seconds of a segment (default: about 300
+    /// frames at the game's frame rate, 3 to 20 s).
+    #[arg(long)]
+    pub(crate) segment_secs: Option<f64>,
+    /// Interleaved: seconds after each switch whose frames are not measured.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) guard_secs: f64,
+    /// Interleaved: minutes of play after which no new round starts.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) budget_mins: f64,
     /// How to choose the configs to try.
     #[arg(long, value_enum, default_value_t = Strategy::Grid)]
     pub(crate) search: Strategy,
@@ -210,6 +233,10 @@ impl TuneArgs {
             baseline: !self.no_baseline,
             frames_timeout_secs: self.frames_timeout,
             input_dir: self.input_dir.clone(),
+            measure: self.measure,
+            segment_secs: self.segment_secs,
+            guard_secs: self.guard_secs,
+            budget_mins: self.budget_mins,
         }
     }
 }

@@ -62,6 +62,7 @@ fn write_store(dir: &Path) {
         trial_secs: 20.0,
         warmup_secs: 2.0,
         frame_source: "control-socket".into(),
+        measure: None,
     });
     let mut id = 0;
     let mut next = || {

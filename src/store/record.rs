@@ -44,6 +44,29 @@ impl SessionMode {
     }
 }
 
+/// How a tune took turns between configs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeasureMode {
+    /// Each batch of configs is a block of long trials (one per config and
+    /// one of the kernel's scheduler, in random order), repeated.
+    #[default]
+    Blocks,
+    /// Rounds of short segments, every contender once per round in a fresh
+    /// random order; configs confidently worse than the leader stop being
+    /// measured (`tune::race`). A round is a block of the store.
+    Interleaved,
+}
+
+impl MeasureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocks => "blocks",
+            Self::Interleaved => "interleaved",
+        }
+    }
+}
+
 /// One `tune`/`attach`/`launch --tune`/`--ml-collect` run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -61,6 +84,11 @@ pub struct SessionInfo {
     /// How frames were cut into trials: "control-socket" (one MangoHud log
     /// per trial) or "stream" (a live log cut by time).
     pub frame_source: String,
+    /// How the trials took turns; None for a session that measured no
+    /// frames (`--ml-collect`) and in stores from before the interleaved
+    /// schedule (all blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<MeasureMode>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

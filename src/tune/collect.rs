@@ -52,6 +52,7 @@ impl Collect {
             trial_secs: 0.0,
             warmup_secs: 0.0,
             frame_source: "none".into(),
+            measure: None,
         });
         let now = Utc::now();
         store.trials.push(TrialRecord {

@@ -11,6 +11,7 @@ pub mod frame_source;
 pub mod options;
 pub mod plan;
 pub mod progress;
+pub mod race;
 pub mod runner;
 pub mod search;
 pub mod space;

@@ -1,7 +1,11 @@
-//! The trial loop: for each block the search proposes, run its configs and
+//! The trial loop: for each batch the search proposes, run its configs and
 //! a baseline in random order; each trial is a fresh scheduler load, warm-up
 //! frames are dropped, the measured frames and the scheduler's counters are
 //! recorded, and the store is rewritten after every trial.
+//!
+//! Two schedules (`MeasureMode`): a batch is one block of long trials, or
+//! an interleaved race of rounds of short segments (`race`), each round a
+//! block of its own.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,6 +20,7 @@ use rand::seq::SliceRandom;
 use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::progress::{TrialProgress, trial_line};
+use super::race::{Lane, Race};
 use super::search::Search;
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
@@ -23,7 +28,7 @@ use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
 use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
-use crate::store::{GameStore, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::store::{GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 use crate::verdict::score::p99_us;
 
 /// Most times a trial is measured again because the scheduler restarted
@@ -40,6 +45,30 @@ const MIN_PROBE_FRAMES: usize = 10;
 /// Longest probe. A game that shows fewer than MIN_PROBE_FRAMES even in
 /// this long (under ~0.6 fps) is not showing frames: settle() gives up on it.
 const MAX_PROBE: Duration = Duration::from_secs(16);
+
+/// An interleaved segment of a game whose frame rate is known: about this
+/// many frames (a p99 over 300 frames is its 3rd-highest frame time; fewer
+/// make a round's p99 mostly noise)…
+const SEGMENT_FRAMES: f64 = 300.0;
+/// …but no shorter than this (a switch, its guard and the log's start and
+/// stop cost about a second), nor longer than this (scenes must not change
+/// within a round more than between rounds).
+const MIN_SEGMENT: Duration = Duration::from_secs(3);
+const MAX_SEGMENT: Duration = Duration::from_secs(20);
+/// Most rounds of one race, whatever the budget.
+const MAX_ROUNDS: usize = 60;
+
+/// An interleaved segment's length: `--segment-secs`, else about
+/// SEGMENT_FRAMES frames at the frame rate the warm-up saw.
+fn segment_for(opts: &TuneOptions, fps: Option<f64>) -> Duration {
+    if let Some(s) = opts.segment_secs {
+        return Duration::from_secs_f64(s);
+    }
+    match fps {
+        Some(fps) if fps > 0.0 => Duration::from_secs_f64(SEGMENT_FRAMES / fps).clamp(MIN_SEGMENT, MAX_SEGMENT),
+        _ => MIN_SEGMENT * 2,
+    }
+}
 
 /// The next warm-up probe's length after one that saw `frames` frames: twice
 /// as long while it saw some but too few to judge the rate (a game at a few
@@ -74,6 +103,15 @@ enum TrialItem {
     },
 }
 
+impl TrialItem {
+    fn name(&self) -> &str {
+        match self {
+            TrialItem::Baseline => "baseline",
+            TrialItem::Config { name, .. } => name,
+        }
+    }
+}
+
 /// How a wait ended.
 enum WaitEnd {
     Done,
@@ -96,6 +134,10 @@ pub(crate) struct Runner<'a> {
     /// Last baseline p99 measured (µs): the reference when a block's own
     /// baseline failed.
     last_baseline_p99: Option<f64>,
+    /// The frame rate the warm-up settled at (`settle`).
+    settled_fps: Option<f64>,
+    /// Blocks (rounds) run so far in this session.
+    block: u32,
 }
 
 fn now_rfc3339() -> String {
@@ -146,6 +188,8 @@ impl<'a> Runner<'a> {
             session_id,
             names,
             last_baseline_p99: None,
+            settled_fps: None,
+            block: 0,
         }
     }
 
@@ -153,6 +197,10 @@ impl<'a> Runner<'a> {
     /// (`tune`, `attach` and `launch --tune` alike).
     pub(super) fn record_session(&mut self, mode: SessionMode, search: &str, started: chrono::DateTime<chrono::Utc>) -> Result<()> {
         let opts = self.opts;
+        let (trial_secs, warmup_secs) = match opts.measure {
+            MeasureMode::Blocks => (opts.trial_secs, opts.warmup_secs),
+            MeasureMode::Interleaved => (self.segment().as_secs_f64(), opts.guard_secs),
+        };
         self.store.sessions.push(SessionInfo {
             id: self.session_id.clone(),
             mode,
@@ -162,9 +210,10 @@ impl<'a> Runner<'a> {
             trials_file: Some(opts.trials_file.display().to_string()),
             search: Some(search.to_string()),
             seed: Some(opts.seed),
-            trial_secs: opts.trial_secs,
-            warmup_secs: opts.warmup_secs,
+            trial_secs,
+            warmup_secs,
             frame_source: self.source.kind().as_str().to_string(),
+            measure: Some(opts.measure),
         });
         self.store.save(&self.store_path)?;
         info!("recording into {}", self.store_path.display());
@@ -174,37 +223,47 @@ impl<'a> Runner<'a> {
     /// Run the search to its end (None) or until the game exits or we are
     /// interrupted (Some). The scheduler is detached on every way out.
     pub fn run(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
-        let result = self.run_blocks(search);
+        let result = match self.opts.measure {
+            MeasureMode::Blocks => self.run_blocks(search),
+            MeasureMode::Interleaved => self.run_races(search),
+        };
         if let Err(e) = self.switcher.finish() {
             warn!("detaching the last scheduler: {e:#}");
         }
         result
     }
 
+    /// A batch's trials, each with its budget (share of a full trial): its
+    /// configs, the defaults when it lacks them, the kernel's scheduler.
+    fn batch_items(&self, batch: &[super::search::Ask]) -> Vec<(TrialItem, f64)> {
+        let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
+        let mut items: Vec<(TrialItem, f64)> = batch
+            .iter()
+            .map(|a| {
+                let name = self.names.get(&a.config).cloned().unwrap_or_else(|| config_name(&a.config));
+                (TrialItem::Config { ask: Some(a.id), name, config: a.config }, a.budget.clamp(0.05, 1.0))
+            })
+            .collect();
+        // A config wins only if it beats the defaults beyond the noise,
+        // paired by block like the baseline (verdict::rank): so every
+        // block with another config measures the defaults too, else
+        // that config could never be compared with them.
+        let defaults = SchedConfig::default();
+        if batch.iter().any(|a| a.config != defaults) && !batch.iter().any(|a| a.config == defaults) {
+            let name = self.names.get(&defaults).cloned().unwrap_or_else(|| config_name(&defaults));
+            items.push((TrialItem::Config { ask: None, name, config: defaults }, budget));
+        }
+        if self.opts.baseline {
+            items.push((TrialItem::Baseline, budget));
+        }
+        items
+    }
+
     fn run_blocks(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
-        let mut block = 0;
         while let Some(batch) = search.next_batch() {
-            block += 1;
-            let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
-            let mut items: Vec<(TrialItem, f64)> = batch
-                .iter()
-                .map(|a| {
-                    let name = self.names.get(&a.config).cloned().unwrap_or_else(|| config_name(&a.config));
-                    (TrialItem::Config { ask: Some(a.id), name, config: a.config }, a.budget.clamp(0.05, 1.0))
-                })
-                .collect();
-            // A config wins only if it beats the defaults beyond the noise,
-            // paired by block like the baseline (verdict::rank): so every
-            // block with another config measures the defaults too, else
-            // that config could never be compared with them.
-            let defaults = SchedConfig::default();
-            if batch.iter().any(|a| a.config != defaults) && !batch.iter().any(|a| a.config == defaults) {
-                let name = self.names.get(&defaults).cloned().unwrap_or_else(|| config_name(&defaults));
-                items.push((TrialItem::Config { ask: None, name, config: defaults }, budget));
-            }
-            if self.opts.baseline {
-                items.push((TrialItem::Baseline, budget));
-            }
+            self.block += 1;
+            let block = self.block;
+            let mut items = self.batch_items(&batch);
             // Random order within the block: no config always runs first
             // (right after the game's warm-up) or last.
             items.shuffle(&mut self.rng);
@@ -212,7 +271,8 @@ impl<'a> Runner<'a> {
             let mut measured: Vec<(usize, Option<f64>)> = Vec::new();
             let mut baseline_p99 = None;
             for (item, budget) in &items {
-                let (record, frames_us, stop) = self.run_trial(item, block, *budget)?;
+                let planned = self.opts.trial().mul_f64(*budget);
+                let (record, frames_us, stop) = self.run_trial(item, block, planned, self.opts.warmup())?;
                 eprintln!("{}", trial_line(&record));
                 let p99 = (record.status.is_ok() && !frames_us.is_empty()).then(|| p99_us(&frames_us));
                 match item {
@@ -237,6 +297,78 @@ impl<'a> Runner<'a> {
         Ok(None)
     }
 
+    /// The interleaved schedule: each batch is a race (`race`) of rounds,
+    /// every running contender one segment per round in a fresh random
+    /// order, until the race is decided, MAX_ROUNDS, or the play-time
+    /// budget is spent at the end of a round (then no new batch starts).
+    fn run_races(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
+        let started = Instant::now();
+        let segment = self.segment();
+        info!(
+            "interleaved: segments of {:.1} s after a {:.1} s guard, a budget of {:.1} min",
+            segment.as_secs_f64(),
+            self.opts.guard_secs,
+            self.opts.budget_mins
+        );
+        while let Some(batch) = search.next_batch() {
+            let items = self.batch_items(&batch);
+            let baseline = items.iter().position(|(item, _)| matches!(item, TrialItem::Baseline));
+            let mut race = Race::new(items.len(), baseline);
+            let mut spent = false;
+            while !race.decided() && race.rounds() < MAX_ROUNDS {
+                self.block += 1;
+                let block = self.block;
+                let mut order = race.running();
+                order.shuffle(&mut self.rng);
+                for i in order {
+                    let (record, frames_us, stop) = self.run_trial(&items[i].0, block, segment, self.opts.guard())?;
+                    eprintln!("{}", trial_line(&record));
+                    match &record.status {
+                        TrialStatus::Failed(_) if record.config.is_some() => race.fail(i),
+                        s if s.is_ok() && !frames_us.is_empty() => race.record(i, Some(p99_us(&frames_us))),
+                        _ => {}
+                    }
+                    if let Some(stop) = stop {
+                        return Ok(Some(stop));
+                    }
+                }
+                for d in race.end_round() {
+                    let name = |i: usize| items[i].0.name();
+                    eprintln!(
+                        "round {}: {} stops: p99 {:.2}× {}'s (95 % beyond the noise: {:.2}–{:.2})",
+                        race.rounds(),
+                        name(d.contender),
+                        d.ratio.estimate,
+                        name(d.leader),
+                        d.ratio.low,
+                        d.ratio.high
+                    );
+                }
+                if started.elapsed() >= self.opts.budget() {
+                    spent = true;
+                    break;
+                }
+            }
+            info!("race of block {}: {} rounds, {}", self.block, race.rounds(), if race.decided() { "decided" } else { "undecided" });
+            for (i, (item, _)) in items.iter().enumerate() {
+                if let TrialItem::Config { ask: Some(ask), .. } = item {
+                    let score = if *race.lane(i) == Lane::Failed { None } else { race.score(i) };
+                    search.tell(*ask, score);
+                }
+            }
+            if spent {
+                eprintln!("the play-time budget ({} min) is spent", self.opts.budget_mins);
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The interleaved segment length (see `segment_for`).
+    fn segment(&self) -> Duration {
+        segment_for(self.opts, self.settled_fps)
+    }
+
     /// Wait, under the kernel's scheduler, until the game shows frames at
     /// a steady rate (two probes in a row agree). Err when it shows none
     /// within `timeout`.
@@ -259,6 +391,7 @@ impl<'a> Runner<'a> {
                     let fps = m.frames_ns.len() as f64 * 1e9 / m.frames_ns.iter().sum::<u64>() as f64;
                     info!("warm-up probe: {} frames, {fps:.1} fps", m.frames_ns.len());
                     if prev_fps.is_some_and(|p| (fps - p).abs() <= STEADY * p) {
+                        self.settled_fps = Some(fps);
                         return Ok(None);
                     }
                     prev_fps = Some(fps);
@@ -271,6 +404,7 @@ impl<'a> Runner<'a> {
             }
             if Instant::now() > deadline {
                 if prev_fps.is_some() {
+                    self.settled_fps = prev_fps;
                     warn!("the game's frame rate is not steady after {timeout:?}; starting the trials anyway");
                     return Ok(None);
                 }
@@ -336,12 +470,13 @@ impl<'a> Runner<'a> {
         self.switcher.switch(config, sw)
     }
 
-    fn run_trial(&mut self, item: &TrialItem, block: u32, budget: f64) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
-        let (kind, name, config) = match item {
-            TrialItem::Baseline => (TrialKind::Baseline, "baseline".to_string(), None),
-            TrialItem::Config { name, config, .. } => (TrialKind::Config, name.clone(), Some(*config)),
+    /// One trial: switch to `item`, wait `warmup`, measure for `planned`.
+    fn run_trial(&mut self, item: &TrialItem, block: u32, planned: Duration, warmup: Duration) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
+        let (kind, config) = match item {
+            TrialItem::Baseline => (TrialKind::Baseline, None),
+            TrialItem::Config { config, .. } => (TrialKind::Config, Some(*config)),
         };
-        let planned = self.opts.trial().mul_f64(budget);
+        let name = item.name().to_string();
         let mut rec = TrialRecord {
             id: self.store.next_trial_id(),
             session: self.session_id.clone(),
@@ -354,7 +489,7 @@ impl<'a> Runner<'a> {
             ended_at: String::new(),
             planned_secs: planned.as_secs_f64(),
             measured_secs: 0.0,
-            warmup_secs: self.opts.warmup_secs,
+            warmup_secs: warmup.as_secs_f64(),
             frames: FrameStats::default(),
             frame_times: None,
             bad_rows: 0,
@@ -376,7 +511,7 @@ impl<'a> Runner<'a> {
 
         let mut progress = TrialProgress::start(&format!("trial {} {}", rec.id, rec.name), planned);
         let (waited, measuring) = loop {
-            let (waited, measuring) = self.measure(&mut rec, planned, &mut progress)?;
+            let (waited, measuring) = self.measure(&mut rec, planned, warmup, &mut progress)?;
             // The scheduler came back after a CPU went offline or online
             // (hotplug, suspend/resume) during the measurement: its frames
             // show the restart, not the config. Measured again, not failed.
@@ -442,9 +577,9 @@ impl<'a> Runner<'a> {
     /// Warm up, then measure for `planned` (counters and observed states
     /// into `rec`). Returns how the measurement's wait ended (None: it
     /// never began, `rec.status` says why) and whether it began.
-    fn measure(&mut self, rec: &mut TrialRecord, planned: Duration, progress: &mut TrialProgress) -> Result<(Option<WaitEnd>, bool)> {
+    fn measure(&mut self, rec: &mut TrialRecord, planned: Duration, warmup: Duration, progress: &mut TrialProgress) -> Result<(Option<WaitEnd>, bool)> {
         progress.set_message("warming up");
-        let waited = self.wait(Instant::now() + self.opts.warmup(), None, None)?;
+        let waited = self.wait(Instant::now() + warmup, None, None)?;
         let WaitEnd::Done = waited else { return Ok((Some(waited), false)) };
         if let Err(e) = self.source.begin() {
             rec.status = TrialStatus::Failed(format!("starting the MangoHud log: {e:#}"));
@@ -521,6 +656,9 @@ mod tests {
         current: Option<SchedConfig>,
         serves: usize,
         stat_reads: u64,
+        /// The attached config's slice_us (None: the kernel's scheduler),
+        /// for the frames to depend on.
+        attached: Rc<std::cell::Cell<Option<u64>>>,
     }
 
     impl Switcher for FakeSwitcher {
@@ -536,6 +674,7 @@ mod tests {
                 return Ok(Err("load failed: the verifier said no".into()));
             }
             self.current = config.copied();
+            self.attached.set(config.map(|c| c.slice_us));
             Ok(Ok(()))
         }
 
@@ -570,11 +709,14 @@ mod tests {
         }
     }
 
-    /// Frames at a steady 10 ms, 20 per measurement.
+    /// Frames at a steady 10 ms, 20 per measurement; with `levels`, at the
+    /// level of the attached scheduler (by slice_us; None: the kernel's),
+    /// × 1.00–1.03 from measurement to measurement (pseudo-random).
     struct FakeFrames {
         kind: SourceKind,
         log: Log,
         begun: Rc<std::cell::Cell<usize>>,
+        levels: Option<(Rc<std::cell::Cell<Option<u64>>>, HashMap<Option<u64>, u64>)>,
     }
 
     impl Frames for FakeFrames {
@@ -597,7 +739,17 @@ mod tests {
         }
         fn end(&mut self) -> Result<Measurement> {
             self.log.borrow_mut().push("end".into());
-            Ok(Measurement { frames_ns: vec![10_000_000; 20], ..Default::default() })
+            let frame = match &self.levels {
+                None => 10_000_000,
+                Some((attached, levels)) => {
+                    // splitmix64 of the measurement's number: 0–3 % noise.
+                    let mut z = (self.begun.get() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    levels.get(&attached.get()).copied().unwrap_or(10_000_000) * (1000 + (z ^ (z >> 31)) % 30) / 1000
+                }
+            };
+            Ok(Measurement { frames_ns: vec![frame; 20], ..Default::default() })
         }
         fn abort(&mut self) {
             self.log.borrow_mut().push("abort".into());
@@ -636,6 +788,10 @@ mod tests {
             baseline: true,
             frames_timeout_secs: 1.0,
             input_dir: dir.to_path_buf(),
+            measure: MeasureMode::Blocks,
+            segment_secs: None,
+            guard_secs: 0.0,
+            budget_mins: 10.0,
         }
     }
 
@@ -646,7 +802,7 @@ mod tests {
         let configs: Vec<SchedConfig> = [500, 2000, 4000].map(|s| SchedConfig { slice_us: s, ..Default::default() }).to_vec();
         let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
         let log = sw.log.clone();
-        let frames = Box::new(FakeFrames { kind, log: log.clone(), begun: game.begun.clone() });
+        let frames = Box::new(FakeFrames { kind, log: log.clone(), begun: game.begun.clone(), levels: None });
         let path = dir.path().join("game.json");
         let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
         let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();
@@ -770,7 +926,7 @@ mod tests {
         let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
         let mut sw = FakeSwitcher::default();
         let mut game = FakeGame::new(None);
-        let frames = Box::new(FakeFrames { kind: SourceKind::ControlSocket, log: sw.log.clone(), begun: game.begun.clone() });
+        let frames = Box::new(FakeFrames { kind: SourceKind::ControlSocket, log: sw.log.clone(), begun: game.begun.clone(), levels: None });
         let store = GameStore::new(GameId { key: "g".into(), exe: "g".into(), steam_app_id: None });
         let mut r = Runner::new(&o, &mut sw, frames, &mut game, store, dir.path().join("g.json"), "s1".into(), HashMap::new());
         r.run(search.as_mut()).unwrap();
@@ -795,5 +951,137 @@ mod tests {
         // Enough frames, or none yet (not logging): the same length.
         assert_eq!(next_probe(PROBE, MIN_PROBE_FRAMES), PROBE);
         assert_eq!(next_probe(PROBE * 4, 0), PROBE * 4);
+    }
+
+    /// An interleaved tune of `configs` (by slice_us) whose frames are at
+    /// `levels` (ms by slice_us; None: the kernel's scheduler), with a
+    /// search that records what it is told.
+    fn race(configs: &[u64], levels: &[(Option<u64>, u64)], budget_mins: f64, bad_load: Vec<u64>) -> (GameStore, Vec<(usize, Option<f64>)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        o.measure = MeasureMode::Interleaved;
+        o.segment_secs = Some(0.005);
+        o.guard_secs = 0.001;
+        o.budget_mins = budget_mins;
+        let configs: Vec<SchedConfig> = configs.iter().map(|&s| SchedConfig { slice_us: s, ..Default::default() }).collect();
+        let mut search = Told { inner: new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap(), told: Vec::new() };
+        let mut sw = FakeSwitcher { bad_load, ..Default::default() };
+        let mut game = FakeGame::new(None);
+        let levels = levels.iter().map(|&(s, ms)| (s, ms * 1_000_000)).collect();
+        let frames =
+            Box::new(FakeFrames { kind: SourceKind::Stream, log: sw.log.clone(), begun: game.begun.clone(), levels: Some((sw.attached.clone(), levels)) });
+        let path = dir.path().join("game.json");
+        let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
+        let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();
+        let mut r = Runner::new(&o, &mut sw, frames, &mut game, store, path.clone(), "s1".into(), names);
+        r.record_session(SessionMode::Attach, "grid", chrono::Utc::now()).unwrap();
+        assert_eq!(r.run(&mut search).unwrap(), None);
+        (GameStore::load(&path).unwrap(), search.told)
+    }
+
+    /// A search that passes everything through and keeps what it is told.
+    struct Told {
+        inner: Box<dyn Search>,
+        told: Vec<(usize, Option<f64>)>,
+    }
+
+    impl Search for Told {
+        fn name(&self) -> &'static str {
+            "told"
+        }
+        fn next_batch(&mut self) -> Option<Vec<super::super::search::Ask>> {
+            self.inner.next_batch()
+        }
+        fn tell(&mut self, id: usize, score: Option<f64>) {
+            self.told.push((id, score));
+            self.inner.tell(id, score);
+        }
+        fn best(&self) -> Option<(SchedConfig, f64)> {
+            self.inner.best()
+        }
+    }
+
+    /// The trials of each block (round), by name, sorted.
+    fn rounds(store: &GameStore) -> Vec<Vec<String>> {
+        let last = store.trials.iter().map(|t| t.block).max().unwrap_or(0);
+        (1..=last)
+            .map(|b| {
+                let mut names: Vec<String> = store.trials.iter().filter(|t| t.block == b).map(|t| t.name.clone()).collect();
+                names.sort();
+                names
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interleaved_rounds_run_every_contender_once_and_the_confidently_worse_stop() {
+        // s500 halves the kernel's p99; the defaults (slice_us 1000) match
+        // it; s2000 and s4000 double it.
+        let levels = [(None, 10), (Some(500), 5), (Some(1000), 10), (Some(2000), 20), (Some(4000), 20)];
+        let (store, told) = race(&[500, 2000, 4000], &levels, 10.0, vec![]);
+        let rounds = rounds(&store);
+        // Every contender in each of the first MIN_ROUNDS rounds, none twice.
+        let all: Vec<String> = ["baseline", "defaults", "s2000", "s4000", "s500"].map(String::from).to_vec();
+        for r in &rounds[..super::super::race::MIN_ROUNDS] {
+            assert_eq!(r, &all, "{rounds:?}");
+        }
+        // Then the three beaten by s500 stop, and one round with s500 and
+        // the kernel alone would be the most there is: decided at once.
+        assert_eq!(rounds.len(), super::super::race::MIN_ROUNDS, "{rounds:?}");
+        for t in &store.trials {
+            assert_eq!((t.planned_secs, t.warmup_secs), (0.005, 0.001), "segments and guard, not trials: {t:?}");
+            assert_eq!(t.status.label(), "ok");
+        }
+        assert_eq!(store.sessions[0].measure, Some(MeasureMode::Interleaved));
+        assert_eq!(store.sessions[0].trial_secs, 0.005);
+        // The search hears each config once, relative to the kernel.
+        let mut scores: Vec<f64> = told.iter().map(|(_, s)| s.unwrap()).collect();
+        scores.sort_by(f64::total_cmp);
+        assert_eq!(told.len(), 3, "{told:?}");
+        assert!((scores[0] - 0.5).abs() < 0.02 && (scores[2] - 2.0).abs() < 0.05, "{scores:?}");
+    }
+
+    #[test]
+    fn identical_configs_race_to_the_last_round_and_a_failed_load_leaves_the_race() {
+        // Twins of the kernel's p99, and s4000 that does not load.
+        let levels = [(None, 10), (Some(500), 10), (Some(2000), 10), (Some(1000), 10)];
+        let (store, told) = race(&[500, 2000, 4000], &levels, 1440.0, vec![4000]);
+        let rounds = rounds(&store);
+        assert_eq!(rounds.len(), MAX_ROUNDS, "undecided twins run on");
+        // s4000: tried in the first round, failed, never again.
+        let s4000: Vec<_> = store.trials.iter().filter(|t| t.name == "s4000").collect();
+        assert_eq!(s4000.len(), 1);
+        assert_eq!((s4000[0].block, s4000[0].status.label()), (1, "failed"));
+        // No twin stops: each runs in every round.
+        for r in &rounds {
+            for n in ["baseline", "defaults", "s2000", "s500"] {
+                assert!(r.contains(&n.to_string()), "{rounds:?}");
+            }
+        }
+        assert_eq!(told.iter().filter(|(_, s)| s.is_none()).count(), 1, "the failed one: {told:?}");
+        assert!(told.iter().flat_map(|(_, s)| *s).all(|s| (s - 1.0).abs() < 0.03), "{told:?}");
+    }
+
+    #[test]
+    fn a_spent_budget_ends_the_race_after_the_round_and_the_tune_with_it() {
+        let levels = [(None, 10), (Some(500), 5), (Some(1000), 10), (Some(2000), 20)];
+        let (store, told) = race(&[500, 2000], &levels, 1e-9, vec![]);
+        assert_eq!(rounds(&store).len(), 1, "one round, then the budget is spent");
+        // The search hears the one round's scores.
+        let mut scores: Vec<f64> = told.iter().map(|(_, s)| s.unwrap()).collect();
+        scores.sort_by(f64::total_cmp);
+        assert!((scores[0] - 0.5).abs() < 0.02 && (scores[1] - 2.0).abs() < 0.05, "{scores:?}");
+    }
+
+    #[test]
+    fn a_segment_is_about_300_frames_at_the_games_rate_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(dir.path());
+        assert_eq!(segment_for(&o, Some(60.0)), Duration::from_secs(5));
+        assert_eq!(segment_for(&o, Some(1000.0)), MIN_SEGMENT);
+        assert_eq!(segment_for(&o, Some(5.0)), MAX_SEGMENT);
+        assert_eq!(segment_for(&o, None), MIN_SEGMENT * 2);
+        o.segment_secs = Some(7.5);
+        assert_eq!(segment_for(&o, Some(60.0)), Duration::from_secs_f64(7.5));
     }
 }

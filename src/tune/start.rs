@@ -27,7 +27,7 @@ use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
 use crate::sched::session::{Feeds, Session};
 use crate::sched::{SchedConfig, game_tree, preflight};
-use crate::store::{GameStore, SessionMode, SystemInfo, store_path};
+use crate::store::{GameStore, MeasureMode, SessionMode, SystemInfo, store_path};
 
 /// A game we started gets this long to exit after SIGTERM.
 const GAME_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -57,7 +57,12 @@ fn plan(opts: &TuneOptions) -> Result<Prepared> {
         Strategy::Grid if !seeds.is_empty() => None,
         _ => trials.space.as_ref(),
     };
-    let search = new_search(opts.search, &seeds, space, opts.repeats, opts.max_trials, opts.seed)
+    // Interleaved, a grid's repeats are the race's rounds: one pass.
+    let repeats = match (opts.measure, opts.search) {
+        (MeasureMode::Interleaved, Strategy::Grid) => 1,
+        _ => opts.repeats,
+    };
+    let search = new_search(opts.search, &seeds, space, repeats, opts.max_trials, opts.seed)
         .map_err(|e| e.context(format!("trial file {}", trials.path.display())))?;
     let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
     preflight::check_all()?;

@@ -159,6 +159,106 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
     interval(estimate, reps)
 }
 
+/// ln Γ(x), x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let t = x + 7.5;
+    let sum = C[1..].iter().enumerate().fold(C[0], |s, (i, c)| s + c / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// The regularized incomplete beta function I_x(a, b), by its continued
+/// fraction (modified Lentz), on the side where it converges fast.
+fn inc_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - inc_beta(1.0 - x, b, a);
+    }
+    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp() / a;
+    let tiny = 1e-300;
+    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
+    d = 1.0 / if d.abs() < tiny { tiny } else { d };
+    let mut f = d;
+    for m in 1..300 {
+        let m = m as f64;
+        for num in [m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m)), -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))] {
+            d = 1.0 + num * d;
+            d = 1.0 / if d.abs() < tiny { tiny } else { d };
+            c = 1.0 + num / c;
+            c = if c.abs() < tiny { tiny } else { c };
+            f *= c * d;
+        }
+        if (c * d - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    front * f
+}
+
+/// P(T ≤ t) for Student's t with `df` degrees of freedom.
+fn t_cdf(t: f64, df: f64) -> f64 {
+    let tail = 0.5 * inc_beta(df / (df + t * t), df / 2.0, 0.5);
+    if t > 0.0 { 1.0 - tail } else { tail }
+}
+
+/// The Student t quantile: the t with P(T ≤ t) = `p` (p in (0.5, 1)), by
+/// bisection of the distribution function. NaN for `df` 0.
+pub fn t_quantile(p: f64, df: usize) -> f64 {
+    if df == 0 {
+        return f64::NAN;
+    }
+    let (mut lo, mut hi) = (0.0, 1e6);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if t_cdf(mid, df as f64) < p { lo = mid } else { hi = mid }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Ratio a ÷ b of values paired by round (a config's and a reference's p99
+/// in the same round of an interleaved race): the geometric mean of the
+/// per-round ratios, with a two-sided t-interval of confidence `level` on
+/// their logarithms (0.95 for a verdict; a race's repeated looks need a
+/// higher one, see `tune::race`). The round
+/// is the unit of replication: a round's ratio carries the noise of both
+/// segments' p99s and whatever the scene did between them, so the spread
+/// of the ratios over rounds is the whole noise, with nothing resampled.
+/// Pairs with a missing or non-positive value are skipped; fewer than two
+/// pairs give a NaN interval.
+pub fn paired_ratio(pairs: impl IntoIterator<Item = (f64, f64)>, level: f64) -> Interval {
+    let logs: Vec<f64> = pairs.into_iter().filter(|&(a, b)| a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()).map(|(a, b)| (a / b).ln()).collect();
+    let n = logs.len();
+    if n == 0 {
+        return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
+    }
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return Interval { estimate: mean.exp(), low: f64::NAN, high: f64::NAN };
+    }
+    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = t_quantile(0.5 + level / 2.0, n - 1) * (var / n as f64).sqrt();
+    Interval { estimate: mean.exp(), low: (mean - half).exp(), high: (mean + half).exp() }
+}
+
 /// Average-fps ratio config ÷ baseline (geometric mean over pairs).
 pub fn fps_ratio(pairs: &[Pair]) -> f64 {
     geo_mean(pairs.iter().filter(|p| !p.config.is_empty() && !p.baseline.is_empty()).map(|p| avg_fps(p.config) / avg_fps(p.baseline)))
@@ -276,6 +376,31 @@ mod tests {
         let r1 = p99_us(&c1) / p99_us(&b1);
         assert!((r.estimate - r1).abs() < 0.05, "{r:?} vs {r1}");
         assert!(r.high < 1.0, "{r:?}");
+    }
+
+    #[test]
+    fn paired_ratio_is_the_geometric_mean_with_a_t_interval() {
+        // Ratios 0.9, 1.0 and 1.1 around a scene that doubles: the scene
+        // cancels in each pair.
+        let r = paired_ratio([(900.0, 1000.0), (2000.0, 2000.0), (1100.0, 1000.0)], 0.95);
+        let logs = [0.9f64.ln(), 0.0, 1.1f64.ln()];
+        let mean = logs.iter().sum::<f64>() / 3.0;
+        let sd = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        assert!((r.estimate - mean.exp()).abs() < 1e-12, "{r:?}");
+        assert!((r.high.ln() - mean - 4.303 * sd / 3f64.sqrt()).abs() < 1e-4, "{r:?}");
+        assert!(r.low < 1.0 && r.high > 1.0, "{r:?}");
+        // Consistently 20 % lower: beyond the noise.
+        let r = paired_ratio([(800.0, 1000.0), (1650.0, 2000.0), (790.0, 1000.0), (1220.0, 1500.0)], 0.95);
+        assert!(r.high < 1.0, "{r:?}");
+        // One pair: an estimate, no interval; none or unusable: NaN.
+        let one = paired_ratio([(1.0, 2.0), (f64::NAN, 1.0), (1.0, 0.0)], 0.95);
+        assert!((one.estimate - 0.5).abs() < 1e-12 && one.low.is_nan(), "{one:?}");
+        assert!(paired_ratio([], 0.95).estimate.is_nan());
+        // Student's t against published quantiles.
+        for (p, df, t) in [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 10, 2.228), (0.975, 40, 2.021), (0.995, 5, 4.032), (0.9995, 4, 8.610), (0.9995, 30, 3.646)] {
+            assert!((t_quantile(p, df) - t).abs() < 0.001, "t({p}, {df}) = {} not {t}", t_quantile(p, df));
+        }
+        assert!(t_quantile(0.975, 0).is_nan());
     }
 
     #[test]
