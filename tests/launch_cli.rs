@@ -104,7 +104,12 @@ fn the_game_starts_with_no_signal_of_ours_blocked() {
     let out = dir.path().join("mask");
     let status = Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
         .args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"])
-        .args(["sh", "-c", &format!("grep SigBlk /proc/$$/status > {}", out.display())])
+        // The mask of the game's own process, read by itself: `exec`, so
+        // grep *is* the process the wrapper started (a mask survives exec).
+        // Not /proc/$$ read from a child of the shell: dash blocks every
+        // signal around its wait for that child, and a reader that catches
+        // it there sees fffffffe7ffbfeff (one clean-clone CI run did).
+        .args(["sh", "-c", &format!("exec grep SigBlk /proc/self/status > {}", out.display())])
         .stderr(Stdio::null())
         .status()
         .unwrap();
