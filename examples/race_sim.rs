@@ -1,0 +1,190 @@
+//! Simulation benchmark: block trials against the interleaved race on games
+//! whose scenes change.
+//!
+//! A synthetic game plays scenes of 10–180 s whose frame-time level differs
+//! by 0.5–2× and whose spread (noise, stutters) differs too. Three
+//! contenders: a config A, the defaults D and the kernel's scheduler K; A
+//! either schedules exactly like the others (the A/A case: any verdict but
+//! "no significant difference" is wrong) or truly cuts every frame time by
+//! 5 % or 20 % (missing it is wrong). Both schedules measure the same kind of game
+//! through the real code: blocks as `tune` does by default (per block a
+//! 10-s warm-up and a 120-s trial per contender in random order, 2 blocks),
+//! the interleaved race through `tune::race` (5-s segments after a 1-s
+//! guard, a 10-minute budget); A's verdict against K comes from
+//! `verdict::score` as the report computes it (pairs by block = by round).
+//!
+//!     cargo run --release --example race_sim [-- SEEDS]
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use scx_gamer::tune::race::Race;
+use scx_gamer::verdict::score::{Pair, Verdict, fps_ratio, p99_ratio, p99_us, verdict};
+
+/// 60 fps at level 1.
+const BASE_US: f64 = 16_667.0;
+/// Time a switch takes (the in-process switch under TCG, BENCHMARKS.md).
+const SWITCH_SECS: f64 = 0.07;
+
+/// The game: scenes, each with its level and spread, and AR(1) noise.
+struct Game {
+    rng: StdRng,
+    /// Seconds left in the current scene, its level and spread.
+    scene_left: f64,
+    level: f64,
+    spread: f64,
+    ar: f64,
+    /// Play time so far (s).
+    clock: f64,
+}
+
+impl Game {
+    fn new(seed: u64) -> Game {
+        let mut g = Game { rng: StdRng::seed_from_u64(seed), scene_left: 0.0, level: 1.0, spread: 1.0, ar: 0.0, clock: 0.0 };
+        g.next_scene();
+        g
+    }
+
+    fn next_scene(&mut self) {
+        self.scene_left = self.rng.random_range(10.0..180.0);
+        self.level = self.rng.random_range(0.5f64.ln()..2f64.ln()).exp();
+        self.spread = self.rng.random_range(0.5..2.0);
+    }
+
+    /// One frame under a scheduler that scales frame times by `effect`.
+    fn frame(&mut self, effect: f64) -> u32 {
+        let g = gauss(&mut self.rng);
+        self.ar = 0.9 * self.ar + 0.05 * self.spread * (1.0 - 0.81f64).sqrt() * g;
+        let mut f = BASE_US * self.level * (1.0 + self.ar).max(0.2);
+        if self.rng.random::<f64>() < 0.01 * self.spread {
+            f *= self.rng.random_range(2.0..4.0);
+        }
+        let f = f * effect;
+        self.pass(f / 1e6);
+        f as u32
+    }
+
+    /// Let `secs` of play go by.
+    fn pass(&mut self, secs: f64) {
+        self.clock += secs;
+        self.scene_left -= secs;
+        while self.scene_left <= 0.0 {
+            let over = -self.scene_left;
+            self.next_scene();
+            self.scene_left -= over;
+        }
+    }
+
+    /// Frames of `secs` of play, after `skip` seconds whose frames are not kept.
+    fn play(&mut self, effect: f64, skip: f64, secs: f64) -> Vec<u32> {
+        self.pass(SWITCH_SECS);
+        let start = self.clock;
+        while self.clock - start < skip {
+            self.frame(effect);
+        }
+        let start = self.clock;
+        let mut frames = Vec::new();
+        while self.clock - start < secs {
+            frames.push(self.frame(effect));
+        }
+        frames
+    }
+}
+
+fn gauss(rng: &mut StdRng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// A's verdict against K and the play time it took.
+struct Outcome {
+    verdict: Verdict,
+    minutes: f64,
+}
+
+/// Contenders: 0 = A, 1 = D, 2 = K.
+const K: usize = 2;
+
+fn a_vs_k(rounds: &[[Option<Vec<u32>>; 3]]) -> Verdict {
+    let pairs: Vec<Pair> =
+        rounds.iter().filter_map(|r| Some(Pair { config: r[0].as_deref()?, baseline: r[K].as_deref()? })).collect();
+    verdict(&p99_ratio(&pairs), fps_ratio(&pairs), 0)
+}
+
+/// `tune`'s default blocks: 2 blocks, each contender 10 s + 120 s.
+fn blocks(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcome {
+    let mut rounds = Vec::new();
+    for _ in 0..2 {
+        let mut idx = [0, 1, 2];
+        idx.shuffle(order);
+        let mut round: [Option<Vec<u32>>; 3] = Default::default();
+        for i in idx {
+            round[i] = Some(game.play(effects[i], 10.0, 120.0));
+        }
+        rounds.push(round);
+    }
+    Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
+}
+
+/// The interleaved race: 5-s segments after a 1-s guard, 10-min budget.
+fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcome {
+    let mut race = Race::new(3, Some(K));
+    let mut rounds = Vec::new();
+    while !race.decided() && rounds.len() < 60 {
+        let mut idx = race.running();
+        idx.shuffle(order);
+        let mut round: [Option<Vec<u32>>; 3] = Default::default();
+        for i in idx {
+            let frames = game.play(effects[i], 1.0, 5.0);
+            race.record(i, Some(p99_us(&frames)));
+            round[i] = Some(frames);
+        }
+        race.end_round();
+        rounds.push(round);
+        if game.clock >= 600.0 {
+            break;
+        }
+    }
+    Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
+}
+
+fn main() {
+    let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    println!("| case | schedule | wrong verdicts | A's verdicts (better / none / worse) | play time, median (max) |");
+    println!("|---|---|---|---|---|");
+    for (case, effect_a, right) in [("A/A (no true difference)", 1.0, Verdict::NoSignificantDifference), ("A 5 % faster", 0.95, Verdict::Better), ("A 20 % faster", 0.8, Verdict::Better)] {
+        type Schedule = fn(&mut Game, [f64; 3], &mut StdRng) -> Outcome;
+        let schedules: [(&str, Schedule); 2] = [("blocks (2 × 130 s each)", blocks), ("interleaved race", interleaved)];
+        for (name, run) in schedules {
+            let mut counts = [0usize; 3];
+            let mut minutes = Vec::new();
+            let mut wrong = 0;
+            for seed in 0..seeds {
+                let mut game = Game::new(seed);
+                let mut order = StdRng::seed_from_u64(seed ^ 0x5eed);
+                let o = run(&mut game, [effect_a, 1.0, 1.0], &mut order);
+                match o.verdict {
+                    Verdict::Better | Verdict::FpsLoss => counts[0] += 1,
+                    Verdict::Worse => counts[2] += 1,
+                    _ => counts[1] += 1,
+                }
+                let as_right = matches!((o.verdict, right), (Verdict::Better | Verdict::FpsLoss, Verdict::Better)) || o.verdict == right;
+                if !as_right {
+                    wrong += 1;
+                }
+                minutes.push(o.minutes);
+            }
+            minutes.sort_by(f64::total_cmp);
+            println!(
+                "| {case} | {name} | {:.0} % | {} / {} / {} | {:.1} min ({:.1}) |",
+                100.0 * wrong as f64 / seeds as f64,
+                counts[0],
+                counts[1],
+                counts[2],
+                minutes[minutes.len() / 2],
+                minutes[minutes.len() - 1]
+            );
+        }
+    }
+}
