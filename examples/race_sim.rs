@@ -107,8 +107,7 @@ struct Outcome {
 const K: usize = 2;
 
 fn a_vs_k(rounds: &[[Option<Vec<u32>>; 3]]) -> Verdict {
-    let pairs: Vec<Pair> =
-        rounds.iter().filter_map(|r| Some(Pair { config: r[0].as_deref()?, baseline: r[K].as_deref()? })).collect();
+    let pairs: Vec<Pair> = rounds.iter().filter_map(|r| Some(Pair { config: r[0].as_deref()?, baseline: r[K].as_deref()? })).collect();
     verdict(&p99_ratio(&pairs), fps_ratio(&pairs), 0)
 }
 
@@ -153,7 +152,11 @@ fn main() {
     let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
     println!("| case | schedule | wrong verdicts | A's verdicts (better / none / worse) | play time, median (max) |");
     println!("|---|---|---|---|---|");
-    for (case, effect_a, right) in [("A/A (no true difference)", 1.0, Verdict::NoSignificantDifference), ("A 5 % faster", 0.95, Verdict::Better), ("A 20 % faster", 0.8, Verdict::Better)] {
+    for (case, effect_a, right) in [
+        ("A/A (no true difference)", 1.0, Verdict::NoSignificantDifference),
+        ("A 5 % faster", 0.95, Verdict::Better),
+        ("A 20 % faster", 0.8, Verdict::Better),
+    ] {
         type Schedule = fn(&mut Game, [f64; 3], &mut StdRng) -> Outcome;
         let schedules: [(&str, Schedule); 2] = [("blocks (2 × 130 s each)", blocks), ("interleaved race", interleaved)];
         for (name, run) in schedules {

@@ -31,6 +31,21 @@ dump_state() {
     echo "--- end of state"
 }
 
+# press_keys KEY...: real key presses on the VM's PS/2 keyboard (qemu's key
+# names: a, b, ret, spc, …; each pressed and released), sent by the host's
+# vm-run through qemu's monitor: the path a player's keyboard takes, from
+# the i8042 controller up through the kernel's input core.
+press_keys() {
+    local req=${SCX_GAMER_VM_WORK:?press_keys: not in the VM test bed}/sendkey.req
+    rm -f "$SCX_GAMER_VM_WORK/sendkey.done"
+    echo "$*" > "$req.tmp" && mv "$req.tmp" "$req"
+    wait_for 30 "the host to press the keys '$*'" test -e "$SCX_GAMER_VM_WORK/sendkey.done"
+    if [ -s "$SCX_GAMER_VM_WORK/sendkey.err" ]; then
+        cat "$SCX_GAMER_VM_WORK/sendkey.err"
+        return 1
+    fi
+}
+
 # nap SECS: sleep without a process (read on a FIFO nothing writes to):
 # tests count processes named `sleep` (`pgrep -x sleep`), and the helpers'
 # own must not show up among them.

@@ -238,6 +238,42 @@ cat /tmp/run.out
 }
 
 #[test]
+fn a_real_key_press_opens_the_input_window_through_the_kernel_hook() {
+    // Keys pressed on the VM's PS/2 keyboard (qemu's monitor, from the
+    // host): i8042 → atkbd → the kernel's input core, where the fentry hook
+    // counts them. No /dev/input, no userspace reader: the evdev module is
+    // not even loaded in the guest.
+    let script = format!(
+        r#"{GAME_LIKE_LOAD}
+# A 200-ms window per key: five keys keep it open for about a second.
+SCX_GAMER_INPUT_HOOK=1 $SCX_GAMER run --game-pid $GAME --input-dir /nonexistent --input-window-us 200000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
+SCHED=$!
+wait_state enabled
+wait_line /tmp/run.out '"input_hook":1' 60
+{CPU_HOGS}
+echo EVDEV_LOADED=$(grep -c '^evdev ' /proc/modules)
+press_keys a b c d e
+# Each key: a press and a release (two EV_KEY events; the scan codes and
+# SYN reports do not count).
+N=10
+counted() {{ [ "$(grep -o '"input_events":[0-9]*' /tmp/run.out | awk -F: '{{s += $2}} END {{print s + 0}}')" -ge $N ]; }}
+wait_for 60 "$N input events in the stats" counted
+kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
+kill $HOGS $GAME
+cat /tmp/run.out
+"#
+    );
+    let out = run_in_vm(&script, 300);
+    assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("EVDEV_LOADED"), "0", "no evdev: the hook alone sees the keys");
+    let t = totals(&out);
+    assert_eq!(num(&t, "input_hook"), 1, "{t}");
+    assert_eq!(num(&t, "input_events"), 10, "five keys pressed and released: {t}");
+    assert!(num(&t, "boosted_dispatches") > 0, "the window opened: {t}");
+    assert!(num(&t, "preempt_kicks") > 0, "{t}");
+}
+
+#[test]
 fn an_ejected_scheduler_exits_nonzero_with_the_kernels_reason() {
     let script = r#"
 $SCX_GAMER --slice-us 2000 > /tmp/out 2>&1 & SCHED=$!   # no subcommand: means run

@@ -305,6 +305,61 @@ kill $G
 }
 
 #[test]
+fn an_interleaved_tune_runs_rounds_of_short_segments_over_changing_scenes() {
+    // A game whose frame times change with its scenes (its per-frame work
+    // changes 0.5–2× every ~10 s), two configs that schedule alike (no
+    // input comes) and the kernel's scheduler, in rounds until the budget.
+    let script = r#"
+mkdir -p /tmp/fl
+MANGOHUD=1 MANGOHUD_CONFIG=output_folder=/tmp/fl,log_interval=0 \
+    $FRAMELOOP --fps 100 --work-us 1000 --threads 1 --scenes 10 --seconds 900 --output-folder /tmp/fl --exe fl-game >/dev/null 2>&1 &
+G=$!
+$SCX_GAMER attach --pid $G --trials trials/twins.toml --measure interleaved --segment-secs 3 --guard-secs 1 --budget-mins 1.5 \
+    --seed 4 --data /tmp/ml_data > /tmp/a.out 2>&1 &
+wait_pid $! 400; echo ATTACH_RC=$?
+kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
+cat /tmp/a.out
+cat /tmp/ml_data/*.json
+$SCX_GAMER report --data /tmp/ml_data --json
+kill $G
+"#;
+    let out = run_in_vm(script, 600);
+    assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
+    assert_eq!(out.field("GAME_ALIVE"), "yes");
+    let store = store(&out);
+    let session = &store["sessions"][0];
+    assert_eq!(session["measure"], "interleaved", "{session}");
+    assert_eq!((session["trial_secs"].as_f64(), session["warmup_secs"].as_f64()), (Some(3.0), Some(1.0)));
+    let t = trials(&store);
+    // Rounds are blocks: each has every contender still running once.
+    let last = t.iter().filter_map(|x| x["block"].as_u64()).max().unwrap_or(0);
+    assert!(last >= 2, "at least two rounds in 1.5 min:\n{}", show(&out));
+    for b in 1..=last {
+        let mut names: Vec<&str> = t.iter().filter(|x| x["block"] == b).map(|x| x["name"].as_str().unwrap()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len(), "round {b} ran a contender twice: {names:?}");
+        assert!(names.contains(&"baseline"), "round {b}: {names:?}");
+    }
+    for b in 1..=last.min(3) {
+        assert_eq!(t.iter().filter(|x| x["block"] == b).count(), 3, "the first rounds run all three");
+    }
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        assert_eq!(trial["planned_secs"].as_f64(), Some(3.0), "segments, not trials");
+        let n = frames(trial);
+        assert!(n > 30 && n < 600, "{n} frames in a 3 s segment");
+    }
+    assert!(out.output.contains("the play-time budget (1.5 min) is spent") || out.output.contains("rounds, decided"), "{}", show(&out));
+    let ranking = out.json_lines_with("rows").into_iter().next().unwrap_or_else(|| panic!("no report --json:\n{}", show(&out)));
+    assert_eq!(ranking["rows"].as_array().unwrap().len(), 3, "{ranking}");
+    if std::env::var_os("SCX_GAMER_TEST_SHOW").is_some() {
+        eprintln!("{}", show(&out));
+    }
+}
+
+#[test]
 fn a_cpu_hotplug_during_a_trial_restarts_the_scheduler_and_the_trial_is_measured_again() {
     // A CPU goes offline and online while a config is being measured: the
     // kernel ejects scx_gamer twice, the tuner brings it back each time, and

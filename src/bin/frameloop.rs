@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,14 @@ struct Opts {
     /// Worker threads, each doing --work-us per frame in parallel.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Scenes of about this many seconds (0.5–1.5× at random): each scene
+    /// multiplies the per-frame work (render thread and workers) by 0.5–2×,
+    /// as a menu, a fight or a cutscene change a game's frame times.
+    #[arg(long)]
+    scenes: Option<f64>,
+    /// Seed of the scene schedule (the same seed, the same scenes).
+    #[arg(long, default_value_t = 1)]
+    scene_seed: u64,
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -124,6 +132,9 @@ fn main() -> Result<()> {
     if !fps_ok || !seconds_ok {
         bail!("--fps must be >= 0 and --seconds > 0");
     }
+    if o.scenes.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+        bail!("--scenes must be > 0 seconds");
+    }
     if !(o.warmup_secs >= 0.0 && o.warmup_secs < o.seconds) {
         bail!("--warmup-secs must be >= 0 and less than --seconds");
     }
@@ -142,21 +153,24 @@ fn main() -> Result<()> {
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, toggle.clone())?;
     }
     // (After the handlers: calibration takes seconds on a slow machine.)
-    let rounds = (o.work_us as f64 * rounds_per_us()) as u64;
+    let base_rounds = (o.work_us as f64 * rounds_per_us()) as u64;
+    // This frame's work (the scene's level), for the workers too.
+    let rounds = Arc::new(AtomicU64::new(base_rounds));
+    let mut scenes = o.scenes.map(|mean| Scenes::new(mean, o.scene_seed));
 
     // Workers do their share of each frame between two barrier waits.
     let barrier = Arc::new(Barrier::new(o.threads + 1));
     let done = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..o.threads)
         .map(|_| {
-            let (b, d) = (barrier.clone(), done.clone());
+            let (b, d, r) = (barrier.clone(), done.clone(), rounds.clone());
             std::thread::spawn(move || {
                 loop {
                     b.wait();
                     if d.load(Ordering::Relaxed) {
                         break;
                     }
-                    work(rounds);
+                    work(r.load(Ordering::Relaxed));
                     b.wait();
                 }
             })
@@ -172,10 +186,13 @@ fn main() -> Result<()> {
     let mut last = start;
     let mut next = start + period;
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        if let Some(s) = scenes.as_mut() {
+            rounds.store((base_rounds as f64 * s.level(Instant::now())) as u64, Ordering::Relaxed);
+        }
         if o.threads > 0 {
             barrier.wait();
         }
-        work(rounds);
+        work(rounds.load(Ordering::Relaxed));
         if o.threads > 0 {
             barrier.wait();
         }
@@ -213,6 +230,40 @@ fn main() -> Result<()> {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The scene schedule: scenes of 0.5–1.5× `mean` seconds, each with a work
+/// level of 0.5–2× (log-uniform), from a seeded generator (xorshift: the
+/// same seed gives the same scenes on every machine).
+struct Scenes {
+    mean: f64,
+    state: u64,
+    until: Option<Instant>,
+    level: f64,
+}
+
+impl Scenes {
+    fn new(mean: f64, seed: u64) -> Scenes {
+        Scenes { mean, state: seed.max(1), until: None, level: 1.0 }
+    }
+
+    /// Uniform in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        (self.state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The work level at `now`, starting a new scene when the last ended.
+    fn level(&mut self, now: Instant) -> f64 {
+        if self.until.is_none_or(|u| now >= u) {
+            let secs = self.mean * (0.5 + self.next());
+            self.until = Some(now + Duration::from_secs_f64(secs));
+            self.level = 2f64.powf(2.0 * self.next() - 1.0);
+        }
+        self.level
+    }
 }
 
 /// One log file, from logging on to logging off.
@@ -286,5 +337,23 @@ mod tests {
         let got = mangohud_output_folder("fps_limit=60, output_folder=/tmp/logs ,log_interval=0,control=mangohud-%p");
         assert_eq!(got, Some(PathBuf::from("/tmp/logs")));
         assert_eq!(mangohud_output_folder("log_interval=0,no_display"), None);
+    }
+
+    #[test]
+    fn scenes_change_level_within_bounds_on_a_seeded_schedule() {
+        let t0 = Instant::now();
+        let run = |seed| {
+            let mut s = Scenes::new(10.0, seed);
+            (0..2000).map(|ms| s.level(t0 + Duration::from_millis(ms * 50))).collect::<Vec<f64>>()
+        };
+        let a = run(7);
+        assert_eq!(a, run(7), "the same seed, the same scenes");
+        assert_ne!(a, run(8));
+        assert!(a.iter().all(|&l| (0.5..=2.0).contains(&l)), "levels within 0.5–2×");
+        // 100 s in scenes of 5–15 s: between 6 and 21 scene changes.
+        let changes = a.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!((6..=21).contains(&changes), "{changes} scene changes");
+        let (lo, hi) = a.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+        assert!(hi / lo > 1.5, "the scenes differ: {lo}–{hi}");
     }
 }

@@ -4,4 +4,4 @@ pub mod file;
 pub mod record;
 
 pub use file::{find_store, list_stores, store_path};
-pub use record::{GameStore, Observed, SessionInfo, MeasureMode, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus};
+pub use record::{GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus};

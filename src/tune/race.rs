@@ -39,7 +39,11 @@ pub const DROP_LEVEL: f64 = 0.999;
 pub enum Lane {
     Running,
     /// Confidently worse than `leader` after `round` rounds.
-    Dropped { round: usize, leader: usize, ratio: Interval },
+    Dropped {
+        round: usize,
+        leader: usize,
+        ratio: Interval,
+    },
     /// Failed to load or was ejected: never measured again (such a config
     /// cannot win, see `verdict::rank`).
     Failed,
@@ -121,11 +125,7 @@ impl Race {
 
     /// The running config with the lowest score.
     pub fn leader(&self) -> Option<usize> {
-        self.running_configs()
-            .into_iter()
-            .filter_map(|i| Some((i, self.score(i)?)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
+        self.running_configs().into_iter().filter_map(|i| Some((i, self.score(i)?))).min_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
     }
 
     /// Close the round: keep its p99s, drop what is confidently worse than

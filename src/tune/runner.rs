@@ -471,7 +471,13 @@ impl<'a> Runner<'a> {
     }
 
     /// One trial: switch to `item`, wait `warmup`, measure for `planned`.
-    fn run_trial(&mut self, item: &TrialItem, block: u32, planned: Duration, warmup: Duration) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
+    fn run_trial(
+        &mut self,
+        item: &TrialItem,
+        block: u32,
+        planned: Duration,
+        warmup: Duration,
+    ) -> Result<(TrialRecord, Vec<u32>, Option<Stop>)> {
         let (kind, config) = match item {
             TrialItem::Baseline => (TrialKind::Baseline, None),
             TrialItem::Config { config, .. } => (TrialKind::Config, Some(*config)),
@@ -577,7 +583,13 @@ impl<'a> Runner<'a> {
     /// Warm up, then measure for `planned` (counters and observed states
     /// into `rec`). Returns how the measurement's wait ended (None: it
     /// never began, `rec.status` says why) and whether it began.
-    fn measure(&mut self, rec: &mut TrialRecord, planned: Duration, warmup: Duration, progress: &mut TrialProgress) -> Result<(Option<WaitEnd>, bool)> {
+    fn measure(
+        &mut self,
+        rec: &mut TrialRecord,
+        planned: Duration,
+        warmup: Duration,
+        progress: &mut TrialProgress,
+    ) -> Result<(Option<WaitEnd>, bool)> {
         progress.set_message("warming up");
         let waited = self.wait(Instant::now() + warmup, None, None)?;
         let WaitEnd::Done = waited else { return Ok((Some(waited), false)) };
@@ -639,6 +651,9 @@ mod tests {
 
     /// What happens to the fakes, in order, for the assertions.
     type Log = Rc<RefCell<Vec<String>>>;
+    /// The slice_us of the config the fake switcher has attached (None:
+    /// the kernel's scheduler).
+    type Attached = Rc<std::cell::Cell<Option<u64>>>;
 
     /// A switcher that loads nothing: configs with slice_us in `bad_load`
     /// fail to load; one with slice_us == `eject` is ejected mid-way; SIGINT
@@ -658,7 +673,7 @@ mod tests {
         stat_reads: u64,
         /// The attached config's slice_us (None: the kernel's scheduler),
         /// for the frames to depend on.
-        attached: Rc<std::cell::Cell<Option<u64>>>,
+        attached: Attached,
     }
 
     impl Switcher for FakeSwitcher {
@@ -716,7 +731,7 @@ mod tests {
         kind: SourceKind,
         log: Log,
         begun: Rc<std::cell::Cell<usize>>,
-        levels: Option<(Rc<std::cell::Cell<Option<u64>>>, HashMap<Option<u64>, u64>)>,
+        levels: Option<(Attached, HashMap<Option<u64>, u64>)>,
     }
 
     impl Frames for FakeFrames {
@@ -956,7 +971,12 @@ mod tests {
     /// An interleaved tune of `configs` (by slice_us) whose frames are at
     /// `levels` (ms by slice_us; None: the kernel's scheduler), with a
     /// search that records what it is told.
-    fn race(configs: &[u64], levels: &[(Option<u64>, u64)], budget_mins: f64, bad_load: Vec<u64>) -> (GameStore, Vec<(usize, Option<f64>)>) {
+    fn race(
+        configs: &[u64],
+        levels: &[(Option<u64>, u64)],
+        budget_mins: f64,
+        bad_load: Vec<u64>,
+    ) -> (GameStore, Vec<(usize, Option<f64>)>) {
         let dir = tempfile::tempdir().unwrap();
         let mut o = opts(dir.path());
         o.measure = MeasureMode::Interleaved;
@@ -968,8 +988,12 @@ mod tests {
         let mut sw = FakeSwitcher { bad_load, ..Default::default() };
         let mut game = FakeGame::new(None);
         let levels = levels.iter().map(|&(s, ms)| (s, ms * 1_000_000)).collect();
-        let frames =
-            Box::new(FakeFrames { kind: SourceKind::Stream, log: sw.log.clone(), begun: game.begun.clone(), levels: Some((sw.attached.clone(), levels)) });
+        let frames = Box::new(FakeFrames {
+            kind: SourceKind::Stream,
+            log: sw.log.clone(),
+            begun: game.begun.clone(),
+            levels: Some((sw.attached.clone(), levels)),
+        });
         let path = dir.path().join("game.json");
         let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
         let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();

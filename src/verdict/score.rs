@@ -200,7 +200,9 @@ fn inc_beta(x: f64, a: f64, b: f64) -> f64 {
     let mut f = d;
     for m in 1..300 {
         let m = m as f64;
-        for num in [m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m)), -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))] {
+        for num in
+            [m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m)), -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))]
+        {
             d = 1.0 + num * d;
             d = 1.0 / if d.abs() < tiny { tiny } else { d };
             c = 1.0 + num / c;
@@ -245,7 +247,8 @@ pub fn t_quantile(p: f64, df: usize) -> f64 {
 /// Pairs with a missing or non-positive value are skipped; fewer than two
 /// pairs give a NaN interval.
 pub fn paired_ratio(pairs: impl IntoIterator<Item = (f64, f64)>, level: f64) -> Interval {
-    let logs: Vec<f64> = pairs.into_iter().filter(|&(a, b)| a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()).map(|(a, b)| (a / b).ln()).collect();
+    let logs: Vec<f64> =
+        pairs.into_iter().filter(|&(a, b)| a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()).map(|(a, b)| (a / b).ln()).collect();
     let n = logs.len();
     if n == 0 {
         return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
@@ -397,7 +400,15 @@ mod tests {
         assert!((one.estimate - 0.5).abs() < 1e-12 && one.low.is_nan(), "{one:?}");
         assert!(paired_ratio([], 0.95).estimate.is_nan());
         // Student's t against published quantiles.
-        for (p, df, t) in [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 10, 2.228), (0.975, 40, 2.021), (0.995, 5, 4.032), (0.9995, 4, 8.610), (0.9995, 30, 3.646)] {
+        for (p, df, t) in [
+            (0.975, 1, 12.706),
+            (0.975, 2, 4.303),
+            (0.975, 10, 2.228),
+            (0.975, 40, 2.021),
+            (0.995, 5, 4.032),
+            (0.9995, 4, 8.610),
+            (0.9995, 30, 3.646),
+        ] {
             assert!((t_quantile(p, df) - t).abs() < 0.001, "t({p}, {df}) = {} not {t}", t_quantile(p, df));
         }
         assert!(t_quantile(0.975, 0).is_nan());
