@@ -15,12 +15,26 @@ pub fn root() -> &'static Path {
     Path::new(ROOT)
 }
 
+/// Clock ticks per second of /proc's CPU times: USER_HZ, which the kernel
+/// exports as 100 on every architecture it runs games on.
+const USER_HZ: f64 = 100.0;
+
 /// What `/proc/<pid>/stat` says that we use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
     /// `R`, `S`, `D`, `Z`, …
     pub state: char,
     pub ppid: u32,
+    /// CPU time of all its threads, user + system, in clock ticks (None
+    /// where the line is cut short).
+    pub cpu_ticks: Option<u64>,
+}
+
+impl Stat {
+    /// CPU time so far, seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        self.cpu_ticks.map(|t| t as f64 / USER_HZ)
+    }
 }
 
 /// Parse the text of `/proc/<pid>/stat`. The command name (field 2) is in
@@ -31,7 +45,13 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some(Stat { state, ppid })
+    // utime and stime are fields 14 and 15: the 10th and 11th after ppid.
+    let mut times = fields.skip(9).take(2).map(|f| f.parse::<u64>().ok());
+    let cpu_ticks = match (times.next().flatten(), times.next().flatten()) {
+        (Some(u), Some(s)) => Some(u + s),
+        _ => None,
+    };
+    Some(Stat { state, ppid, cpu_ticks })
 }
 
 /// `<root>/<pid>/stat`, or None when the process is gone.
@@ -65,6 +85,11 @@ pub fn scan_processes(root: &Path) -> Result<Vec<(u32, u32)>> {
     Ok(out)
 }
 
+/// CPU time (s) of the processes `pids` so far, those still there.
+pub fn cpu_secs<'a>(root: &Path, pids: impl IntoIterator<Item = &'a u32>) -> f64 {
+    pids.into_iter().filter_map(|&pid| stat(root, pid)?.cpu_secs()).sum()
+}
+
 /// Real uid of `pid`, from `<root>/<pid>/status`.
 pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
     let status = fs::read_to_string(root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
@@ -90,9 +115,12 @@ mod tests {
 
     #[test]
     fn stat_is_parsed_from_the_last_parenthesis() {
-        assert_eq!(parse_stat("42 (a) b) c) S 17 42 42 0"), Some(Stat { state: 'S', ppid: 17 }));
+        assert_eq!(parse_stat("42 (a) b) c) S 17 42 42 0"), Some(Stat { state: 'S', ppid: 17, cpu_ticks: None }));
         assert_eq!(parse_stat("42 (Game Thread) S 1234 0").map(|s| s.ppid), Some(1234));
-        assert_eq!(parse_stat("7 (zombie) Z 1 7"), Some(Stat { state: 'Z', ppid: 1 }));
+        assert_eq!(parse_stat("7 (zombie) Z 1 7"), Some(Stat { state: 'Z', ppid: 1, cpu_ticks: None }));
+        // utime 250 and stime 50 ticks (fields 14 and 15): 3 s.
+        let full = "9 (glxgears) R 1 9 9 0 -1 4194560 2000 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
+        assert_eq!(parse_stat(full).and_then(|s| s.cpu_secs()), Some(3.0));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) R notanumber"), None);
     }
@@ -105,6 +133,19 @@ mod tests {
         let procs = scan_processes(root()).unwrap();
         let ppid = stat(root(), me).unwrap().ppid;
         assert!(procs.contains(&(me, ppid)));
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let me = std::process::id();
+        let spent = cpu_secs(root(), &[me]);
+        let mut x = 0u64;
+        while cpu_secs(root(), &[me]) <= spent {
+            x = x.wrapping_mul(31).wrapping_add(1); // tick over
+            std::hint::black_box(x);
+        }
+        // Gone processes count nothing.
+        assert_eq!(cpu_secs(root(), &[u32::MAX]), 0.0);
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod support;
 
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
-use scx_gamer::store::{GameStore, TrialStatus, store_path};
+use scx_gamer::store::{CpuUse, GameStore, TrialStatus, store_path};
 use support::store::synthetic_trial;
 
 fn scx_gamer(args: &[&str]) -> Output {
@@ -114,6 +114,9 @@ fn write_store(dir: &Path) {
         &[],
         TrialStatus::Failed("the kernel ejected scx_gamer: sysrq".into()),
     ));
+    // The tuner's CPU time beside the game's, in two trials: 0.3 s of 40 s.
+    store.trials[0].cpu = Some(CpuUse { tuner_secs: 0.1, game_secs: 10.0 });
+    store.trials[1].cpu = Some(CpuUse { tuner_secs: 0.2, game_secs: 30.0 });
     store.save(&store_path(dir, "steam-570")).unwrap();
 }
 
@@ -134,6 +137,7 @@ fn report_ranks_a_store_in_every_format() {
     assert_eq!(row("same")["verdict"], "no_significant_difference");
     assert_eq!(row("broken")["verdict"], "failed");
     assert_eq!(v["rows"][v["winner"].as_u64().unwrap() as usize]["name"], "calm");
+    assert!((v["tuner_cpu_share"].as_f64().unwrap() - 0.0075).abs() < 1e-9, "{}", v["tuner_cpu_share"]);
     // One p99 per config: the pooled statistics carry the verdict's.
     for r in v["rows"].as_array().unwrap().iter().filter(|r| r["ok_trials"].as_u64() > Some(0)) {
         assert_eq!(r["stats"]["p99_ms"], r["p99_ms"]["estimate"], "{r}");
@@ -143,6 +147,7 @@ fn report_ranks_a_store_in_every_format() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("best: calm beats the kernel's scheduler") && text.contains("scx_gamer --slice-us 500"), "{text}");
     assert!(text.contains("trial 7: the kernel ejected scx_gamer: sysrq"), "{text}");
+    assert!(text.contains("tuner CPU: 0.8 % of the game's while measuring"), "{text}");
 
     let o = scx_gamer(&["report", "--data", data, "--best", "steam-570"]);
     assert_eq!(

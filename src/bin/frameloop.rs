@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -233,34 +235,26 @@ fn main() -> Result<()> {
 }
 
 /// The scene schedule: scenes of 0.5–1.5× `mean` seconds, each with a work
-/// level of 0.5–2× (log-uniform), from a seeded generator (xorshift: the
-/// same seed gives the same scenes on every machine).
+/// level of 0.5–2× (log-uniform), from a seeded generator (the same seed,
+/// the same scenes).
 struct Scenes {
     mean: f64,
-    state: u64,
+    rng: StdRng,
     until: Option<Instant>,
     level: f64,
 }
 
 impl Scenes {
     fn new(mean: f64, seed: u64) -> Scenes {
-        Scenes { mean, state: seed.max(1), until: None, level: 1.0 }
-    }
-
-    /// Uniform in [0, 1).
-    fn next(&mut self) -> f64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state >> 11) as f64 / (1u64 << 53) as f64
+        Scenes { mean, rng: StdRng::seed_from_u64(seed), until: None, level: 1.0 }
     }
 
     /// The work level at `now`, starting a new scene when the last ended.
     fn level(&mut self, now: Instant) -> f64 {
         if self.until.is_none_or(|u| now >= u) {
-            let secs = self.mean * (0.5 + self.next());
+            let secs = self.mean * self.rng.random_range(0.5..1.5);
             self.until = Some(now + Duration::from_secs_f64(secs));
-            self.level = 2f64.powf(2.0 * self.next() - 1.0);
+            self.level = 2f64.powf(self.rng.random_range(-1.0..1.0));
         }
         self.level
     }

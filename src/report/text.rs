@@ -97,6 +97,9 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
         let mh = s.mangohud_version.as_deref().unwrap_or("unknown");
         writeln!(w, "system: kernel {}, {} ({} CPUs), MangoHud {mh}", s.kernel, s.cpu, s.cpus)?;
     }
+    if let Some(share) = r.tuner_cpu_share {
+        writeln!(w, "tuner CPU: {:.1} % of the game's while measuring", share * 100.0)?;
+    }
     let spark_w = style.sparklines.iter().map(|s| s.chars().count()).max().unwrap_or(0).max("frames".len());
     let spark = |i: usize| style.sparklines.get(i).map_or(String::new(), |s| format!("{s:<spark_w$} "));
     let spark_head = if style.sparklines.is_empty() { String::new() } else { format!("{:<spark_w$} ", "frames") };

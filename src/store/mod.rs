@@ -4,4 +4,6 @@ pub mod file;
 pub mod record;
 
 pub use file::{find_store, list_stores, store_path};
-pub use record::{GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus};
+pub use record::{
+    CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus,
+};

@@ -212,6 +212,20 @@ pub struct TrialRecord {
     /// them (a CPU went offline or online); the frames are the last one's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub remeasured: u32,
+    /// CPU time during the measurement: the tuner's own and the game's
+    /// (None in stores from before, and where the game's is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
+}
+
+/// CPU time (s) over a trial's measurement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUse {
+    /// This process, every thread (the frame source, the stats reads, the
+    /// store, and for `tune`/`attach` the scheduler's own userspace).
+    pub tuner_secs: f64,
+    /// The game's processes.
+    pub game_secs: f64,
 }
 
 fn is_zero(n: &u32) -> bool {

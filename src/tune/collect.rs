@@ -76,6 +76,7 @@ impl Collect {
             switch: SwitchInfo::default(),
             observed: Observed::default(),
             remeasured: 0,
+            cpu: None,
         });
         store.save(&path)?;
         Ok(path)

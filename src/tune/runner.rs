@@ -28,7 +28,7 @@ use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
 use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
-use crate::store::{GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::store::{CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
 use crate::verdict::score::p99_us;
 
 /// Most times a trial is measured again because the scheduler restarted
@@ -90,6 +90,13 @@ pub enum Stop {
 pub trait GameWatch {
     /// Some(reason) once the game has exited.
     fn exited(&mut self) -> Option<String>;
+    /// CPU time (s) the game's processes have used so far (None: unknown).
+    fn cpu_secs(&mut self) -> Option<f64>;
+}
+
+/// CPU time (s) this process has used so far, every thread.
+fn own_cpu_secs() -> Option<f64> {
+    crate::procfs::stat(crate::procfs::root(), std::process::id())?.cpu_secs()
 }
 
 enum TrialItem {
@@ -504,6 +511,7 @@ impl<'a> Runner<'a> {
             switch: SwitchInfo::default(),
             observed: Observed::default(),
             remeasured: 0,
+            cpu: None,
         };
         info!("trial {} [{}]: {}", rec.id, rec.name, rec.config_label());
         let mut frames_us = Vec::new();
@@ -601,8 +609,14 @@ impl<'a> Runner<'a> {
         progress.set_message("measuring");
         let start = Instant::now();
         let before = self.switcher.stats();
+        let cpu_before = (own_cpu_secs(), self.game.cpu_secs());
         let w = self.wait(start + planned, Some((progress, start)), Some((start + planned / 2, &mut rec.observed)))?;
         rec.measured_secs = start.elapsed().as_secs_f64();
+        // The measurer must not disturb what it measures: its own CPU time
+        // beside the game's, per trial (the report shows the share).
+        if let ((Some(t0), Some(g0)), Some(t1), Some(g1)) = (cpu_before, own_cpu_secs(), self.game.cpu_secs()) {
+            rec.cpu = Some(CpuUse { tuner_secs: (t1 - t0).max(0.0), game_secs: (g1 - g0).max(0.0) });
+        }
         (rec.observed.state_end, rec.observed.ops_end) = read_observed();
         if let (Some(before), Some(after)) = (before, self.switcher.stats()) {
             rec.sched = Some(after.delta(&before));
@@ -776,17 +790,23 @@ mod tests {
     struct FakeGame {
         exit_at: Option<usize>,
         begun: Rc<std::cell::Cell<usize>>,
+        cpu_reads: u32,
     }
 
     impl FakeGame {
         fn new(exit_at: Option<usize>) -> Self {
-            Self { exit_at, begun: Rc::default() }
+            Self { exit_at, begun: Rc::default(), cpu_reads: 0 }
         }
     }
 
     impl GameWatch for FakeGame {
         fn exited(&mut self) -> Option<String> {
             self.exit_at.filter(|&n| self.begun.get() >= n).map(|_| "exit status: 0".into())
+        }
+        /// A second of CPU more at every look.
+        fn cpu_secs(&mut self) -> Option<f64> {
+            self.cpu_reads += 1;
+            Some(f64::from(self.cpu_reads))
         }
     }
 
@@ -853,6 +873,11 @@ mod tests {
             assert_eq!(t.status.label(), "ok", "{t:?}");
             assert_eq!(t.frames.frames, 20);
             assert_eq!(t.sched.is_some(), t.config.is_some(), "counters only under scx_gamer: {t:?}");
+            // The game's CPU time over the measurement (the fake's second
+            // between two looks), and this process's own, however small.
+            let cpu = t.cpu.expect("CPU time recorded");
+            assert_eq!(cpu.game_secs, 1.0, "{t:?}");
+            assert!(cpu.tuner_secs >= 0.0 && cpu.tuner_secs < 5.0, "{t:?}");
         }
         // Each trial: switch, then a measurement; the scheduler detached at the end.
         assert_eq!(log.iter().filter(|l| l.starts_with("switch")).count(), 5);

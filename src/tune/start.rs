@@ -69,6 +69,13 @@ fn plan(opts: &TuneOptions) -> Result<Prepared> {
     Ok(Prepared { search, names })
 }
 
+/// CPU time (s) of the process tree under `pid` (a launcher's children
+/// included; processes that exited are not counted).
+fn game_tree_cpu_secs(pid: u32) -> Option<f64> {
+    let procs = procfs::scan_processes(procfs::root()).ok()?;
+    Some(procfs::cpu_secs(procfs::root(), &game_tree::process_tree(&[pid], &procs)))
+}
+
 /// A game we started: it is there until its process exits.
 pub(crate) struct Launched {
     pub(crate) child: Child,
@@ -82,6 +89,10 @@ impl GameWatch for Launched {
             Err(e) => Some(format!("cannot wait for it: {e}")),
         }
     }
+
+    fn cpu_secs(&mut self) -> Option<f64> {
+        game_tree_cpu_secs(self.child.id())
+    }
 }
 
 struct Attached {
@@ -91,6 +102,10 @@ struct Attached {
 impl GameWatch for Attached {
     fn exited(&mut self) -> Option<String> {
         procfs::exited(procfs::root(), self.pid)
+    }
+
+    fn cpu_secs(&mut self) -> Option<f64> {
+        game_tree_cpu_secs(self.pid)
     }
 }
 

@@ -65,6 +65,15 @@ pub struct Ranking {
     /// The best-ranked config that beat the baseline lost the win to the
     /// defaults: it was not better than them beyond the noise.
     pub kept_defaults: Option<String>,
+    /// The tuner's CPU time ÷ the game's over every measured trial (None:
+    /// no trial recorded both).
+    pub tuner_cpu_share: Option<f64>,
+}
+
+/// Σ tuner CPU ÷ Σ game CPU over `trials` that recorded both.
+pub fn tuner_cpu_share(trials: &[TrialRecord]) -> Option<f64> {
+    let (tuner, game) = trials.iter().filter_map(|t| t.cpu).fold((0.0, 0.0), |(a, b), c| (a + c.tuner_secs, b + c.game_secs));
+    (game > 0.0).then(|| tuner / game)
 }
 
 fn frames_of(t: &TrialRecord) -> Result<Vec<u32>> {
@@ -243,7 +252,14 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
         }
     }
-    Ok(Ranking { game: store.game.clone(), system: store.sessions.last().map(|s| s.system.clone()), rows, winner, kept_defaults })
+    Ok(Ranking {
+        game: store.game.clone(),
+        system: store.sessions.last().map(|s| s.system.clone()),
+        rows,
+        winner,
+        kept_defaults,
+        tuner_cpu_share: tuner_cpu_share(&store.trials),
+    })
 }
 
 impl Ranking {

@@ -47,5 +47,6 @@ pub fn synthetic_trial(id: u32, block: u32, name: &str, config: Option<SchedConf
             Observed { state_mid: on("disabled"), state_end: on("disabled"), ..Default::default() }
         },
         remeasured: 0,
+        cpu: None,
     }
 }
