@@ -79,16 +79,16 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Wait up to `timeout` for the greeting. Ok(None): not yet (the
-    /// connection stays queued; call again).
-    pub fn greeting(&mut self, timeout: Duration) -> Result<Option<Control>> {
+    /// Wait up to `timeout` for the greeting: the connection, greeted; or
+    /// Ok(Err(self)) when it has not come yet (the connection stays queued:
+    /// call again on what came back).
+    pub fn greeting(mut self, timeout: Duration) -> Result<Result<Control, Pending>> {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 1024];
         loop {
             let msgs = parse_messages(&self.text);
             if msgs.iter().any(|(k, _)| k == "MangoHudVersion") {
-                let stream = self.stream.try_clone().with_context(|| format!("@{}", self.name))?;
-                let mut c = Control { stream, name: self.name.clone(), mangohud_version: None, device: None };
+                let mut c = Control { stream: self.stream, name: self.name, mangohud_version: None, device: None };
                 for (k, v) in msgs {
                     match k.as_str() {
                         "MangoHudVersion" => {
@@ -98,11 +98,11 @@ impl Pending {
                         _ => {}
                     }
                 }
-                return Ok(Some(c));
+                return Ok(Ok(c));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Ok(None);
+                return Ok(Err(self));
             }
             self.stream.set_read_timeout(Some(left))?;
             match self.stream.read(&mut buf) {
@@ -130,10 +130,10 @@ impl Control {
 
     /// Connect to the abstract socket `@name` and read the greeting.
     pub fn connect_name(name: &str, timeout: Duration) -> Result<Self> {
-        let mut pending = Self::open(name, timeout)?;
+        let pending = Self::open(name, timeout)?;
         match pending.greeting(timeout)? {
-            Some(c) => Ok(c),
-            None => bail!("no answer from MangoHud on @{name} within {timeout:?} (is the game presenting frames?)"),
+            Ok(c) => Ok(c),
+            Err(_) => bail!("no answer from MangoHud on @{name} within {timeout:?} (is the game presenting frames?)"),
         }
     }
 

@@ -116,20 +116,25 @@ pub struct LogsSaid {
 }
 
 /// Empty the watcher's queue; frames go to `sink` when measuring, with what
-/// the logs say of themselves (into `said` as well). Returns the frame
-/// times (ns) seen.
-fn drain(watcher: &LogWatcher, mut sink: Option<&mut Measurement>, said: &mut LogsSaid) -> Vec<u64> {
+/// the logs say of themselves (kept in `said`, which the stream source
+/// needs; the control source asks MangoHud instead and passes None).
+/// Returns the frame times (ns) seen.
+fn drain(watcher: &LogWatcher, mut sink: Option<&mut Measurement>, mut said: Option<&mut LogsSaid>) -> Vec<u64> {
     let mut live = Vec::new();
     while let Ok(ev) = watcher.events().try_recv() {
         match ev {
             LogEvent::Frames { path, frames, mangohud_version, sampled } => {
                 live.extend(frames.iter().map(|f| f.frametime_ns));
-                said.mangohud_version = mangohud_version.or(said.mangohud_version.take());
-                said.sampled = sampled.or(said.sampled);
+                if let Some(said) = said.as_deref_mut() {
+                    said.mangohud_version = mangohud_version.or(said.mangohud_version.take());
+                    said.sampled = sampled.or(said.sampled);
+                }
                 if let Some(got) = sink.as_deref_mut() {
                     got.frames_ns.extend(frames.iter().map(|f| f.frametime_ns));
-                    got.mangohud_version = said.mangohud_version.clone();
-                    got.sampled = said.sampled;
+                    if let Some(said) = said.as_deref() {
+                        got.mangohud_version = said.mangohud_version.clone();
+                        got.sampled = said.sampled;
+                    }
                     if !got.logs.contains(&path) {
                         got.logs.push(path);
                     }
@@ -198,8 +203,8 @@ impl Frames for FrameSource {
 
     fn poll_live(&mut self) -> Vec<u64> {
         match self {
-            Self::Control { watcher, .. } => drain(watcher, None, &mut LogsSaid::default()),
-            Self::Stream { watcher, collecting, got, said, .. } => drain(watcher, collecting.then_some(got), said),
+            Self::Control { watcher, .. } => drain(watcher, None, None),
+            Self::Stream { watcher, collecting, got, said, .. } => drain(watcher, collecting.then_some(got), Some(said)),
         }
     }
 
@@ -228,11 +233,11 @@ impl Frames for FrameSource {
                     m.mangohud_version = log.meta.mangohud_version.or(m.mangohud_version);
                     m.logs.push(path);
                 }
-                drain(watcher, None, &mut LogsSaid::default()); // the watcher's copy of these logs is not news
+                drain(watcher, None, None); // the watcher's copy of these logs is not news
                 Ok(m)
             }
             Self::Stream { watcher, collecting, got, said, .. } => {
-                drain(watcher, Some(got), said);
+                drain(watcher, Some(got), Some(said));
                 *collecting = false;
                 Ok(std::mem::take(got))
             }

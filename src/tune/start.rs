@@ -133,13 +133,14 @@ impl ControlSearch {
 
     /// One look (at most ~0.5 s): Some once MangoHud has greeted.
     pub(super) fn poll(&mut self) -> Result<Option<Control>> {
-        if let Some(p) = self.pending.as_mut() {
+        if let Some(p) = self.pending.take() {
             match p.greeting(Duration::from_millis(200)) {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    self.last_err = Some(e);
-                    self.pending = None;
+                Ok(Ok(c)) => return Ok(Some(c)),
+                Ok(Err(still)) => {
+                    self.pending = Some(still);
+                    return Ok(None);
                 }
+                Err(e) => self.last_err = Some(e),
             }
         }
         let procs = procfs::scan_processes(procfs::root())?;
