@@ -120,6 +120,11 @@ fn write_store(dir: &Path) {
         synthetic_trial(next(), 5, "broken", Some(cfg("slice_us=9000")), &[], TrialStatus::Failed("ejected: <sysrq> & co".into()));
     broken.frame_times = None;
     store.trials.push(broken);
+    // One after the other, as a tune runs them: the session's timeline.
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-24T00:00:00Z").unwrap();
+    for (k, t) in store.trials.iter_mut().enumerate() {
+        t.ended_at = (t0 + chrono::Duration::seconds(22 * (k as i64 + 1))).to_rfc3339();
+    }
     assert_eq!(store.trials.len(), TRIALS);
     store.save(&store_path(dir, "steam-570")).unwrap();
 }
@@ -242,7 +247,11 @@ fn store_report_renders_in_chromium() {
     let dom = dump_dom(&page);
     assert_rendered_cleanly(&dom);
     // A chart per trial with frames, the percentile curves, the histogram.
-    assert_eq!(count(&dom, "<svg class=\"chart\""), TRIALS_WITH_FRAMES + 2);
+    // A chart per trial with frames, the percentiles, the histogram, and
+    // the session's timeline of every trial with frames.
+    assert_eq!(count(&dom, "<svg class=\"chart\""), TRIALS_WITH_FRAMES + 3);
+    assert_eq!(count(&dom, "<figure class=\"timeline\""), 1);
+    assert!(dom.contains(&format!("session s1 · blocks · {TRIALS_WITH_FRAMES} trials")), "the timeline's caption");
     assert_eq!(count(&dom, "<tr class=\"config"), CONFIGS);
     assert_eq!(count(&dom, "<tr class=\"trial\""), TRIALS);
     assert_eq!(count(&dom, "<tr class=\"session\""), 1);

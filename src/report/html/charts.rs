@@ -141,6 +141,43 @@ pub fn frame_time(points: &[(f64, f64)], ink: Ink, p99_ms: f64, x_max: f64, y_ma
     Ok(finish(svg, label))
 }
 
+/// A session's timeline: every trial's frame times where they fell in the
+/// session (x: seconds from its first measurement), each in its config's
+/// ink, so the interleaving and the scenes show at a glance.
+pub fn timeline(segments: &[(Vec<(f64, f64)>, Ink)], x_max: f64, y_max: f64, label: &str) -> Result<String> {
+    let (x_max, y_max) = (upper(x_max), upper(y_max));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 260)).into_drawing_area();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .margin_right(24)
+            .x_label_area_size(30)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .context("laying out a timeline")?;
+        let x_fmt = |v: &f64| tick(*v, x_max);
+        let y_fmt = |v: &f64| tick(*v, y_max);
+        chart
+            .configure_mesh()
+            .axis_style(FG.mix(0.6))
+            .bold_line_style(FG.mix(0.12))
+            .light_line_style(TRANSPARENT)
+            .label_style((FONT, 14).into_font().color(&FG))
+            .x_labels(10)
+            .y_labels(5)
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .draw()
+            .context("drawing a timeline's axes")?;
+        for (points, ink) in segments {
+            chart.draw_series(LineSeries::new(points.iter().copied(), ink.rgb().stroke_width(1))).context("drawing a segment")?;
+        }
+        root.present().context("finishing a timeline")?;
+    }
+    Ok(finish(svg, label))
+}
+
 /// Frame time at each percentile, one line per config or log, on the
 /// "nines" axis (p0 … p90 … p99 … p99.9): lower is better, and the right
 /// end is the stutter a player feels. Emphasised lines go on top.

@@ -1,6 +1,7 @@
 //! The report of a game's store as one page: the verdict, the ranking, the
 //! percentile curves of every config overlaid, a histogram of the baseline
-//! against the best config, each trial's frame times over time (small
+//! against the best config, a timeline of each session (which config ran
+//! when, over the frame times), each trial's frame times over time (small
 //! multiples, grouped by config), the trials with their scheduler counters,
 //! and the machine.
 
@@ -60,6 +61,7 @@ pub fn render(store: &GameStore, source: &Path) -> Result<String> {
 
     body.push_str(&percentile_section(&ranking, &pooled, &inks)?);
     body.push_str(&histogram_section(&ranking, &pooled, &inks)?);
+    body.push_str(&timeline_section(store, &ranking, &frames, &inks)?);
     body.push_str(&multiples_section(&ranking, &frames, &inks)?);
 
     body.push_str(
@@ -158,6 +160,71 @@ fn histogram_section(r: &Ranking, pooled: &[Vec<f64>], inks: &[Ink]) -> Result<S
         charts::histogram(&series, lo, hi, "frame-time histogram, baseline against the best config")?,
         legend(&items),
     );
+    Ok(out)
+}
+
+/// Buckets per trial on a timeline: a session has tens of trials (an
+/// interleaved one, hundreds of segments) across one chart's width.
+const TIMELINE_BUCKETS: usize = 40;
+
+/// When `t`'s measurement began, seconds after `t0`: its end less what it
+/// measured (None without a parseable end).
+fn measured_from(t: &crate::store::TrialRecord, t0: chrono::DateTime<chrono::FixedOffset>) -> Option<f64> {
+    let end = chrono::DateTime::parse_from_rfc3339(&t.ended_at).ok()?;
+    Some((end - t0).num_milliseconds() as f64 / 1e3 - t.measured_secs)
+}
+
+/// One chart per session of two or more measured trials: which config ran
+/// when, over the frame times (x: seconds from the session's first
+/// measurement).
+fn timeline_section(store: &GameStore, r: &Ranking, frames: &[TrialFrames<'_>], inks: &[Ink]) -> Result<String> {
+    let mut out = String::new();
+    for session in &store.sessions {
+        let trials: Vec<&TrialFrames> = frames.iter().filter(|f| f.trial.session == session.id && !f.ms.is_empty()).collect();
+        let Some(t0) = trials.iter().filter_map(|f| chrono::DateTime::parse_from_rfc3339(&f.trial.ended_at).ok()).min() else {
+            continue;
+        };
+        // (start, frames, ink) of each trial, then shifted so the first starts at 0.
+        let placed: Vec<(f64, &TrialFrames, Ink)> = trials
+            .iter()
+            .filter_map(|f| {
+                let row = r.rows.iter().position(|row| row.config == f.trial.config)?;
+                Some((measured_from(f.trial, t0)?, *f, inks[row]))
+            })
+            .collect();
+        if placed.len() < 2 {
+            continue;
+        }
+        let first = placed.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let (mut x_max, mut y_max) = (0.0f64, 0.0f64);
+        let segments: Vec<(Vec<(f64, f64)>, Ink)> = placed
+            .iter()
+            .map(|(start, f, ink)| {
+                let elapsed = elapsed_s(&f.ms);
+                let points: Vec<(f64, f64)> =
+                    min_max(&f.ms, TIMELINE_BUCKETS).into_iter().map(|(k, ms)| (start - first + elapsed[k], ms)).collect();
+                x_max = x_max.max(points.last().map_or(0.0, |p| p.0));
+                y_max = y_max.max(points.iter().map(|p| p.1).fold(0.0, f64::max));
+                (points, *ink)
+            })
+            .collect();
+        if out.is_empty() {
+            out.push_str(
+                "<h2>Which config ran when</h2>\n<p class=\"note\">Every trial's frame times (ms) where they fell in its \
+                 session (seconds from its first measurement), in its config's colour: the interleaving and the game's \
+                 scenes at a glance.</p>\n",
+            );
+        }
+        let how = session.measure.map_or("blocks", |m| m.as_str());
+        let label = format!("session {}: frame times over the session, by config", session.id);
+        let svg = charts::timeline(&segments, x_max, y_max * 1.05, &label)?;
+        let _ = writeln!(
+            out,
+            "<figure class=\"timeline\">{svg}<figcaption>session {} · {how} · {} trials</figcaption></figure>",
+            esc(&session.id),
+            segments.len()
+        );
+    }
     Ok(out)
 }
 
