@@ -241,12 +241,13 @@ cat /tmp/run.out
 fn a_real_key_press_opens_the_input_window_through_the_kernel_hook() {
     // Keys pressed on the VM's PS/2 keyboard (qemu's monitor, from the
     // host): i8042 → atkbd → the kernel's input core, where the fentry hook
-    // counts them. No /dev/input, no userspace reader: the evdev module is
-    // not even loaded in the guest.
+    // counts them. No /dev/input: the evdev module is not even loaded in
+    // the guest, so the (fallback) reader has nothing to read.
     let script = format!(
         r#"{GAME_LIKE_LOAD}
-# A 200-ms window per key: five keys keep it open for about a second.
-SCX_GAMER_INPUT_HOOK=1 $SCX_GAMER run --game-pid $GAME --input-dir /nonexistent --input-window-us 200000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
+# A 200-ms window per key: five keys keep it open for about a second. The
+# hook is the default (no SCX_GAMER_INPUT_HOOK).
+$SCX_GAMER run --game-pid $GAME --input-dir /nonexistent --input-window-us 200000 --wake-preempt 0 --stats 1 --stats-json > /tmp/run.out 2>&1 &
 SCHED=$!
 wait_state enabled
 wait_line /tmp/run.out '"input_hook":1' 60

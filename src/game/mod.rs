@@ -225,12 +225,33 @@ mod tests {
         for tool in ["Xvfb", "glxgears", "mangohud"] {
             assert!(find_in_path(OsStr::new(tool), path.as_deref()).is_some(), "{tool} is needed");
         }
-        let mut xvfb = std::process::Command::new("Xvfb")
-            .args([":93", "-screen", "0", "640x480x24"])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs(1));
+        /// Killed and reaped however the test ends: a failed assertion
+        /// must not leave Xvfb or the game running (a leaked game holds the
+        /// test harness's output pipe open).
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        /// Until `ready` holds, at most `secs` (no guessed sleep: a loaded
+        /// machine is slow).
+        fn wait_until(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            while !ready() {
+                assert!(Instant::now() < deadline, "{what} not within {secs} s");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _xvfb = Reaped(
+            std::process::Command::new("Xvfb")
+                .args([":93", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_until(30, "Xvfb's socket", || Path::new("/tmp/.X11-unix/X93").exists());
 
         let parent = tempfile::tempdir().unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -240,26 +261,30 @@ mod tests {
         let cmd = spawn::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
         let mut env = crate::mangohud::env::game_env(None, None, folder.path());
         env.push(("DISPLAY".into(), ":93".into()));
-        let mut child = spawn::spawn_as(&user, &cmd, &env).unwrap();
-        std::thread::sleep(Duration::from_secs(2));
-
+        let mut child = Reaped(spawn::spawn_as(&user, &cmd, &env).unwrap());
+        let pid = child.0.id();
         let proc_root = Path::new("/proc");
-        let game = inspect::GameProcess::read(proc_root, child.id()).unwrap();
+        let tree = std::collections::BTreeSet::from([pid]);
+        // MangoHud loaded and its control socket open (the shell wrapper
+        // execs glxgears first).
+        wait_until(60, "glxgears with MangoHud's control socket", || {
+            inspect::GameProcess::read(proc_root, pid).is_ok_and(|g| inspect::control_socket(proc_root, &g, &tree).is_some())
+        });
+        let game = inspect::GameProcess::read(proc_root, pid).unwrap();
         assert_eq!(game.uid, 65534);
         assert!(game.has_mangohud(proc_root));
         let (logs, source) = inspect::log_folder(&game).unwrap();
         assert_eq!((logs.as_path(), source), (folder.path(), inspect::FolderSource::Env));
-        let tree = std::collections::BTreeSet::from([child.id()]);
         let socket = inspect::control_socket(proc_root, &game, &tree);
-        assert_eq!(socket, Some(format!("mangohud-{}", child.id())));
-        let id = identity::GameId::from_process(proc_root, child.id()).unwrap();
+        assert_eq!(socket, Some(format!("mangohud-{pid}")));
+        let id = identity::GameId::from_process(proc_root, pid).unwrap();
         assert_eq!(id, identity::GameId::from_command(&cmd, &|k| std::env::var(k).ok()));
 
-        let mut control = Control::connect_name(&socket.unwrap(), Duration::from_secs(5)).unwrap();
+        let mut control = Control::connect_name(&socket.unwrap(), Duration::from_secs(30)).unwrap();
         control.start_logging().unwrap();
         std::thread::sleep(Duration::from_secs(1));
-        control.stop_logging(Duration::from_secs(5)).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        control.stop_logging(Duration::from_secs(30)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
         let csv = loop {
             let found = std::fs::read_dir(folder.path())
                 .unwrap()
@@ -271,9 +296,7 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        spawn::stop(&mut child, Duration::from_secs(3)).unwrap();
-        let _ = xvfb.kill();
-        let _ = xvfb.wait();
+        spawn::stop(&mut child.0, Duration::from_secs(3)).unwrap();
         let csv = csv.expect("MangoHud wrote a log");
         assert!(csv.starts_with(&id.exe), "{csv} vs {id:?}");
     }

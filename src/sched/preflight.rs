@@ -86,14 +86,14 @@ pub fn check_all() -> Result<()> {
 /// on `input_event`, which must be in the kernel's BTF) instead of the
 /// userspace reader of /dev/input. Real key presses reach it (qemu's PS/2
 /// keyboard in the VM, on the oldest and newest kernel: vm_sched's
-/// `a_real_key_press_…`), but it is still opt-in (`SCX_GAMER_INPUT_HOOK=1`):
-/// a hook that loads but fails to attach fails the whole scheduler's
-/// attach, and there is no fallback to the reader after that yet.
-/// Decided once per process.
+/// `a_real_key_press_…`). On by default; `SCX_GAMER_INPUT_HOOK=0` turns it
+/// off (the reader alone). Where it does not attach, the reader, which
+/// always runs, stands in (`Scheduler::sees_input`). Decided once per
+/// process.
 pub fn input_hook_enabled() -> bool {
     static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SUPPORTED.get_or_init(|| {
-        if std::env::var_os("SCX_GAMER_INPUT_HOOK").is_none_or(|v| v != "1") {
+        if std::env::var_os("SCX_GAMER_INPUT_HOOK").is_some_and(|v| v == "0") {
             return false;
         }
         // SAFETY: libbpf's own loader for /sys/kernel/btf/vmlinux; the

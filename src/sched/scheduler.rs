@@ -116,10 +116,13 @@ impl Scheduler {
 
         let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
         write_rodata(config, rodata);
-        // The in-kernel input hook when enabled (attached with
-        // the scheduler, by scx_ops_attach's skeleton attach); elsewhere
-        // the Session's userspace reader calls signal_input.
+        // The in-kernel input hook where the kernel has it (see `attach`);
+        // elsewhere the Session's userspace reader calls signal_input.
         open.progs.on_input_event.set_autoload(preflight::input_hook_enabled());
+        // Attached by hand after the scheduler, not by the skeleton's
+        // attach: a hook that cannot attach must not keep the scheduler
+        // from attaching.
+        open.progs.on_input_event.set_autoattach(false);
 
         let skel = match scx_ops_load!(open, gamer_ops, uei) {
             Ok(skel) => skel,
@@ -180,6 +183,12 @@ impl Scheduler {
         let link = scx_ops_attach!(self.skel, gamer_ops).with_context(|| format!("attaching scx_gamer ({})", self.config))?;
         self.link = Some(link);
         self.phase = Phase::Attached;
+        if preflight::input_hook_enabled() && self.skel.links.on_input_event.is_none() {
+            match self.skel.progs.on_input_event.attach() {
+                Ok(hook) => self.skel.links.on_input_event = Some(hook),
+                Err(e) => log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"),
+            }
+        }
         Ok(())
     }
 
@@ -284,7 +293,7 @@ impl Scheduler {
             slice_expired: c.slice_expired,
             game_forks: c.game_forks,
             restarts: 0,
-            input_hook: u64::from(self.skel.links.on_input_event.is_some()),
+            input_hook: u64::from(self.sees_input()),
         };
         m.add_counters(&self.carried);
         m
@@ -346,6 +355,12 @@ impl Scheduler {
 
     /// Tell BPF that `nr_events` input events just happened: opens the
     /// input window. Also the way tests inject input without a keyboard.
+    /// Whether this scheduler sees input in the kernel itself (its hook is
+    /// attached): then the userspace reader's events are not passed on.
+    pub fn sees_input(&self) -> bool {
+        self.skel.links.on_input_event.is_some()
+    }
+
     pub fn signal_input(&self, nr_events: u32) -> Result<()> {
         let mut arg = bpf_intf::input_arg { nr_events };
         // SAFETY: input_arg is a plain C struct; the slice covers exactly it.

@@ -44,9 +44,10 @@ pub struct Session {
     stats_res: Sender<Metrics>,
     _stats_server: StatsServer<(), Metrics>,
     input_rx: Receiver<u32>,
-    /// The userspace reader of /dev/input: only where the BPF scheduler
-    /// does not see input itself (`preflight::input_hook_enabled`).
-    _input: Option<input::InputWatcher>,
+    /// The userspace reader of /dev/input: its events go to a scheduler
+    /// that does not see input itself (no hook in this kernel, or it did
+    /// not attach: `Scheduler::sees_input`).
+    _input: input::InputWatcher,
     next_scan: Instant,
     /// When the scheduler was last restarted, within RESTART_WINDOW.
     restarts: Vec<Instant>,
@@ -59,18 +60,19 @@ impl Session {
         }
         let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
         let (stats_res, stats_req) = server.channels();
-        let (watcher, input_rx) = if super::preflight::input_hook_enabled() {
-            info!("input: seen in the kernel (fentry on input_event, every device); {} not read", feeds.input_dir.display());
-            (None, channel::never())
+        if super::preflight::input_hook_enabled() {
+            info!("input: seen in the kernel (fentry on input_event, every device); {} read as the fallback", feeds.input_dir.display());
         } else {
-            let (input_tx, input_rx) = channel::unbounded();
-            let watcher = input::watch(&feeds.input_dir, input_tx)?;
-            info!("input: reading {} (SCX_GAMER_INPUT_HOOK=1: the in-kernel hook instead)", feeds.input_dir.display());
-            for dev in watcher.devices() {
-                info!("watching input device {}", dev.display());
-            }
-            (Some(watcher), input_rx)
-        };
+            info!(
+                "input: reading {} (no in-kernel hook: SCX_GAMER_INPUT_HOOK=0 or no input_event in the kernel's BTF)",
+                feeds.input_dir.display()
+            );
+        }
+        let (input_tx, input_rx) = channel::unbounded();
+        let watcher = input::watch(&feeds.input_dir, input_tx)?;
+        for dev in watcher.devices() {
+            info!("watching input device {}", dev.display());
+        }
         Ok(Self {
             feeds,
             shutdown,
@@ -173,7 +175,9 @@ impl Session {
                     Ok(n) => {
                         // One BPF call for a burst of events.
                         let total = n + self.input_rx.try_iter().sum::<u32>();
-                        if let Some(sched) = sched {
+                        // A scheduler whose hook saw these events already
+                        // must not count them twice.
+                        if let Some(sched) = sched.filter(|s| !s.sees_input()) {
                             sched.signal_input(total)?;
                         }
                     }
