@@ -25,8 +25,15 @@ head=$(git -C "$repo" rev-parse HEAD)
 mkdir -p "$logs"
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+run_pgid=""
+# Stopped (Ctrl-C, kill): the load and the running clone's whole tree go
+# too (.ci/run runs in a session of its own), not just this script.
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -z "$run_pgid" ] || kill -- "-$run_pgid" 2>/dev/null || true
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 if [ "$load" = 1 ]; then
     command -v stress-ng >/dev/null || {
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends stress-ng
@@ -42,7 +49,10 @@ for k in $(seq "$runs"); do
     git clone -q "$repo" "$clone"
     git -C "$clone" checkout -q "$head"
     start=$(date +%s)
-    if "$clone/.ci/run" > "$logs/run-$k.log" 2>&1; then result=pass; else result="FAIL (status $?)"; failed=1; fi
+    setsid "$clone/.ci/run" > "$logs/run-$k.log" 2>&1 &
+    run_pgid=$!
+    if wait "$run_pgid"; then result=pass; else result="FAIL (status $?)"; failed=1; fi
+    run_pgid=""
     secs=$(( $(date +%s) - start ))
     under=""
     [ "$load" = 0 ] || under=", host under stress-ng --cpu 1"
