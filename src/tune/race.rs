@@ -12,11 +12,12 @@
 //! - the leader is the running config with the lowest p99 relative to the
 //!   kernel's scheduler (geometric mean over rounds);
 //! - a config whose p99, paired by round with the leader's, is above it
-//!   over the whole 95 % interval (`verdict::score::paired_ratio`) is
-//!   dropped: its time goes to the contenders;
+//!   over its whole `DROP_LEVEL` (99.9 %) interval
+//!   (`verdict::score::paired_ratio`) is dropped: its time goes to the
+//!   contenders;
 //! - the race is decided when one config is left and its interval against
-//!   the kernel's scheduler excludes 1 (better or worse; without a baseline,
-//!   when one is left).
+//!   the kernel's scheduler (at the same level) excludes 1, better or
+//!   worse (without a baseline: when one is left).
 //!
 //! The kernel's scheduler is never dropped: every verdict is relative to it.
 
