@@ -56,7 +56,9 @@ echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
     assert_eq!(t.len(), 3, "two configs and the baseline:\n{}", show(&out));
     for trial in t {
         assert_eq!(state(trial), "ok", "{trial}");
-        assert!(frames(trial) > 20, "frames > 0 in every trial: {}", trial["frames"]);
+        // How many depends on the emulator's speed (a loaded host gave a
+        // 4-s trial of glxgears under 20): that frames came, not how many.
+        assert!(frames(trial) > 0, "frames in every trial: {}", trial["frames"]);
         // The exact frame times are stored; the HDR histogram is not (any
         // histogram can be rebuilt from them).
         assert!(trial["frame_times"].is_string() && trial.get("histogram").is_none(), "{trial}");
@@ -177,7 +179,9 @@ kill $G
     assert_eq!(t.len(), 3, "{}", show(&out));
     for trial in t {
         assert_eq!(state(trial), "ok", "{trial}");
-        assert!(frames(trial) > 20, "{trial}");
+        // Any number: glxgears' rate under TCG follows the host's load (one
+        // loaded clean-clone run: 20 or fewer frames in a 4-s trial).
+        assert!(frames(trial) > 0, "{trial}");
         assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
     }
 }
