@@ -104,15 +104,48 @@ fn tick(v: f64, range: f64) -> String {
 /// no titles: the page says what they are once for all of them. Shared `x_max`/`y_max`
 /// put every small multiple on the same scale.
 pub fn frame_time(points: &[(f64, f64)], ink: Ink, p99_ms: f64, x_max: f64, y_max: f64, label: &str) -> Result<String> {
+    let small = TimeLayout { size: (460, 190), margin: 6, margin_right: 14, x_area: 24, y_area: 40, x_labels: 6 };
+    time_chart(&small, &[(points, ink)], Some(p99_ms), x_max, y_max, label)
+}
+
+/// A session's timeline: every trial's frame times where they fell in the
+/// session (x: seconds from its first measurement), each in its config's
+/// ink, so the interleaving and the scenes show at a glance.
+pub fn timeline(segments: &[(Vec<(f64, f64)>, Ink)], x_max: f64, y_max: f64, label: &str) -> Result<String> {
+    let wide = TimeLayout { size: (1000, 260), margin: 10, margin_right: 24, x_area: 30, y_area: 56, x_labels: 10 };
+    let series: Vec<(&[(f64, f64)], Ink)> = segments.iter().map(|(p, ink)| (p.as_slice(), *ink)).collect();
+    time_chart(&wide, &series, None, x_max, y_max, label)
+}
+
+/// The size and spacing of a frame-times-over-time chart.
+struct TimeLayout {
+    size: (u32, u32),
+    margin: u32,
+    margin_right: u32,
+    x_area: u32,
+    y_area: u32,
+    x_labels: usize,
+}
+
+/// Frame times (ms) over seconds: each series in its ink, and a faint line
+/// at `p99_ms` when given. The one drawing of `frame_time` and `timeline`.
+fn time_chart(
+    layout: &TimeLayout,
+    series: &[(&[(f64, f64)], Ink)],
+    p99_ms: Option<f64>,
+    x_max: f64,
+    y_max: f64,
+    label: &str,
+) -> Result<String> {
     let (x_max, y_max) = (upper(x_max), upper(y_max));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (460, 190)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, layout.size).into_drawing_area();
         let mut chart = ChartBuilder::on(&root)
-            .margin(6)
-            .margin_right(14)
-            .x_label_area_size(24)
-            .y_label_area_size(40)
+            .margin(layout.margin)
+            .margin_right(layout.margin_right)
+            .x_label_area_size(layout.x_area)
+            .y_label_area_size(layout.y_area)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .context("laying out a frame-time chart")?;
         let x_fmt = |v: &f64| tick(*v, x_max);
@@ -124,56 +157,21 @@ pub fn frame_time(points: &[(f64, f64)], ink: Ink, p99_ms: f64, x_max: f64, y_ma
             .light_line_style(TRANSPARENT)
             .label_style((FONT, 14).into_font().color(&FG))
             .axis_desc_style((FONT, 14).into_font().color(&FG))
-            .x_labels(6)
+            .x_labels(layout.x_labels)
             .y_labels(5)
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .draw()
             .context("drawing a frame-time chart's axes")?;
-        if p99_ms.is_finite() && p99_ms > 0.0 {
+        if let Some(p99_ms) = p99_ms.filter(|p| p.is_finite() && *p > 0.0) {
             chart
                 .draw_series(LineSeries::new([(0.0, p99_ms), (x_max, p99_ms)], FG.mix(0.45).stroke_width(1)))
                 .context("drawing a p99 line")?;
         }
-        chart.draw_series(LineSeries::new(points.iter().copied(), ink.rgb().stroke_width(1))).context("drawing frame times")?;
-        root.present().context("finishing a frame-time chart")?;
-    }
-    Ok(finish(svg, label))
-}
-
-/// A session's timeline: every trial's frame times where they fell in the
-/// session (x: seconds from its first measurement), each in its config's
-/// ink, so the interleaving and the scenes show at a glance.
-pub fn timeline(segments: &[(Vec<(f64, f64)>, Ink)], x_max: f64, y_max: f64, label: &str) -> Result<String> {
-    let (x_max, y_max) = (upper(x_max), upper(y_max));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (1000, 260)).into_drawing_area();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(10)
-            .margin_right(24)
-            .x_label_area_size(30)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
-            .context("laying out a timeline")?;
-        let x_fmt = |v: &f64| tick(*v, x_max);
-        let y_fmt = |v: &f64| tick(*v, y_max);
-        chart
-            .configure_mesh()
-            .axis_style(FG.mix(0.6))
-            .bold_line_style(FG.mix(0.12))
-            .light_line_style(TRANSPARENT)
-            .label_style((FONT, 14).into_font().color(&FG))
-            .x_labels(10)
-            .y_labels(5)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .draw()
-            .context("drawing a timeline's axes")?;
-        for (points, ink) in segments {
-            chart.draw_series(LineSeries::new(points.iter().copied(), ink.rgb().stroke_width(1))).context("drawing a segment")?;
+        for (points, ink) in series {
+            chart.draw_series(LineSeries::new(points.iter().copied(), ink.rgb().stroke_width(1))).context("drawing frame times")?;
         }
-        root.present().context("finishing a timeline")?;
+        root.present().context("finishing a frame-time chart")?;
     }
     Ok(finish(svg, label))
 }
