@@ -235,23 +235,22 @@ mod tests {
                 let _ = self.0.wait();
             }
         }
-        /// Until `ready` holds, at most `secs` (no guessed sleep: a loaded
-        /// machine is slow).
-        fn wait_until(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
-            let deadline = Instant::now() + Duration::from_secs(secs);
-            while !ready() {
-                assert!(Instant::now() < deadline, "{what} not within {secs} s");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        let _xvfb = Reaped(
-            std::process::Command::new("Xvfb")
-                .args([":93", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_until(30, "Xvfb's socket", || Path::new("/tmp/.X11-unix/X93").exists());
+        // Xvfb picks a free display and says which once it listens
+        // (`-displayfd`): a fixed display's socket file can be a stale one
+        // left by a killed Xvfb, which glxgears would fail to connect to
+        // (a clean-clone run's glxgears exited at once that way).
+        let mut xvfb = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = xvfb.stdout.take().unwrap();
+        let _xvfb = Reaped(xvfb);
+        let mut display = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(ready), &mut display).unwrap();
+        assert!(!display.trim().is_empty(), "Xvfb exited without a display");
+        let display = format!(":{}", display.trim());
 
         let parent = tempfile::tempdir().unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -260,7 +259,7 @@ mod tests {
         let folder = spawn::LogFolder::create(parent.path(), &user).unwrap();
         let cmd = spawn::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
         let mut env = crate::mangohud::env::game_env(None, None, folder.path());
-        env.push(("DISPLAY".into(), ":93".into()));
+        env.push(("DISPLAY".into(), display.into()));
         let mut child = Reaped(spawn::spawn_as(&user, &cmd, &env).unwrap());
         let pid = child.0.id();
         let proc_root = Path::new("/proc");
@@ -272,6 +271,9 @@ mod tests {
         // known; a timeout now says what the game was doing.
         let deadline = Instant::now() + Duration::from_secs(240);
         while !inspect::GameProcess::read(proc_root, pid).is_ok_and(|g| inspect::control_socket(proc_root, &g, &tree).is_some()) {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("glxgears exited ({status}) before MangoHud opened its control socket");
+            }
             if Instant::now() > deadline {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_else(|e| format!("gone: {e}"));
                 let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
