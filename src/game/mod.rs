@@ -259,7 +259,7 @@ mod tests {
         let folder = spawn::LogFolder::create(parent.path(), &user).unwrap();
         let cmd = spawn::with_mangohud(&[OsString::from("glxgears")], path.as_deref()).unwrap();
         let mut env = crate::mangohud::env::game_env(None, None, folder.path());
-        env.push(("DISPLAY".into(), display.into()));
+        env.push(("DISPLAY".into(), display));
         let mut child = Reaped(spawn::spawn_as(&user, &cmd, &env).unwrap());
         let pid = child.0.id();
         let proc_root = Path::new("/proc");
