@@ -14,8 +14,15 @@
 # 0.7.2, sid 0.8.4). Bookworm's glibc is too old for those binaries, hence a
 # root of its own rather than packages on the host.
 #
-# A complete root carries ROOT/.scx-gamer-mangohud ("mangohud VERSION"),
-# written last; a run that finds it does nothing but print the path. The
+# The same root is a whole system to boot: systemd (as init), dbus,
+# libpam-systemd (logind sessions: a login gets XDG_RUNTIME_DIR) and a
+# normal user `player` (uid 1000, home /home/player). `scripts/vm-run
+# --system ROOT` boots it in the VM test bed (tests/vm_system.rs: the
+# Debian package and its systemd units on a real init).
+#
+# A complete root carries ROOT/.scx-gamer-mangohud ("mangohud VERSION
+# system"), written last; a run that finds it does nothing but print the
+# path (an older root without the system part is rebuilt). The
 # .debs are kept in ROOT's sibling mangohud-debs/ (or
 # $SCX_GAMER_MANGOHUD_DEBS), shared by debootstrap and apt, so a rebuild does
 # not download them again.
@@ -48,7 +55,7 @@ die() {
     fi
     exit 1
 }
-complete() { [ -f "$stamp" ] && grep -q "^mangohud $want" "$stamp" && [ -x "$root/usr/bin/mangohud" ]; }
+complete() { [ -f "$stamp" ] && grep -q "^mangohud $want.* system$" "$stamp" && [ -x "$root/usr/bin/mangohud" ]; }
 
 if complete; then
     say "cached: $(cat "$stamp")"
@@ -141,10 +148,20 @@ say "apt-get update (trixie + sid) in the root"
 in_root "apt-get $apt_opts update" || die "apt-get update in the root"
 
 step=install-trixie
-say "installing mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps (trixie)"
+say "installing mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps systemd dbus (trixie)"
 in_root "apt-get $apt_opts install -y --no-install-recommends \
-    mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps util-linux" \
+    mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps util-linux \
+    systemd systemd-sysv dbus libpam-systemd login passwd" \
     || die "apt-get install of the trixie packages in the root"
+
+step=player
+in_root "useradd --create-home --uid 1000 --user-group --shell /bin/bash player" \
+    || die "useradd player in the root"
+# Booted in a VM with no network and no login prompt wanted: no getty on
+# the serial console (the VM's console is the kernel's log), and no module
+# loading (the root has no modules for the VM's kernel).
+in_root "systemctl mask serial-getty@ttyS0.service getty@tty1.service systemd-modules-load.service" \
+    || die "masking units in the root"
 
 step=install-sid-mangohud
 say "installing mangohud from sid"
@@ -159,14 +176,17 @@ case $ver in
     "$want"*) ;;
     *) die "mangohud in the root is $ver, not $want" ;;
 esac
-for f in usr/bin/mangohud usr/bin/glxgears usr/bin/Xvfb usr/bin/setpriv; do
+for f in usr/bin/mangohud usr/bin/glxgears usr/bin/Xvfb usr/bin/setpriv lib/systemd/systemd; do
     [ -x "$partial/$f" ] || die "/$f missing from the root"
 done
+# policy-rc.d kept services from starting while building; a booted root
+# must let packages start theirs (the Debian package's socket).
+rm -f "$partial/usr/sbin/policy-rc.d"
 # The package lists are only needed to install; they are ~100 MB.
 rm -rf "$partial"/var/lib/apt/lists/* "$partial"/var/cache/apt/*.bin
 
 step=finish
-echo "mangohud $ver" > "$partial/.scx-gamer-mangohud" || die "cannot write the stamp"
+echo "mangohud $ver system" > "$partial/.scx-gamer-mangohud" || die "cannot write the stamp"
 mv -T "$partial" "$root" || die "cannot rename $partial to $root"
 say "built mangohud $ver in $root in $(( $(date +%s) - t0 )) s ($(du -sh --one-file-system "$root" | cut -f1))"
 echo "$root"

@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 export BPF_CLANG=${BPF_CLANG:-clang-19}
 cargo build --locked --release --quiet
 install -m 0755 target/release/scx_gamer /usr/local/bin/scx_gamer
-install -m 0644 systemd/scx_gamer.socket systemd/scx_gamer.service /etc/systemd/system/
+install -m 0644 systemd/scx_gamer.socket /etc/systemd/system/
+# The unit names the packaged binary (/usr/bin); this install's is in /usr/local/bin.
+sed 's|^ExecStart=/usr/bin/scx_gamer |ExecStart=/usr/local/bin/scx_gamer |' systemd/scx_gamer.service \
+    > /etc/systemd/system/scx_gamer.service
+chmod 0644 /etc/systemd/system/scx_gamer.service
 systemctl daemon-reload
 systemctl enable --now scx_gamer.socket
 echo "installed: /usr/local/bin/scx_gamer, scx_gamer.socket listening on /run/scx_gamer.sock"

@@ -41,9 +41,20 @@ fi
 "$here/fetch-kernel.sh" --oldest "$cache/kernel-oldest"
 
 # --- MangoHud 0.8.4 in a root of its own (players' MangoHud; bookworm has
-# 0.6.8): the VM tests run a game in it as in a container -----------------
+# 0.6.8): the VM tests run a game in it as in a container, and boot it as a
+# whole system (systemd) to test the Debian package -------------------------
 "$here/fetch-mangohud.sh" "$cache/mangohud-root" >/dev/null
 
 # --- Rust tooling -------------------------------------------------------------
 command -v cargo >/dev/null || { echo "setup.sh: cargo not found (install Rust first)" >&2; exit 1; }
+# cargo-deb builds the Debian package (tests/vm_system.rs installs it).
+# dpkg-dev: its dpkg-shlibdeps works out the package's library dependencies.
+dpkg-query -W -f='${Status}' dpkg-dev 2>/dev/null | grep -q 'install ok installed' || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev
+}
+deb_version=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$deb_version"; then
+    echo "setup.sh: installing cargo-deb $deb_version (a few minutes, once)"
+    cargo install --locked --quiet cargo-deb --version "$deb_version"
+fi
 echo "setup.sh: ok"

@@ -24,8 +24,13 @@ use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
 use crate::verdict::rank::rank;
 
-pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
-pub const INSTALL_HINT: &str = "install it with: sudo scripts/install-service.sh";
+/// How long the wrapper waits for the daemon's answer. An apply loads the
+/// scheduler (BPF verification and attach), and a socket-activated daemon
+/// starts first: on a busy machine that took more than 10 s (the old
+/// wait), and the wrapper gave up while the daemon applied, which then
+/// reverted at once. The game is already running while the wrapper waits.
+pub(crate) const DAEMON_TIMEOUT: Duration = Duration::from_secs(120);
+pub const INSTALL_HINT: &str = "install the scx-gamer package (cargo deb), or from source: sudo scripts/install-service.sh";
 
 pub struct LaunchOptions {
     pub socket: PathBuf,

@@ -9,7 +9,7 @@ mod support;
 use scx_gamer::game::identity::GameId;
 use scx_gamer::sched::SchedConfig;
 use scx_gamer::store::{CpuUse, GameStore, TrialStatus, store_path};
-use support::store::synthetic_trial;
+use support::store::{spiky_frames as frames, synthetic_trial};
 
 fn scx_gamer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
@@ -76,16 +76,6 @@ fn bad_options_and_trial_files_are_named() {
     assert!(stderr(&o).contains("no tuning data in /nonexistent"), "{}", stderr(&o));
     let o = scx_gamer(&["attach", "--pid", "abc"]);
     assert!(stderr(&o).contains("abc"), "{}", stderr(&o));
-}
-
-/// Frame times (µs) of a steady game with `spikes` per mille slow frames.
-fn frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
-    (0..n)
-        .map(|i| {
-            let jitter = ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 22) % 400;
-            if spike_every > 0 && i % spike_every == spike_every / 2 { base * 3 } else { base + jitter }
-        })
-        .collect()
 }
 
 fn write_store(dir: &Path) {

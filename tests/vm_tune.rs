@@ -150,9 +150,10 @@ MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 \
     scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 64x64' >/dev/null 2>&1 &
 G=$!
 # The pid is sh, then the mangohud wrapper script, then glxgears (each
-# exec'd): attach once it is the game with MangoHud loaded.
+# exec'd): attach once it is the game with MangoHud loaded. Generous: a
+# heavily loaded host once took over 120 s to set up the root and start it.
 is_game() {{ case "$(readlink /proc/$G/exe)" in */glxgears) grep -q -i mangohud /proc/$G/maps ;; *) false ;; esac; }}
-wait_for 120 "glxgears with MangoHud in its memory" is_game
+wait_for 300 "glxgears with MangoHud in its memory" is_game
 echo GAME_ROOT=$(readlink /proc/$G/root)
 echo GAME_USER=$(ps -o user= -p $G)
 $SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &

@@ -50,3 +50,14 @@ pub fn synthetic_trial(id: u32, block: u32, name: &str, config: Option<SchedConf
         cpu: None,
     }
 }
+
+/// Frame times (µs) of a steady game: `base` plus up to 400 µs of jitter,
+/// and every `spike_every`-th frame three times as long (none if 0).
+pub fn spiky_frames(n: usize, base: u32, spike_every: usize, seed: u32) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let jitter = ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 22) % 400;
+            if spike_every > 0 && i % spike_every == spike_every / 2 { base * 3 } else { base + jitter }
+        })
+        .collect()
+}
