@@ -11,8 +11,8 @@ export BPF_CLANG=${BPF_CLANG:-clang-19}
 # before the long tests start.
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-# Each VM test binary boots one VM and runs its tests' scenarios in it one
-# after another (tests/support/mod.rs); test binaries run one at a time.
+# The VM tests are one test binary (tests/vm/): it boots one VM per core
+# and runs all their scenarios in them (tests/support/mod.rs).
 # --no-fail-fast: one failing test binary must not hide the others' results.
 rc=0
 cargo test --locked --no-fail-fast "$@" || rc=$?
@@ -21,7 +21,7 @@ cargo test --locked --no-fail-fast "$@" || rc=$?
 # claims is the range tested. Only with no test filter given.
 if [ $# -eq 0 ]; then
     oldest=${SCX_GAMER_CACHE:-/var/cache/scx_gamer}/kernel-oldest
-    echo "test.sh: vm_sched on the oldest kernel, $(cat "$oldest/version")"
-    SCX_GAMER_VM_KERNEL=$oldest cargo test --locked --test vm_sched || rc=$?
+    echo "test.sh: the scheduler's VM tests (vm sched::) on the oldest kernel, $(cat "$oldest/version")"
+    SCX_GAMER_VM_KERNEL=$oldest cargo test --locked --test vm -- sched:: || rc=$?
 fi
 exit $rc

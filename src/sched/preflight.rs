@@ -85,7 +85,7 @@ pub fn check_all() -> Result<()> {
 /// Whether the BPF scheduler sees input in the kernel's input core (fentry
 /// on `input_event`, which must be in the kernel's BTF) instead of the
 /// userspace reader of /dev/input. Real key presses reach it (qemu's PS/2
-/// keyboard in the VM, on the oldest and newest kernel: vm_sched's
+/// keyboard in the VM, on the oldest and newest kernel: tests/vm/sched.rs's
 /// `a_real_key_press_…`). On by default; `SCX_GAMER_INPUT_HOOK=0` turns it
 /// off (the reader alone). Where it does not attach, the reader, which
 /// always runs, stands in (`Scheduler::sees_input`). Decided once per

@@ -1,10 +1,8 @@
 //! The tuner end to end, in the sched_ext VM test bed: real MangoHud 0.6.8
-//! on glxgears under Xvfb as the game. Every test boots the VM.
+//! on glxgears under Xvfb as the game (and 0.8.4 in a root of its own).
 
-mod support;
-
+use crate::support::{GAME_DISPLAY, GAME_LIKE_LOAD, VmOutput, run_in_vm, store};
 use serde_json::Value;
-use support::{GAME_DISPLAY, GAME_LIKE_LOAD, VmOutput, run_in_vm, store};
 
 fn trials(store: &Value) -> &Vec<Value> {
     store["trials"].as_array().expect("trials array")
@@ -150,10 +148,11 @@ MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 \
     scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 64x64' >/dev/null 2>&1 &
 G=$!
 # The pid is sh, then the mangohud wrapper script, then glxgears (each
-# exec'd): attach once it is the game with MangoHud loaded. Generous: a
-# heavily loaded host once took over 120 s to set up the root and start it.
-is_game() {{ case "$(readlink /proc/$G/exe)" in */glxgears) grep -q -i mangohud /proc/$G/maps ;; *) false ;; esac; }}
-wait_for 300 "glxgears with MangoHud in its memory" is_game
+# exec'd; trixie's is glxgears.x86_64-linux-gnu): attach once it is the game
+# with MangoHud loaded. (When this looked for */glxgears only, every run
+# waited the full 300 s and then attached anyway.)
+is_game() {{ case "$(readlink /proc/$G/exe)" in */glxgears*) grep -q -i mangohud /proc/$G/maps ;; *) false ;; esac; }}
+wait_for 300 "glxgears with MangoHud in its memory" is_game || exit 1
 echo GAME_ROOT=$(readlink /proc/$G/root)
 echo GAME_USER=$(ps -o user= -p $G)
 $SCX_GAMER attach --pid $G --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &

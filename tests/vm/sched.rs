@@ -1,12 +1,10 @@
-//! The scheduler in a real sched_ext kernel (the TCG VM test bed).
-//! Every test here boots the VM; none can pass without it.
+//! The scheduler in a real sched_ext kernel (the TCG VM test bed); none
+//! of these can pass without it.
 
-mod support;
-
+use crate::support::{CPU_HOGS, GAME_LIKE_LOAD, run_in_vm};
 use serde_json::Value;
-use support::{CPU_HOGS, GAME_LIKE_LOAD, run_in_vm};
 
-fn totals(out: &support::VmOutput) -> Value {
+fn totals(out: &crate::support::VmOutput) -> Value {
     let line = out.output.lines().find_map(|l| l.strip_prefix("totals: ")).unwrap_or_else(|| panic!("no totals line:\n{}", out.output));
     serde_json::from_str(line).unwrap()
 }

@@ -2,10 +2,8 @@
 //! the wrapper runs as an unprivileged user (nobody, via setpriv), the game
 //! is the frame-loop program. Raw protocol checks go through socat.
 
-mod support;
-
+use crate::support::run_in_vm;
 use serde_json::Value;
-use support::run_in_vm;
 
 /// The daemon on a socket of the scenario's own, and `ask` for raw requests
 /// as the player.
@@ -169,7 +167,7 @@ fn measured(store: &Value) -> Vec<(String, u64)> {
     out
 }
 
-fn check_launch_tune(out: &support::VmOutput) {
+fn check_launch_tune(out: &crate::support::VmOutput) {
     let parse = |k: &str| serde_json::from_str::<Value>(out.field(k)).unwrap_or_else(|e| panic!("{k}: {e}\n{}", out.output));
     assert_eq!(out.field("TUNE1_RC"), "0", "frameloop's own status:\n{}", out.output);
     assert_eq!(out.field("TUNE2_RC"), "0", "{}", out.output);
