@@ -15,5 +15,7 @@ pub mod report;
 pub mod run;
 pub mod sched;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod tune;
 pub mod verdict;

@@ -220,9 +220,7 @@ mod tests {
         for round in 0..50 {
             let (mut counts, mut recorded) = (BucketCounts::default(), FrameHistogram::default());
             for _ in 0..(round * 997) % 20_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                crate::testing::xorshift(&mut x);
                 let ns = match x % 7 {
                     0 => x % 2_000,            // under 1 µs: clamped up
                     1 => u64::MAX - x % 1_000, // over 10 s: clamped down

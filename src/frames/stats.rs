@@ -185,9 +185,7 @@ mod tests {
         let mut x = seed;
         (0..n)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                crate::testing::xorshift(&mut x);
                 let base = 8_000_000 + x % 4_000_000;
                 if x.is_multiple_of(97) { base * 4 } else { base }
             })
@@ -276,12 +274,7 @@ mod tests {
         // Few distinct values (many ties at the median), spikes, and runs
         // shorter than the window; the rule computed straight from its words.
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = move || crate::testing::xorshift(&mut x);
         for round in 0..300 {
             let n = (next() % 400) as usize;
             let distinct = 1 + next() % 6;

@@ -148,9 +148,7 @@ mod tests {
         let mut text = String::from("v1\nv0.8.2\nfps,frametime,cpu_load,elapsed\n");
         let (mut x, mut elapsed) = (0x9e37_79b9_7f4a_7c15u64, 0u64);
         for i in 0..150_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::testing::xorshift(&mut x);
             let ft_us = 5_000 + x % 20_000 + if x % 50 == 0 { 60_000 } else { 0 };
             elapsed += ft_us * 1_000;
             match i {

@@ -143,14 +143,11 @@ fn version_comparison() {
 
 // --- The fast path against the general one -------------------------
 
-/// Deterministic xorshift.
+/// Deterministic "random" numbers.
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        crate::testing::xorshift(&mut self.0)
     }
     fn below(&mut self, n: usize) -> usize {
         if n == 0 { 0 } else { (self.next() % n as u64) as usize }
