@@ -13,7 +13,7 @@
 //! guard, a 10-minute budget); A's verdict against K comes from
 //! `verdict::score` as the report computes it (pairs by block = by round).
 //!
-//!     cargo run --release --example race_sim [-- SEEDS]
+//!     cargo run --release --example race_sim [-- SEEDS [SEGMENT_SECS...]]
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -126,8 +126,9 @@ fn blocks(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcome {
     Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
 }
 
-/// The interleaved race: 5-s segments after a 1-s guard, 10-min budget.
-fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcome {
+/// The interleaved race: `segment`-s segments after a 1-s guard, 10-min
+/// budget.
+fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng, segment: f64) -> Outcome {
     let mut race = Race::new(3, Some(K));
     let mut rounds = Vec::new();
     while !race.decided() && rounds.len() < 60 {
@@ -135,7 +136,7 @@ fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcom
         idx.shuffle(order);
         let mut round: [Option<Vec<u32>>; 3] = Default::default();
         for i in idx {
-            let frames = game.play(effects[i], 1.0, 5.0);
+            let frames = game.play(effects[i], 1.0, segment);
             race.record(i, Some(p99_us(&frames)));
             round[i] = Some(frames);
         }
@@ -149,7 +150,13 @@ fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcom
 }
 
 fn main() {
-    let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let mut args = std::env::args().skip(1);
+    let seeds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
+    // Segment lengths of the race to compare (s); default 5.
+    let mut segments: Vec<f64> = args.filter_map(|s| s.parse().ok()).collect();
+    if segments.is_empty() {
+        segments.push(5.0);
+    }
     println!("| case | schedule | wrong verdicts | A's verdicts (better / none / worse) | play time, median (max) |");
     println!("|---|---|---|---|---|");
     for (case, effect_a, right) in [
@@ -157,9 +164,12 @@ fn main() {
         ("A 5 % faster", 0.95, Verdict::Better),
         ("A 20 % faster", 0.8, Verdict::Better),
     ] {
-        type Schedule = fn(&mut Game, [f64; 3], &mut StdRng) -> Outcome;
-        let schedules: [(&str, Schedule); 2] = [("blocks (2 × 130 s each)", blocks), ("interleaved race", interleaved)];
-        for (name, run) in schedules {
+        type Schedule = Box<dyn Fn(&mut Game, [f64; 3], &mut StdRng) -> Outcome>;
+        let mut schedules: Vec<(String, Schedule)> = vec![("blocks (2 × 130 s each)".into(), Box::new(blocks))];
+        for &seg in &segments {
+            schedules.push((format!("interleaved race, {seg} s segments"), Box::new(move |g, e, o| interleaved(g, e, o, seg))));
+        }
+        for (name, run) in &schedules {
             let mut counts = [0usize; 3];
             let mut minutes = Vec::new();
             let mut wrong = 0;
