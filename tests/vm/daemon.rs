@@ -22,15 +22,18 @@ fn launch_applies_a_config_while_the_game_runs_and_the_daemon_guards_its_socket(
 echo SOCKET_MODE=$(stat -c %a $S)
 
 # The game runs as the player with the config applied; its status comes back.
+# It runs until the checks below are done (a loaded host once took longer
+# to load the scheduler than a game of fixed length lasted).
 $AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- \
-    sh -c "$FRAMELOOP --fps 60 --seconds 25 --output-folder /tmp/fl >/dev/null; exit 7" 2>/tmp/launch.err &
+    sh -c "$FRAMELOOP --fps 60 --seconds 300 --output-folder /tmp/fl >/dev/null; exit 7" 2>/tmp/launch.err &
 L=$!
-wait_state enabled 60
+wait_state enabled 120
 echo DURING_STATE=$(cat /sys/kernel/sched_ext/state)
 echo DURING_OPS=$(cat /sys/kernel/sched_ext/root/ops)
 echo GAME_USER=$(ps -o user= -p "$(pgrep -n frameloop)")
 echo STATUS_DURING=$(ask '"status"')
 echo BUSY=$(ask "{\"apply\":{\"pid\":$(pgrep -n frameloop),\"config\":{}}}")
+pkill -x frameloop
 wait_pid $L 120; echo LAUNCH_RC=$?
 wait_state disabled 30
 echo AFTER_STATE=$(cat /sys/kernel/sched_ext/state)
@@ -113,8 +116,11 @@ fn launch_tune_measures_the_plan_across_launches_through_the_daemon() {
 # game is frameloop behind a stand-in `mangohud` (bookworm's MangoHud 0.6.8
 # cannot hook a program that draws nothing): frameloop logs by itself into
 # the output_folder the wrapper puts in MANGOHUD_CONFIG, row by row, so the
-# wrapper cuts trials from the live log. Four configs: one launch of ~35 s
-# cannot measure them all, so the second has something left to continue.
+# wrapper cuts trials from the live log. Four configs; each game runs until
+# its launch has measured one block (three trial lines: a config, the
+# defaults, the baseline) and is then ended, so the second launch has
+# something left to continue. (Games of fixed length, 35 s and 25 s, were
+# too short for a block on a loaded host.)
 mkdir -p /tmp/bin /tmp/plan
 printf '#!/bin/sh\nexec "$@"\n' > /tmp/bin/mangohud; chmod 755 /tmp/bin/mangohud
 printf '[[trial]]\nname = "p1"\nslice_us = 700\n[[trial]]\nname = "p2"\nslice_us = 1500\n[[trial]]\nname = "p3"\nslice_us = 3000\n[[trial]]\nname = "p4"\nslice_us = 6000\n' > /tmp/plan/four.toml
@@ -122,10 +128,16 @@ printf '[[trial]]\nname = "p1"\nslice_us = 700\n' > /tmp/plan/first.toml
 chmod -R a+rX /tmp/plan
 STORE=/tmp/.local/share/scx_gamer/ml_data
 TUNE="$AS_USER $SCX_GAMER launch --tune --socket $S --trial-secs 3 --warmup-secs 1 --seed 5"
-GAME="/tmp/bin/mangohud $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game"
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 35 >/dev/null 2>/tmp/tune1.err & wait_pid $! 240; echo TUNE1_RC=$?
+GAME="/tmp/bin/mangohud $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game --write-on-sigterm"
+one_block() {
+    wait_for 300 "three trial lines in $1" sh -c "[ \$(grep -c '^trial [0-9]* ' $1) -ge 3 ]"
+    pkill -x frameloop
+}
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 600 >/dev/null 2>/tmp/tune1.err & T=$!
+one_block /tmp/tune1.err; wait_pid $T 120; echo TUNE1_RC=$?
 echo STORE1=$(cat $STORE/*.json)
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 25 >/dev/null 2>/tmp/tune2.err & wait_pid $! 240; echo TUNE2_RC=$?
+$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 600 >/dev/null 2>/tmp/tune2.err & T=$!
+one_block /tmp/tune2.err; wait_pid $T 120; echo TUNE2_RC=$?
 echo STORE2=$(cat $STORE/*.json)
 echo STORE_FILES=$(ls $STORE | wc -l)
 echo STORE_OWNER=$(stat -c %U $STORE/*.json)
@@ -178,7 +190,7 @@ fn check_launch_tune(out: &crate::support::VmOutput) {
     assert!(!first.is_empty(), "the first launch measured a config and its baseline:\n{}", out.output);
     // The plan goes in file order: p1 (slice 700) first.
     assert_eq!(first[0].1, 700, "{first:?}");
-    assert!(first.len() < 4, "one ~35 s launch cannot measure all four: {first:?}");
+    assert!(first.len() < 4, "a launch ended after one block cannot measure all four: {first:?}");
     let all = measured(&s2);
     assert_eq!(&all[..first.len()], &first[..], "the second launch keeps the first one's trials");
     let second: Vec<_> = all[first.len()..].to_vec();
