@@ -17,8 +17,8 @@
 # The same root is a whole system to boot: systemd (as init), dbus,
 # libpam-systemd (logind sessions: a login gets XDG_RUNTIME_DIR) and a
 # normal user `player` (uid 1000, home /home/player). `scripts/vm-run
-# --system ROOT` boots it in the VM test bed (tests/vm_system.rs: the
-# Debian package and its systemd units on a real init).
+# --system ROOT` boots it in the VM test bed (for the Debian package and
+# its systemd units on a real init).
 #
 # A complete root carries ROOT/.scx-gamer-mangohud ("mangohud VERSION
 # system"), written last; a run that finds it does nothing but print the

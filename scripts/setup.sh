@@ -47,7 +47,7 @@ fi
 
 # --- Rust tooling -------------------------------------------------------------
 command -v cargo >/dev/null || { echo "setup.sh: cargo not found (install Rust first)" >&2; exit 1; }
-# cargo-deb builds the Debian package (tests/vm_system.rs installs it).
+# cargo-deb builds the Debian package (`cargo deb`, README: Steam).
 # dpkg-dev: its dpkg-shlibdeps works out the package's library dependencies.
 dpkg-query -W -f='${Status}' dpkg-dev 2>/dev/null | grep -q 'install ok installed' || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev
