@@ -42,7 +42,7 @@ echo LAUNCH_SAID=$(head -1 /tmp/launch.err)
 # Signals pass through: SIGTERM to the wrapper, once the game runs with
 # its config, ends the game with it (tests/launch_cli.rs sends it during
 # the wrapper's start-up too).
-$AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- sleep 100 2>/tmp/sigterm.err &
+$AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- sleep 600 2>/tmp/sigterm.err &
 L=$!
 wait_state enabled 60
 # A CPU goes offline and online while the daemon serves this game (as
