@@ -228,12 +228,25 @@ fn in_root(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
 /// the game shares our root; inside its root (`/proc/<pid>/root/…`) when it
 /// runs in one of its own (a chroot, Steam's pressure-vessel, Flatpak), so
 /// the logs it writes to its /tmp are found in that /tmp, not ours.
+///
+/// Asked of the files, not of the link's text: a sandbox (bubblewrap, so
+/// Flatpak and pressure-vessel) pivots into a root of its own that
+/// `readlink /proc/<pid>/root` still shows as `/`, and may share our root
+/// but not our /tmp. So: the path in the game's root when it exists there
+/// and is not the very file we see; else, when it exists nowhere yet, in
+/// the game's root when that root is not ours.
 pub fn as_seen_from_here(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: fs::Metadata| (m.dev(), m.ino());
     let root = proc_root.join(pid.to_string()).join("root");
-    match fs::read_link(&root) {
-        Ok(target) if target == Path::new("/") => path.to_path_buf(),
-        Ok(_) => in_root(proc_root, pid, path),
-        Err(_) => path.to_path_buf(),
+    let inside = in_root(proc_root, pid, path);
+    match (fs::metadata(&inside).map(id), fs::metadata(path).map(id)) {
+        (Ok(theirs), Ok(ours)) if theirs == ours => path.to_path_buf(),
+        (Ok(_), _) => inside,
+        _ => match (fs::metadata(&root).map(id), fs::metadata("/").map(id)) {
+            (Ok(theirs), Ok(ours)) if theirs != ours => inside,
+            _ => path.to_path_buf(),
+        },
     }
 }
 
@@ -465,6 +478,36 @@ mod tests {
         // This process: its root is ours.
         let me = std::process::id();
         assert_eq!(as_seen_from_here(Path::new("/proc"), me, Path::new("/x")), Path::new("/x"));
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(as_seen_from_here(Path::new("/proc"), me, tmp.path()), tmp.path());
+    }
+
+    #[test]
+    fn a_sandboxed_game_with_our_root_but_its_own_tmp_has_its_logs_found_there() {
+        // bubblewrap (as Flatpak and pressure-vessel use it): readlink of
+        // its /proc/PID/root says "/", and here its / is even ours, but its
+        // /tmp is not.
+        let Some(bwrap) = crate::game::find_in_path(std::ffi::OsStr::new("bwrap"), std::env::var_os("PATH").as_deref()) else {
+            panic!("bwrap is not installed (scripts/setup.sh installs bubblewrap)");
+        };
+        let mut child = std::process::Command::new(bwrap)
+            .args(["--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--"])
+            .args(["sh", "-c", "mkdir /tmp/logs && echo ready && exec sleep 30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the sandbox did not start");
+        // bwrap's child runs the command: find the sleeping descendant.
+        let procs = crate::procfs::scan_processes(Path::new("/proc")).unwrap();
+        let tree = crate::sched::game_tree::process_tree(&[child.id()], &procs);
+        let game = *tree.iter().find(|&&p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")).unwrap();
+        assert_eq!(fs::read_link(format!("/proc/{game}/root")).unwrap(), Path::new("/"));
+        let seen = as_seen_from_here(Path::new("/proc"), game, Path::new("/tmp/logs"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, PathBuf::from(format!("/proc/{game}/root/tmp/logs")));
     }
 
     // Lines in this machine's /proc/net/unix format: a listening stream

@@ -41,8 +41,10 @@ const PLAIN_WRAPPERS: [&str; 8] =
     ["mangohud", "gamemoderun", "prime-run", "primusrun", "optirun", "pvkrun", "obs-gamecapture", "catchsegv"];
 
 /// Wrappers whose own arguments end at `--`: the game comes after it.
-const DASHDASH_WRAPPERS: [&str; 9] = [
+const DASHDASH_WRAPPERS: [&str; 10] = [
     "gamescope",
+    // The sandbox of Flatpak and pressure-vessel, also used by hand.
+    "bwrap",
     "reaper",
     "steam-launch-wrapper",
     "_v2-entry-point",
@@ -180,6 +182,10 @@ mod tests {
         let c = chain(&["gamescope", "-W", "1920", "-f", "--", "mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);
         assert_eq!(c.program, Some(6));
+
+        let c = chain(&["bwrap", "--bind", "/games/root", "/", "--tmpfs", "/tmp", "--", "mangohud", "game"]);
+        assert_eq!(c.wrappers, vec![0, 7]);
+        assert_eq!(c.program, Some(8));
 
         let c = chain(&["nice", "-n", "5", "taskset", "-c", "0-3", "game"]);
         assert_eq!(c.wrappers, vec![0, 3]);

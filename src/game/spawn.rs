@@ -238,6 +238,95 @@ impl LogFolder {
     }
 }
 
+/// Where we read the log folder `ours` that game process `pid` writes into.
+/// A game sharing our files sees it where we do. A game in a root of its
+/// own (a chroot, a container with its own /tmp) does not: it writes into
+/// the same path in its root, so the folder is made there (mode 0700, the
+/// player's) and read through `/proc/<pid>/root`. Fails, naming what to
+/// change, when it cannot be made there.
+///
+/// The game owns its root: each step below `/proc/<pid>/root` is opened
+/// without following symbolic links, so a link the game planted cannot
+/// make us (root) create or chown a folder outside it. (Nothing is removed
+/// there afterwards, for the same reason; the container's /tmp goes with
+/// it.)
+pub fn log_folder_for_game(proc_root: &Path, pid: u32, ours: &Path, user: &GameUser) -> Result<PathBuf> {
+    let root = proc_root.join(pid.to_string()).join("root");
+    let relative = ours.strip_prefix("/").unwrap_or(ours);
+    let inside = root.join(relative);
+    // Gone already (its exit is noticed and told elsewhere), or the same
+    // folder: ours.
+    if std::fs::metadata(&root).is_err() || same_file(&inside, ours) {
+        return Ok(ours.to_path_buf());
+    }
+    make_in_root(&root, relative, user).with_context(|| {
+        format!(
+            "the game (pid {pid}) runs in a root of its own, which does not show the log folder {} and where it cannot be made; \
+             let the game's container see {} (Steam's pressure-vessel: PRESSURE_VESSEL_FILESYSTEMS_RW={}), \
+             or start the game yourself and use `scx_gamer attach --pid`",
+            ours.display(),
+            ours.display(),
+            ours.display()
+        )
+    })?;
+    log::info!("the game runs in a root of its own: its MangoHud logs into {} there", ours.display());
+    Ok(inside)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
+/// mkdir `root/relative` (its parent must exist), component by component
+/// with O_NOFOLLOW, mode 0700, as `user` when we are root: a container's
+/// files may belong to a user namespace in which root is no one (bubblewrap
+/// run by the player: mkdir as root fails with EOVERFLOW), what is made is
+/// then the player's, and we can make nothing the player could not.
+fn make_in_root(root: &Path, relative: &Path, user: &GameUser) -> Result<()> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, mkdirat};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Some(name) = relative.file_name() else { bail!("no folder name in {}", relative.display()) };
+    let open = |at: Option<&OwnedFd>, path: &Path, flags: OFlag| -> Result<OwnedFd> {
+        let fd = openat(at.map(|f| f.as_raw_fd()), path, flags | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: openat just returned this descriptor; nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    // /proc/<pid>/root itself is a link to follow (it is the game's root),
+    // opened as who we are.
+    let top = open(None, root, OFlag::empty())?;
+    let below = || -> Result<()> {
+        let mut dir = top.try_clone()?;
+        for part in relative.parent().into_iter().flat_map(Path::components) {
+            dir = open(Some(&dir), Path::new(part.as_os_str()), OFlag::O_NOFOLLOW)?;
+        }
+        match mkdirat(Some(dir.as_raw_fd()), name, Mode::S_IRWXU) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", relative.display())),
+        }
+        // A folder, not a link (EEXIST above may be anything the game made).
+        open(Some(&dir), Path::new(name), OFlag::O_NOFOLLOW).map(drop)
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return below();
+    }
+    // The file-system ids are per thread: switch them in a thread of its own.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::unistd::setfsgid(Gid::from_raw(user.gid));
+            nix::unistd::setfsuid(Uid::from_raw(user.uid));
+            below()
+        })
+        .join()
+        .unwrap_or_else(|_| bail!("making {} in the game's root panicked", relative.display()))
+    })
+}
+
 impl Drop for LogFolder {
     fn drop(&mut self) {
         if let Some(path) = self.path.take()
@@ -360,6 +449,53 @@ mod tests {
         assert!(kept.is_dir());
         let err = LogFolder::create(Path::new("/nonexistent/dir"), &nobody).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/dir"), "{err:#}");
+    }
+
+    #[test]
+    fn a_game_in_a_root_of_its_own_gets_the_log_folder_made_there() {
+        let t = open_parent();
+        let nobody = GameUser::resolve(Some("nobody"), &env_of(&[])).unwrap();
+        let ours = LogFolder::create(t.path(), &nobody).unwrap();
+        let relative = ours.path().strip_prefix("/").unwrap().to_path_buf();
+        // proc/1/root: our own root; proc/2/root: a game root that has the
+        // folder's parent (as a container's /tmp would), proc/3/root: one
+        // without it, proc/4/root: one where the parent is a link the game
+        // planted, pointing out of its root.
+        let procs = t.path().join("proc");
+        let game = t.path().join("game");
+        let bare = t.path().join("bare");
+        let trap = t.path().join("trap");
+        let outside = t.path().join("outside");
+        for d in [&game.join(relative.parent().unwrap()), &bare, &outside] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        // As a container's /tmp: anyone may make folders in it.
+        std::fs::set_permissions(game.join(relative.parent().unwrap()), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::create_dir_all(trap.join(relative.parent().unwrap().parent().unwrap())).unwrap();
+        std::os::unix::fs::symlink(&outside, trap.join(relative.parent().unwrap())).unwrap();
+        for (pid, root) in [("1", Path::new("/")), ("2", &game), ("3", &bare), ("4", &trap)] {
+            std::fs::create_dir_all(procs.join(pid)).unwrap();
+            std::os::unix::fs::symlink(root, procs.join(pid).join("root")).unwrap();
+        }
+
+        assert_eq!(log_folder_for_game(&procs, 1, ours.path(), &nobody).unwrap(), ours.path());
+
+        let inside = log_folder_for_game(&procs, 2, ours.path(), &nobody).unwrap();
+        assert_eq!(inside, procs.join("2/root").join(&relative));
+        let meta = std::fs::metadata(game.join(&relative)).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o7777, 0o700);
+        if am_root() {
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        }
+        // Made already (a second trial, a second launch): fine.
+        assert_eq!(log_folder_for_game(&procs, 2, ours.path(), &nobody).unwrap(), inside);
+
+        let err = format!("{:#}", log_folder_for_game(&procs, 3, ours.path(), &nobody).unwrap_err());
+        assert!(err.contains("runs in a root of its own") && err.contains("PRESSURE_VESSEL_FILESYSTEMS_RW="), "{err}");
+        let err = format!("{:#}", log_folder_for_game(&procs, 4, ours.path(), &nobody).unwrap_err());
+        assert!(err.contains("runs in a root of its own"), "{err}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing made through the planted link");
     }
 
     #[test]

@@ -28,9 +28,10 @@ use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
-use crate::game::spawn::{GameUser, LogFolder, with_mangohud};
+use crate::game::spawn::{GameUser, LogFolder, log_folder_for_game, with_mangohud};
 use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
 use crate::mangohud::env::{game_env, user_config_file};
+use crate::procfs;
 use crate::store::{GameStore, SessionMode, store_path};
 
 /// Everything checked before the game starts.
@@ -116,15 +117,16 @@ pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions, h
 /// Wait until the game's frames can be read: its MangoHud's control socket
 /// (one log per trial), or a log growing in our folder (MangoHud ≥ 0.6.9
 /// logging on its own, frameloop).
-fn frame_source(root: u32, folder: &Path, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
+fn frame_source(root: u32, folder: &Path, user: &GameUser, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
     let deadline = Instant::now() + timeout;
     let mut search = ControlSearch::new(root);
     loop {
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
         }
-        if let Some(control) = search.poll()? {
-            return Ok(Box::new(FrameSource::control(control, folder)?));
+        if let Some((renders, control)) = search.poll()? {
+            let folder = log_folder_for_game(procfs::root(), renders, folder, user)?;
+            return Ok(Box::new(FrameSource::control(control, &folder)?));
         }
         if !csv_logs(folder).is_empty() {
             return Ok(Box::new(FrameSource::stream(folder)?));
@@ -156,7 +158,8 @@ fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals
     let game_id = ready.game.clone();
     let key = game_id.key.clone();
     let mut switcher = Daemon::new(ready.client, pid);
-    let tuned = tune_game(ready.store, ready.store_path, &ready.plan, ready.pending, logs.path(), pid, &mut game, &mut switcher, tune);
+    let tuned =
+        tune_game(ready.store, ready.store_path, &ready.plan, ready.pending, logs.path(), &ready.user, pid, &mut game, &mut switcher, tune);
     match &tuned {
         Ok(None) => eprintln!("scx_gamer: this launch's trials are done; see scx_gamer report {key}"),
         Ok(Some(Stop::GameExited(_))) => info!("the game exited; the trials measured so far are kept"),
@@ -186,12 +189,13 @@ fn tune_game(
     plan: &[Trial],
     pending: Vec<Trial>,
     logs: &Path,
+    user: &GameUser,
     pid: u32,
     game: &mut Launched,
     switcher: &mut Daemon,
     tune: &TuneOptions,
 ) -> Result<Option<Stop>> {
-    let source = frame_source(pid, logs, game, tune.frames_timeout())?;
+    let source = frame_source(pid, logs, user, game, tune.frames_timeout())?;
     let names: HashMap<_, _> = plan.iter().map(|t| (t.config, t.name.clone())).collect();
     let started = chrono::Utc::now();
     let session_id = format!("{}-{pid}", started.format("%Y%m%dT%H%M%SZ"));

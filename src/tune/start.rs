@@ -21,7 +21,7 @@ use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder, no_display_origin};
-use crate::game::spawn::{self, GameUser, LogFolder};
+use crate::game::spawn::{self, GameUser, LogFolder, log_folder_for_game};
 use crate::mangohud::control::{Control, Pending};
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
@@ -122,7 +122,8 @@ pub(super) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
 /// (see `control::Pending`: that starved a slow game's socket).
 pub(super) struct ControlSearch {
     root: u32,
-    pending: Option<Pending>,
+    /// The pending connection and the pid whose socket it is.
+    pending: Option<(u32, Pending)>,
     last_err: Option<anyhow::Error>,
 }
 
@@ -131,13 +132,14 @@ impl ControlSearch {
         Self { root, pending: None, last_err: None }
     }
 
-    /// One look (at most ~0.5 s): Some once MangoHud has greeted.
-    pub(super) fn poll(&mut self) -> Result<Option<Control>> {
-        if let Some(p) = self.pending.take() {
+    /// One look (at most ~0.5 s): Some once MangoHud has greeted, with the
+    /// pid of the process it runs in (the one that renders).
+    pub(super) fn poll(&mut self) -> Result<Option<(u32, Control)>> {
+        if let Some((pid, p)) = self.pending.take() {
             match p.greeting(Duration::from_millis(200)) {
-                Ok(Ok(c)) => return Ok(Some(c)),
+                Ok(Ok(c)) => return Ok(Some((pid, c))),
                 Ok(Err(still)) => {
-                    self.pending = Some(still);
+                    self.pending = Some((pid, still));
                     return Ok(None);
                 }
                 Err(e) => self.last_err = Some(e),
@@ -147,7 +149,7 @@ impl ControlSearch {
         for pid in game_tree::process_tree(&[self.root], &procs) {
             match Control::open(&format!("mangohud-{pid}"), Duration::from_millis(500)) {
                 Ok(p) => {
-                    self.pending = Some(p);
+                    self.pending = Some((pid, p));
                     break;
                 }
                 Err(e) => self.last_err = Some(e),
@@ -169,9 +171,9 @@ impl ControlSearch {
     }
 }
 
-/// Connect to the game's MangoHud (see `ControlSearch`). None:
-/// SIGINT/SIGTERM came first.
-fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutdown: &AtomicBool) -> Result<Option<Control>> {
+/// Connect to the game's MangoHud (see `ControlSearch`): the pid it runs
+/// in and the connection. None: SIGINT/SIGTERM came first.
+fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutdown: &AtomicBool) -> Result<Option<(u32, Control)>> {
     let deadline = Instant::now() + timeout;
     let mut search = ControlSearch::new(root);
     loop {
@@ -280,10 +282,11 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     info!("started the game (pid {pid}) as {}", user.name);
     let mut game = Launched { child };
     let result = (|| {
-        let Some(control) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
+        let Some((renders, control)) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
             return Ok(Outcome::Interrupted);
         };
-        let source: Box<dyn Frames> = Box::new(FrameSource::control(control, logs.path())?);
+        let folder = log_folder_for_game(procfs::root(), renders, logs.path(), &user)?;
+        let source: Box<dyn Frames> = Box::new(FrameSource::control(control, &folder)?);
         run_trials(opts, plan, SessionMode::Tune, game_id, pid, source, &mut game, shutdown)
     })();
     if game.child.try_wait().ok().flatten().is_none() {
@@ -387,7 +390,7 @@ mod tests {
         let mut search = ControlSearch::new(me);
         let deadline = Instant::now() + Duration::from_secs(20);
         let control = loop {
-            if let Some(c) = search.poll().unwrap() {
+            if let Some((_, c)) = search.poll().unwrap() {
                 break c;
             }
             assert!(Instant::now() < deadline, "no greeting in 20 s{}", search.why());

@@ -187,6 +187,42 @@ kill $G
 }
 
 #[test]
+fn tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there() {
+    // As Steam's pressure-vessel (or Flatpak) starts a game: bubblewrap,
+    // unprivileged (the tuner starts it as the player), with the MangoHud
+    // 0.8.4 root as / and a /tmp of its own, which does not show the log
+    // folder the tuner made in ours. The tuner makes the folder inside the
+    // game's root and reads the logs through /proc/PID/root. (It waited for
+    // logs in its own folder and stopped with "no frames".)
+    let script = format!(
+        r#"{GAME_DISPLAY}
+ROOT=/var/cache/scx_gamer/mangohud-root
+test -e $ROOT/.scx-gamer-mangohud || {{ echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }}
+$SCX_GAMER tune --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME -- \
+    bwrap --die-with-parent --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
+        --tmpfs /sys --ro-bind /sys/devices /sys/devices --dir /sys/class/drm \
+        -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+T=$!
+wait_pid $T 500; echo TUNE_RC=$?
+cat /tmp/tune.out
+cat /tmp/ml_data/*.json
+"#
+    );
+    let out = run_in_vm(&script, 600);
+    assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
+    assert!(out.output.contains("runs in a root of its own"), "{}", show(&out));
+    let store = store(&out);
+    assert_eq!(store["sessions"][0]["system"]["mangohud_version"], "0.8.4", "{}", show(&out));
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "{}", show(&out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        assert!(frames(trial) > 0, "{trial}");
+        assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
+    }
+}
+
+#[test]
 fn failed_configs_are_recorded_and_the_tune_goes_on_until_the_game_exits() {
     // Seed 5 orders the block c, a, baseline, b (asserted below): trial 1
     // is ejected, trial 2 cannot load, the baseline gives time to repair,
