@@ -132,6 +132,31 @@ kill $GAME
     assert!(out.field("NOT_MANGOHUD").contains("is not a MangoHud game"), "{}", show(&out));
 }
 
+/// The Debian root with MangoHud 0.8.4 (scripts/fetch-mangohud.sh, built by
+/// setup.sh) in $ROOT, or the scenario stops saying it is missing.
+const MANGOHUD_084_ROOT: &str = r#"
+ROOT=/var/cache/scx_gamer/mangohud-root
+test -e $ROOT/.scx-gamer-mangohud || { echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }
+"#;
+
+/// The store of a tune of glxgears under MangoHud 0.8.4 in a root of its
+/// own: three trials (ci.toml), each ok with frames read through the
+/// game's root (/proc/PID/root).
+fn measured_through_the_games_root(out: &VmOutput) -> Value {
+    let store = store(out);
+    assert_eq!(store["sessions"][0]["system"]["mangohud_version"], "0.8.4", "{}", show(out));
+    let t = trials(&store);
+    assert_eq!(t.len(), 3, "{}", show(out));
+    for trial in t {
+        assert_eq!(state(trial), "ok", "{trial}");
+        // Any number: glxgears' rate under TCG follows the host's load (one
+        // loaded clean-clone run: 20 or fewer frames in a 4-s trial).
+        assert!(frames(trial) > 0, "{trial}");
+        assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
+    }
+    store
+}
+
 #[test]
 fn attach_tunes_a_mangohud_0_8_game_in_a_root_of_its_own() {
     // As Steam's pressure-vessel runs a game: real MangoHud 0.8.4 (row-
@@ -141,9 +166,7 @@ fn attach_tunes_a_mangohud_0_8_game_in_a_root_of_its_own() {
     // tuner must read it through /proc/PID/root. (It looked in the host's
     // /tmp/logs and stopped with "no frames".)
     let script = format!(
-        r#"{GAME_DISPLAY}
-ROOT=/var/cache/scx_gamer/mangohud-root
-test -e $ROOT/.scx-gamer-mangohud || {{ echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }}
+        r#"{GAME_DISPLAY}{MANGOHUD_084_ROOT}
 MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 \
     scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 64x64' >/dev/null 2>&1 &
 G=$!
@@ -171,19 +194,8 @@ kill $G
     assert_eq!(out.field("GAME_ALIVE"), "yes");
     // Nothing in the host's /tmp/logs: the frames came from the game's root.
     assert_eq!(out.field("HOST_LOGS"), "0");
-    let store = store(&out);
-    let session = &store["sessions"][0];
-    assert_eq!(session["system"]["mangohud_version"], "0.8.4", "{}", show(&out));
-    assert_eq!(session["frame_source"], "control-socket");
-    let t = trials(&store);
-    assert_eq!(t.len(), 3, "{}", show(&out));
-    for trial in t {
-        assert_eq!(state(trial), "ok", "{trial}");
-        // Any number: glxgears' rate under TCG follows the host's load (one
-        // loaded clean-clone run: 20 or fewer frames in a 4-s trial).
-        assert!(frames(trial) > 0, "{trial}");
-        assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
-    }
+    let store = measured_through_the_games_root(&out);
+    assert_eq!(store["sessions"][0]["frame_source"], "control-socket");
 }
 
 #[test]
@@ -195,9 +207,7 @@ fn tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there() {
     // game's root and reads the logs through /proc/PID/root. (It waited for
     // logs in its own folder and stopped with "no frames".)
     let script = format!(
-        r#"{GAME_DISPLAY}
-ROOT=/var/cache/scx_gamer/mangohud-root
-test -e $ROOT/.scx-gamer-mangohud || {{ echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }}
+        r#"{GAME_DISPLAY}{MANGOHUD_084_ROOT}
 $SCX_GAMER tune --trials trials/ci.toml --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME -- \
     bwrap --die-with-parent --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
         --tmpfs /sys --ro-bind /sys/devices /sys/devices --dir /sys/class/drm \
@@ -211,15 +221,7 @@ cat /tmp/ml_data/*.json
     let out = run_in_vm(&script, 600);
     assert_eq!(out.field("TUNE_RC"), "0", "{}", show(&out));
     assert!(out.output.contains("runs in a root of its own"), "{}", show(&out));
-    let store = store(&out);
-    assert_eq!(store["sessions"][0]["system"]["mangohud_version"], "0.8.4", "{}", show(&out));
-    let t = trials(&store);
-    assert_eq!(t.len(), 3, "{}", show(&out));
-    for trial in t {
-        assert_eq!(state(trial), "ok", "{trial}");
-        assert!(frames(trial) > 0, "{trial}");
-        assert!(trial["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {trial}");
-    }
+    measured_through_the_games_root(&out);
 }
 
 #[test]
