@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::file_name;
+use super::{file_name, same_file};
 use crate::mangohud::config::{ConfigFileSearch, env_settings, file_settings, last, truthy};
 
 /// What we can learn about a running process from `/proc/<pid>`.
@@ -236,18 +236,13 @@ fn in_root(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
 /// and is not the very file we see; else, when it exists nowhere yet, in
 /// the game's root when that root is not ours.
 pub fn as_seen_from_here(proc_root: &Path, pid: u32, path: &Path) -> PathBuf {
-    use std::os::unix::fs::MetadataExt;
-    let id = |m: fs::Metadata| (m.dev(), m.ino());
     let root = proc_root.join(pid.to_string()).join("root");
     let inside = in_root(proc_root, pid, path);
-    match (fs::metadata(&inside).map(id), fs::metadata(path).map(id)) {
-        (Ok(theirs), Ok(ours)) if theirs == ours => path.to_path_buf(),
-        (Ok(_), _) => inside,
-        _ => match (fs::metadata(&root).map(id), fs::metadata("/").map(id)) {
-            (Ok(theirs), Ok(ours)) if theirs != ours => inside,
-            _ => path.to_path_buf(),
-        },
+    if same_file(&inside, path) {
+        return path.to_path_buf();
     }
+    let theirs_differs = fs::metadata(&root).is_ok() && !same_file(&root, Path::new("/"));
+    if fs::metadata(&inside).is_ok() || theirs_differs { inside } else { path.to_path_buf() }
 }
 
 /// The config file MangoHud in `game` read (the first that exists, see the

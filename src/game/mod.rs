@@ -137,6 +137,17 @@ pub fn is_mangohud(arg: &OsStr) -> bool {
 
 /// Look `prog` up in a PATH value the way execvp does: a name with a `/` is
 /// taken as is; else the first executable regular file in the PATH folders.
+/// Whether `a` and `b` are the same file (device and inode), e.g. one path
+/// seen through a game's `/proc/<pid>/root` and ours. False when either is
+/// missing.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
 pub fn find_in_path(prog: &OsStr, path_env: Option<&OsStr>) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     if prog.is_empty() {

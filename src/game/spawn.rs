@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 
-use super::{find_in_path, is_mangohud, launch_chain};
+use super::{find_in_path, is_mangohud, launch_chain, same_file};
 
 /// The account the game runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,7 +247,7 @@ impl LogFolder {
 ///
 /// The game owns its root: each step below `/proc/<pid>/root` is opened
 /// without following symbolic links, so a link the game planted cannot
-/// make us (root) create or chown a folder outside it. (Nothing is removed
+/// make us create a folder outside it. (Nothing is removed
 /// there afterwards, for the same reason; the container's /tmp goes with
 /// it.)
 pub fn log_folder_for_game(proc_root: &Path, pid: u32, ours: &Path, user: &GameUser) -> Result<PathBuf> {
@@ -271,14 +271,6 @@ pub fn log_folder_for_game(proc_root: &Path, pid: u32, ours: &Path, user: &GameU
     })?;
     log::info!("the game runs in a root of its own: its MangoHud logs into {} there", ours.display());
     Ok(inside)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
-        _ => false,
-    }
 }
 
 /// mkdir `root/relative` (its parent must exist), component by component
