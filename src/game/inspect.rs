@@ -494,10 +494,22 @@ mod tests {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         assert_eq!(line.trim(), "ready", "the sandbox did not start");
-        // bwrap's child runs the command: find the sleeping descendant.
-        let procs = crate::procfs::scan_processes(Path::new("/proc")).unwrap();
-        let tree = crate::sched::game_tree::process_tree(&[child.id()], &procs);
-        let game = *tree.iter().find(|&&p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")).unwrap();
+        // bwrap's child runs the command: find the sleeping descendant. sh
+        // said "ready" before its exec, which a loaded host may not have
+        // reached yet (one loaded run found only sh): wait for it, bounded.
+        let sleeper = || {
+            let procs = crate::procfs::scan_processes(Path::new("/proc")).unwrap();
+            let tree = crate::sched::game_tree::process_tree(&[child.id()], &procs);
+            tree.into_iter().find(|&p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep"))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let game = loop {
+            match sleeper() {
+                Some(p) => break p,
+                None if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+                None => panic!("no sleep process under bwrap (pid {}) within 20 s", child.id()),
+            }
+        };
         assert_eq!(fs::read_link(format!("/proc/{game}/root")).unwrap(), Path::new("/"));
         let seen = as_seen_from_here(Path::new("/proc"), game, Path::new("/tmp/logs"));
         child.kill().unwrap();
