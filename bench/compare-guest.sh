@@ -253,7 +253,7 @@ tune_game() { # WORKLOAD
     mkdir -p "$d"
     start_load cpu
     [ "$w" = frameloop ] && toggle_log 1
-    "${normal[@]}" "$BIN" attach --pid "$game_pid" --trials trials/default.toml --trial-secs "$TUNE_SECS" \
+    "${normal[@]}" "$BIN" attach --pid "$game_pid" --trials trials/default.toml --measure blocks --trial-secs "$TUNE_SECS" \
         --warmup-secs 1 --repeats 1 --seed 1 --data "$d/ml_data" > "$d/tune.out" 2>&1 &
     tpid=$!
     echo -e "secs\tticks" > "$d/cpu.tsv"

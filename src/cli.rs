@@ -4,13 +4,14 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use scx_gamer::sched::config::KNOBS;
 use scx_gamer::sched::session::Feeds;
 use scx_gamer::sched::{SchedConfig, input};
 use scx_gamer::store::MeasureMode;
 use scx_gamer::tune::TuneOptions;
+use scx_gamer::tune::options::{DEFAULT_BUDGET_MINS, DEFAULT_GUARD_SECS, DEFAULT_TRIAL_SECS, DEFAULT_WARMUP_SECS, MAX_BUDGET_MINS};
 use scx_gamer::tune::search::Strategy;
 
 /// scx_gamer: a sched_ext CPU scheduler for games.
@@ -77,13 +78,10 @@ pub(crate) struct LaunchTuneArgs {
     /// Trial file: the plan is its listed configs.
     #[arg(long, requires = "tune", default_value = scx_gamer::tune::trials::DEFAULT_TRIALS)]
     pub(crate) trials: PathBuf,
-    /// Measured seconds of a trial.
-    #[arg(long, requires = "tune", default_value_t = 120.0)]
-    pub(crate) trial_secs: f64,
-    /// Seconds after each switch whose frames are not measured.
-    #[arg(long, requires = "tune", default_value_t = 10.0)]
-    pub(crate) warmup_secs: f64,
-    /// Measurements of each config (each in its own block, with a baseline).
+    #[command(flatten)]
+    pub(crate) measure: MeasureArgs,
+    /// Blocks: measurements of each config (each in its own block, with a
+    /// baseline).
     #[arg(long, requires = "tune", default_value_t = 1)]
     pub(crate) repeats: u32,
     /// Seed of the trial order (default: from the clock).
@@ -95,13 +93,14 @@ pub(crate) struct LaunchTuneArgs {
 }
 
 impl LaunchTuneArgs {
-    /// The tuner's options for `launch --tune`: a grid over the trial file,
-    /// each config in a block with a baseline, into the player's store.
-    pub(crate) fn options(&self, data_dir: &std::path::Path) -> TuneOptions {
-        TuneOptions {
+    /// The tuner's options for `launch --tune`: the trial file's configs
+    /// (a race that goes on across launches, or a grid of one config per
+    /// block with a baseline), into the player's store.
+    pub(crate) fn options(&self, data_dir: &std::path::Path) -> Result<TuneOptions> {
+        let mut opts = TuneOptions {
             trials_file: self.trials.clone(),
-            trial_secs: self.trial_secs,
-            warmup_secs: self.warmup_secs,
+            trial_secs: DEFAULT_TRIAL_SECS,
+            warmup_secs: DEFAULT_WARMUP_SECS,
             repeats: self.repeats,
             search: Strategy::Grid,
             max_trials: None,
@@ -111,13 +110,15 @@ impl LaunchTuneArgs {
             frames_timeout_secs: self.frames_timeout,
             // The daemon watches input; the player's wrapper does not.
             input_dir: PathBuf::from(input::DEFAULT_INPUT_DIR),
-            // One config per launch and block, paired with the kernel's
-            // scheduler: the plan goes on across launches.
-            measure: MeasureMode::Blocks,
+            measure: MeasureMode::Interleaved,
             segment_secs: None,
-            guard_secs: 0.0,
-            budget_mins: 1440.0,
-        }
+            guard_secs: DEFAULT_GUARD_SECS,
+            // The race goes on for as long as the game runs (it ends when
+            // decided), and across launches.
+            budget_mins: MAX_BUDGET_MINS,
+        };
+        self.measure.apply(&mut opts)?;
+        Ok(opts)
     }
 }
 
@@ -162,31 +163,11 @@ pub(crate) struct TuneArgs {
     /// Trial file: configs to try (and a knob space for halving/model).
     #[arg(long, default_value = scx_gamer::tune::trials::DEFAULT_TRIALS)]
     pub(crate) trials: PathBuf,
-    /// Measured seconds of a full trial.
-    #[arg(long, default_value_t = 120.0)]
-    pub(crate) trial_secs: f64,
-    /// Seconds after each switch whose frames are not measured.
-    #[arg(long, default_value_t = 10.0)]
-    pub(crate) warmup_secs: f64,
+    #[command(flatten)]
+    pub(crate) measure: MeasureArgs,
     /// Blocks (grid) / final re-measurements (halving, model).
     #[arg(long, default_value_t = 2)]
     pub(crate) repeats: u32,
-    /// How configs take turns: `blocks` of long trials (--trial-secs,
-    /// --warmup-secs, --repeats), or `interleaved` rounds of short segments
-    /// where every contender runs once per round and the confidently worse
-    /// stop (--segment-secs, --guard-secs, --budget-mins).
-    #[arg(long, value_enum, default_value_t = MeasureMode::Blocks)]
-    pub(crate) measure: MeasureMode,
-    /// Interleaved: measured seconds of a segment (default: about 300
-    /// frames at the game's frame rate, 3 to 20 s).
-    #[arg(long)]
-    pub(crate) segment_secs: Option<f64>,
-    /// Interleaved: seconds after each switch whose frames are not measured.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) guard_secs: f64,
-    /// Interleaved: minutes of play after which no new round starts.
-    #[arg(long, default_value_t = 10.0)]
-    pub(crate) budget_mins: f64,
     /// How to choose the configs to try.
     #[arg(long, value_enum, default_value_t = Strategy::Grid)]
     pub(crate) search: Strategy,
@@ -219,25 +200,100 @@ pub(crate) fn clock_seed() -> u64 {
 }
 
 impl TuneArgs {
-    pub(crate) fn options(&self) -> TuneOptions {
-        let seed = self.seed.unwrap_or_else(clock_seed);
-        TuneOptions {
+    pub(crate) fn options(&self) -> Result<TuneOptions> {
+        let mut opts = TuneOptions {
             trials_file: self.trials.clone(),
-            trial_secs: self.trial_secs,
-            warmup_secs: self.warmup_secs,
+            trial_secs: DEFAULT_TRIAL_SECS,
+            warmup_secs: DEFAULT_WARMUP_SECS,
             repeats: self.repeats,
             search: self.search,
             max_trials: self.max_trials,
-            seed,
+            seed: self.seed.unwrap_or_else(clock_seed),
             data_dir: self.data.clone(),
             baseline: !self.no_baseline,
             frames_timeout_secs: self.frames_timeout,
             input_dir: self.input_dir.clone(),
-            measure: self.measure,
-            segment_secs: self.segment_secs,
-            guard_secs: self.guard_secs,
-            budget_mins: self.budget_mins,
+            measure: MeasureMode::Interleaved,
+            segment_secs: None,
+            guard_secs: DEFAULT_GUARD_SECS,
+            budget_mins: DEFAULT_BUDGET_MINS,
+        };
+        self.measure.apply(&mut opts)?;
+        Ok(opts)
+    }
+}
+
+/// How a tune measures: the same flags in `tune`, `attach` and
+/// `launch --tune`.
+#[derive(Args)]
+pub(crate) struct MeasureArgs {
+    /// How configs take turns: `interleaved` rounds of short segments,
+    /// every contender once per round in a fresh order, the confidently
+    /// worse stopping (--segment-secs, --guard-secs, --budget-mins): scene
+    /// changes in the game hit every contender alike. Or `blocks` of long
+    /// trials (--trial-secs, --warmup-secs), for a game that holds one
+    /// scene [default: interleaved].
+    #[arg(long, value_enum)]
+    pub(crate) measure: Option<MeasureMode>,
+    /// Blocks: measured seconds of a trial [default: 120].
+    #[arg(long)]
+    pub(crate) trial_secs: Option<f64>,
+    /// Blocks: seconds after each switch whose frames are not measured
+    /// [default: 10].
+    #[arg(long)]
+    pub(crate) warmup_secs: Option<f64>,
+    /// Interleaved: measured seconds of a segment (default: about 300
+    /// frames at the game's frame rate, 3 to 20 s).
+    #[arg(long)]
+    pub(crate) segment_secs: Option<f64>,
+    /// Interleaved: seconds after each switch whose frames are not measured
+    /// [default: 1].
+    #[arg(long)]
+    pub(crate) guard_secs: Option<f64>,
+    /// Interleaved: minutes of play after which no new round starts
+    /// [default: 10 for tune and attach; launch --tune: the whole session].
+    #[arg(long)]
+    pub(crate) budget_mins: Option<f64>,
+}
+
+impl MeasureArgs {
+    /// Any of these flags given (launch: they need --tune).
+    pub(crate) fn given(&self) -> bool {
+        self.measure.is_some() || self.blocks_flags().iter().chain(&self.interleaved_flags()).any(|(_, v)| v.is_some())
+    }
+
+    fn blocks_flags(&self) -> [(&'static str, Option<f64>); 2] {
+        [("--trial-secs", self.trial_secs), ("--warmup-secs", self.warmup_secs)]
+    }
+
+    fn interleaved_flags(&self) -> [(&'static str, Option<f64>); 3] {
+        [("--segment-secs", self.segment_secs), ("--guard-secs", self.guard_secs), ("--budget-mins", self.budget_mins)]
+    }
+
+    /// Set the mode and the flags given over `opts`' defaults. A flag of
+    /// the other mode is an error, not ignored: `--trial-secs 5` alone
+    /// means the player expects trials of 5 s, and interleaved segments
+    /// would not be that.
+    fn apply(&self, opts: &mut TuneOptions) -> Result<()> {
+        let mode = self.measure.unwrap_or(MeasureMode::Interleaved);
+        let (foreign, other): (&[_], _) = match mode {
+            MeasureMode::Interleaved => (&self.blocks_flags(), MeasureMode::Blocks),
+            MeasureMode::Blocks => (&self.interleaved_flags(), MeasureMode::Interleaved),
+        };
+        if let Some((flag, _)) = foreign.iter().find(|(_, v)| v.is_some()) {
+            bail!(
+                "{flag} is an option of --measure {}, and this tune measures {} (the default is interleaved)",
+                other.as_str(),
+                mode.as_str()
+            );
         }
+        opts.measure = mode;
+        opts.trial_secs = self.trial_secs.unwrap_or(opts.trial_secs);
+        opts.warmup_secs = self.warmup_secs.unwrap_or(opts.warmup_secs);
+        opts.segment_secs = self.segment_secs.or(opts.segment_secs);
+        opts.guard_secs = self.guard_secs.unwrap_or(opts.guard_secs);
+        opts.budget_mins = self.budget_mins.unwrap_or(opts.budget_mins);
+        Ok(())
     }
 }
 

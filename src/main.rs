@@ -58,12 +58,12 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => do_run(args, shutdown()?)?,
         Some(Command::Report(args)) => do_report(args)?,
         Some(Command::Tune(args)) => {
-            let opts = args.opts.options();
+            let opts = args.opts.options()?;
             let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
         Some(Command::Attach(args)) => {
-            let opts = args.opts.options();
+            let opts = args.opts.options()?;
             let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
@@ -79,6 +79,9 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
 }
 
 fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
+    if !args.tune && args.tuning.measure.given() {
+        bail!("--measure, --trial-secs, --warmup-secs, --segment-secs, --guard-secs and --budget-mins are options of launch --tune");
+    }
     let held = scx_gamer::launch::HeldSignals::hold()?;
     let env = |k: &str| std::env::var(k).ok();
     // A broken settings file must not keep the game from starting.
@@ -91,11 +94,14 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
         socket: args.socket.unwrap_or_else(|| settings.socket()),
         data_dir: args.data.or(settings.data_dir.clone()).unwrap_or_else(|| settings::user_data_dir(uid, &env)),
     };
-    let code = if args.tune {
-        let tune = args.tuning.options(&opts.data_dir);
-        scx_gamer::tune::during_play::launch_tune(&args.command, &opts, &tune, held)?
-    } else {
-        scx_gamer::launch::launch(&args.command, &opts, held)?
+    let code = match args.tune.then(|| args.tuning.options(&opts.data_dir)) {
+        Some(Ok(tune)) => scx_gamer::tune::during_play::launch_tune(&args.command, &opts, &tune, held)?,
+        // The game starts whatever is wrong with tuning it.
+        Some(Err(e)) => {
+            eprintln!("scx_gamer: not tuning this launch: {e:#}");
+            scx_gamer::launch::launch(&args.command, &opts, held)?
+        }
+        None => scx_gamer::launch::launch(&args.command, &opts, held)?,
     };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -63,8 +63,13 @@ fn bad_options_and_trial_files_are_named() {
     std::fs::write(&bad, "[[trial]]\nname = \"x\"\nslice_us = 0\n").unwrap();
     let o = scx_gamer(&["tune", "--trials", bad.to_str().unwrap(), "--", "true"]);
     assert!(stderr(&o).contains(&format!("{}:3: trial 'x': slice_us = 0 is out of range", bad.display())), "{}", stderr(&o));
-    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--trial-secs", "0", "--", "true"]);
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--measure", "blocks", "--trial-secs", "0", "--", "true"]);
     assert!(stderr(&o).contains("--trial-secs 0"), "{}", stderr(&o));
+    // An option of the other measurement mode is refused, not ignored.
+    let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--trial-secs", "5", "--", "true"]);
+    assert!(stderr(&o).contains("--trial-secs is an option of --measure blocks, and this tune measures interleaved"), "{}", stderr(&o));
+    let o = scx_gamer(&["attach", "--pid", "1", "--measure", "blocks", "--budget-mins", "3"]);
+    assert!(stderr(&o).contains("--budget-mins is an option of --measure interleaved, and this tune measures blocks"), "{}", stderr(&o));
     let o = scx_gamer(&["tune", "--trials", "trials/ci.toml", "--repeats", "0", "--", "true"]);
     assert!(stderr(&o).contains("--repeats 0"), "{}", stderr(&o));
     let o = scx_gamer(&["tune", "--trials", "/nonexistent.toml", "--", "true"]);

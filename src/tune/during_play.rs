@@ -2,9 +2,10 @@
 //! as the player. The game starts with MangoHud logging into a folder of
 //! ours; the trial loop (`tune::runner`) runs through the root daemon
 //! (`tune::switch::daemon`) and records into the player's store. The plan
-//! (`tune::plan`) goes on across launches: each launch measures the next
-//! configs the store has not got yet, one per block with a baseline, for as
-//! long as the game runs. When the plan is done, this is plain `launch`.
+//! (`tune::plan`) goes on across launches, for as long as the game runs:
+//! interleaved, each launch runs more rounds of the plan's race; in
+//! blocks, it measures the next configs the store has not got yet, one per
+//! block with a baseline. When the plan is done, this is plain `launch`.
 //!
 //! As with `launch`, the game always starts: anything that keeps tuning
 //! from working is one line on stderr, and the game runs without it.
@@ -32,7 +33,7 @@ use crate::game::spawn::{GameUser, LogFolder, log_folder_for_game, with_mangohud
 use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
-use crate::store::{GameStore, SessionMode, store_path};
+use crate::store::{GameStore, MeasureMode, SessionMode, store_path};
 
 /// Everything checked before the game starts.
 struct Ready {
@@ -78,7 +79,11 @@ fn prepare(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result
     }
     let store_path = store_path(&opts.data_dir, &game.key);
     let store = GameStore::open_or_new(&store_path, game.clone())?;
-    let pending = plan::pending(&trials.trials, &store, tune.repeats);
+    let pending = match tune.measure {
+        MeasureMode::Blocks => plan::pending(&trials.trials, &store, tune.repeats),
+        MeasureMode::Interleaved if plan::race_so_far(&trials.trials, &store).over() => Vec::new(),
+        MeasureMode::Interleaved => plan::configs(&trials.trials),
+    };
     if pending.is_empty() {
         return Err(NoTune(Some(format!(
             "the tuning plan of {} is done ({} configs of {}); applying its result (scx_gamer report {})",
@@ -153,8 +158,16 @@ fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals
     let pid = child.id();
     held.forward_to(pid)?;
     let mut game = Launched { child };
-    let (left, total) = (ready.pending.len(), ready.plan.len());
-    eprintln!("scx_gamer: tuning {} during this launch: {left} of {total} configs left to measure", ready.game.key);
+    let (left, total) = (ready.pending.len(), plan::configs(&ready.plan).len());
+    match tune.measure {
+        MeasureMode::Blocks => {
+            eprintln!("scx_gamer: tuning {} during this launch: {left} of {total} configs left to measure", ready.game.key)
+        }
+        MeasureMode::Interleaved => eprintln!(
+            "scx_gamer: tuning {} during this launch: a race of {total} configs, the defaults and the kernel's scheduler",
+            ready.game.key
+        ),
+    }
     let game_id = ready.game.clone();
     let key = game_id.key.clone();
     let mut switcher = Daemon::new(ready.client, pid);
@@ -204,5 +217,11 @@ fn tune_game(
         return Ok(Some(stop));
     }
     runner.record_session(SessionMode::LaunchTune, "plan", started)?;
-    runner.run(&mut PlanSearch::new(pending))
+    match tune.measure {
+        MeasureMode::Blocks => runner.run(&mut PlanSearch::new(pending)),
+        MeasureMode::Interleaved => {
+            runner.go_on_from_earlier_launches();
+            runner.run(&mut PlanSearch::race(plan))
+        }
+    }
 }

@@ -9,6 +9,19 @@ use anyhow::{Result, bail};
 use super::search::Strategy;
 use crate::store::MeasureMode;
 
+/// Blocks: the measured length of a trial, by default (seconds).
+pub const DEFAULT_TRIAL_SECS: f64 = 120.0;
+/// Blocks: frames not measured after a switch, by default (seconds).
+pub const DEFAULT_WARMUP_SECS: f64 = 10.0;
+/// Interleaved: frames not measured after a switch, by default (seconds).
+pub const DEFAULT_GUARD_SECS: f64 = 1.0;
+/// Interleaved: the play time after which no new round starts, by default
+/// (minutes).
+pub const DEFAULT_BUDGET_MINS: f64 = 10.0;
+/// The longest play-time budget (minutes): a day. `launch --tune`'s, whose
+/// race ends when decided.
+pub const MAX_BUDGET_MINS: f64 = 1440.0;
+
 #[derive(Clone, Debug)]
 pub struct TuneOptions {
     pub trials_file: PathBuf,
@@ -59,8 +72,8 @@ impl TuneOptions {
             secs(s, "--segment-secs", 1.0, 600.0)?;
         }
         secs(self.guard_secs, "--guard-secs", 0.0, 60.0)?;
-        if !self.budget_mins.is_finite() || !(0.5..=1440.0).contains(&self.budget_mins) {
-            bail!("--budget-mins {}: give minutes in [0.5, 1440]", self.budget_mins);
+        if !self.budget_mins.is_finite() || !(0.5..=MAX_BUDGET_MINS).contains(&self.budget_mins) {
+            bail!("--budget-mins {}: give minutes in [0.5, {MAX_BUDGET_MINS}]", self.budget_mins);
         }
         if self.max_trials == Some(0) {
             bail!("--max-trials 0: give at least 1");

@@ -28,6 +28,10 @@ use crate::verdict::score::{Interval, paired_ratio};
 /// grossly worse, and a few rounds spread the contenders over more scenes.
 pub const MIN_ROUNDS: usize = 4;
 
+/// Most rounds of one race, whatever the budget (with `launch --tune`,
+/// over all its launches).
+pub const MAX_ROUNDS: usize = 60;
+
 /// Confidence of the intervals the race drops and stops on. Higher than a
 /// verdict's 95 %: the race looks after every round, and a config looked at
 /// twenty times at 95 % is dropped wrongly far more often than 5 % of the
@@ -152,6 +156,11 @@ impl Race {
             }
         }
         dropped
+    }
+
+    /// Nothing more to measure: decided, or MAX_ROUNDS run.
+    pub fn over(&self) -> bool {
+        self.decided() || self.rounds() >= MAX_ROUNDS
     }
 
     /// Nothing left to learn: at most one config running, and its verdict

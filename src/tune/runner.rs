@@ -19,6 +19,7 @@ use rand::seq::SliceRandom;
 
 use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
+use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
 use super::race::{Lane, Race};
 use super::search::Search;
@@ -55,8 +56,6 @@ const SEGMENT_FRAMES: f64 = 300.0;
 /// within a round more than between rounds).
 const MIN_SEGMENT: Duration = Duration::from_secs(3);
 const MAX_SEGMENT: Duration = Duration::from_secs(20);
-/// Most rounds of one race, whatever the budget.
-const MAX_ROUNDS: usize = 60;
 
 /// An interleaved segment's length: `--segment-secs`, else about
 /// SEGMENT_FRAMES frames at the frame rate the warm-up saw.
@@ -111,6 +110,14 @@ enum TrialItem {
 }
 
 impl TrialItem {
+    /// What it runs: a config, or None for the kernel's scheduler.
+    fn key(&self) -> Option<SchedConfig> {
+        match self {
+            TrialItem::Baseline => None,
+            TrialItem::Config { config, .. } => Some(*config),
+        }
+    }
+
     fn name(&self) -> &str {
         match self {
             TrialItem::Baseline => "baseline",
@@ -145,6 +152,9 @@ pub(crate) struct Runner<'a> {
     settled_fps: Option<f64>,
     /// Blocks (rounds) run so far in this session.
     block: u32,
+    /// Interleaved: races go on from the rounds of earlier sessions of the
+    /// same mode in the store (`launch --tune`: one race over many launches).
+    earlier_rounds: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -197,7 +207,15 @@ impl<'a> Runner<'a> {
             last_baseline_p99: None,
             settled_fps: None,
             block: 0,
+            earlier_rounds: false,
         }
+    }
+
+    /// Interleaved: start each race from the rounds earlier `launch --tune`
+    /// sessions measured (`plan::replay_rounds`), so that it goes on across
+    /// launches.
+    pub(super) fn go_on_from_earlier_launches(&mut self) {
+        self.earlier_rounds = true;
     }
 
     /// Add this session to the store and save it, before the first trial
@@ -322,7 +340,20 @@ impl<'a> Runner<'a> {
             let baseline = items.iter().position(|(item, _)| matches!(item, TrialItem::Baseline));
             let mut race = Race::new(items.len(), baseline);
             let mut spent = false;
-            while !race.decided() && race.rounds() < MAX_ROUNDS {
+            if self.earlier_rounds {
+                let keys: Vec<_> = items.iter().map(|(item, _)| item.key()).collect();
+                replay_rounds(&self.store, &keys, &mut race);
+                if race.rounds() > 0 {
+                    let configs = |n: usize| n - usize::from(baseline.is_some());
+                    eprintln!(
+                        "the race goes on from {} rounds of earlier launches, {} of its {} configs still in it",
+                        race.rounds(),
+                        configs(race.running().len()),
+                        configs(items.len())
+                    );
+                }
+            }
+            while !race.over() {
                 self.block += 1;
                 let block = self.block;
                 let mut order = race.running();
@@ -657,6 +688,7 @@ mod tests {
     use crate::game::identity::GameId;
     use crate::sched::Metrics;
     use crate::tune::frame_source::SourceKind;
+    use crate::tune::race::MAX_ROUNDS;
     use crate::tune::search::{Strategy, new_search};
     use crate::tune::switch::ServeEnd;
     use std::cell::RefCell;

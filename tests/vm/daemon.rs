@@ -109,42 +109,43 @@ cat /tmp/daemon.out
 }
 
 #[test]
-fn launch_tune_measures_the_plan_across_launches_through_the_daemon() {
+fn launch_tune_races_the_plan_across_launches_through_the_daemon() {
     let script = r#"
-# launch --tune, twice: each launch measures the plan's next configs, each
-# with a baseline in its block, into nobody's XDG store (HOME=/tmp). The
-# game is frameloop behind a stand-in `mangohud` (bookworm's MangoHud 0.6.8
-# cannot hook a program that draws nothing): frameloop logs by itself into
-# the output_folder the wrapper puts in MANGOHUD_CONFIG, row by row, so the
-# wrapper cuts trials from the live log. Four configs; each game runs until
-# its launch has measured one block (three trial lines: a config, the
-# defaults, the baseline) and is then ended, so the second launch has
-# something left to continue. (Games of fixed length, 35 s and 25 s, were
-# too short for a block on a loaded host.)
+# launch --tune, twice, measuring as it does by default: the plan's configs,
+# the defaults and the kernel's scheduler race in rounds of short segments,
+# and the second launch's race goes on from the first one's rounds, into
+# nobody's XDG store (HOME=/tmp). The game is frameloop behind a stand-in
+# `mangohud` (bookworm's MangoHud 0.6.8 cannot hook a program that draws
+# nothing): frameloop logs by itself into the output_folder the wrapper
+# puts in MANGOHUD_CONFIG, row by row, so the wrapper cuts segments from
+# the live log. Each game runs until its launch has measured some segments
+# (six, then four) and is then ended.
 mkdir -p /tmp/bin /tmp/plan
 printf '#!/bin/sh\nexec "$@"\n' > /tmp/bin/mangohud; chmod 755 /tmp/bin/mangohud
-printf '[[trial]]\nname = "p1"\nslice_us = 700\n[[trial]]\nname = "p2"\nslice_us = 1500\n[[trial]]\nname = "p3"\nslice_us = 3000\n[[trial]]\nname = "p4"\nslice_us = 6000\n' > /tmp/plan/four.toml
+printf '[[trial]]\nname = "p1"\nslice_us = 700\n[[trial]]\nname = "p2"\nslice_us = 3000\n' > /tmp/plan/two.toml
 printf '[[trial]]\nname = "p1"\nslice_us = 700\n' > /tmp/plan/first.toml
 chmod -R a+rX /tmp/plan
 STORE=/tmp/.local/share/scx_gamer/ml_data
-TUNE="$AS_USER $SCX_GAMER launch --tune --socket $S --trial-secs 3 --warmup-secs 1 --seed 5"
+TUNE="$AS_USER $SCX_GAMER launch --tune --socket $S --seed 5"
+RACE="--segment-secs 3 --guard-secs 1"
 GAME="/tmp/bin/mangohud $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game --write-on-sigterm"
-one_block() {
-    wait_for 300 "three trial lines in $1" sh -c "[ \$(grep -c '^trial [0-9]* ' $1) -ge 3 ]"
+segments() { # FILE N: wait for N segments' lines in FILE, then end the game
+    wait_for 400 "$2 segment lines in $1" sh -c "[ \$(grep -c '^trial [0-9]* ' $1) -ge $2 ]"
     pkill -x frameloop
 }
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 600 >/dev/null 2>/tmp/tune1.err & T=$!
-one_block /tmp/tune1.err; wait_pid $T 120; echo TUNE1_RC=$?
+$TUNE $RACE --trials /tmp/plan/two.toml -- $GAME --seconds 900 >/dev/null 2>/tmp/tune1.err & T=$!
+segments /tmp/tune1.err 6; wait_pid $T 120; echo TUNE1_RC=$?
 echo STORE1=$(cat $STORE/*.json)
-$TUNE --trials /tmp/plan/four.toml -- $GAME --seconds 600 >/dev/null 2>/tmp/tune2.err & T=$!
-one_block /tmp/tune2.err; wait_pid $T 120; echo TUNE2_RC=$?
+$TUNE $RACE --trials /tmp/plan/two.toml -- $GAME --seconds 900 >/dev/null 2>/tmp/tune2.err & T=$!
+segments /tmp/tune2.err 4; wait_pid $T 120; echo TUNE2_RC=$?
 echo STORE2=$(cat $STORE/*.json)
 echo STORE_FILES=$(ls $STORE | wc -l)
 echo STORE_OWNER=$(stat -c %U $STORE/*.json)
-# p1 (first in the plan) was measured by the first launch: that plan is
-# done, and this is plain launch (no MANGOHUD_CONFIG: frameloop is told
-# where to log).
-$TUNE --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
+echo GOES_ON=$(grep -m1 'the race goes on from' /tmp/tune2.err)
+# In blocks, p1 (first in the plan) counts as measured once: the rounds
+# paired it with the kernel's scheduler. That plan is done, and this is
+# plain launch (no MANGOHUD_CONFIG: frameloop is told where to log).
+$TUNE --measure blocks --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
 sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
@@ -185,20 +186,24 @@ fn check_launch_tune(out: &crate::support::VmOutput) {
     assert_eq!(out.field("TUNE2_RC"), "0", "{}", out.output);
     let (s1, s2) = (parse("STORE1"), parse("STORE2"));
     assert_eq!(s1["sessions"][0]["mode"], "launch-tune");
+    assert_eq!(s1["sessions"][0]["measure"], "interleaved");
     assert_eq!(s1["sessions"][0]["frame_source"], "stream");
     let first = measured(&s1);
-    assert!(!first.is_empty(), "the first launch measured a config and its baseline:\n{}", out.output);
-    // The plan goes in file order: p1 (slice 700) first.
-    assert_eq!(first[0].1, 700, "{first:?}");
-    assert!(first.len() < 4, "a launch ended after one block cannot measure all four: {first:?}");
+    assert!(!first.is_empty(), "the first launch measured a config beside the kernel's scheduler:\n{}", out.output);
     let all = measured(&s2);
-    assert_eq!(&all[..first.len()], &first[..], "the second launch keeps the first one's trials");
-    let second: Vec<_> = all[first.len()..].to_vec();
+    assert_eq!(&all[..first.len()], &first[..], "the second launch keeps the first one's segments");
     let session2 = s2["sessions"][1]["id"].as_str().expect("a second session");
-    assert!(!second.is_empty() && second.iter().all(|(s, _)| s == session2), "{all:?}\n{}", out.output);
-    // It went on with the next config of the plan, not one measured before.
-    let next = [700, 1500, 3000, 6000][first.len()];
-    assert_eq!(second[0].1, next, "{all:?}");
+    assert!(all[first.len()..].iter().all(|(s, _)| s == session2), "{all:?}\n{}", out.output);
+    // The second launch's race started from the first one's rounds.
+    let session1 = s1["sessions"][0]["id"].as_str().unwrap();
+    let rounds1: std::collections::BTreeSet<u64> =
+        s1["trials"].as_array().unwrap().iter().filter(|t| t["session"] == session1).filter_map(|t| t["block"].as_u64()).collect();
+    assert!(rounds1.len() >= 2, "six segments of four contenders: two rounds begun: {rounds1:?}");
+    assert!(
+        out.field("GOES_ON").contains(&format!("the race goes on from {} rounds of earlier launches", rounds1.len())),
+        "{}",
+        out.output
+    );
     assert_eq!(out.field("STORE_FILES"), "1");
     assert_eq!(out.field("STORE_OWNER"), "nobody");
     assert_eq!(out.field("TUNE3_RC"), "0", "{}", out.output);
