@@ -4,7 +4,7 @@
 
 pub mod store;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -334,4 +334,40 @@ wait_for 30 "Xvfb's socket" test -e /tmp/.X11-unix/X7
 /// script with `cat /tmp/<dir>/*.json`).
 pub fn store(out: &VmOutput) -> serde_json::Value {
     out.json_lines_with("schema_version").into_iter().next().unwrap_or_else(|| panic!("no store printed:\n{}", out.output))
+}
+
+/// The booted system of `scripts/vm-run --system`: the root
+/// scripts/fetch-mangohud.sh builds (setup.sh caches it;
+/// `SCX_GAMER_MANGOHUD_ROOT` names another).
+pub fn system_root() -> PathBuf {
+    std::env::var_os("SCX_GAMER_MANGOHUD_ROOT").map_or_else(|| PathBuf::from("/var/cache/scx_gamer/mangohud-root"), PathBuf::from)
+}
+
+/// Run `script` (bash) as root on a booted Debian system (systemd as init,
+/// `scripts/vm-run --system`, a VM of its own), with `env` set; the host's
+/// / is at /run/host there. At most `timeout_secs` seconds, boot included.
+/// The result holds what the script printed, then what vm-run said (on a
+/// timeout: the guest console's tail), and then the guest console.
+pub fn run_in_system_vm(script: &str, env: &[(&str, &str)], timeout_secs: u32) -> VmOutput {
+    let dir = tempfile::Builder::new().prefix("scx-gamer-sysvm.").tempdir_in("/var/tmp").expect("a folder under /var/tmp");
+    let file = dir.path().join("scenario.sh");
+    std::fs::write(&file, script).expect("writing the scenario");
+    let console = dir.path().join("console.txt");
+    let mut cmd = Command::new(repo_root().join("scripts/vm-run"));
+    cmd.args(["--timeout", &timeout_secs.to_string(), "--console"]).arg(&console).arg("--system").arg(system_root());
+    for (k, v) in env {
+        cmd.env(k, v).args(["--env", k]);
+    }
+    let out = cmd
+        .args(["--", "bash"])
+        .arg(Path::new("/run/host").join(file.strip_prefix("/").unwrap()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running scripts/vm-run");
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    let console = std::fs::read_to_string(&console).unwrap_or_default();
+    output.push_str("\n--- guest console ---\n");
+    output.push_str(&console);
+    VmOutput { status: out.status.code().unwrap_or(-1), output }
 }

@@ -1,0 +1,193 @@
+//! The Debian package on a real Debian system: the root of
+//! scripts/fetch-mangohud.sh (trixie, systemd as init, a normal user
+//! `player`) booted in the VM test bed (`scripts/vm-run --system`). The
+//! package is built by `cargo deb` from the binary under test; installed
+//! with dpkg, its socket must start the daemon on a player's first
+//! `scx_gamer launch`, the hardened service must load the scheduler, the
+//! player's tuned winner must be what runs, and a crashed daemon must come
+//! back. One boot for all of it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::store::{spiky_frames, synthetic_trial};
+use crate::support::{VmOutput, repo_root, scx_gamer_bin};
+use scx_gamer::game::identity::GameId;
+use scx_gamer::sched::SchedConfig;
+use scx_gamer::store::{GameStore, TrialStatus, store_path};
+
+/// `cargo deb` over the binary under test (a debug build: cargo-deb packs
+/// `target/release/scx_gamer`, so it gets a target folder whose
+/// release/scx_gamer is this binary, without its debug information: the
+/// 110 MB of it took over a minute to unpack in the emulated guest).
+/// Returns the .deb's path.
+fn build_deb(dir: &Path) -> PathBuf {
+    let target = dir.join("target");
+    std::fs::create_dir_all(target.join("release")).unwrap();
+    let strip = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(scx_gamer_bin())
+        .arg(target.join("release/scx_gamer"))
+        .status()
+        .expect("objcopy (binutils)");
+    assert!(strip.success(), "objcopy --strip-debug failed: {strip}");
+    let deb = dir.join("scx-gamer.deb");
+    let out = Command::new("cargo")
+        .args(["deb", "--no-build", "--output"])
+        .arg(&deb)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo deb (scripts/setup.sh installs cargo-deb)");
+    assert!(out.status.success(), "cargo deb failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    deb
+}
+
+/// Steam app 570's store in which config "calm" (slice_us=1234) beats the
+/// kernel's scheduler in both blocks: launch must apply it.
+fn winning_store(data: &Path) {
+    let calm: SchedConfig = "slice_us=1234".parse().unwrap();
+    let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "sleep".into(), steam_app_id: Some("570".into()) });
+    for block in 1..=2u32 {
+        let seed = block * 100;
+        let id = block * 3;
+        store.trials.push(synthetic_trial(id - 2, block, "baseline", None, &spiky_frames(4000, 8000, 40, seed), TrialStatus::Ok));
+        store.trials.push(synthetic_trial(id - 1, block, "calm", Some(calm), &spiky_frames(4000, 8000, 0, seed + 1), TrialStatus::Ok));
+        store.trials.push(synthetic_trial(
+            id,
+            block,
+            "default",
+            Some(SchedConfig::default()),
+            &spiky_frames(4000, 8000, 40, seed + 2),
+            TrialStatus::Ok,
+        ));
+    }
+    store.save(&store_path(data, "steam-570")).unwrap();
+}
+
+const SCENARIO: &str = r#"
+set -u
+source "/run/host$REPO/scripts/vm-lib.sh"
+H=/run/host
+echo PID1=$(cat /proc/1/comm)
+# Guest uptime at each step (a slow step shows where).
+step() { echo "STEP $1 at $(cut -d' ' -f1 /proc/uptime) s"; }
+step install
+
+# Install: the socket is enabled and listening, the daemon not started.
+dpkg -i "$H$DEB" > /tmp/dpkg.log 2>&1; echo DPKG_RC=$?
+echo SOCKET_ENABLED=$(systemctl is-enabled scx_gamer.socket)
+echo SOCKET_ACTIVE=$(systemctl is-active scx_gamer.socket)
+echo SERVICE_BEFORE=$(systemctl is-active scx_gamer.service)
+echo SOCKET_MODE=$(stat -c %a /run/scx_gamer.sock)
+echo FILES=$(ls /usr/share/doc/scx-gamer /usr/share/scx_gamer /usr/share/scx_gamer/trials | tr '\n' ' ')
+
+# The player's tuning data where launch looks for it ($XDG_DATA_HOME's
+# default), owned by the player.
+su -l player -c "mkdir -p ~/.local/share/scx_gamer && cp -r $H$DATA ~/.local/share/scx_gamer/ml_data"
+
+# A player's launch from a login session (pam_systemd: XDG_RUNTIME_DIR).
+step launch
+# The game runs until the scenario has looked at it (/tmp/game-may-end),
+# at most 300 s.
+su -l player -c 'echo XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR; SteamAppId=570 exec scx_gamer launch -- sh -c \
+    "for i in \$(seq 3000); do [ -e /tmp/game-may-end ] && exit 0; sleep 0.1; done; exit 9"' > /tmp/launch.out 2>&1 &
+L=$!
+wait_state enabled 120
+echo DURING_OPS=$(cat /sys/kernel/sched_ext/root/ops)
+echo SERVICE_DURING=$(systemctl is-active scx_gamer.service)
+echo TRIGGERED_BY=$(systemctl show -p TriggeredBy --value scx_gamer.service)
+echo GAME_USER=$(ps -o user= -p "$(pgrep -n -f game-may-end)")
+DAEMON=$(systemctl show -p MainPID --value scx_gamer.service)
+echo DAEMON_USER=$(ps -o user= -p "$DAEMON")
+touch /tmp/game-may-end
+wait_pid $L 120; echo LAUNCH_RC=$?
+echo LAUNCH_SAID=$(grep -m1 '^scx_gamer:' /tmp/launch.out)
+echo LAUNCH_XDG=$(grep -m1 '^XDG_RUNTIME_DIR=' /tmp/launch.out | cut -d= -f2)
+wait_state disabled 60
+echo AFTER_STATE=$(cat /sys/kernel/sched_ext/state)
+
+# A crash: systemd brings the daemon back by itself (Restart=on-failure),
+# and the next launch is served.
+step crash
+# SIGKILL, not SIGSEGV: Rust's stack-overflow handler catches a SIGSEGV
+# that no fault raised and the process lives on (NRestarts stayed 0).
+kill -KILL "$DAEMON"
+wait_for 60 "systemd to restart the crashed daemon" sh -c \
+    '[ "$(systemctl show -p NRestarts --value scx_gamer.service)" -ge 1 ] && systemctl is-active -q scx_gamer.service'
+echo NRESTARTS=$(systemctl show -p NRestarts --value scx_gamer.service)
+NEW=$(systemctl show -p MainPID --value scx_gamer.service)
+[ "$NEW" != "$DAEMON" ] && echo RESTARTED_PID=new
+# (The game starts first and the config follows: it waits for it, bounded.)
+su -l player -c 'SteamAppId=570 scx_gamer launch -- sh -c "
+    for i in \$(seq 1200); do [ \$(cat /sys/kernel/sched_ext/state) = enabled ] && break; sleep 0.1; done
+    cat /sys/kernel/sched_ext/state; exit 4"' > /tmp/again.out 2>&1
+echo AGAIN_RC=$?
+echo AGAIN_STATE=$(grep -m1 -x -e enabled -e disabled /tmp/again.out)
+
+step remove
+# Removal stops both and takes the socket away.
+dpkg -r scx-gamer >> /tmp/dpkg.log 2>&1; echo REMOVE_RC=$?
+echo SOCKET_REMOVED=$(systemctl is-active scx_gamer.socket)
+echo SERVICE_REMOVED=$(systemctl is-active scx_gamer.service)
+echo SOCKET_FILE=$(test -e /run/scx_gamer.sock && echo present || echo gone)
+echo "--- journal of scx_gamer.service:"
+journalctl -u scx_gamer.service -u scx_gamer.socket --no-pager -o cat | tail -n 30
+echo "--- dpkg:"
+cat /tmp/dpkg.log /tmp/launch.out /tmp/again.out
+"#;
+
+#[test]
+fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
+    crate::support::assert_players_reach_the_checkout();
+    let dir = tempfile::Builder::new().prefix("scx-gamer-system.").tempdir_in("/var/tmp").unwrap();
+    let deb = build_deb(dir.path());
+    let data = dir.path().join("ml_data");
+    winning_store(&data);
+    let out: VmOutput = crate::support::run_in_system_vm(
+        SCENARIO,
+        &[("REPO", repo_root().to_str().unwrap()), ("DEB", deb.to_str().unwrap()), ("DATA", data.to_str().unwrap())],
+        900,
+    );
+    let show = || out.output.clone();
+    // Where the time went (seen with --nocapture): the guest's uptime at
+    // each step.
+    for line in out.output.lines().filter(|l| l.starts_with("STEP ")) {
+        eprintln!("{line}");
+    }
+    assert_eq!(out.status, 0, "{}", show());
+    assert_eq!(out.field("PID1"), "systemd", "{}", show());
+    assert_eq!(out.field("DPKG_RC"), "0", "{}", show());
+    assert_eq!(
+        (out.field("SOCKET_ENABLED"), out.field("SOCKET_ACTIVE"), out.field("SERVICE_BEFORE"), out.field("SOCKET_MODE")),
+        ("enabled", "active", "inactive", "666"),
+        "{}",
+        show()
+    );
+    // What the package carries besides the binary and the units.
+    let files = out.field("FILES");
+    for f in ["README.md", "copyright", "MangoHud.conf", "default.toml", "ci.toml"] {
+        assert!(files.split_whitespace().any(|x| x == f), "{f} not installed: {files}");
+    }
+    // Socket activation started the hardened daemon as root; it loaded the
+    // scheduler for the player's game, which ran as the player.
+    assert_eq!(out.field("SERVICE_DURING"), "active", "{}", show());
+    assert_eq!(out.field("TRIGGERED_BY"), "scx_gamer.socket", "{}", show());
+    assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", show());
+    assert_eq!((out.field("GAME_USER"), out.field("DAEMON_USER")), ("player", "root"), "{}", show());
+    assert!(out.output.contains("listening on the socket systemd passed"), "{}", show());
+    // The player's tuned winner, from the data a login session finds.
+    assert_eq!(out.field("LAUNCH_XDG"), "/run/user/1000", "{}", show());
+    assert!(out.field("LAUNCH_SAID").contains("the tuned config 'calm' (slice_us=1234"), "{}", show());
+    assert_eq!((out.field("LAUNCH_RC"), out.field("AFTER_STATE")), ("0", "disabled"), "{}", show());
+    // Back after a crash, and serving.
+    assert_eq!((out.field("NRESTARTS"), out.field("RESTARTED_PID")), ("1", "new"), "{}", show());
+    assert_eq!((out.field("AGAIN_RC"), out.field("AGAIN_STATE")), ("4", "enabled"), "{}", show());
+    // Removed: nothing listens any more.
+    assert_eq!(
+        (out.field("REMOVE_RC"), out.field("SOCKET_REMOVED"), out.field("SERVICE_REMOVED"), out.field("SOCKET_FILE")),
+        ("0", "inactive", "inactive", "gone"),
+        "{}",
+        show()
+    );
+}
