@@ -45,7 +45,7 @@ pub fn quantile_us(frames: &[u32], q: f64) -> f64 {
 /// The one quantile definition of the crate (nearest rank): the index, in
 /// `n` sorted values, of the value at quantile `q`: the smallest value with
 /// at least a share `q` of the values at or below it. `n` > 0.
-fn nearest_rank(n: usize, q: f64) -> usize {
+pub fn nearest_rank(n: usize, q: f64) -> usize {
     ((q * n as f64).ceil() as usize).clamp(1, n) - 1
 }
 

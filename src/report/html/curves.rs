@@ -24,11 +24,10 @@ pub fn percentile_label(x: f64) -> String {
     format!("p{text}")
 }
 
-/// Nearest-rank quantile of sorted values.
+/// Quantile `q` of sorted values (the crate's one definition,
+/// `verdict::score::nearest_rank`).
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    let rank = (q * n as f64).ceil() as usize;
-    sorted[rank.clamp(1, n) - 1]
+    sorted[crate::verdict::score::nearest_rank(sorted.len(), q)]
 }
 
 /// The percentile curve of `sorted_ms` (ascending): `points` points (x in
