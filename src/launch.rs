@@ -139,12 +139,15 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
     };
     let env = |k: &str| std::env::var(k).ok();
     let game = GameId::from_command(cmd, &env);
-    let (config, from) = choose_config(&opts.data_dir, &game);
-
     let mut child =
         held.spawn_unblocked(Command::new(program).args(args)).with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let pid = child.id();
     held.forward_to(pid)?;
+    // The game first, then the config: ranking a big store (its bootstrap)
+    // takes time, and the game must not wait for it (a loaded run of the
+    // booted-system test spent over two minutes ranking before the game
+    // started). The daemon applies to the running game all the same.
+    let (config, from) = choose_config(&opts.data_dir, &game);
     // Held open while the game runs: the daemon reverts when it closes.
     let _client = match apply(&opts.socket, pid, config) {
         Ok(c) => {

@@ -133,6 +133,13 @@ fn a_decided_race_is_a_finished_plan() {
 }
 
 #[test]
+fn measuring_flags_without_tune_are_refused() {
+    let o = Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(["launch", "--segment-secs", "5", "--", "true"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("are options of launch --tune"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn a_flag_of_the_other_mode_leaves_the_game_untuned_but_running() {
     let dir = shared_tempdir();
     let o = launch_tune(dir.path(), true, &["--trial-secs", "30"]);

@@ -1041,7 +1041,7 @@ mod tests {
         o.guard_secs = 0.001;
         o.budget_mins = budget_mins;
         let configs: Vec<SchedConfig> = configs.iter().map(|&s| SchedConfig { slice_us: s, ..Default::default() }).collect();
-        let mut search = Told { inner: new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap(), told: Vec::new() };
+        let mut search = RecordingSearch { inner: new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap(), told: Vec::new() };
         let mut sw = FakeSwitcher { bad_load, ..Default::default() };
         let mut game = FakeGame::new(None);
         let levels = levels.iter().map(|&(s, ms)| (s, ms * 1_000_000)).collect();
@@ -1061,12 +1061,12 @@ mod tests {
     }
 
     /// A search that passes everything through and keeps what it is told.
-    struct Told {
+    struct RecordingSearch {
         inner: Box<dyn Search>,
         told: Vec<(usize, Option<f64>)>,
     }
 
-    impl Search for Told {
+    impl Search for RecordingSearch {
         fn name(&self) -> &'static str {
             "told"
         }
