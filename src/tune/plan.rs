@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::race::Race;
+use super::race::{Race, lineup};
 use super::search::{Ask, Search};
 use super::trials::Trial;
 use crate::frames::sequence::decode_us;
@@ -117,16 +117,11 @@ pub fn replay_rounds(store: &GameStore, keys: &[Option<SchedConfig>], race: &mut
 }
 
 /// The contenders of the plan's race, as the runner lines them up for a
-/// batch of the plan's configs: those configs, the defaults when the plan
-/// lacks them, the kernel's scheduler (None) last.
+/// batch of the plan's configs (`race::lineup`): those configs, the
+/// defaults when the plan lacks them, the kernel's scheduler (None) last.
 pub fn contenders(plan: &[Trial]) -> Vec<Option<SchedConfig>> {
-    let mut keys: Vec<Option<SchedConfig>> = configs(plan).into_iter().map(|t| Some(t.config)).collect();
-    let defaults = Some(SchedConfig::default());
-    if !keys.contains(&defaults) {
-        keys.push(defaults);
-    }
-    keys.push(None);
-    keys
+    let configs: Vec<SchedConfig> = configs(plan).into_iter().map(|t| t.config).collect();
+    lineup(&configs, true)
 }
 
 /// The plan's race as earlier launches left it.

@@ -21,6 +21,7 @@
 //!
 //! The kernel's scheduler is never dropped: every verdict is relative to it.
 
+use crate::sched::SchedConfig;
 use crate::verdict::score::{Interval, paired_ratio};
 
 /// Rounds before any contender may be dropped or the race decided: a
@@ -38,6 +39,25 @@ pub const MAX_ROUNDS: usize = 60;
 /// time (in the A/A races of the unit test below: 26 % wrongly dropped at 95 %,
 /// 11 % at 99 %, 7.5 % at 99.5 %, 2.5 % at 99.9 %).
 pub const DROP_LEVEL: f64 = 0.999;
+
+/// Who runs in a block or a race of `configs` (the batch's, in order): those
+/// configs, then the defaults when the batch has another config but not
+/// them, then the kernel's scheduler (None) when there is a `baseline`. A
+/// config wins only if it beats the defaults beyond the noise, paired by
+/// block like the baseline (`verdict::rank`): so every block with another
+/// config measures the defaults too, else that config could never be
+/// compared with them.
+pub fn lineup(configs: &[SchedConfig], baseline: bool) -> Vec<Option<SchedConfig>> {
+    let mut keys: Vec<Option<SchedConfig>> = configs.iter().copied().map(Some).collect();
+    let defaults = SchedConfig::default();
+    if configs.iter().any(|c| *c != defaults) && !configs.contains(&defaults) {
+        keys.push(Some(defaults));
+    }
+    if baseline {
+        keys.push(None);
+    }
+    keys
+}
 
 /// Where a contender stands.
 #[derive(Clone, Debug, PartialEq)]

@@ -21,7 +21,7 @@ use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
-use super::race::{Lane, Race};
+use super::race::{Lane, Race, lineup};
 use super::search::Search;
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
@@ -262,26 +262,19 @@ impl<'a> Runner<'a> {
     /// configs, the defaults when it lacks them, the kernel's scheduler.
     fn batch_items(&self, batch: &[super::search::Ask]) -> Vec<(TrialItem, f64)> {
         let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
-        let mut items: Vec<(TrialItem, f64)> = batch
+        let name = |c: &SchedConfig| self.names.get(c).cloned().unwrap_or_else(|| config_name(c));
+        let configs: Vec<SchedConfig> = batch.iter().map(|a| a.config).collect();
+        let keys = lineup(&configs, self.opts.baseline);
+        // The batch's own asks first (in order, as lineup keeps them), then
+        // what lineup adds: the defaults, the kernel's scheduler.
+        let asked = batch
             .iter()
-            .map(|a| {
-                let name = self.names.get(&a.config).cloned().unwrap_or_else(|| config_name(&a.config));
-                (TrialItem::Config { ask: Some(a.id), name, config: a.config }, a.budget.clamp(0.05, 1.0))
-            })
-            .collect();
-        // A config wins only if it beats the defaults beyond the noise,
-        // paired by block like the baseline (verdict::rank): so every
-        // block with another config measures the defaults too, else
-        // that config could never be compared with them.
-        let defaults = SchedConfig::default();
-        if batch.iter().any(|a| a.config != defaults) && !batch.iter().any(|a| a.config == defaults) {
-            let name = self.names.get(&defaults).cloned().unwrap_or_else(|| config_name(&defaults));
-            items.push((TrialItem::Config { ask: None, name, config: defaults }, budget));
-        }
-        if self.opts.baseline {
-            items.push((TrialItem::Baseline, budget));
-        }
-        items
+            .map(|a| (TrialItem::Config { ask: Some(a.id), name: name(&a.config), config: a.config }, a.budget.clamp(0.05, 1.0)));
+        let added = keys[batch.len()..].iter().map(|key| match key {
+            Some(config) => (TrialItem::Config { ask: None, name: name(config), config: *config }, budget),
+            None => (TrialItem::Baseline, budget),
+        });
+        asked.chain(added).collect()
     }
 
     fn run_blocks(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
