@@ -22,7 +22,7 @@ use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
-use crate::verdict::rank::rank;
+use crate::verdict::choice;
 
 /// How long the wrapper waits for the daemon's answer. An apply loads the
 /// scheduler (BPF verification and attach), and a socket-activated daemon
@@ -38,15 +38,16 @@ pub struct LaunchOptions {
 }
 
 /// The config to apply for `game`: its tuning winner, else the defaults.
-/// Returns the config and a line saying where it came from.
+/// Returns the config and a line saying where it came from. The winner is
+/// the one the last tune recorded (`verdict::choice`); only a store without
+/// a current record is ranked here.
 pub fn choose_config(data_dir: &Path, game: &GameId) -> (SchedConfig, String) {
-    let ranked = find_store(data_dir, &game.key).and_then(|p| GameStore::load(&p)).and_then(|s| rank(&s));
-    match ranked {
-        Ok(r) => match r.best() {
-            Some((row, true)) => (row.config.unwrap_or_default(), format!("the tuned config '{}'", row.name)),
-            _ => (SchedConfig::default(), "the default config (no tuned config beats the kernel's scheduler yet)".into()),
-        },
-        Err(_) => (SchedConfig::default(), "the default config (this game has no tuning data)".into()),
+    let Ok(path) = find_store(data_dir, &game.key) else {
+        return (SchedConfig::default(), "the default config (this game has no tuning data)".into());
+    };
+    match GameStore::load(&path).and_then(|s| choice::current(&s)) {
+        Ok(c) => choice::describe(c),
+        Err(e) => (SchedConfig::default(), format!("the default config (its tuning data can't be used: {e:#})")),
     }
 }
 
@@ -143,10 +144,11 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
         held.spawn_unblocked(Command::new(program).args(args)).with_context(|| format!("starting {}", program.to_string_lossy()))?;
     let pid = child.id();
     held.forward_to(pid)?;
-    // The game first, then the config: ranking a big store (its bootstrap)
-    // takes time, and the game must not wait for it (a loaded run of the
-    // booted-system test spent over two minutes ranking before the game
-    // started). The daemon applies to the running game all the same.
+    // The game first, then the config: a store without a recorded choice
+    // is ranked (a bootstrap over its trials), and the game must not wait
+    // for that (a loaded run of the booted-system test spent over two
+    // minutes ranking before the game started). The daemon applies to the
+    // running game all the same.
     let (config, from) = choose_config(&opts.data_dir, &game);
     // Held open while the game runs: the daemon reverts when it closes.
     let _client = match apply(&opts.socket, pid, config) {
@@ -181,5 +183,15 @@ mod tests {
         let (cfg, from) = choose_config(dir.path(), &game);
         assert_eq!(cfg, SchedConfig::default());
         assert!(from.contains("no tuning data"), "{from}");
+    }
+
+    #[test]
+    fn a_broken_store_is_named_and_the_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("g.json"), "{\"schema_version\": 1, \"game\": 3}").unwrap();
+        let game = GameId { key: "g".into(), exe: "g".into(), steam_app_id: None };
+        let (cfg, from) = choose_config(dir.path(), &game);
+        assert_eq!(cfg, SchedConfig::default());
+        assert!(from.contains("g.json") && from.contains("not a valid scx_gamer store"), "{from}");
     }
 }

@@ -143,10 +143,19 @@ fn finish_tune(opts: &TuneOptions, outcome: Outcome, game: &str) -> Result<ExitC
         Outcome::GameExited(why) => eprintln!("the game exited ({why}); the trials so far are recorded"),
         Outcome::Interrupted => eprintln!("interrupted; the finished trials are recorded"),
     }
-    if let Err(e) = scx_gamer::report::ranking::run(&opts.data_dir, Some(game), scx_gamer::report::ranking::Format::Text) {
+    if let Err(e) = record_and_show(&opts.data_dir, game) {
         eprintln!("scx_gamer: {e:#}");
     }
     Ok(if outcome == Outcome::Interrupted { ExitCode::from(EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
+}
+
+/// The end of a tune: its store ranked, the choice recorded for `launch`
+/// (`verdict::choice`), the ranking shown.
+fn record_and_show(data_dir: &Path, game: &str) -> Result<()> {
+    let path = scx_gamer::store::find_store(data_dir, game)?;
+    let ranking = scx_gamer::verdict::choice::record(&path)?;
+    let store = scx_gamer::store::GameStore::load(&path)?;
+    scx_gamer::report::ranking::write_text(&mut std::io::stdout().lock(), &store, &ranking)
 }
 
 fn do_run(args: RunArgs, shutdown: Arc<AtomicBool>) -> Result<()> {

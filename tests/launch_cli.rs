@@ -1,11 +1,21 @@
 //! `scx_gamer launch` on the host, where no daemon runs (the game starts
 //! anyway): signals sent to the wrapper reach the game whenever they come,
-//! including while the wrapper is still starting.
+//! including while the wrapper is still starting; and the config it
+//! applies, as the last tune recorded it in the store.
+
+mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use scx_gamer::game::identity::GameId;
+use scx_gamer::launch::choose_config;
+use scx_gamer::sched::SchedConfig;
+use scx_gamer::store::{Choice, GameStore, TrialStatus, store_path};
+use scx_gamer::verdict::choice::{self, RULE};
+use support::store::{spiky_frames, synthetic_trial};
 
 /// `scx_gamer launch -- sh -c 'echo $$ > PIDFILE; exec sleep 100'`.
 fn launch_sleeper(pidfile: &Path) -> Child {
@@ -116,4 +126,70 @@ fn the_game_starts_with_no_signal_of_ours_blocked() {
     assert!(status.success());
     let line = std::fs::read_to_string(&out).unwrap();
     assert_eq!(line.split_whitespace().nth(1), Some("0000000000000000"), "{line}");
+}
+
+/// Two blocks in which "calm" (slice_us 1234) beats the kernel's scheduler
+/// and the defaults by far.
+fn calm_wins() -> GameStore {
+    let mut s = GameStore::new(game());
+    let calm: SchedConfig = "slice_us=1234".parse().unwrap();
+    for block in 1..=2u32 {
+        let (id, seed) = (block * 3, block * 100);
+        s.trials.push(synthetic_trial(id - 2, block, "baseline", None, &spiky_frames(2000, 8000, 40, seed), TrialStatus::Ok));
+        s.trials.push(synthetic_trial(id - 1, block, "calm", Some(calm), &spiky_frames(2000, 8000, 0, seed + 1), TrialStatus::Ok));
+        let defaults = Some(SchedConfig::default());
+        s.trials.push(synthetic_trial(id, block, "default", defaults, &spiky_frames(2000, 8000, 40, seed + 2), TrialStatus::Ok));
+    }
+    s
+}
+
+fn game() -> GameId {
+    GameId { key: "g".into(), exe: "g".into(), steam_app_id: None }
+}
+
+#[test]
+fn a_tune_records_its_choice_and_launch_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(dir.path(), "g");
+    calm_wins().save(&path).unwrap();
+    let ranking = choice::record(&path).unwrap();
+    let saved = GameStore::load(&path).unwrap();
+    let c = choice::recorded(&saved).expect("a recorded choice");
+    assert_eq!((c.name.as_str(), c.config.slice_us, c.significant, c.over_trials), ("calm", 1234, true, 6));
+    assert_eq!(Some(c.clone()), choice::of(&ranking, 6), "the choice is the ranking's pick");
+    let (config, from) = choose_config(dir.path(), &game());
+    assert_eq!(config.slice_us, 1234);
+    assert!(from.contains("the tuned config 'calm'"), "{from}");
+}
+
+#[test]
+fn launch_uses_a_current_record_as_it_is_and_ranks_a_stale_one_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(dir.path(), "g");
+    let mut s = calm_wins();
+    // A record that says the defaults won: only the record says so.
+    let recorded = Choice { over_trials: 6, rule: RULE, name: "default".into(), config: SchedConfig::default(), significant: true };
+    s.choice = Some(recorded.clone());
+    s.save(&path).unwrap();
+    assert!(choose_config(dir.path(), &game()).1.contains("'default'"), "a current record is not ranked again");
+    // A trial more than the record knows of: ranked again.
+    let extra = synthetic_trial(7, 3, "calm", s.trials[1].config, &spiky_frames(2000, 8000, 0, 7), TrialStatus::Ok);
+    s.trials.push(extra);
+    s.save(&path).unwrap();
+    let (_, from) = choose_config(dir.path(), &game());
+    assert!(from.contains("'calm'"), "{from}");
+    // Recorded under another version of the ranking rule: ranked again.
+    s.trials.pop();
+    s.choice = Some(Choice { rule: RULE + 1, ..recorded });
+    s.save(&path).unwrap();
+    assert!(choose_config(dir.path(), &game()).1.contains("'calm'"));
+}
+
+#[test]
+fn without_a_significant_winner_launch_applies_the_defaults() {
+    let (config, from) = choice::describe(None);
+    assert_eq!(config, SchedConfig::default());
+    assert!(from.contains("no tuned config beats"), "{from}");
+    let best = Choice { over_trials: 1, rule: RULE, name: "x".into(), config: "slice_us=99".parse().unwrap(), significant: false };
+    assert_eq!(choice::describe(Some(best)).0, SchedConfig::default());
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::store::{GameStore, find_store, list_stores};
-use crate::verdict::rank::rank;
+use crate::verdict::rank::{Ranking, rank};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -36,13 +36,17 @@ pub fn run(data_dir: &Path, game: Option<&str>, format: Format) -> Result<()> {
                 if i > 0 {
                     writeln!(out)?;
                 }
-                let ranking = rank(&store)?;
-                let style = super::text::Style::for_stdout(&store, &ranking)?;
-                super::text::write_styled(&mut out, &ranking, &style)?
+                write_text(&mut out, &store, &rank(&store)?)?;
             }
         }
     }
     Ok(())
+}
+
+/// `ranking` of `store` as the text report.
+pub fn write_text(out: &mut impl Write, store: &GameStore, ranking: &Ranking) -> Result<()> {
+    let style = super::text::Style::for_stdout(store, ranking)?;
+    super::text::write_styled(out, ranking, &style)
 }
 
 /// `report --best GAME`: the best config as flags on stdout; whether it is

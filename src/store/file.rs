@@ -21,7 +21,7 @@ pub fn store_path(data_dir: &Path, key: &str) -> PathBuf {
 
 impl GameStore {
     pub fn new(game: GameId) -> Self {
-        Self { schema_version: SCHEMA_VERSION, game, sessions: Vec::new(), trials: Vec::new() }
+        Self { schema_version: SCHEMA_VERSION, game, sessions: Vec::new(), trials: Vec::new(), choice: None }
     }
 
     pub fn load(path: &Path) -> Result<Self> {

@@ -5,5 +5,5 @@ pub mod record;
 
 pub use file::{find_store, list_stores, store_path};
 pub use record::{
-    CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus,
+    Choice, CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, SystemInfo, TrialKind, TrialRecord, TrialStatus,
 };

@@ -16,6 +16,27 @@ pub struct GameStore {
     pub game: GameId,
     pub sessions: Vec<SessionInfo>,
     pub trials: Vec<TrialRecord>,
+    /// The config `launch` applies, as the ranking chose it when the last
+    /// tune of this game ended (`verdict::choice`): a player's launch then
+    /// reads it instead of ranking the store, a bootstrap over every trial
+    /// (seconds for a large store; minutes for a debug build under
+    /// emulation). Absent in stores written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Choice>,
+}
+
+/// The ranking's pick (`Ranking::best`) over the store's first
+/// `over_trials` trials, under version `rule` of the ranking rule. It holds
+/// only while both still match; else the store is ranked again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub over_trials: usize,
+    pub rule: u32,
+    pub name: String,
+    pub config: SchedConfig,
+    /// It beat the kernel's scheduler (and the defaults) beyond the noise;
+    /// else it is the best measured config that did not fail.
+    pub significant: bool,
 }
 
 /// How a session measured.

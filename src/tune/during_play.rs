@@ -34,6 +34,7 @@ use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, e
 use crate::mangohud::env::{game_env, user_config_file};
 use crate::procfs;
 use crate::store::{GameStore, MeasureMode, SessionMode, store_path};
+use crate::verdict::choice;
 
 /// Everything checked before the game starts.
 struct Ready {
@@ -171,8 +172,15 @@ fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals
     let game_id = ready.game.clone();
     let key = game_id.key.clone();
     let mut switcher = Daemon::new(ready.client, pid);
+    let store_path = ready.store_path.clone();
     let tuned =
         tune_game(ready.store, ready.store_path, &ready.plan, ready.pending, logs.path(), &ready.user, pid, &mut game, &mut switcher, tune);
+    // The choice over this launch's trials too, recorded for the next
+    // launch (and for the rest of this one, below). No store: nothing was
+    // recorded (no frames came).
+    if let Err(e) = store_path.exists().then(|| choice::record(&store_path)).transpose() {
+        eprintln!("scx_gamer: {e:#}");
+    }
     match &tuned {
         Ok(None) => eprintln!("scx_gamer: this launch's trials are done; see scx_gamer report {key}"),
         Ok(Some(Stop::GameExited(_))) => info!("the game exited; the trials measured so far are kept"),

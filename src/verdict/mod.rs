@@ -3,5 +3,6 @@
 //! winner. `report` shows it; `launch` and the daemon act on it; the tuner
 //! scores its search with it. Pure functions of a store.
 
+pub mod choice;
 pub mod rank;
 pub mod score;

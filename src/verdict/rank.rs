@@ -1,5 +1,5 @@
 //! Rank a game's configs from its store: pool each config's trials, pair
-//! each with its block's baseline, and judge it (`tune::score`). Pure: a
+//! each with its block's baseline, and judge it (`score`). Pure: a
 //! store in, a ranking out; the exporters print it.
 
 use std::collections::HashMap;

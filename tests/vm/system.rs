@@ -44,7 +44,9 @@ fn build_deb(dir: &Path) -> PathBuf {
 }
 
 /// Steam app 570's store in which config "calm" (slice_us=1234) beats the
-/// kernel's scheduler in both blocks: launch must apply it.
+/// kernel's scheduler in both blocks: launch must apply it. Its choice is
+/// recorded, as a tune's end records it: the player's launch reads it and
+/// does not rank the store.
 fn winning_store(data: &Path) {
     let calm: SchedConfig = "slice_us=1234".parse().unwrap();
     let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "sleep".into(), steam_app_id: Some("570".into()) });
@@ -62,7 +64,9 @@ fn winning_store(data: &Path) {
             TrialStatus::Ok,
         ));
     }
-    store.save(&store_path(data, "steam-570")).unwrap();
+    let path = store_path(data, "steam-570");
+    store.save(&path).unwrap();
+    scx_gamer::verdict::choice::record(&path).unwrap();
 }
 
 const SCENARIO: &str = r#"
@@ -93,9 +97,9 @@ step launch
 su -l player -c 'echo XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR; SteamAppId=570 exec scx_gamer launch -- sh -c \
     "for i in \$(seq 6000); do [ -e /tmp/game-may-end ] && exit 0; sleep 0.1; done; exit 9"' > /tmp/launch.out 2>&1 &
 L=$!
-# Bounded widely: launch ranks the store (the report's bootstrap) before it
-# asks for the config, and that is minutes for a debug build under TCG.
-wait_state enabled 400
+# Bounded widely: the daemon starts (socket activation) and loads the
+# scheduler, a debug build under emulation.
+wait_state enabled 240
 echo DURING_OPS=$(cat /sys/kernel/sched_ext/root/ops)
 echo SERVICE_DURING=$(systemctl is-active scx_gamer.service)
 echo TRIGGERED_BY=$(systemctl show -p TriggeredBy --value scx_gamer.service)
