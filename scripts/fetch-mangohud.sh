@@ -15,14 +15,15 @@
 # root of its own rather than packages on the host.
 #
 # The same root is a whole system to boot: systemd (as init), dbus,
-# libpam-systemd (logind sessions: a login gets XDG_RUNTIME_DIR) and a
-# normal user `player` (uid 1000, home /home/player). `scripts/vm-run
-# --system ROOT` boots it in the VM test bed (for the Debian package and
+# libpam-systemd (logind sessions: a login gets XDG_RUNTIME_DIR), polkitd
+# (scx_loader asks it who may switch schedulers) and a normal user
+# `player` (uid 1000, home /home/player). `scripts/vm-run --system ROOT`
+# boots it in the VM test bed (for the Debian package and
 # its systemd units on a real init).
 #
 # A complete root carries ROOT/.scx-gamer-mangohud ("mangohud VERSION
-# system"), written last; a run that finds it does nothing but print the
-# path (an older root without the system part is rebuilt). The
+# system polkit"), written last; a run that finds it does nothing but print
+# the path (an older root, without the system part or polkitd, is rebuilt). The
 # .debs are kept in ROOT's sibling mangohud-debs/ (or
 # $SCX_GAMER_MANGOHUD_DEBS), shared by debootstrap and apt, so a rebuild does
 # not download them again.
@@ -55,7 +56,7 @@ die() {
     fi
     exit 1
 }
-complete() { [ -f "$stamp" ] && grep -q "^mangohud $want.* system$" "$stamp" && [ -x "$root/usr/bin/mangohud" ]; }
+complete() { [ -f "$stamp" ] && grep -q "^mangohud $want.* system polkit$" "$stamp" && [ -x "$root/usr/bin/mangohud" ]; }
 
 if complete; then
     say "cached: $(cat "$stamp")"
@@ -151,7 +152,7 @@ step=install-trixie
 say "installing mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps systemd dbus (trixie)"
 in_root "apt-get $apt_opts install -y --no-install-recommends \
     mangohud mesa-utils xvfb libgl1-mesa-dri xauth procps util-linux \
-    systemd systemd-sysv dbus libpam-systemd login passwd" \
+    systemd systemd-sysv dbus libpam-systemd login passwd polkitd" \
     || die "apt-get install of the trixie packages in the root"
 
 step=player
@@ -186,7 +187,7 @@ rm -f "$partial/usr/sbin/policy-rc.d"
 rm -rf "$partial"/var/lib/apt/lists/* "$partial"/var/cache/apt/*.bin
 
 step=finish
-echo "mangohud $ver system" > "$partial/.scx-gamer-mangohud" || die "cannot write the stamp"
+echo "mangohud $ver system polkit" > "$partial/.scx-gamer-mangohud" || die "cannot write the stamp"
 mv -T "$partial" "$root" || die "cannot rename $partial to $root"
 say "built mangohud $ver in $root in $(( $(date +%s) - t0 )) s ($(du -sh --one-file-system "$root" | cut -f1))"
 echo "$root"

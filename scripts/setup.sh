@@ -59,4 +59,19 @@ if ! cargo deb --version 2>/dev/null | grep -q "$deb_version"; then
     echo "setup.sh: installing cargo-deb $deb_version (a few minutes, once)"
     cargo install --locked --quiet cargo-deb --version "$deb_version"
 fi
+# scx_loader (DBus loader of sched_ext schedulers) and scx_bpfland, the
+# published crates: the booted-system VM test pauses scx_loader's scheduler
+# for a game and checks it comes back (tests/vm/system.rs). Built once into
+# $cache/scx-tools (release builds: ~10 minutes on 2 cores).
+tools=$cache/scx-tools
+build_tool() { # crate version
+    if ! "$tools/bin/$1" --version 2>/dev/null | grep -q "$2"; then
+        echo "setup.sh: building $1 $2 into $tools (once)"
+        BPF_CLANG=${BPF_CLANG:-clang-19} cargo install --locked --quiet --root "$tools" \
+            --target-dir "$cache/scx-tools-target" "$1@$2"
+    fi
+}
+build_tool scx_loader 1.1.3
+build_tool scx_bpfland 1.1.4
+rm -rf "$cache/scx-tools-target"
 echo "setup.sh: ok"

@@ -71,7 +71,7 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
         Some(Command::Daemon(args)) => {
             let settings = Settings::load(Path::new(settings::SYSTEM_FILE), None)?;
             let socket = args.socket.unwrap_or_else(|| settings.socket());
-            scx_gamer::daemon::server::run(&socket, &args.input_dir, shutdown()?)?;
+            scx_gamer::daemon::server::run(&socket, &args.input_dir, settings.pauses_scx_loader(), shutdown()?)?;
         }
         None => do_run(cli.run, shutdown()?)?,
     }

@@ -3,8 +3,8 @@
 //! `src/a`) has no cycle, and the data path keeps its order: frames know
 //! nothing of MangoHud, the decision (`verdict`) knows nothing of who
 //! shows it (`report`) or acts on it (`launch`, `tune`), and the report
-//! only reads what the tuner recorded. Run with `--nocapture` to see the
-//! graph.
+//! only reads what the tuner recorded. To see the graph:
+//! `SCX_GAMER_TEST_SHOW=1 cargo test --test module_graph -- --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,10 +3,12 @@
 //! over a unix socket to apply a config for the player's own game.
 //!
 //! protocol (the wire format) → peer (who is asking) → server (the loop
-//! that owns the scheduler); client is what `launch` uses.
+//! that owns the scheduler, pausing scx_loader's for a game); client is
+//! what `launch` uses.
 
 pub mod client;
 pub mod peer;
 pub mod protocol;
+pub mod scx_loader;
 pub mod server;
 pub mod settings;

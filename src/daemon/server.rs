@@ -6,7 +6,9 @@
 //! processes; the scheduler goes back to the kernel's when the owner's game
 //! exits, the owner disconnects, or says `revert`. Nothing a client sends
 //! can crash the daemon or change its state unless it is a valid request
-//! from the owner (or from anyone while nobody owns it).
+//! from the owner (or from anyone while nobody owns it). When scx_loader
+//! runs a scheduler, it is paused for the game and put back when the
+//! game's connection closes (`scx_loader`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
@@ -23,6 +25,7 @@ use log::{info, warn};
 
 use super::peer::{credentials, may_act_on};
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
+use super::scx_loader::{Busctl, Pauser};
 use crate::procfs;
 use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{SchedConfig, Scheduler, preflight};
@@ -50,6 +53,8 @@ struct State {
     /// The connection whose config was last taken away, and why: its next
     /// `stats` learns that its trial ended (e.g. the kernel ejected it).
     reverted: Option<(u64, String)>,
+    /// scx_loader's scheduler, paused for a game (None: setting off).
+    loader: Option<Pauser<Busctl>>,
 }
 
 /// The listening socket: systemd's (socket activation) or our own.
@@ -190,12 +195,24 @@ impl State {
         if let Err(e) = session.sync_game(&next) {
             warn!("telling the scheduler the game's processes: {e:#}");
         }
+        let ours = self.current.as_ref().is_some_and(|c| c.is_attached());
+        if !ours
+            && let Some(other) = preflight::attached_ops()
+            && let Some(loader) = self.loader.as_mut()
+            && let Err(e) = loader.pause_for(conn)
+        {
+            return Response::Error(format!("another sched_ext scheduler is attached ({other}); pausing scx_loader's failed: {e:#}"));
+        }
         let switched = match self.current.take() {
             Some(mut cur) if cur.is_attached() => cur.switch_to(&mut next).map(|_| ()),
             _ => next.attach(),
         };
         if let Err(e) = switched {
             self.owner = None;
+            // The player's own scheduler back rather than none.
+            if let Some(loader) = self.loader.as_mut() {
+                loader.closed(conn);
+            }
             return Response::Error(format!("attaching {config}: {e:#}"));
         }
         info!("applied {config} for pid {pid} of uid {uid}");
@@ -222,6 +239,9 @@ impl State {
                 if self.owner.as_ref().is_some_and(|o| o.conn == conn) {
                     self.revert("the client disconnected");
                 }
+                if let Some(loader) = self.loader.as_mut() {
+                    loader.closed(conn);
+                }
             }
             Msg::Request { conn, uid, req, reply } => {
                 let response = match req {
@@ -247,14 +267,17 @@ impl State {
 
 /// Run the daemon until SIGINT/SIGTERM; the kernel's scheduler is back
 /// when it returns.
-pub fn run(socket: &Path, input_dir: &Path, shutdown: Arc<AtomicBool>) -> Result<()> {
+pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Arc<AtomicBool>) -> Result<()> {
     preflight::check_privileges()?;
     preflight::check_sched_ext_kernel()?;
     let (listener, bound) = listen(socket)?;
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = channel::unbounded();
     std::thread::spawn(move || accept_loop(listener, tx));
     let mut session = Session::start(Feeds { game_pids: Vec::new(), input_dir: input_dir.to_path_buf() }, shutdown)?;
-    let mut state = State::default();
+    let mut state = State { loader: pause_scx_loader.then(Pauser::system), ..State::default() };
+    if let Some(loader) = state.loader.as_mut() {
+        loader.recover();
+    }
     loop {
         if session.serve(state.current.as_mut(), Some(Instant::now() + TICK))? {
             break;
@@ -275,6 +298,9 @@ pub fn run(socket: &Path, input_dir: &Path, shutdown: Arc<AtomicBool>) -> Result
         }
     }
     state.revert("shutting down");
+    if let Some(loader) = state.loader.as_mut() {
+        loader.put_back();
+    }
     if let Some(path) = bound {
         let _ = std::fs::remove_file(path);
     }

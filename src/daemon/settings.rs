@@ -5,6 +5,8 @@
 //! ```toml
 //! socket = "/run/scx_gamer.sock"   # where the daemon listens
 //! data_dir = "/home/p/games/ml"    # tuning data (launch)
+//! pause_scx_loader = true          # daemon: pause scx_loader's scheduler
+//!                                  # for a game, put it back after
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -20,11 +22,18 @@ pub const DEFAULT_SOCKET: &str = "/run/scx_gamer.sock";
 pub struct Settings {
     pub socket: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// The daemon pauses scx_loader's scheduler while it serves a game
+    /// (`daemon::scx_loader`); default on.
+    pub pause_scx_loader: Option<bool>,
 }
 
 impl Settings {
     fn merge(self, later: Settings) -> Settings {
-        Settings { socket: later.socket.or(self.socket), data_dir: later.data_dir.or(self.data_dir) }
+        Settings {
+            socket: later.socket.or(self.socket),
+            data_dir: later.data_dir.or(self.data_dir),
+            pause_scx_loader: later.pause_scx_loader.or(self.pause_scx_loader),
+        }
     }
 
     fn read(path: &Path) -> Result<Settings> {
@@ -42,6 +51,10 @@ impl Settings {
             s = s.merge(Self::read(u)?);
         }
         Ok(s)
+    }
+
+    pub fn pauses_scx_loader(&self) -> bool {
+        self.pause_scx_loader.unwrap_or(true)
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -79,8 +92,11 @@ mod tests {
         std::fs::write(&sys, "socket = \"/run/a.sock\"\ndata_dir = \"/d\"\n").unwrap();
         std::fs::write(&user, "data_dir = \"/u\"\n").unwrap();
         let s = Settings::load(&sys, Some(&user)).unwrap();
-        assert_eq!((s.socket(), s.data_dir.unwrap()), (PathBuf::from("/run/a.sock"), PathBuf::from("/u")));
+        assert_eq!((s.socket(), s.data_dir.clone().unwrap()), (PathBuf::from("/run/a.sock"), PathBuf::from("/u")));
         assert_eq!(Settings::load(&dir.path().join("none"), None).unwrap().socket(), PathBuf::from(DEFAULT_SOCKET));
+        assert!(s.pauses_scx_loader(), "on unless turned off");
+        std::fs::write(&sys, "pause_scx_loader = false\n").unwrap();
+        assert!(!Settings::load(&sys, Some(&user)).unwrap().pauses_scx_loader());
         std::fs::write(&user, "sockett = 1\n").unwrap();
         let err = Settings::load(&sys, Some(&user)).unwrap_err().to_string();
         assert!(err.contains("user.toml") && err.contains("unknown field `sockett`"), "{err}");

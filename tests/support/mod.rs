@@ -343,6 +343,16 @@ pub fn system_root() -> PathBuf {
     std::env::var_os("SCX_GAMER_MANGOHUD_ROOT").map_or_else(|| PathBuf::from("/var/cache/scx_gamer/mangohud-root"), PathBuf::from)
 }
 
+/// scx_loader and scx_bpfland, built by scripts/setup.sh (bin/ under it).
+pub fn scx_tools() -> PathBuf {
+    let cache = std::env::var_os("SCX_GAMER_CACHE").map_or_else(|| PathBuf::from("/var/cache/scx_gamer"), PathBuf::from);
+    let tools = cache.join("scx-tools");
+    for bin in ["scx_loader", "scx_bpfland"] {
+        assert!(tools.join("bin").join(bin).is_file(), "{} missing: run scripts/setup.sh", tools.join("bin").join(bin).display());
+    }
+    tools
+}
+
 /// Run `script` (bash) as root on a booted Debian system (systemd as init,
 /// `scripts/vm-run --system`, a VM of its own), with `env` set; the host's
 /// / is at /run/host there. At most `timeout_secs` seconds, boot included.

@@ -5,7 +5,8 @@
 //! with dpkg, its socket must start the daemon on a player's first
 //! `scx_gamer launch`, the hardened service must load the scheduler, the
 //! player's tuned winner must be what runs, and a crashed daemon must come
-//! back. One boot for all of it.
+//! back; scx_loader's scheduler must be paused for a game and put back
+//! after it. One boot for all of it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,6 +132,82 @@ su -l player -c 'SteamAppId=570 scx_gamer launch -- sh -c "
 echo AGAIN_RC=$?
 echo AGAIN_STATE=$(grep -m1 -x -e enabled -e disabled /tmp/again.out)
 
+# scx_loader (the published crate, on the system bus, with polkit) runs
+# scx_bpfland with arguments: a player's launch pauses it for the game and
+# puts it back, with the same arguments, when the game ends.
+step loader
+T=$H$TOOLS
+install -m 0755 "$T/bin/scx_loader" "$T/bin/scx_bpfland" /usr/bin/
+mkdir -p /etc/dbus-1/system.d
+cat > /etc/dbus-1/system.d/org.scx.Loader.conf <<'X'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="root">
+    <allow own="org.scx.Loader"/>
+    <allow send_destination="org.scx.Loader"/>
+  </policy>
+</busconfig>
+X
+mkdir -p /usr/share/polkit-1/actions
+cat > /usr/share/polkit-1/actions/org.scx.Loader.policy <<'X'
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE policyconfig PUBLIC "-//freedesktop//DTD PolicyKit Policy Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/PolicyKit/1.0/policyconfig.dtd">
+<policyconfig>
+  <action id="org.scx.loader.manage-schedulers">
+    <description>Manage sched-ext schedulers</description>
+    <defaults><allow_any>no</allow_any><allow_inactive>no</allow_inactive><allow_active>auth_admin_keep</allow_active></defaults>
+  </action>
+</policyconfig>
+X
+cat > /etc/systemd/system/scx_loader.service <<'X'
+[Service]
+Type=dbus
+BusName=org.scx.Loader
+ExecStart=/usr/bin/scx_loader
+KillSignal=SIGINT
+X
+systemctl daemon-reload
+systemctl reload dbus
+systemctl start scx_loader; echo LOADER_START_RC=$?
+loader() { busctl --system -- "$1" org.scx.Loader /org/scx/Loader org.scx.Loader "${@:2}"; }
+loader call StartSchedulerWithArgs sas scx_bpfland 2 --slice-us 4000; echo LOADER_CALL_RC=$?
+ops_is() { local o=""; { read -r o < /sys/kernel/sched_ext/root/ops; } 2>/dev/null; [[ $o == *"$1"* ]]; }
+wait_for 180 "scx_loader's scx_bpfland to attach" ops_is bpfland
+echo LOADER_OPS_BEFORE=$(cat /sys/kernel/sched_ext/root/ops)
+game_until() { # FILE: a game of the player's that runs until FILE exists (600 s at most)
+    su -l player -c "SteamAppId=570 exec scx_gamer launch -- sh -c \"for i in \\\$(seq 6000); do [ -e $1 ] && exit 0; sleep 0.1; done; exit 9\"" > "$1.out" 2>&1
+}
+game_until /tmp/loader-game-may-end &
+L=$!
+wait_for 240 "the game's config to replace scx_loader's scheduler" ops_is scx_gamer
+echo LOADER_OPS_DURING=$(cat /sys/kernel/sched_ext/root/ops)
+echo LOADER_CURRENT_DURING=$(loader get-property CurrentScheduler)
+echo PAUSED_DURING=$(test -e /run/scx_gamer/scx_loader-paused.json && echo present || echo gone)
+touch /tmp/loader-game-may-end
+wait_pid $L 120; echo LOADER_LAUNCH_RC=$?
+wait_for 120 "scx_loader's scheduler to come back after the game" ops_is bpfland
+echo LOADER_OPS_AFTER=$(cat /sys/kernel/sched_ext/root/ops)
+echo LOADER_CURRENT_AFTER=$(loader get-property CurrentScheduler)
+echo LOADER_ARGS_AFTER=$(loader get-property CurrentSchedulerArgs)
+echo PAUSED_AFTER=$(test -e /run/scx_gamer/scx_loader-paused.json && echo present || echo gone)
+
+# The daemon dies while it holds scx_loader's scheduler paused: restarted
+# by systemd, it puts it back by itself.
+step loader-crash
+game_until /tmp/crash-game-may-end &
+L=$!
+wait_for 240 "the second game's config to replace scx_loader's scheduler" ops_is scx_gamer
+kill -KILL "$(systemctl show -p MainPID --value scx_gamer.service)"
+wait_for 120 "the restarted daemon to put scx_loader's scheduler back" ops_is bpfland
+echo RECOVERED_OPS=$(cat /sys/kernel/sched_ext/root/ops)
+echo RECOVERED_ARGS=$(loader get-property CurrentSchedulerArgs)
+touch /tmp/crash-game-may-end
+wait_pid $L 120
+systemctl stop scx_loader
+wait_state disabled 60
+
 step remove
 # Removal stops both and takes the socket away.
 dpkg -r scx-gamer >> /tmp/dpkg.log 2>&1; echo REMOVE_RC=$?
@@ -140,7 +217,9 @@ echo SOCKET_FILE=$(test -e /run/scx_gamer.sock && echo present || echo gone)
 echo "--- journal of scx_gamer.service:"
 journalctl -u scx_gamer.service -u scx_gamer.socket --no-pager -o cat | tail -n 30
 echo "--- dpkg:"
-cat /tmp/dpkg.log /tmp/launch.out /tmp/again.out
+cat /tmp/dpkg.log /tmp/launch.out /tmp/again.out /tmp/loader-game-may-end.out /tmp/crash-game-may-end.out
+echo "--- journal of scx_loader.service:"
+journalctl -u scx_loader.service --no-pager -o cat | tail -n 20
 "#;
 
 #[test]
@@ -150,9 +229,15 @@ fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
     let deb = build_deb(dir.path());
     let data = dir.path().join("ml_data");
     winning_store(&data);
+    let tools = crate::support::scx_tools();
     let out: VmOutput = crate::support::run_in_system_vm(
         SCENARIO,
-        &[("REPO", repo_root().to_str().unwrap()), ("DEB", deb.to_str().unwrap()), ("DATA", data.to_str().unwrap())],
+        &[
+            ("REPO", repo_root().to_str().unwrap()),
+            ("DEB", deb.to_str().unwrap()),
+            ("DATA", data.to_str().unwrap()),
+            ("TOOLS", tools.to_str().unwrap()),
+        ],
         1500,
     );
     let show = || out.output.clone();
@@ -189,6 +274,20 @@ fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
     // Back after a crash, and serving.
     assert_eq!((out.field("NRESTARTS"), out.field("RESTARTED_PID")), ("1", "new"), "{}", show());
     assert_eq!((out.field("AGAIN_RC"), out.field("AGAIN_STATE")), ("4", "enabled"), "{}", show());
+    // scx_loader's scheduler paused for the game, and back as it was after
+    // it, and after a crash of the daemon.
+    assert_eq!((out.field("LOADER_START_RC"), out.field("LOADER_CALL_RC")), ("0", "0"), "{}", show());
+    assert!(out.field("LOADER_OPS_BEFORE").starts_with("bpfland"), "{}", show());
+    assert!(out.field("LOADER_OPS_DURING").starts_with("scx_gamer"), "{}", show());
+    assert_eq!(out.field("LOADER_CURRENT_DURING"), "s \"unknown\"", "{}", show());
+    assert_eq!(out.field("PAUSED_DURING"), "present", "{}", show());
+    assert_eq!(out.field("LOADER_LAUNCH_RC"), "0", "{}", show());
+    assert!(out.field("LOADER_OPS_AFTER").starts_with("bpfland"), "{}", show());
+    assert_eq!(out.field("LOADER_CURRENT_AFTER"), "s \"scx_bpfland\"", "{}", show());
+    assert_eq!(out.field("LOADER_ARGS_AFTER"), "as 2 \"--slice-us\" \"4000\"", "{}", show());
+    assert_eq!(out.field("PAUSED_AFTER"), "gone", "{}", show());
+    assert!(out.field("RECOVERED_OPS").starts_with("bpfland"), "{}", show());
+    assert_eq!(out.field("RECOVERED_ARGS"), "as 2 \"--slice-us\" \"4000\"", "{}", show());
     // Removed: nothing listens any more.
     assert_eq!(
         (out.field("REMOVE_RC"), out.field("SOCKET_REMOVED"), out.field("SERVICE_REMOVED"), out.field("SOCKET_FILE")),
