@@ -28,12 +28,19 @@ pub struct Stat {
     /// CPU time of all its threads, user + system, in clock ticks (None
     /// where the line is cut short).
     pub cpu_ticks: Option<u64>,
+    /// The system part of `cpu_ticks` (in the kernel on its behalf).
+    pub system_ticks: Option<u64>,
 }
 
 impl Stat {
     /// CPU time so far, seconds.
     pub fn cpu_secs(&self) -> Option<f64> {
         self.cpu_ticks.map(|t| t as f64 / USER_HZ)
+    }
+
+    /// The system part of `cpu_secs`.
+    pub fn system_secs(&self) -> Option<f64> {
+        self.system_ticks.map(|t| t as f64 / USER_HZ)
     }
 }
 
@@ -47,11 +54,22 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let ppid = fields.next()?.parse().ok()?;
     // utime and stime are fields 14 and 15: the 10th and 11th after ppid.
     let mut times = fields.skip(9).take(2).map(|f| f.parse::<u64>().ok());
-    let cpu_ticks = match (times.next().flatten(), times.next().flatten()) {
-        (Some(u), Some(s)) => Some(u + s),
-        _ => None,
+    let (cpu_ticks, system_ticks) = match (times.next().flatten(), times.next().flatten()) {
+        (Some(u), Some(s)) => (Some(u + s), Some(s)),
+        _ => (None, None),
     };
-    Some(Stat { state, ppid, cpu_ticks })
+    Some(Stat { state, ppid, cpu_ticks, system_ticks })
+}
+
+/// The threads of `pid` still alive: each one's name (`comm`) and stat.
+pub fn threads(root: &Path, pid: u32) -> Vec<(String, Stat)> {
+    let Ok(dir) = fs::read_dir(root.join(pid.to_string()).join("task")) else { return Vec::new() };
+    dir.filter_map(|e| {
+        let text = fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
+        let name = text.get(text.find('(')? + 1..text.rfind(')')?)?.to_string();
+        Some((name, parse_stat(&text)?))
+    })
+    .collect()
 }
 
 /// `<root>/<pid>/stat`, or None when the process is gone.
@@ -115,12 +133,13 @@ mod tests {
 
     #[test]
     fn stat_is_parsed_from_the_last_parenthesis() {
-        assert_eq!(parse_stat("42 (a) b) c) S 17 42 42 0"), Some(Stat { state: 'S', ppid: 17, cpu_ticks: None }));
+        assert_eq!(parse_stat("42 (a) b) c) S 17 42 42 0"), Some(Stat { state: 'S', ppid: 17, cpu_ticks: None, system_ticks: None }));
         assert_eq!(parse_stat("42 (Game Thread) S 1234 0").map(|s| s.ppid), Some(1234));
-        assert_eq!(parse_stat("7 (zombie) Z 1 7"), Some(Stat { state: 'Z', ppid: 1, cpu_ticks: None }));
+        assert_eq!(parse_stat("7 (zombie) Z 1 7"), Some(Stat { state: 'Z', ppid: 1, cpu_ticks: None, system_ticks: None }));
         // utime 250 and stime 50 ticks (fields 14 and 15): 3 s.
         let full = "9 (glxgears) R 1 9 9 0 -1 4194560 2000 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
         assert_eq!(parse_stat(full).and_then(|s| s.cpu_secs()), Some(3.0));
+        assert_eq!(parse_stat(full).and_then(|s| s.system_secs()), Some(0.5));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) R notanumber"), None);
     }
@@ -146,6 +165,23 @@ mod tests {
         }
         // Gone processes count nothing.
         assert_eq!(cpu_secs(root(), &[u32::MAX]), 0.0);
+    }
+
+    #[test]
+    fn threads_are_named_with_their_own_cpu_time() {
+        let probe = std::thread::Builder::new().name("probe-thread".into()).spawn(std::thread::park).unwrap();
+        // The new thread names itself once it runs: look until it has.
+        let seen = |t: &[(String, Stat)]| t.iter().any(|(name, st)| name == "probe-thread" && st.cpu_ticks.is_some());
+        let start = std::time::Instant::now();
+        let mut t = threads(root(), std::process::id());
+        while !seen(&t) && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            t = threads(root(), std::process::id());
+        }
+        assert!(seen(&t), "{t:?}");
+        probe.thread().unpark();
+        probe.join().unwrap();
+        assert!(threads(root(), u32::MAX).is_empty());
     }
 
     #[test]

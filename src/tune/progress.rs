@@ -64,3 +64,58 @@ pub fn trial_line(r: &TrialRecord) -> String {
         r.frames.stutters
     )
 }
+/// Where this process's CPU time went, by thread (threads of one name
+/// summed; those gone already as one entry): the profile behind the
+/// tuner's CPU share, logged when a tune ends. None where /proc can't say.
+pub fn tuner_cpu_by_thread() -> Option<String> {
+    let me = std::process::id();
+    let total = crate::procfs::stat(crate::procfs::root(), me)?;
+    let mut by_name: Vec<(String, f64, f64)> = Vec::new();
+    for (name, st) in crate::procfs::threads(crate::procfs::root(), me) {
+        // "input:/dev/input/event3": one entry for all the input readers.
+        let name = name.split(':').next().unwrap_or(&name).to_string();
+        let (cpu, sys) = (st.cpu_secs().unwrap_or(0.0), st.system_secs().unwrap_or(0.0));
+        match by_name.iter_mut().find(|(n, ..)| *n == name) {
+            Some(e) => (e.1, e.2) = (e.1 + cpu, e.2 + sys),
+            None => by_name.push((name, cpu, sys)),
+        }
+    }
+    let live: f64 = by_name.iter().map(|e| e.1).sum();
+    let gone = total.cpu_secs()? - live;
+    if gone >= 0.01 {
+        by_name.push(("threads that ended".into(), gone, f64::NAN));
+    }
+    by_name.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let parts: Vec<String> = by_name
+        .iter()
+        .map(|(n, cpu, sys)| if sys.is_nan() { format!("{n} {cpu:.2}") } else { format!("{n} {cpu:.2} (system {sys:.2})") })
+        .collect();
+    Some(format!("tuner CPU by thread, s: {}", parts.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_names_each_thread_with_its_cpu() {
+        let (spun, done) = std::sync::mpsc::channel();
+        let busy = std::thread::Builder::new()
+            .name("cpu-probe".into())
+            .spawn(move || {
+                let (start, mut x) = (std::time::Instant::now(), 0u64);
+                while start.elapsed() < Duration::from_millis(50) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+                }
+                spun.send(()).unwrap();
+                std::thread::park();
+            })
+            .unwrap();
+        done.recv().unwrap();
+        let line = tuner_cpu_by_thread().unwrap();
+        busy.thread().unpark();
+        busy.join().unwrap();
+        assert!(line.starts_with("tuner CPU by thread, s: "), "{line}");
+        assert!(line.contains("cpu-probe 0.") && line.contains("(system "), "{line}");
+    }
+}

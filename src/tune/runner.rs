@@ -255,6 +255,9 @@ impl<'a> Runner<'a> {
         if let Err(e) = self.switcher.finish() {
             warn!("detaching the last scheduler: {e:#}");
         }
+        if let Some(profile) = super::progress::tuner_cpu_by_thread() {
+            info!("{profile}");
+        }
         result
     }
 
