@@ -76,6 +76,11 @@ fn busctl(args: &[&str]) -> Result<std::process::Output> {
         .context("running busctl (systemd) to reach scx_loader")
 }
 
+/// busctl in the folders of `path` (a PATH value), if any.
+fn busctl_on(path: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    path.and_then(|p| std::env::split_paths(&p).map(|d| d.join("busctl")).find(|f| f.is_file()))
+}
+
 /// busctl's stderr when nobody provides org.scx.Loader: scx_loader is not
 /// installed (or not running and not activatable).
 fn not_there(stderr: &str) -> bool {
@@ -92,6 +97,11 @@ fn parse_property(json: &str) -> Result<serde_json::Value> {
 
 impl Busctl {
     fn property(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        // No busctl (no systemd): no scx_loader to ask either.
+        // (PATH unset: the directories exec falls back to.)
+        if busctl_on(std::env::var_os("PATH").or_else(|| Some("/usr/bin:/bin".into()))).is_none() {
+            return Ok(None);
+        }
         let out = busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
@@ -370,6 +380,16 @@ mod tests {
         let err = p.pause_for(1).unwrap_err().to_string();
         assert!(err.contains("scx_bpfland (mode 1)") && err.contains("still in use"), "{err}");
         assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
+    }
+
+    #[test]
+    fn without_busctl_there_is_no_scx_loader_to_ask() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(busctl_on(Some(dir.path().into())), None);
+        assert_eq!(busctl_on(None), None);
+        std::fs::write(dir.path().join("busctl"), "").unwrap();
+        let path = std::env::join_paths(["/nonexistent".as_ref(), dir.path()]).unwrap();
+        assert_eq!(busctl_on(Some(path)), Some(dir.path().join("busctl")));
     }
 
     #[test]
