@@ -153,8 +153,7 @@ fn finish_tune(opts: &TuneOptions, outcome: Outcome, game: &str) -> Result<ExitC
 /// (`verdict::choice`), the ranking shown.
 fn record_and_show(data_dir: &Path, game: &str) -> Result<()> {
     let path = scx_gamer::store::find_store(data_dir, game)?;
-    let ranking = scx_gamer::verdict::choice::record(&path)?;
-    let store = scx_gamer::store::GameStore::load(&path)?;
+    let (store, ranking) = scx_gamer::verdict::choice::record(&path)?;
     scx_gamer::report::ranking::write_text(&mut std::io::stdout().lock(), &store, &ranking)
 }
 

@@ -152,7 +152,7 @@ fn a_tune_records_its_choice_and_launch_applies_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(dir.path(), "g");
     calm_wins().save(&path).unwrap();
-    let ranking = choice::record(&path).unwrap();
+    let (_, ranking) = choice::record(&path).unwrap();
     let saved = GameStore::load(&path).unwrap();
     let c = choice::recorded(&saved).expect("a recorded choice");
     assert_eq!((c.name.as_str(), c.config.slice_us, c.significant, c.over_trials), ("calm", 1234, true, 6));

@@ -64,6 +64,7 @@ pub fn trial_line(r: &TrialRecord) -> String {
         r.frames.stutters
     )
 }
+
 /// Where this process's CPU time went, by thread (threads of one name
 /// summed; those gone already as one entry): the profile behind the
 /// tuner's CPU share, logged when a tune ends. None where /proc can't say.

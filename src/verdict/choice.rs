@@ -43,8 +43,9 @@ pub fn current(store: &GameStore) -> Result<Option<Choice>> {
 }
 
 /// Rank the store at `path` and record its choice there (a tune's last
-/// step). Returns the ranking, for the tune to show.
-pub fn record(path: &Path) -> Result<Ranking> {
+/// step). Returns the store as recorded and its ranking, for the tune to
+/// show without reading the file again.
+pub fn record(path: &Path) -> Result<(GameStore, Ranking)> {
     let mut store = GameStore::load(path)?;
     let ranking = rank(&store).with_context(|| format!("{}: ranking its trials", path.display()))?;
     let choice = of(&ranking, store.trials.len());
@@ -52,7 +53,7 @@ pub fn record(path: &Path) -> Result<Ranking> {
         store.choice = choice;
         store.save(path)?;
     }
-    Ok(ranking)
+    Ok((store, ranking))
 }
 
 /// The config to apply and a line saying where it came from.
