@@ -14,7 +14,9 @@ use crate::store::{Choice, GameStore};
 
 /// Version of the ranking rule (`rank::rank`, `Ranking::best`). Bump it
 /// when the rule changes: every recorded choice is then ranked again.
-pub const RULE: u32 = 1;
+/// 2: the bootstrap draws its resamples from another generator (a
+/// borderline interval can move across 1).
+pub const RULE: u32 = 2;
 
 /// What `ranking` picks for a store of `trials` trials.
 pub fn of(ranking: &Ranking, trials: usize) -> Option<Choice> {

@@ -19,7 +19,7 @@
 //!   (lowering p99 by halving the frame rate is not a win) and never had
 //!   the scheduler ejected.
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 pub const FPS_TOLERANCE: f64 = 0.03;
 /// Bootstrap replicates.
 pub const REPLICATES: usize = 1000;
+// The bootstrap's random numbers: xoshiro (SmallRng), not ChaCha
+// (StdRng): nothing here needs a cryptographic generator, and ChaCha's
+// block function was a third of a ranking's time in a debug build (perf).
 const SEED: u64 = 0x5c8_6a3e;
 
 /// p99 of frame times (nearest-rank on a copy), µs. NaN when empty.
@@ -51,10 +54,15 @@ pub fn nearest_rank(n: usize, q: f64) -> usize {
 
 /// The value at quantile `q` of `v` (nearest rank; `v` may be reordered).
 fn quantile_in_place(v: &mut [u32], q: f64) -> f64 {
-    let rank = nearest_rank(v.len(), q);
+    let keep = v.len() - nearest_rank(v.len(), q);
+    f64::from(kth_largest(v, keep))
+}
+
+/// The `k`-th largest value of `v` (1 ≤ `k` ≤ len; `v` may be reordered).
+fn kth_largest(v: &mut [u32], k: usize) -> u32 {
     // A high quantile (the p99 the bootstrap takes of every resample) is
     // the smallest of the few largest values: one pass that keeps those.
-    if (v.len() - rank) * 16 <= v.len() { f64::from(smallest_of_largest(v, v.len() - rank)) } else { *v.select_nth_unstable(rank).1 as f64 }
+    if k * 16 <= v.len() { smallest_of_largest(v, k) } else { *v.select_nth_unstable(v.len() - k).1 }
 }
 
 /// The smallest of the `keep` largest values of `v` (`keep` ≥ 1), in one
@@ -100,18 +108,73 @@ pub fn block_len(n: usize) -> usize {
     ((n as f64).sqrt().round() as usize).clamp(10, 500).min(n.max(1))
 }
 
-/// One block-bootstrap resample of `frames` into `out` (same length).
-fn resample_blocks(frames: &[u32], rng: &mut StdRng, out: &mut Vec<u32>) {
-    out.clear();
-    let n = frames.len();
-    if n == 0 {
-        return;
+/// The block bootstrap of one trial's frames at one quantile: a resample
+/// is `n` frames in runs of `block_len(n)` consecutive ones from random
+/// starts, and its quantile is its `keep`-th largest value.
+///
+/// Made once per trial, it knows where the trial's high values are (those
+/// at or above about the `4 × keep`-th largest): when a resample's runs
+/// hold at least `keep` of them, which is nearly always, its quantile is
+/// among them, found from those few instead of a copy of all `n` frames.
+/// The same value as the copy's, from the same random draws (tested): a
+/// ranking takes a thousand resamples of every trial, and it runs at the
+/// end of every tune, on the player's machine and in the emulated test bed.
+struct Resampler<'a> {
+    frames: &'a [u32],
+    block: usize,
+    keep: usize,
+    /// The frames at or above the threshold, in frame order.
+    high: Vec<u32>,
+    /// `before[i]`: how many of `frames[..i]` are high (`n` + 1 entries).
+    before: Vec<u32>,
+    /// A resample's runs (start, length), and its values.
+    runs: Vec<(usize, usize)>,
+    buf: Vec<u32>,
+}
+
+impl<'a> Resampler<'a> {
+    /// `frames` not empty.
+    fn new(frames: &'a [u32], q: f64) -> Self {
+        let n = frames.len();
+        let keep = n - nearest_rank(n, q);
+        let mut sorted = frames.to_vec();
+        sorted.sort_unstable();
+        let threshold = sorted[n - (4 * keep).min(n)];
+        let mut before = Vec::with_capacity(n + 1);
+        before.push(0u32);
+        let mut high = Vec::new();
+        for &f in frames {
+            if f >= threshold {
+                high.push(f);
+            }
+            before.push(high.len() as u32);
+        }
+        Resampler { frames, block: block_len(n), keep, high, before, runs: Vec::new(), buf: Vec::with_capacity(n) }
     }
-    let len = block_len(n);
-    while out.len() < n {
-        let start = rng.random_range(0..=n - len);
-        let take = len.min(n - out.len());
-        out.extend_from_slice(&frames[start..start + take]);
+
+    /// The quantile of one resample, drawn with `rng`.
+    fn quantile(&mut self, rng: &mut SmallRng) -> f64 {
+        let n = self.frames.len();
+        self.runs.clear();
+        let (mut filled, mut high) = (0, 0);
+        while filled < n {
+            let start = rng.random_range(0..=n - self.block);
+            let take = self.block.min(n - filled);
+            self.runs.push((start, take));
+            high += (self.before[start + take] - self.before[start]) as usize;
+            filled += take;
+        }
+        self.buf.clear();
+        if high >= self.keep {
+            for &(start, take) in &self.runs {
+                self.buf.extend_from_slice(&self.high[self.before[start] as usize..self.before[start + take] as usize]);
+            }
+        } else {
+            for &(start, take) in &self.runs {
+                self.buf.extend_from_slice(&self.frames[start..start + take]);
+            }
+        }
+        f64::from(kth_largest(&mut self.buf, self.keep))
     }
 }
 
@@ -133,14 +196,12 @@ fn interval(estimate: f64, mut reps: Vec<f64>) -> Interval {
 
 /// p99 of one trial, ms, with a 95 % block-bootstrap interval.
 pub fn p99_interval_ms(frames: &[u32]) -> Interval {
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let mut buf = Vec::with_capacity(frames.len());
-    let reps = (0..REPLICATES)
-        .map(|_| {
-            resample_blocks(frames, &mut rng, &mut buf);
-            quantile_in_place(&mut buf, 0.99) / 1e3
-        })
-        .collect();
+    if frames.is_empty() {
+        return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
+    }
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let mut trial = Resampler::new(frames, 0.99);
+    let reps = (0..REPLICATES).map(|_| trial.quantile(&mut rng) / 1e3).collect();
     interval(p99_us(frames) / 1e3, reps)
 }
 
@@ -162,17 +223,16 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
         return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
     }
     let estimate = geo_mean(pairs.iter().map(|p| p99_us(p.config) / p99_us(p.baseline)));
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let mut trials: Vec<(Resampler, Resampler)> =
+        pairs.iter().map(|p| (Resampler::new(p.config, 0.99), Resampler::new(p.baseline, 0.99))).collect();
     let resample_pairs = pairs.len() >= 3;
     let reps = (0..REPLICATES)
         .map(|_| {
             let ratios: Vec<f64> = (0..pairs.len())
                 .map(|i| {
-                    let p = if resample_pairs { pairs[rng.random_range(0..pairs.len())] } else { pairs[i] };
-                    resample_blocks(p.config, &mut rng, &mut a);
-                    resample_blocks(p.baseline, &mut rng, &mut b);
-                    quantile_in_place(&mut a, 0.99) / quantile_in_place(&mut b, 0.99)
+                    let (config, baseline) = &mut trials[if resample_pairs { rng.random_range(0..pairs.len()) } else { i }];
+                    config.quantile(&mut rng) / baseline.quantile(&mut rng)
                 })
                 .collect();
             geo_mean(ratios.into_iter())
@@ -339,7 +399,7 @@ mod tests {
 
     /// Frames with autocorrelated noise and rare spikes, deterministic.
     fn noisy_frames(n: usize, base_us: f64, spike_us: f64, seed: u64) -> Vec<u32> {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut level = 0.0f64;
         (0..n)
             .map(|_| {
@@ -375,6 +435,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The resample the bootstrap takes, the plain way: a copy of its runs
+    /// of frames, and the quantile of the copy.
+    fn copied_resample_quantile(frames: &[u32], q: f64, rng: &mut SmallRng) -> f64 {
+        let (n, len) = (frames.len(), block_len(frames.len()));
+        let mut out = Vec::new();
+        while out.len() < n {
+            let start = rng.random_range(0..=n - len);
+            let take = len.min(n - out.len());
+            out.extend_from_slice(&frames[start..start + take]);
+        }
+        quantile_in_place(&mut out, q)
+    }
+
+    #[test]
+    fn a_resamples_quantile_from_its_high_frames_is_the_copys() {
+        let mut x = 3u64;
+        let (mut gathered, mut fell_back) = (0, 0);
+        for n in [1usize, 2, 9, 10, 11, 99, 100, 400, 1000, 4001] {
+            let spread_out = noisy_frames(n, 5000.0, 9000.0, n as u64);
+            // Every spike in one run of frames: most resamples miss it and
+            // hold fewer high frames than the quantile needs.
+            let clustered: Vec<u32> = (0..n).map(|i| if i >= n / 2 && i < n / 2 + n / 20 + 1 { 30_000 } else { 5000 }).collect();
+            let ties: Vec<u32> = (0..n).map(|_| (crate::testing::xorshift(&mut x) % 3) as u32 * 1000).collect();
+            for frames in [spread_out, clustered, ties] {
+                for q in [0.5, 0.99, 0.999] {
+                    let (mut a, mut b) = (SmallRng::seed_from_u64(7), SmallRng::seed_from_u64(7));
+                    let mut r = Resampler::new(&frames, q);
+                    for i in 0..200 {
+                        let want = copied_resample_quantile(&frames, q, &mut b);
+                        assert_eq!(r.quantile(&mut a), want, "n {n}, q {q}, resample {i}");
+                        if r.buf.len() < n {
+                            gathered += 1;
+                        } else if r.high.len() < n {
+                            fell_back += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Both ways were taken.
+        assert!(gathered > 0 && fell_back > 0, "{gathered} {fell_back}");
     }
 
     #[test]
