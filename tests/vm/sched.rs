@@ -415,8 +415,10 @@ sleep 600
         "scenario timed out after 20s",
         "sleep 600",
         "--- sched_ext: state=disabled",
-        // …and the guest kernel's console.
+        // …and the guest kernel's console, with the stacks of its blocked
+        // tasks (sysrq-w: where a deadlocked kernel is stuck).
         "hang-test: a kernel message",
+        "Show Blocked State",
     ] {
         assert!(msg.contains(part), "no '{part}' in the failure message:\n{msg}");
     }
