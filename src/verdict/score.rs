@@ -137,9 +137,7 @@ impl<'a> Resampler<'a> {
     fn new(frames: &'a [u32], q: f64) -> Self {
         let n = frames.len();
         let keep = n - nearest_rank(n, q);
-        let mut sorted = frames.to_vec();
-        sorted.sort_unstable();
-        let threshold = sorted[n - (4 * keep).min(n)];
+        let threshold = kth_largest(&mut frames.to_vec(), (4 * keep).min(n));
         let mut before = Vec::with_capacity(n + 1);
         before.push(0u32);
         let mut high = Vec::new();
