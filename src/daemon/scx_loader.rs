@@ -66,19 +66,24 @@ pub struct Busctl;
 
 const DEST: [&str; 3] = ["org.scx.Loader", "/org/scx/Loader", "org.scx.Loader"];
 
-fn busctl(args: &[&str]) -> Result<std::process::Output> {
-    Command::new("busctl")
+fn busctl(args: &[&str]) -> Result<Option<std::process::Output>> {
+    run_busctl("busctl", args)
+}
+
+/// `program` (busctl) on the system bus; None when there is no such program
+/// to run (no systemd: no scx_loader to ask either).
+fn run_busctl(program: &str, args: &[&str]) -> Result<Option<std::process::Output>> {
+    let out = Command::new(program)
         .args(["--system", "--timeout=10", "--json=short", "--"])
         // After "--": a scheduler argument such as "--slice-us" is not
         // taken for busctl's own option.
         .args(args)
-        .output()
-        .context("running busctl (systemd) to reach scx_loader")
-}
-
-/// busctl in the folders of `path` (a PATH value), if any.
-fn busctl_on(path: Option<std::ffi::OsString>) -> Option<PathBuf> {
-    path.and_then(|p| std::env::split_paths(&p).map(|d| d.join("busctl")).find(|f| f.is_file()))
+        .output();
+    match out {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("running {program} (systemd) to reach scx_loader")),
+    }
 }
 
 /// busctl's stderr when nobody provides org.scx.Loader: scx_loader is not
@@ -97,12 +102,7 @@ fn parse_property(json: &str) -> Result<serde_json::Value> {
 
 impl Busctl {
     fn property(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        // No busctl (no systemd): no scx_loader to ask either.
-        // (PATH unset: the directories exec falls back to.)
-        if busctl_on(std::env::var_os("PATH").or_else(|| Some("/usr/bin:/bin".into()))).is_none() {
-            return Ok(None);
-        }
-        let out = busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])?;
+        let Some(out) = busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])? else { return Ok(None) };
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             if not_there(&stderr) {
@@ -116,7 +116,7 @@ impl Busctl {
     fn call(&self, args: &[&str]) -> Result<()> {
         let mut all = vec!["call", DEST[0], DEST[1], DEST[2]];
         all.extend_from_slice(args);
-        let out = busctl(&all)?;
+        let out = busctl(&all)?.context("busctl (systemd) is not installed: scx_loader cannot be reached")?;
         if !out.status.success() {
             bail!("scx_loader's {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -385,11 +385,13 @@ mod tests {
     #[test]
     fn without_busctl_there_is_no_scx_loader_to_ask() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(busctl_on(Some(dir.path().into())), None);
-        assert_eq!(busctl_on(None), None);
-        std::fs::write(dir.path().join("busctl"), "").unwrap();
-        let path = std::env::join_paths(["/nonexistent".as_ref(), dir.path()]).unwrap();
-        assert_eq!(busctl_on(Some(path)), Some(dir.path().join("busctl")));
+        let missing = dir.path().join("busctl");
+        assert!(run_busctl(missing.to_str().unwrap(), &["status"]).unwrap().is_none());
+        // A program that is there runs, whatever it answers.
+        assert!(run_busctl("true", &["status"]).unwrap().is_some_and(|o| o.status.success()));
+        // One that cannot run for another reason is an error that says so.
+        let err = run_busctl(dir.path().to_str().unwrap(), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("to reach scx_loader"), "{err:#}");
     }
 
     #[test]
