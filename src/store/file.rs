@@ -3,7 +3,8 @@
 //!
 //! Every write goes to a temp file in the same folder, is fsynced, then
 //! renamed over the store: a crash or kill leaves the old store or the new
-//! one, never half of one, so at most the running trial is lost.
+//! one, never half of one, so at most the running trial is lost. (A tune
+//! appends its trials to the store's journal in between: `journal`.)
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -33,7 +34,10 @@ impl GameStore {
             Some(v) => bail!("{}: store schema version {v}, this scx_gamer reads {SCHEMA_VERSION}", path.display()),
             None => bail!("{}: no schema_version: not a scx_gamer store", path.display()),
         }
-        serde_json::from_value(version).with_context(|| format!("{}: not a valid scx_gamer store", path.display()))
+        let mut store: Self =
+            serde_json::from_value(version).with_context(|| format!("{}: not a valid scx_gamer store", path.display()))?;
+        super::journal::read_into(&mut store, &super::journal::journal_path(path))?;
+        Ok(store)
     }
 
     /// The store at `path`, or a new one for `game` when there is none yet.
@@ -68,6 +72,11 @@ impl GameStore {
             fs::rename(&tmp, path)?;
             // The rename itself is durable once the folder is synced.
             File::open(dir)?.sync_all()?;
+            // This store holds the journal's trials (`load` read them).
+            match fs::remove_file(super::journal::journal_path(path)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
             Ok(())
         };
         write().map_err(|e| {
@@ -83,7 +92,7 @@ impl GameStore {
 
 /// Who a file created in `dir` should belong to: `dir`'s owner, when we
 /// are root and `dir` is not root's (None: leave it as created).
-fn owner_to_give(dir: &Path) -> Option<(u32, u32)> {
+pub(super) fn owner_to_give(dir: &Path) -> Option<(u32, u32)> {
     use std::os::unix::fs::MetadataExt;
     if !nix::unistd::geteuid().is_root() {
         return None;

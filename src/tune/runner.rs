@@ -29,7 +29,9 @@ use crate::frames::sequence::{encode_us, ns_to_us};
 use crate::frames::{FrameSeries, FrameStats};
 use crate::sched::config::KNOBS;
 use crate::sched::{SchedConfig, preflight};
-use crate::store::{CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, SwitchInfo, TrialKind, TrialRecord, TrialStatus};
+use crate::store::{
+    CpuUse, GameStore, MeasureMode, Observed, SessionInfo, SessionMode, StoreWriter, SwitchInfo, TrialKind, TrialRecord, TrialStatus,
+};
 use crate::verdict::score::p99_us;
 
 /// Most times a trial is measured again because the scheduler restarted
@@ -140,7 +142,9 @@ pub(crate) struct Runner<'a> {
     source: Box<dyn Frames>,
     game: &'a mut dyn GameWatch,
     store: GameStore,
-    store_path: PathBuf,
+    /// Writes `store`: whole at the session's start and end, each trial
+    /// appended to its journal in between.
+    writer: StoreWriter,
     session_id: String,
     /// Trial names by config (from the trial file).
     names: HashMap<SchedConfig, String>,
@@ -201,7 +205,7 @@ impl<'a> Runner<'a> {
             source,
             game,
             store,
-            store_path,
+            writer: StoreWriter::new(store_path),
             session_id,
             names,
             last_baseline_p99: None,
@@ -240,8 +244,8 @@ impl<'a> Runner<'a> {
             frame_source: self.source.kind().as_str().to_string(),
             measure: Some(opts.measure),
         });
-        self.store.save(&self.store_path)?;
-        info!("recording into {}", self.store_path.display());
+        self.writer.save(&self.store)?;
+        info!("recording into {}", self.writer.path().display());
         Ok(())
     }
 
@@ -258,7 +262,15 @@ impl<'a> Runner<'a> {
         if let Some(profile) = super::progress::tuner_cpu_by_thread() {
             info!("{profile}");
         }
-        result
+        // The store file alone holds every trial once the tune is over.
+        match (result, self.writer.finish(&self.store)) {
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(f)) => {
+                warn!("writing the store whole: {f:#}");
+                Err(e)
+            }
+            (result, Ok(())) => result,
+        }
     }
 
     /// A batch's trials, each with its budget (share of a full trial): its
@@ -673,8 +685,7 @@ impl<'a> Runner<'a> {
 
     fn save(&mut self, rec: &mut TrialRecord) -> Result<()> {
         rec.ended_at = now_rfc3339();
-        self.store.trials.push(rec.clone());
-        self.store.save(&self.store_path)
+        self.writer.push_trial(&mut self.store, rec.clone())
     }
 }
 
