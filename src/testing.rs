@@ -10,3 +10,17 @@ pub(crate) fn xorshift(x: &mut u64) -> u64 {
     *x ^= *x << 17;
     *x
 }
+
+/// A trial record of `session`'s block `block`: the kernel's scheduler,
+/// status ok, no frames; tests set what they look at.
+pub(crate) fn trial_record(session: &str, block: u32) -> crate::store::TrialRecord {
+    serde_json::from_value(serde_json::json!({
+        "id": 0, "session": session, "block": block, "kind": "baseline", "name": "baseline",
+        "config": null, "status": {"state": "ok"}, "started_at": "", "ended_at": "",
+        "planned_secs": 1.0, "measured_secs": 1.0, "warmup_secs": 0.0,
+        "frames": serde_json::to_value(crate::frames::FrameStats::default()).unwrap(),
+        "frame_times": null, "bad_rows": 0, "mangohud_log": null,
+        "sched": null, "switch": {}, "observed": {}
+    }))
+    .expect("a trial record")
+}

@@ -50,7 +50,7 @@ impl GameStore {
     /// folder created for it belong to the owner of the folder they are in,
     /// not to root: the player's own `launch --tune` writes to it later.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = folder_of(path);
         create_dir_all_owned(dir).with_context(|| format!("creating {}", dir.display()))?;
         let owner = owner_to_give(dir);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store.json");
@@ -88,6 +88,11 @@ impl GameStore {
     pub fn next_trial_id(&self) -> u32 {
         self.trials.iter().map(|t| t.id).max().unwrap_or(0) + 1
     }
+}
+
+/// The folder `path` is in ("." for a bare file name).
+pub(super) fn folder_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// Who a file created in `dir` should belong to: `dir`'s owner, when we

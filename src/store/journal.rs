@@ -117,7 +117,7 @@ fn append(path: &Path, line: &[u8]) -> Result<()> {
     f.write_all(line)?;
     f.sync_data()?;
     if created {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = super::file::folder_of(path);
         if let Some((uid, gid)) = super::file::owner_to_give(dir) {
             std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
         }
@@ -138,13 +138,9 @@ mod tests {
     }
 
     fn trial(id: u32) -> TrialRecord {
-        let json = serde_json::json!({
-            "id": id, "session": "s", "block": 1, "kind": "config", "name": format!("t{id}"), "config": null,
-            "status": {"state": "ok"}, "started_at": "", "ended_at": "", "planned_secs": 3.0, "measured_secs": 3.0,
-            "warmup_secs": 1.0, "frames": serde_json::to_value(crate::frames::FrameStats::default()).unwrap(), "frame_times": null, "bad_rows": 0, "mangohud_log": null, "sched": null,
-            "switch": {}, "observed": {}
-        });
-        let rec: TrialRecord = serde_json::from_value(json).expect("a trial record");
+        let mut rec = crate::testing::trial_record("s", 1);
+        (rec.id, rec.kind, rec.name) = (id, TrialKind::Config, format!("t{id}"));
+        (rec.planned_secs, rec.measured_secs, rec.warmup_secs) = (3.0, 3.0, 1.0);
         assert!(matches!(rec.kind, TrialKind::Config) && rec.status == TrialStatus::Ok);
         rec
     }

@@ -195,15 +195,7 @@ mod tests {
     }
 
     fn rec(session: &str, block: u32, config: Option<&Trial>, status: TrialStatus) -> TrialRecord {
-        let mut r: TrialRecord = serde_json::from_value(serde_json::json!({
-            "id": 0, "session": session, "block": block, "kind": "baseline", "name": "baseline",
-            "config": null, "status": {"state": "ok"}, "started_at": "", "ended_at": "",
-            "planned_secs": 1.0, "measured_secs": 1.0, "warmup_secs": 0.0,
-            "frames": serde_json::to_value(crate::frames::FrameStats::default()).unwrap(),
-            "frame_times": null, "bad_rows": 0, "mangohud_log": null,
-            "sched": null, "switch": {}, "observed": {}
-        }))
-        .unwrap();
+        let mut r = crate::testing::trial_record(session, block);
         if let Some(t) = config {
             (r.kind, r.name, r.config) = (TrialKind::Config, t.name.clone(), Some(t.config));
         }
