@@ -119,6 +119,21 @@ pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
         .ok_or_else(|| format!("cannot read the owner of pid {pid}"))
 }
 
+/// Every pid `pid` has, from ours (the outermost pid namespace we see) to
+/// the one it knows itself by (`NSpid:` in status): a process in a pid
+/// namespace of its own, as Flatpak and `bwrap --unshare-pid` start games,
+/// has two or more, and its own getpid() is the last. `[pid]` when status
+/// has no NSpid line (kernels before 4.1) or cannot be read.
+pub fn namespace_pids(root: &Path, pid: u32) -> Vec<u32> {
+    let status = fs::read_to_string(root.join(pid.to_string()).join("status")).unwrap_or_default();
+    let ids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    if ids.first() == Some(&pid) { ids } else { vec![pid] }
+}
+
 /// The CPU's model name (`/proc/cpuinfo`), or "" when unknown.
 pub fn cpu_model() -> String {
     fs::read_to_string(root().join("cpuinfo"))

@@ -41,6 +41,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{file_name, same_file};
 use crate::mangohud::config::{ConfigFileSearch, env_settings, file_settings, last, truthy};
+use crate::procfs;
 
 /// What we can learn about a running process from `/proc/<pid>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -356,7 +357,10 @@ fn user_home_by_uid(uid: u32) -> Result<PathBuf> {
 /// The game's MangoHud control socket (abstract name, without `@`): the
 /// `control=` setting with `%p` standing for the pid of the process that
 /// loaded MangoHud, which may be any process of `tree` (a launcher may fork
-/// the real game). Only a name listening in `<proc_root>/net/unix` counts.
+/// the real game). MangoHud writes the pid it knows itself by: in a pid
+/// namespace of its own (Flatpak, `bwrap --unshare-pid`) that is not ours,
+/// so every pid of each process counts (`procfs::namespace_pids`). Only a
+/// name listening in `<proc_root>/net/unix` counts.
 pub fn control_socket(proc_root: &Path, game: &GameProcess, tree: &BTreeSet<u32>) -> Option<String> {
     let (pattern, _) = setting(proc_root, game, "control")?;
     if pattern.is_empty() {
@@ -369,6 +373,7 @@ pub fn control_socket(proc_root: &Path, game: &GameProcess, tree: &BTreeSet<u32>
     }
     std::iter::once(game.pid)
         .chain(tree.iter().copied().filter(|&p| p != game.pid))
+        .flat_map(|pid| procfs::namespace_pids(proc_root, pid))
         .map(|pid| pattern.replacen("%p", &pid.to_string(), 1))
         .find(|name| is_listening(name))
 }
@@ -759,5 +764,23 @@ Num       RefCount Protocol Flags    Type St Inode Path
         fs::remove_file(p.root().join("net/unix")).unwrap();
         let g = game_with(&p, 104, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);
+    }
+
+    #[test]
+    fn finds_the_control_socket_of_a_game_in_a_pid_namespace_of_its_own() {
+        // bwrap --unshare-pid (Flatpak): our pid 7001 is pid 2 inside the
+        // sandbox (1 is bwrap's init), and MangoHud's %p is 2.
+        let p = FakeProc::new();
+        p.net_unix(&NET_UNIX.replace("@mangohud-4242", "@mangohud-2"));
+        let g = game_with(&p, 7001, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
+        let status = p.root().join("7001/status");
+        assert_eq!(control_socket(p.root(), &g, &[7001].into()), None, "no NSpid line: only our pid");
+        fs::write(&status, "Name:\tgame\nPid:\t7001\nNSpid:\t7001\t2\nUid:\t1000\t1000\t1000\t1000\n").unwrap();
+        assert_eq!(procfs::namespace_pids(p.root(), 7001), vec![7001, 2]);
+        assert_eq!(control_socket(p.root(), &g, &[7001].into()), Some("mangohud-2".to_string()));
+        // A status whose NSpid does not start with the pid is not believed.
+        fs::write(&status, "Name:\tgame\nNSpid:\t9\t2\n").unwrap();
+        assert_eq!(procfs::namespace_pids(p.root(), 7001), vec![7001]);
+        assert_eq!(procfs::namespace_pids(p.root(), 4), vec![4], "no such process");
     }
 }

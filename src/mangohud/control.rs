@@ -58,6 +58,13 @@ fn connect_abstract(name: &str, timeout: Duration) -> Result<UnixStream> {
     Ok(stream)
 }
 
+fn listener_pid(stream: &UnixStream, name: &str) -> Result<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let cred = getsockopt(stream, PeerCredentials).with_context(|| format!("reading who listens on @{name}"))?;
+    // 0: the listener is in a pid namespace we cannot see into.
+    u32::try_from(cred.pid()).ok().filter(|&p| p > 0).with_context(|| format!("@{name} is held by a process outside our pid namespace"))
+}
+
 pub struct Control {
     stream: UnixStream,
     name: String,
@@ -79,6 +86,15 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The pid, as we see it, of the process that listens on this socket
+    /// (SO_PEERCRED of a connecting socket: the listener's at listen()).
+    /// The name alone does not tell: MangoHud names it with the pid the
+    /// game knows itself by, and games in pid namespaces of their own
+    /// (Flatpak) can share a name in one network namespace.
+    pub fn listener_pid(&self) -> Result<u32> {
+        listener_pid(&self.stream, &self.name)
+    }
+
     /// Wait up to `timeout` for the greeting: the connection, greeted; or
     /// Ok(Err(self)) when it has not come yet (the connection stays queued:
     /// call again on what came back).
@@ -116,6 +132,12 @@ impl Pending {
 }
 
 impl Control {
+    /// The pid, as we see it, of the process that listens (see
+    /// `Pending::listener_pid`).
+    pub fn listener_pid(&self) -> Result<u32> {
+        listener_pid(&self.stream, &self.name)
+    }
+
     /// Connect to the MangoHud of process `pid`.
     pub fn connect(pid: u32, timeout: Duration) -> Result<Self> {
         Self::connect_name(&format!("mangohud-{pid}"), timeout)
@@ -221,6 +243,8 @@ mod tests {
         let server = fake_mangohud(&name, b":MangoHudControlVersion=1;:DeviceName=x;:MangoHudVersion=MangoHud v0.8.2;");
         let mut c = Control::connect_name(&name, Duration::from_secs(5)).unwrap();
         assert_eq!(c.mangohud_version.as_deref(), Some("0.8.2"));
+        // The fake listens in this process.
+        assert_eq!(c.listener_pid().unwrap(), std::process::id());
         c.start_logging().unwrap();
         c.stop_logging(Duration::from_secs(5)).unwrap();
         drop(c);

@@ -146,13 +146,22 @@ impl ControlSearch {
             }
         }
         let procs = procfs::scan_processes(procfs::root())?;
-        for pid in game_tree::process_tree(&[self.root], &procs) {
-            match Control::open(&format!("mangohud-{pid}"), Duration::from_millis(500)) {
-                Ok(p) => {
-                    self.pending = Some((pid, p));
-                    break;
+        let tree = game_tree::process_tree(&[self.root], &procs);
+        // MangoHud's %p is the pid the game knows itself by: in a pid
+        // namespace of its own (Flatpak, bwrap --unshare-pid) not ours.
+        // Such a name may be another sandbox's, so the listener must be
+        // of the game's tree.
+        'search: for &pid in &tree {
+            for ns_pid in procfs::namespace_pids(procfs::root(), pid) {
+                let name = format!("mangohud-{ns_pid}");
+                match Control::open(&name, Duration::from_millis(500)).and_then(|p| Ok((p.listener_pid()?, p))) {
+                    Ok((listener, p)) if tree.contains(&listener) => {
+                        self.pending = Some((listener, p));
+                        break 'search;
+                    }
+                    Ok((listener, _)) => self.last_err = Some(anyhow::anyhow!("@{name} is pid {listener}'s, not the game's")),
+                    Err(e) => self.last_err = Some(e),
                 }
-                Err(e) => self.last_err = Some(e),
             }
         }
         if self.pending.is_none() {
@@ -323,6 +332,12 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     let source: Box<dyn Frames> = match socket {
         Some(name) => {
             let control = Control::connect_name(&name, opts.frames_timeout())?;
+            // A name with a pid from the game's own pid namespace may be
+            // another sandbox's (see inspect::control_socket).
+            let listener = control.listener_pid()?;
+            if !game_tree::process_tree(&[pid], &procfs::scan_processes(proc_root)?).contains(&listener) {
+                bail!("MangoHud's control socket @{name} belongs to pid {listener}, which is not pid {pid} or one of its children");
+            }
             info!("using MangoHud's control socket @{name}; logs in {} ({from:?})", folder.display());
             Box::new(FrameSource::control(control, &folder)?)
         }
@@ -397,5 +412,21 @@ mod tests {
         };
         assert_eq!(control.mangohud_version.as_deref(), Some("0.6.8"));
         assert_eq!(server.join().unwrap(), 1, "MangoHud had to accept and drop connections we gave up on");
+    }
+
+    #[test]
+    fn a_socket_named_for_the_game_but_held_by_another_process_is_not_taken() {
+        // As when two sandboxed games are both pid 2 in their own pid
+        // namespaces: the name fits the game, the listener (this test) is
+        // not of the game's tree.
+        let mut game = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let name = format!("mangohud-{}", game.id());
+        let _listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        let mut search = ControlSearch::new(game.id());
+        assert!(search.poll().unwrap().is_none());
+        let why = search.why();
+        let _ = game.kill();
+        let _ = game.wait();
+        assert!(why.contains(&format!("@{name} is pid {}'s, not the game's", std::process::id())), "{why}");
     }
 }

@@ -208,6 +208,10 @@ fn tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there() {
     // folder the tuner made in ours. The tuner makes the folder inside the
     // game's root and reads the logs through /proc/PID/root. (It waited for
     // logs in its own folder and stopped with "no frames".)
+    // And in a pid namespace of its own, as Flatpak starts it: MangoHud
+    // names its control socket with the pid it knows itself by (2), not
+    // ours. (The tuner looked for mangohud-<our pid> only, and stopped
+    // with "set up with a control socket but never opened it".)
     // The player hides MangoHud's HUD with no_display, under which 0.8.4
     // writes no log at all: the tuner must hide it another way.
     // Measured as a player's tune is by default: interleaved rounds.
@@ -215,13 +219,16 @@ fn tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there() {
         r#"{GAME_DISPLAY}{MANGOHUD_084_ROOT}
 MANGOHUD_CONFIG=no_display,fps_limit=0 \
 $SCX_GAMER tune --trials trials/ci.toml --segment-secs 3 --budget-mins 0.5 --seed 3 --data /tmp/ml_data $FIRST_FRAME -- \
-    bwrap --die-with-parent --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
+    bwrap --die-with-parent --unshare-pid --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
         --tmpfs /sys --ro-bind /sys/devices /sys/devices --dir /sys/class/drm \
         -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
 T=$!
 # (trixie's glxgears is glxgears.x86_64-linux-gnu.)
-wait_for 300 "glxgears in the sandbox" pgrep -n '^glxgears' && \
-    echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$(pgrep -n '^glxgears')/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
+wait_for 300 "glxgears in the sandbox" pgrep -n '^glxgears' && {{
+    G=$(pgrep -n '^glxgears')
+    echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$G/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
+    echo GAME_NSPID=$(awk '/^NSpid:/ {{$1=""; print}}' /proc/$G/status)
+}}
 wait_pid $T 500; echo TUNE_RC=$?
 cat /tmp/tune.out
 cat /tmp/ml_data/*.json
@@ -234,8 +241,11 @@ cat /tmp/ml_data/*.json
     let game_config = out.field("GAME_MANGOHUD_CONFIG");
     assert!(game_config.contains("fps_limit=0") && game_config.contains("alpha=0"), "{game_config}");
     assert!(!game_config.contains("no_display"), "{game_config}");
+    let nspid: Vec<&str> = out.field("GAME_NSPID").split_whitespace().collect();
+    assert!(nspid.len() == 2 && nspid[0] != nspid[1], "two pids, ours and the sandbox's: {nspid:?}");
     let store = measured_through_the_games_root(&out);
     assert_eq!(store["sessions"][0]["measure"], "interleaved", "{}", show(&out));
+    assert_eq!(store["sessions"][0]["frame_source"], "control-socket", "{}", show(&out));
 }
 
 #[test]
