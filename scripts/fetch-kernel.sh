@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # fetch-kernel.sh [--oldest] DIR: fetch the newest (or with --oldest the
 # oldest) cloud-amd64 kernel that trixie-backports offers into DIR
-# (DIR/vmlinuz, DIR/config, DIR/version) without installing it on the host.
+# (DIR/vmlinuz, DIR/config, DIR/version) without installing it on the host,
+# and the modules the tests load into the guest (DIR/modules/: evdev, for
+# the userspace input path) where the archive carries them for that version
+# (linux-modules-<ver>: 7.2 on, today; an empty DIR/modules says it has none).
 # Every kernel there is built with sched_ext (6.19.x up to 7.x; Debian's
 # 6.12 in trixie itself is not): the suite runs the scheduler's VM tests on
 # both ends of that range. Versions are never hard-coded: whatever the
@@ -18,7 +21,26 @@ if [ "${1:-}" = --oldest ]; then
 fi
 dest=${1:?usage: fetch-kernel.sh [--oldest] DIR}
 
-if [ -s "$dest/vmlinuz" ] && [ -s "$dest/config" ] && [ -s "$dest/version" ]; then
+# The modules of kernel $1 that the tests load (insmod in the guest: the
+# host's /lib/modules has none of this kernel), into $dest/modules.
+fetch_modules() {
+    local kver=$1 mods=linux-modules-$1 w
+    mkdir -p "$dest/modules.new"
+    if apt-cache policy "$mods" 2>/dev/null | grep "Candidate: [0-9]" > /dev/null; then
+        w=$(mktemp -d)
+        chmod 0777 "$w"   # apt-get download drops to the _apt user
+        (cd "$w" && apt-get download -qq "$mods")
+        dpkg-deb -x "$w"/*.deb "$w/x"
+        find "$w/x" -path "*/modules/$kver/*" -name 'evdev.ko*' -exec cp {} "$dest/modules.new/" \;
+        rm -rf "$w"
+        ls "$dest/modules.new" | grep -q . || { echo "fetch-kernel: $mods has no evdev module" >&2; exit 1; }
+    fi
+    rm -rf "$dest/modules"
+    mv "$dest/modules.new" "$dest/modules"
+    echo "fetch-kernel: modules for $kver: $(ls "$dest/modules" | tr '\n' ' ')"
+}
+
+if [ -s "$dest/vmlinuz" ] && [ -s "$dest/config" ] && [ -s "$dest/version" ] && [ -d "$dest/modules" ]; then
     echo "fetch-kernel: cached $(cat "$dest/version")"
     exit 0
 fi
@@ -47,6 +69,11 @@ Pin-Priority: 1
 PIN
 fi
 apt-get update -qq
+if [ -s "$dest/vmlinuz" ] && [ -s "$dest/config" ] && [ -s "$dest/version" ]; then
+    # Cached before the modules were: fetch those alone.
+    fetch_modules "$(cat "$dest/version")"
+    exit 0
+fi
 
 # The newest or oldest linux-binary-<ver>-cloud-amd64 the suite offers
 # (the signed image; linux-image-<ver> is only a meta package).
@@ -64,7 +91,7 @@ trap 'rm -rf "$work"' EXIT
 chmod 0777 "$work"   # apt-get download drops to the _apt user
 # The config comes in linux-base-<ver>, which the archive carries only for
 # the newer versions (7.2 on, today).
-if apt-cache policy "$base" 2>/dev/null | grep -q "Candidate: [0-9]"; then
+if apt-cache policy "$base" 2>/dev/null | grep "Candidate: [0-9]" > /dev/null; then
     (cd "$work" && apt-get download -qq "$pkg" "$base")
 else
     (cd "$work" && apt-get download -qq "$pkg")
@@ -107,3 +134,4 @@ cp "$vmlinuz" "$dest/vmlinuz"
 cp "$config" "$dest/config"
 echo "$kver" > "$dest/version"
 echo "fetch-kernel: $kver"
+fetch_modules "$kver"

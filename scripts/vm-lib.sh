@@ -46,6 +46,19 @@ press_keys() {
     fi
 }
 
+# load_module NAME: load this kernel's module NAME (scripts/fetch-kernel.sh
+# keeps the few the tests need beside the kernel; the host's /lib/modules
+# has none of the guest's kernel). Fails, saying so, where there is none.
+load_module() {
+    local dir=${SCX_GAMER_VM_MODULES:?load_module: not in the VM test bed} f
+    grep -q "^$1 " /proc/modules && return 0
+    for f in "$dir/$1.ko" "$dir/$1.ko.xz" "$dir/$1.ko.zst"; do
+        [ -e "$f" ] && { insmod "$f"; return; }
+    done
+    echo "load_module: no module $1 for $(uname -r) in $dir (the archive has no linux-modules package of this kernel?)"
+    return 1
+}
+
 # nap SECS: sleep without a process (read on a FIFO nothing writes to):
 # tests count processes named `sleep` (`pgrep -x sleep`), and the helpers'
 # own must not show up among them.

@@ -54,12 +54,32 @@ struct gamer_counters {
 	u64 idle_kicks;		/* SCX_KICK_IDLE sent (a no-op on a busy CPU) */
 	u64 slice_expired;	/* ran a whole slice and still runnable */
 	u64 game_forks;		/* processes added by fork inheritance */
+	/*
+	 * Input event -> window open, against evdev's CLOCK_MONOTONIC stamp
+	 * of the event (see struct input_arg): the userspace path's delay,
+	 * and how long before that stamp the in-kernel hook had opened it.
+	 */
+	u64 input_delay_samples;
+	u64 input_delay_ns;	/* sum */
+	u64 input_lead_samples;
+	u64 input_lead_ns;	/* sum */
 };
 
 /* Argument of the SEC("syscall") program signal_input(). */
 struct input_arg {
 	/* How many input events this call stands for (userspace batches). */
 	u32 nr_events;
+	/*
+	 * 1: the in-kernel hook opened the window for these events already;
+	 * this call only measures how early it did.
+	 */
+	u32 measure_only;
+	/*
+	 * evdev's CLOCK_MONOTONIC stamps (bpf_ktime_get_ns()'s clock) of the
+	 * first and the last of these events; 0: unknown.
+	 */
+	u64 first_event_ns;
+	u64 last_event_ns;
 };
 
 #endif /* __SCX_GAMER_INTF_H */

@@ -691,25 +691,52 @@ void BPF_STRUCT_OPS(gamer_exit, struct scx_exit_info *ei)
 	UEI_RECORD(uei, ei);
 }
 
-/* Opens the input window for @n input events that just happened. */
-static void input_seen(u32 n)
+/*
+ * Opens the input window for @n input events that just happened; returns
+ * the instant it opened.
+ */
+static u64 input_seen(u32 n)
 {
 	struct gamer_counters *c = counters_here();
+	u64 now = bpf_ktime_get_ns();
 
-	WRITE_ONCE(last_input_ns, bpf_ktime_get_ns());
+	WRITE_ONCE(last_input_ns, now);
 	if (c)
 		__sync_fetch_and_add(&c->input_events, n);
+	return now;
 }
 
 /*
  * Called by userspace (BPF_PROG_TEST_RUN) when input devices report events:
- * the fallback where on_input_event cannot attach. Also the test hook that
- * injects input.
+ * the fallback where on_input_event cannot attach (also the test hook that
+ * injects input); it then opens the window, later than the event by the
+ * reader's wake-up and this syscall, and counts that delay. Beside an
+ * attached hook (measure_only) it opens nothing and counts how long before
+ * evdev stamped the last event the hook had opened the window — a sample
+ * only while no later event has moved the window since (its start is then
+ * this event's).
  */
 SEC("syscall")
 int signal_input(struct input_arg *arg)
 {
-	input_seen(arg->nr_events ? arg->nr_events : 1);
+	struct gamer_counters *c;
+	u64 now, opened;
+
+	if (!arg->measure_only) {
+		now = input_seen(arg->nr_events ? arg->nr_events : 1);
+		c = counters_here();
+		if (c && arg->first_event_ns && now >= arg->first_event_ns) {
+			__sync_fetch_and_add(&c->input_delay_samples, 1);
+			__sync_fetch_and_add(&c->input_delay_ns, now - arg->first_event_ns);
+		}
+		return 0;
+	}
+	opened = READ_ONCE(last_input_ns);
+	c = counters_here();
+	if (c && opened && arg->last_event_ns && opened <= arg->last_event_ns) {
+		__sync_fetch_and_add(&c->input_lead_samples, 1);
+		__sync_fetch_and_add(&c->input_lead_ns, arg->last_event_ns - opened);
+	}
 	return 0;
 }
 

@@ -2,9 +2,12 @@
 //!
 //! Each device gets a reader thread doing blocking reads (no polling); a
 //! `notify` watch on the folder starts readers for devices plugged in later.
-//! Readers send the number of real input events (keys, relative and absolute
-//! axes; not sync or misc reports) of each read down a channel; the run loop
-//! turns them into one `signal_input` call into BPF.
+//! Readers send the real input events (keys, relative and absolute axes; not
+//! sync or misc reports) of each read down a channel, counted and with the
+//! time stamps evdev gave the first and the last (CLOCK_MONOTONIC, asked for
+//! with EVIOCSCLOCKID: the clock BPF reads); the run loop turns them into
+//! one `signal_input` call into BPF, which opens the input window and counts
+//! how late — or, beside the in-kernel hook, how early the hook was.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -26,14 +29,68 @@ const EV_ABS: u16 = 0x03;
 
 pub const DEFAULT_INPUT_DIR: &str = "/dev/input";
 
-/// How many of the whole `input_event` records in `buf` are user input.
-pub fn count_input_events(buf: &[u8]) -> u32 {
-    buf.chunks_exact(INPUT_EVENT_SIZE)
-        .filter(|ev| {
-            let kind = u16::from_ne_bytes([ev[16], ev[17]]);
-            matches!(kind, EV_KEY | EV_REL | EV_ABS)
-        })
-        .count() as u32
+/// The user input among some `input_event` records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputBatch {
+    pub events: u32,
+    /// evdev's stamps of the first and the last of them, in ns; 0: unknown
+    /// (the device's clock could not be set to CLOCK_MONOTONIC).
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+impl InputBatch {
+    /// These and `later`'s events as one batch.
+    pub fn merge(self, later: InputBatch) -> InputBatch {
+        if self.events == 0 {
+            return later;
+        }
+        if later.events == 0 {
+            return self;
+        }
+        let first_ns = if self.first_ns == 0 || later.first_ns == 0 { 0 } else { self.first_ns.min(later.first_ns) };
+        InputBatch { events: self.events + later.events, first_ns, last_ns: self.last_ns.max(later.last_ns) }
+    }
+}
+
+/// The user input among the whole `input_event` records in `buf`, with
+/// their stamps when `stamped` (the device's clock is CLOCK_MONOTONIC).
+pub fn input_events(buf: &[u8], stamped: bool) -> InputBatch {
+    let mut batch = InputBatch::default();
+    for ev in buf.chunks_exact(INPUT_EVENT_SIZE) {
+        let kind = u16::from_ne_bytes([ev[16], ev[17]]);
+        if !matches!(kind, EV_KEY | EV_REL | EV_ABS) {
+            continue;
+        }
+        let at = if stamped { stamp_ns(ev) } else { 0 };
+        if batch.events == 0 {
+            batch.first_ns = at;
+        }
+        batch.last_ns = at;
+        batch.events += 1;
+    }
+    batch
+}
+
+/// A record's `struct timeval` (seconds, microseconds; 64-bit each) in ns.
+fn stamp_ns(ev: &[u8]) -> u64 {
+    let sec = i64::from_ne_bytes(ev[0..8].try_into().expect("8 bytes"));
+    let usec = i64::from_ne_bytes(ev[8..16].try_into().expect("8 bytes"));
+    u64::try_from(sec.saturating_mul(1_000_000_000).saturating_add(usec.saturating_mul(1000))).unwrap_or(0)
+}
+
+// EVIOCSCLOCKID (linux/input.h): the clock of the device's event stamps
+// for this reader, CLOCK_REALTIME unless set.
+nix::ioctl_write_ptr!(eviocsclockid, b'E', 0xa0, nix::libc::c_int);
+
+/// Ask for CLOCK_MONOTONIC stamps; false where the file is no evdev
+/// device (the tests' FIFOs) or refuses.
+fn monotonic_stamps(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    let clock: nix::libc::c_int = nix::libc::CLOCK_MONOTONIC;
+    // SAFETY: a plain ioctl on our own open fd with a pointer to an int
+    // that outlives the call.
+    unsafe { eviocsclockid(file.as_raw_fd(), &clock) }.is_ok()
 }
 
 fn is_event_device(path: &Path) -> bool {
@@ -55,7 +112,7 @@ impl InputWatcher {
     }
 }
 
-fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Sender<u32>) {
+fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Sender<InputBatch>) {
     if !readers.lock().unwrap().insert(path.clone()) {
         return; // already read (seen both in the listing and as created)
     }
@@ -77,8 +134,13 @@ fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Send
     }
 }
 
-fn read_device(path: &Path, tx: &Sender<u32>) -> Result<()> {
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+fn read_device(path: &Path, tx: &Sender<InputBatch>) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let stamped = monotonic_stamps(&file);
+    if !stamped {
+        debug!("{}: no CLOCK_MONOTONIC stamps (EVIOCSCLOCKID refused): its input delay is not measured", path.display());
+    }
+    let mut file = file;
     let mut buf = vec![0u8; INPUT_EVENT_SIZE * 64];
     let mut filled = 0;
     loop {
@@ -88,10 +150,10 @@ fn read_device(path: &Path, tx: &Sender<u32>) -> Result<()> {
         }
         filled += n;
         let whole = filled - filled % INPUT_EVENT_SIZE;
-        let count = count_input_events(&buf[..whole]);
+        let batch = input_events(&buf[..whole], stamped);
         buf.copy_within(whole..filled, 0);
         filled -= whole;
-        if count > 0 && tx.send(count).is_err() {
+        if batch.events > 0 && tx.send(batch).is_err() {
             return Ok(()); // nobody listens any more
         }
     }
@@ -100,7 +162,7 @@ fn read_device(path: &Path, tx: &Sender<u32>) -> Result<()> {
 /// Start reading every event device in `dir` now and as they appear.
 /// A missing `dir` (a VM or container without input devices) is not an
 /// error: there is simply no input to watch.
-pub fn watch(dir: &Path, tx: Sender<u32>) -> Result<InputWatcher> {
+pub fn watch(dir: &Path, tx: Sender<InputBatch>) -> Result<InputWatcher> {
     let readers = Arc::new(Mutex::new(HashSet::new()));
     if !dir.is_dir() {
         info!("{} does not exist: no input devices to watch", dir.display());
@@ -139,7 +201,13 @@ mod tests {
     use std::time::Duration;
 
     fn event(kind: u16, code: u16, value: i32) -> Vec<u8> {
-        let mut v = vec![0u8; 16];
+        stamped_event(0, 0, kind, code, value)
+    }
+
+    fn stamped_event(sec: i64, usec: i64, kind: u16, code: u16, value: i32) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(sec.to_ne_bytes());
+        v.extend(usec.to_ne_bytes());
         v.extend(kind.to_ne_bytes());
         v.extend(code.to_ne_bytes());
         v.extend(value.to_ne_bytes());
@@ -155,7 +223,26 @@ mod tests {
         buf.extend(event(EV_REL, 0, -3));
         buf.extend(event(EV_ABS, 1, 100));
         buf.extend(&event(EV_KEY, 30, 0)[..10]); // truncated record
-        assert_eq!(count_input_events(&buf), 3);
+        assert_eq!(input_events(&buf, false).events, 3);
+    }
+
+    #[test]
+    fn stamps_of_the_first_and_last_input_event_only_when_the_clock_is_known() {
+        let mut buf = Vec::new();
+        buf.extend(stamped_event(5, 100, 0x04, 4, 30)); // scan code: not input
+        buf.extend(stamped_event(7, 250, EV_KEY, 30, 1));
+        buf.extend(stamped_event(7, 900, 0x00, 0, 0));
+        buf.extend(stamped_event(8, 1, EV_REL, 0, 2));
+        let b = input_events(&buf, true);
+        assert_eq!(b, InputBatch { events: 2, first_ns: 7_000_250_000, last_ns: 8_000_001_000 });
+        assert_eq!(input_events(&buf, false), InputBatch { events: 2, first_ns: 0, last_ns: 0 });
+        assert_eq!(input_events(&stamped_event(1, 0, 0, 0, 0), true), InputBatch::default());
+        // Bursts merged by the run loop: one batch from the earliest to the
+        // latest stamp; an unknown first stamp stays unknown.
+        let later = InputBatch { events: 1, first_ns: 9_000_000_000, last_ns: 9_000_000_000 };
+        assert_eq!(b.merge(later), InputBatch { events: 3, first_ns: 7_000_250_000, last_ns: 9_000_000_000 });
+        assert_eq!(InputBatch::default().merge(later), later);
+        assert_eq!(later.merge(InputBatch { events: 1, first_ns: 0, last_ns: 0 }).first_ns, 0);
     }
 
     fn mkfifo(path: &Path) {
@@ -172,7 +259,7 @@ mod tests {
 
         let mut dev0 = std::fs::OpenOptions::new().write(true).open(dir.path().join("event0")).unwrap();
         dev0.write_all(&[event(EV_KEY, 30, 1), event(0, 0, 0)].concat()).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 1);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap().events, 1);
 
         // Plugged in after the watch started.
         mkfifo(&dir.path().join("event7"));
@@ -186,7 +273,7 @@ mod tests {
         dev7.write_all(&[&rel[7..], &event(EV_REL, 1, 5)[..]].concat()).unwrap();
         let mut got = 0;
         while got < 2 {
-            got += rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            got += rx.recv_timeout(Duration::from_secs(5)).unwrap().events;
         }
         assert_eq!(got, 2);
         assert_eq!(watcher.devices(), vec![dir.path().join("event0"), path7.clone()]);

@@ -20,6 +20,7 @@ use scx_utils::{UserExitInfo, scx_ops_attach, scx_ops_load, scx_ops_open};
 use super::bpf_intf;
 use super::bpf_skel::{BpfSkel, BpfSkelBuilder};
 use super::config::SchedConfig;
+use super::input::InputBatch;
 use super::preflight;
 use super::stats::Metrics;
 
@@ -292,6 +293,10 @@ impl Scheduler {
             idle_kicks: c.idle_kicks,
             slice_expired: c.slice_expired,
             game_forks: c.game_forks,
+            input_delay_samples: c.input_delay_samples,
+            input_delay_ns: c.input_delay_ns,
+            input_lead_samples: c.input_lead_samples,
+            input_lead_ns: c.input_lead_ns,
             restarts: 0,
             input_hook: u64::from(self.sees_input()),
         };
@@ -353,16 +358,22 @@ impl Scheduler {
         unsafe { AtomicU64::from_ptr(ptr) }.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Tell BPF that `nr_events` input events just happened: opens the
-    /// input window. Also the way tests inject input without a keyboard.
     /// Whether this scheduler sees input in the kernel itself (its hook is
     /// attached): then the userspace reader's events are not passed on.
     pub fn sees_input(&self) -> bool {
         self.skel.links.on_input_event.is_some()
     }
 
-    pub fn signal_input(&self, nr_events: u32) -> Result<()> {
-        let mut arg = bpf_intf::input_arg { nr_events };
+    /// Tell BPF that the userspace reader saw `batch`: opens the input
+    /// window and counts its delay, or, where the hook saw these events
+    /// already (they must not count twice), counts how early it was.
+    pub fn signal_input(&self, batch: &InputBatch) -> Result<()> {
+        let mut arg = bpf_intf::input_arg {
+            nr_events: batch.events,
+            measure_only: u32::from(self.sees_input()),
+            first_event_ns: batch.first_ns,
+            last_event_ns: batch.last_ns,
+        };
         // SAFETY: input_arg is a plain C struct; the slice covers exactly it.
         let ctx = unsafe { std::slice::from_raw_parts_mut((&raw mut arg).cast::<u8>(), std::mem::size_of::<bpf_intf::input_arg>()) };
         let input = ProgramInput { context_in: Some(ctx), ..Default::default() };

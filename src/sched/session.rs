@@ -43,7 +43,7 @@ pub struct Session {
     stats_req: Receiver<()>,
     stats_res: Sender<Metrics>,
     _stats_server: StatsServer<(), Metrics>,
-    input_rx: Receiver<u32>,
+    input_rx: Receiver<input::InputBatch>,
     /// The userspace reader of /dev/input: its events go to a scheduler
     /// that does not see input itself (no hook in this kernel, or it did
     /// not attach: `Scheduler::sees_input`).
@@ -173,12 +173,11 @@ impl Session {
                 }
                 recv(self.input_rx) -> n => match n {
                     Ok(n) => {
-                        // One BPF call for a burst of events.
-                        let total = n + self.input_rx.try_iter().sum::<u32>();
-                        // A scheduler whose hook saw these events already
-                        // must not count them twice.
-                        if let Some(sched) = sched.filter(|s| !s.sees_input()) {
-                            sched.signal_input(total)?;
+                        // One BPF call for a burst of events (which, beside
+                        // the hook, only measures how early it was).
+                        let burst = self.input_rx.try_iter().fold(n, input::InputBatch::merge);
+                        if let Some(sched) = sched {
+                            sched.signal_input(&burst)?;
                         }
                     }
                     // No device readers left (none found): stop listening,

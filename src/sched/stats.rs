@@ -59,6 +59,20 @@ pub struct Metrics {
     #[stat(desc = "1: input seen in the kernel (fentry on input_event, every device); 0: read from /dev/input by userspace")]
     #[serde(default)]
     pub input_hook: u64,
+    // Input delay, against evdev's stamp of the event (CLOCK_MONOTONIC),
+    // sampled where the userspace reader can open /dev/input.
+    #[stat(desc = "Input batches whose window the userspace reader opened, with a known event time")]
+    #[serde(default)]
+    pub input_delay_samples: u64,
+    #[stat(desc = "Sum of their delays from evdev's stamp of the first event to the window opening (ns)")]
+    #[serde(default)]
+    pub input_delay_ns: u64,
+    #[stat(desc = "Input events whose window the in-kernel hook had opened, compared with evdev's stamp")]
+    #[serde(default)]
+    pub input_lead_samples: u64,
+    #[stat(desc = "Sum of how long before evdev's stamp the hook had opened the window (ns)")]
+    #[serde(default)]
+    pub input_lead_ns: u64,
 }
 
 impl Metrics {
@@ -87,6 +101,10 @@ impl Metrics {
             game_forks: self.game_forks.saturating_sub(prev.game_forks),
             restarts: self.restarts.saturating_sub(prev.restarts),
             input_hook: self.input_hook,
+            input_delay_samples: self.input_delay_samples.saturating_sub(prev.input_delay_samples),
+            input_delay_ns: self.input_delay_ns.saturating_sub(prev.input_delay_ns),
+            input_lead_samples: self.input_lead_samples.saturating_sub(prev.input_lead_samples),
+            input_lead_ns: self.input_lead_ns.saturating_sub(prev.input_lead_ns),
         }
     }
 
@@ -111,6 +129,22 @@ impl Metrics {
         self.slice_expired = sum(self.slice_expired, other.slice_expired);
         self.game_forks = sum(self.game_forks, other.game_forks);
         self.restarts = sum(self.restarts, other.restarts);
+        self.input_delay_samples = sum(self.input_delay_samples, other.input_delay_samples);
+        self.input_delay_ns = sum(self.input_delay_ns, other.input_delay_ns);
+        self.input_lead_samples = sum(self.input_lead_samples, other.input_lead_samples);
+        self.input_lead_ns = sum(self.input_lead_ns, other.input_lead_ns);
+    }
+
+    /// Mean delay (µs) from an input event to the window the userspace
+    /// reader opened for it; None without samples.
+    pub fn input_delay_us(&self) -> Option<f64> {
+        mean_us(self.input_delay_ns, self.input_delay_samples)
+    }
+
+    /// Mean time (µs) by which the in-kernel hook had opened the window
+    /// before evdev stamped the event; None without samples.
+    pub fn input_lead_us(&self) -> Option<f64> {
+        mean_us(self.input_lead_ns, self.input_lead_samples)
     }
 
     /// All dispatches, whatever the queue.
@@ -122,7 +156,7 @@ impl Metrics {
     pub fn format<W: Write>(&self, w: &mut W) -> Result<()> {
         writeln!(
             w,
-            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {} | restarts {} | input {}",
+            "[scx_gamer] run {:>2} game {:>3} | disp local {} cpu {} shared {} kthr {} | game {} boost {} input {} | mig {} blocked {} sat {} (game {} {}) | kick preempt {} idle {} | slice-exp {} | restarts {} | input {} delay {} lead {}",
             self.nr_running,
             self.game_tgids,
             self.local_dispatches,
@@ -142,9 +176,19 @@ impl Metrics {
             self.slice_expired,
             self.restarts,
             if self.input_hook == 1 { "kernel" } else { "evdev" },
+            show_us(self.input_delay_us()),
+            show_us(self.input_lead_us()),
         )?;
         Ok(())
     }
+}
+
+fn mean_us(sum_ns: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum_ns as f64 / n as f64 / 1000.0)
+}
+
+fn show_us(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |us| format!("{us:.0}us"))
 }
 
 /// The scx_stats server's data: one "top" stat answering each client with the
@@ -196,6 +240,16 @@ mod tests {
         assert_eq!(fresh.restarts, 1);
         // Gauges are the current copy's.
         assert_eq!((fresh.nr_running, fresh.game_tgids), (1, 2));
+    }
+
+    #[test]
+    fn input_delay_and_lead_are_means_over_their_samples() {
+        let m = Metrics { input_delay_samples: 4, input_delay_ns: 2_000_000, ..Default::default() };
+        assert_eq!(m.input_delay_us(), Some(500.0));
+        assert_eq!(m.input_lead_us(), None);
+        let mut line = Vec::new();
+        m.format(&mut line).unwrap();
+        assert!(String::from_utf8(line).unwrap().ends_with("| input evdev delay 500us lead -\n"));
     }
 
     #[test]

@@ -218,7 +218,8 @@ fn submit(body: &str, timeout_secs: u32) -> Ticket {
 
 /// Run `script` (bash) as root inside the sched_ext VM, at most
 /// `timeout_secs` seconds once its turn comes. `$SCX_GAMER` names the
-/// binary under test, `$FRAMELOOP` the frame-loop program, and the helpers
+/// binary under test, `$FRAMELOOP` the frame-loop program, `$FENTRY_FILL`
+/// the tool that fills input_event's BPF trampoline, and the helpers
 /// of scripts/vm-lib.sh (bounded waits that show the state they saw) are
 /// defined. Panics, with the scenario's output and the guest console, when
 /// it times out or the VM cannot run: a VM test never passes without
@@ -227,10 +228,11 @@ pub fn run_in_vm(script: &str, timeout_secs: u32) -> VmOutput {
     assert_players_reach_the_checkout();
     let root = repo_root();
     let body = format!(
-        "set -u\n. {lib}\nexport SCX_GAMER={bin} FRAMELOOP={frameloop}\ncd {root}\n{script}\n",
+        "set -u\n. {lib}\nexport SCX_GAMER={bin} FRAMELOOP={frameloop} FENTRY_FILL={fentry_fill}\ncd {root}\n{script}\n",
         lib = root.join("scripts/vm-lib.sh").display(),
         bin = scx_gamer_bin(),
         frameloop = env!("CARGO_BIN_EXE_frameloop"),
+        fentry_fill = env!("CARGO_BIN_EXE_fentry_fill"),
         root = root.display()
     );
     // A VM that powered off (idle) just as the scenario was queued never

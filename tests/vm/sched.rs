@@ -283,6 +283,88 @@ cat /tmp/run.out
 }
 
 #[test]
+fn real_key_presses_open_the_input_window_on_every_path_and_its_delay_is_measured() {
+    // Real key presses (qemu's PS/2 keyboard) with evdev loaded, so that
+    // the userspace reader reads them too: once beside the in-kernel hook
+    // (which opens the window; the reader only measures how long before
+    // evdev's stamp it did), once with the reader alone
+    // (SCX_GAMER_INPUT_HOOK=0: it opens the window, and BPF counts how long
+    // after the stamp), and once with the hook asked for but unable to
+    // attach (input_event's trampoline filled by $FENTRY_FILL): the reader
+    // stands in. The archive has evdev for 7.2 and later only
+    // (scripts/fetch-kernel.sh): scripts/test.sh skips this on the oldest
+    // kernel, and elsewhere a missing module fails it.
+    let script = format!(
+        r#"{GAME_LIKE_LOAD}
+load_module evdev || exit 1
+wait_for 30 "the keyboard's /dev/input/event*" compgen -G '/dev/input/event*'
+total() {{ grep -o "\"$2\":[0-9]*" "$1" | awk -F: '{{s += $2}} END {{print s + 0}}'; }}
+KEYS=5
+for P in hook reader fallback; do
+    case $P in
+        hook) ENV=1 HOOK=1 ;;
+        reader) ENV=0 HOOK=0 ;;
+        # The hook asked for, but input_event's trampoline is full.
+        fallback) ENV=1 HOOK=0
+            $FENTRY_FILL > /tmp/fill.out 2>&1 & FILL=$!
+            wait_line /tmp/fill.out '^FILLED' 60; echo "FILL=$(cat /tmp/fill.out)" ;;
+    esac
+    SCX_GAMER_INPUT_HOOK=$ENV $SCX_GAMER run --game-pid $GAME --input-window-us 20000 --stats 1 --stats-json > /tmp/$P.out 2>&1 &
+    SCHED=$!
+    wait_state enabled
+    wait_line /tmp/$P.out "\"input_hook\":$HOOK" 60
+    for _ in $(seq $KEYS); do press_keys a; nap 0.3; done
+    counted() {{ [ "$(total /tmp/$P.out input_events)" -ge $((2 * KEYS)) ]; }}
+    wait_for 60 "$((2 * KEYS)) input events in the stats" counted
+    kill -INT $SCHED; wait_pid $SCHED 60; echo "${{P^^}}_RC=$?"
+    echo "${{P^^}}_TOTALS=$(sed -n 's/^totals: //p' /tmp/$P.out)"
+    grep 'input: ' /tmp/$P.out
+done
+echo KEYS=$KEYS
+kill $GAME $FILL
+"#
+    );
+    let out = run_in_vm(&script, 300);
+    let keys: u64 = out.field("KEYS").parse().unwrap();
+    let totals = |p: &str| -> Value {
+        assert_eq!(out.field(&format!("{p}_RC")), "0", "{}", out.output);
+        serde_json::from_str(out.field(&format!("{p}_TOTALS"))).unwrap_or_else(|e| panic!("{p}: {e}\n{}", out.output))
+    };
+    let (hook, reader) = (totals("HOOK"), totals("READER"));
+    let mean_us = |t: &Value, sum: &str, n: &str| num(t, sum) as f64 / num(t, n) as f64 / 1000.0;
+    // The hook: every press and release once (the reader's copies not
+    // counted again), a lead measured, no delay (it opened no window).
+    assert_eq!(num(&hook, "input_hook"), 1, "{hook}");
+    assert_eq!(num(&hook, "input_events"), 2 * keys, "{hook}");
+    assert!(num(&hook, "input_lead_samples") > 0, "{hook}");
+    assert_eq!(num(&hook, "input_delay_samples"), 0, "{hook}");
+    // The reader alone: the same events, its delay measured.
+    assert_eq!(num(&reader, "input_hook"), 0, "{reader}");
+    assert_eq!(num(&reader, "input_events"), 2 * keys, "{reader}");
+    assert!(num(&reader, "input_delay_samples") > 0, "{reader}");
+    assert!(num(&reader, "input_delay_ns") > 0, "{reader}");
+    assert_eq!(num(&reader, "input_lead_samples"), 0, "{reader}");
+    // The hook that cannot attach: the reader stands in, and says so.
+    assert!(out.field("FILL").starts_with("FILLED "), "{}", out.output);
+    assert!(out.output.contains("input: the in-kernel hook did not attach"), "{}", out.output);
+    let fallback = totals("FALLBACK");
+    assert_eq!(num(&fallback, "input_hook"), 0, "{fallback}");
+    assert_eq!(num(&fallback, "input_events"), 2 * keys, "{fallback}");
+    assert!(num(&fallback, "input_delay_samples") > 0, "{fallback}");
+    // The figures BENCHMARKS.md's "Input" reports.
+    eprintln!(
+        "input -> window: hook {:.0} us before evdev's stamp ({} samples); reader {:.0} us after it ({} samples); \
+         reader standing in for the hook {:.0} us after it ({} samples)",
+        mean_us(&hook, "input_lead_ns", "input_lead_samples"),
+        num(&hook, "input_lead_samples"),
+        mean_us(&reader, "input_delay_ns", "input_delay_samples"),
+        num(&reader, "input_delay_samples"),
+        mean_us(&fallback, "input_delay_ns", "input_delay_samples"),
+        num(&fallback, "input_delay_samples")
+    );
+}
+
+#[test]
 fn an_ejected_scheduler_exits_nonzero_with_the_kernels_reason() {
     let script = r#"
 $SCX_GAMER --slice-us 2000 > /tmp/out 2>&1 & SCHED=$!   # no subcommand: means run
