@@ -12,7 +12,7 @@
 #   MEASURE  seconds of frames measured per run
 #   TUNE_SECS  trial length of the tuning run that picks "gamer-tuned"
 #   WORKLOADS  which of "glxgears frameloop" to run
-#   LOADS      which of "cpu burst" (default both)
+#   LOADS      which of "idle cpu burst" (default all three)
 #   SWITCH_GAP 0 skips the switch-gap measurement
 #   SCHEDS     which schedulers (default all five; without gamer-tuned
 #              there is no tuning run)
@@ -66,6 +66,7 @@ wait_state() { # STATE SECS
 }
 
 # --- background loads ------------------------------------------------------------
+# idle:  none: the game alone, as most people play.
 # cpu:   one busy loop per vCPU (stress-ng), always on.
 # burst: the job pattern of a parallel build: vCPU-count short CPU-bound jobs
 #        (new processes) start together, run 0.3 s, exit; again after 0.5 s.
@@ -78,6 +79,7 @@ wait_state() { # STATE SECS
 load_pid=""
 start_load() {
     case "$1" in
+        idle) load_pid="" ;;
         # (--temp-path: stress-ng aborts at once when its temp folder, by
         # default the working directory, is not writable, and here that is
         # the repo, shared read-only. Until 2026-12-01 every "cpu" run was
@@ -246,7 +248,7 @@ stop_sched() {
 # for the whole tune). The tuner's CPU use is sampled once a second from
 # /proc/<pid>/stat (utime+stime) with shell builtins only: a sampler that
 # forks date/awk every second costs more than the tuner under TCG.
-LOADS=${LOADS:-cpu burst}
+LOADS=${LOADS:-idle cpu burst}
 SCHEDS=${SCHEDS:-eevdf gamer gamer-tuned bpfland lavd}
 tune_game() { # WORKLOAD
     local w=$1 d="$OUT/tune/$1" tpid f t0 now

@@ -4,7 +4,7 @@
 # tables into BENCHMARKS.md.
 #
 #   scripts/bench.sh [--reps N] [--measure SECS] [--vcpus N]
-#                    [--workloads "glxgears frameloop"] [--loads "cpu burst"]
+#                    [--workloads "glxgears frameloop"] [--loads "idle cpu burst"]
 #                    [--scheds "eevdf gamer gamer-tuned bpfland lavd"]
 #                    [--variant NAME=BINARY]... [--no-write]
 #
@@ -34,7 +34,7 @@ measure=8
 vcpus=4
 write=1
 workloads="glxgears frameloop"
-loads="cpu burst"
+loads="idle cpu burst"
 all_scheds="eevdf gamer gamer-tuned bpfland lavd"
 scheds=$all_scheds
 variants=""
@@ -59,7 +59,7 @@ for w in $workloads; do
     case "$w" in glxgears|frameloop) ;; *) echo "bench.sh: unknown workload '$w' (glxgears, frameloop)" >&2; exit 2 ;; esac
 done
 for l in $loads; do
-    case "$l" in cpu|burst) ;; *) echo "bench.sh: unknown load '$l' (cpu, burst)" >&2; exit 2 ;; esac
+    case "$l" in idle|cpu|burst) ;; *) echo "bench.sh: unknown load '$l' (idle, cpu, burst)" >&2; exit 2 ;; esac
 done
 given_scheds=$scheds
 for v in $variants; do scheds="$scheds ${v%%=*}"; done
