@@ -122,10 +122,13 @@ pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions, h
 
 /// Wait until the game's frames can be read: its MangoHud's control socket
 /// (one log per trial), or a log growing in our folder (MangoHud ≥ 0.6.9
-/// logging on its own, frameloop).
+/// logging on its own, frameloop) — as the game sees that folder: a game in
+/// a root of its own (pressure-vessel, Flatpak) logs into the folder of
+/// that name in its root, which is made there for it.
 fn frame_source(root: u32, folder: &Path, user: &GameUser, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
     let deadline = Instant::now() + timeout;
     let mut search = ControlSearch::new(root);
+    let mut folders = GameFolders::new(folder);
     loop {
         if let Some(reason) = game.exited() {
             bail!("the game exited before showing a frame ({reason})");
@@ -134,12 +137,63 @@ fn frame_source(root: u32, folder: &Path, user: &GameUser, game: &mut dyn GameWa
             let folder = log_folder_for_game(procfs::root(), renders, folder, user)?;
             return Ok(Box::new(FrameSource::control(control, &folder)?));
         }
-        if !csv_logs(folder).is_empty() {
-            return Ok(Box::new(FrameSource::stream(folder)?));
+        folders.look(root, user)?;
+        if let Some(logging) = folders.seen.iter().find(|f| !csv_logs(f).is_empty()) {
+            return Ok(Box::new(FrameSource::stream(logging)?));
         }
         if Instant::now() > deadline {
-            bail!("no frames from the game within {timeout:?}{}, and it logged nothing into {}", search.why(), folder.display());
+            let seen: Vec<String> = folders.seen.iter().map(|f| f.display().to_string()).collect();
+            bail!(
+                "no frames from the game within {timeout:?}{}, and it logged nothing into {}{}",
+                search.why(),
+                seen.join(" or "),
+                folders.why()
+            );
         }
+    }
+}
+
+/// The log folder as each process of the game's tree sees it (ours, or
+/// the same name in a root of its own), made where missing.
+struct GameFolders {
+    ours: PathBuf,
+    seen: Vec<PathBuf>,
+    /// Processes with a root of their own, looked at already. (Not those
+    /// in ours: a sandbox's first process has ours until it pivots.)
+    done: std::collections::BTreeSet<u32>,
+    last_err: Option<anyhow::Error>,
+}
+
+impl GameFolders {
+    fn new(ours: &Path) -> Self {
+        Self { ours: ours.to_path_buf(), seen: vec![ours.to_path_buf()], done: Default::default(), last_err: None }
+    }
+
+    fn look(&mut self, root: u32, user: &GameUser) -> Result<()> {
+        let procs = procfs::scan_processes(procfs::root())?;
+        for pid in crate::sched::game_tree::process_tree(&[root], &procs) {
+            if self.done.contains(&pid) {
+                continue;
+            }
+            match log_folder_for_game(procfs::root(), pid, &self.ours, user) {
+                Ok(f) if f == self.ours => {}
+                Ok(f) => {
+                    self.done.insert(pid);
+                    if !self.seen.contains(&f) {
+                        self.seen.push(f);
+                    }
+                }
+                Err(e) => {
+                    self.done.insert(pid);
+                    self.last_err = Some(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn why(&self) -> String {
+        self.last_err.as_ref().map_or_else(String::new, |e| format!(" ({e:#})"))
     }
 }
 

@@ -155,6 +155,47 @@ kill -TERM $D; wait_pid $D 60
     check_launch_tune(&out);
 }
 
+#[test]
+fn launch_tune_reads_the_live_log_of_a_game_in_a_sandbox_of_its_own() {
+    // As pressure-vessel and Flatpak start a game: bubblewrap, as the
+    // player, with a /tmp and a pid namespace of its own, so the game does
+    // not see the log folder the wrapper made in our /tmp. frameloop logs
+    // by itself (no control socket, as MangoHud ≥ 0.6.9 with autostart):
+    // the wrapper finds the game's root, makes the folder there, and cuts
+    // segments from the live log it finds in it. (It looked only in its own
+    // folder and stopped with "no frames from the game".)
+    let script = r#"
+mkdir -p /tmp/bin /tmp/plan
+printf '#!/bin/sh\nexec "$@"\n' > /tmp/bin/mangohud; chmod 755 /tmp/bin/mangohud
+printf '[[trial]]\nname = "p1"\nslice_us = 700\n' > /tmp/plan/one.toml
+chmod -R a+rX /tmp/plan
+STORE=/tmp/.local/share/scx_gamer/ml_data
+# (The checkout may be under /tmp: CI clones there. The sandbox sees it.)
+SANDBOX="bwrap --die-with-parent --unshare-pid --ro-bind / / --tmpfs /tmp --ro-bind /tmp/bin /tmp/bin --ro-bind $PWD $PWD --proc /proc --dev /dev"
+$AS_USER $SCX_GAMER launch --tune --socket $S --seed 5 --segment-secs 3 --guard-secs 1 --trials /tmp/plan/one.toml -- \
+    /tmp/bin/mangohud $SANDBOX $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game --write-on-sigterm --seconds 900 >/dev/null 2>/tmp/tune.err & T=$!
+wait_for 400 "3 segment lines in /tmp/tune.err" sh -c "[ \$(grep -c '^trial [0-9]* ' /tmp/tune.err) -ge 3 ]"
+echo GAME_NSPID=$(awk '/^NSpid:/ {$1=""; print}' /proc/$(pgrep -n frameloop)/status)
+pkill -x frameloop
+wait_pid $T 120; echo TUNE_RC=$?
+echo STORE=$(cat $STORE/*.json)
+sed 's/^/TUNE: /' /tmp/tune.err
+kill -TERM $D; wait_pid $D 60
+"#;
+    let out = run_in_vm(&format!("{DAEMON}{script}"), 600);
+    assert_eq!(out.field("TUNE_RC"), "0", "frameloop's own status:\n{}", out.output);
+    let nspid: Vec<&str> = out.field("GAME_NSPID").split_whitespace().collect();
+    assert_eq!(nspid.len(), 2, "the game in a pid namespace of its own: {nspid:?}");
+    let store: Value = serde_json::from_str(out.field("STORE")).unwrap_or_else(|e| panic!("STORE: {e}\n{}", out.output));
+    assert_eq!(store["sessions"][0]["frame_source"], "stream", "{}", out.output);
+    let ok: Vec<&Value> = store["trials"].as_array().unwrap().iter().filter(|t| t["status"]["state"] == "ok").collect();
+    assert!(ok.len() >= 3, "{}", out.output);
+    for t in ok {
+        assert!(t["frames"]["frames"].as_u64().unwrap_or(0) > 0, "{t}");
+        assert!(t["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {t}");
+    }
+}
+
 /// Config trials measured with a baseline of their block, as (session,
 /// slice_us), and every one of them must have really run that config.
 fn measured(store: &Value) -> Vec<(String, u64)> {
