@@ -173,7 +173,7 @@ STORE=/tmp/.local/share/scx_gamer/ml_data
 # (The checkout may be under /tmp: CI clones there. The sandbox sees it.)
 SANDBOX="bwrap --die-with-parent --unshare-pid --ro-bind / / --tmpfs /tmp --ro-bind /tmp/bin /tmp/bin --ro-bind $PWD $PWD --proc /proc --dev /dev"
 $AS_USER $SCX_GAMER launch --tune --socket $S --seed 5 --segment-secs 3 --guard-secs 1 --trials /tmp/plan/one.toml -- \
-    /tmp/bin/mangohud $SANDBOX $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game --write-on-sigterm --seconds 900 >/dev/null 2>/tmp/tune.err & T=$!
+    /tmp/bin/mangohud $SANDBOX -- $FRAMELOOP --fps 60 --work-us 1000 --exe fl-game --write-on-sigterm --seconds 900 >/dev/null 2>/tmp/tune.err & T=$!
 wait_for 400 "3 segment lines in /tmp/tune.err" sh -c "[ \$(grep -c '^trial [0-9]* ' /tmp/tune.err) -ge 3 ]"
 echo GAME_NSPID=$(awk '/^NSpid:/ {$1=""; print}' /proc/$(pgrep -n frameloop)/status)
 pkill -x frameloop
