@@ -135,12 +135,11 @@ fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Send
 }
 
 fn read_device(path: &Path, tx: &Sender<InputBatch>) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let stamped = monotonic_stamps(&file);
     if !stamped {
         debug!("{}: no CLOCK_MONOTONIC stamps (EVIOCSCLOCKID refused): its input delay is not measured", path.display());
     }
-    let mut file = file;
     let mut buf = vec![0u8; INPUT_EVENT_SIZE * 64];
     let mut filled = 0;
     loop {

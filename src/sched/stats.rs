@@ -67,7 +67,7 @@ pub struct Metrics {
     #[stat(desc = "Sum of their delays from evdev's stamp of the first event to the window opening (ns)")]
     #[serde(default)]
     pub input_delay_ns: u64,
-    #[stat(desc = "Input events whose window the in-kernel hook had opened, compared with evdev's stamp")]
+    #[stat(desc = "Input batches whose window the in-kernel hook had opened, compared with evdev's stamp of their last event")]
     #[serde(default)]
     pub input_lead_samples: u64,
     #[stat(desc = "Sum of how long before evdev's stamp the hook had opened the window (ns)")]
