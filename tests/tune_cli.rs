@@ -56,6 +56,56 @@ fn refuses_before_launching_anything() {
     assert!(!mark.exists());
 }
 
+/// `scx_gamer ARGS` where the kernel seems to have sched_ext with nothing
+/// attached (a mount namespace with a /sys/kernel/sched_ext of files):
+/// whatever is refused before a scheduler loads can be tested on a host
+/// without sched_ext.
+fn scx_gamer_with_idle_sched_ext(args: &[&str]) -> Output {
+    let fake = "mount -t tmpfs none /sys/kernel && mkdir -p /sys/kernel/sched_ext/root \
+                && echo disabled > /sys/kernel/sched_ext/state && exec \"$0\" \"$@\"";
+    Command::new("unshare")
+        .args(["--mount", "sh", "-c", fake, env!("CARGO_BIN_EXE_scx_gamer")])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// A game whose MangoHud hides the HUD with no_display and has no control
+/// socket writes no log at all on MangoHud 0.7+: attach refuses at once and
+/// names the setting and where it was set (MANGOHUD_CONFIG, or the config
+/// file MangoHud read).
+#[test]
+fn attach_refuses_a_game_whose_mangohud_logs_nothing_and_names_the_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let conf = home.path().join(".config/MangoHud/MangoHud.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, "output_folder=/tmp\nno_display\n").unwrap();
+    let cases: [(&[(&str, &str)], String); 2] = [
+        (&[("MANGOHUD_CONFIG", "output_folder=/tmp,no_display")], "from MANGOHUD_CONFIG".to_string()),
+        (&[], format!("from {}", conf.display())),
+    ];
+    for (env, origin) in cases {
+        // MANGOHUD=1: MangoHud enabled as a Vulkan layer would be.
+        let mut game = Command::new("sleep")
+            .arg("60")
+            .env_clear()
+            .env("HOME", home.path())
+            .env("MANGOHUD", "1")
+            .envs(env.iter().copied())
+            .spawn()
+            .unwrap();
+        let pid = game.id().to_string();
+        let o = scx_gamer_with_idle_sched_ext(&["attach", "--pid", &pid, "--trials", "trials/ci.toml"]);
+        let _ = game.kill();
+        let _ = game.wait();
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains(&format!("has no_display ({origin}) and no control socket")), "{err}");
+        assert!(err.contains("alpha=0,background_alpha=0") && err.contains("control=mangohud-%p"), "{err}");
+    }
+}
+
 #[test]
 fn bad_options_and_trial_files_are_named() {
     let dir = tempfile::tempdir().unwrap();

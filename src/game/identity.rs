@@ -69,15 +69,43 @@ impl GameId {
         };
         let literal = file_name(&cmd[i]);
         let cmdline: Vec<String> = cmd[i..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        if WINE.contains(&literal.as_str()) || is_interpreter(&literal) {
-            return GameId::from_parts(&literal, &cmdline, &lookup);
-        }
-        let path = lookup("PATH").map(OsString::from);
-        let real = find_in_path(&cmd[i], path.as_deref())
-            .and_then(|p| std::fs::canonicalize(p).ok())
-            .map(|p| file_name(p.as_os_str()))
-            .unwrap_or(literal);
+        let real = match Program::of_command(cmd, env) {
+            Program::Native(p) => file_name(p.as_os_str()),
+            Program::Wine | Program::Other => literal,
+        };
         GameId::from_parts(&real, &cmdline, &lookup)
+    }
+}
+
+/// What a launch command runs, past its wrappers, as far as MangoHud's
+/// choice of config file goes (it looks in the executable's folder, and
+/// for a Wine game at a file named after the Windows program).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A program of its own: its path, found on PATH, symlinks resolved
+    /// (the file /proc will show once it runs).
+    Native(std::path::PathBuf),
+    /// A Windows program run by Wine or Proton.
+    Wine,
+    /// A script run by an interpreter, or a program not found.
+    Other,
+}
+
+impl Program {
+    /// `env`: the environment the command starts with (its `env` wrappers'
+    /// settings come on top).
+    pub fn of_command(cmd: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Program {
+        let chain = launch_chain(cmd);
+        let Some(i) = chain.program else { return Program::Other };
+        let literal = file_name(&cmd[i]);
+        if WINE.contains(&literal.as_str()) {
+            return Program::Wine;
+        }
+        if is_interpreter(&literal) {
+            return Program::Other;
+        }
+        let path = chain.env.iter().rev().find(|(n, _)| n == "PATH").map(|(_, v)| v.clone()).or_else(|| env("PATH")).map(OsString::from);
+        find_in_path(&cmd[i], path.as_deref()).and_then(|p| std::fs::canonicalize(p).ok()).map_or(Program::Other, Program::Native)
     }
 }
 

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::{file_name, same_file};
-use crate::mangohud::config::{ConfigFileSearch, env_settings, file_settings, last, truthy};
+use crate::mangohud::config::{ConfigFileSearch, applied, env_settings, last, truthy};
 use crate::procfs;
 
 /// What we can learn about a running process from `/proc/<pid>`.
@@ -195,23 +195,17 @@ enum Origin {
     File(PathBuf),
 }
 
-/// The value MangoHud in `game` uses for `key`, and where it was set.
+/// The value MangoHud in `game` uses for `key`, and where it was set
+/// (which settings apply is `config::applied`'s decision).
 fn setting(proc_root: &Path, game: &GameProcess, key: &str) -> Option<(String, Origin)> {
-    let from_file = || {
-        let path = config_file(proc_root, game)?;
-        let text = fs::read_to_string(in_root(proc_root, game.pid, &path)).ok()?;
-        last(&file_settings(&text), key).map(|v| (v.to_string(), Origin::File(path)))
-    };
-    match game.var("MANGOHUD_CONFIG") {
-        Some(env) => {
-            let env = env_settings(env);
-            if let Some(v) = last(&env, key) {
-                return Some((v.to_string(), Origin::Env));
-            }
-            if last(&env, "read_cfg").is_some_and(truthy) { from_file() } else { None }
-        }
-        None => from_file(),
+    let env = game.var("MANGOHUD_CONFIG");
+    if let Some(v) = env.map(env_settings).as_deref().and_then(|e| last(e, key)) {
+        return Some((v.to_string(), Origin::Env));
     }
+    // Not in MANGOHUD_CONFIG: the config file's, if MangoHud reads it.
+    let path = config_file(proc_root, game)?;
+    let text = fs::read_to_string(in_root(proc_root, game.pid, &path)).ok()?;
+    last(&applied(env, Some(&text)), key).map(|v| (v.to_string(), Origin::File(path)))
 }
 
 /// A path as the game sees it, through `/proc/<pid>/root` so a game in a

@@ -15,7 +15,39 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 
+use super::identity::{GameId, Program};
 use super::{find_in_path, is_mangohud, launch_chain, same_file};
+use crate::mangohud::config::ConfigFileSearch;
+
+/// The config file MangoHud would read for `game`, started by `cmd` as
+/// `user` with the environment `env` (the tuner's, which the game
+/// inherits), if one exists: MANGOHUD_CONFIGFILE alone when set, else
+/// `ConfigFileSearch`'s order in the user's config folder
+/// (XDG_CONFIG_HOME, else ~/.config), the game's own folder and, for a
+/// Wine game, the file named after its Windows program. The tuner carries
+/// its settings over into the MANGOHUD_CONFIG it gives the game.
+pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let program = Program::of_command(cmd, env);
+    let (configfile, xdg) = (env("MANGOHUD_CONFIGFILE"), env("XDG_CONFIG_HOME"));
+    let home = user.home.to_string_lossy();
+    let (exe_name, exe_folder, wine_exe) = match &program {
+        Program::Native(path) => (game.exe.as_str(), path.parent(), None),
+        // MangoHud runs in the 64-bit preloader of today's Wine and Proton
+        // (a 32-bit game's `wine-preloader.conf` is not looked for); the
+        // preloader's folder is Wine's, not the game's: not searched.
+        Program::Wine => ("wine64-preloader", None, Some(game.exe.as_str())),
+        Program::Other => (game.exe.as_str(), None, None),
+    };
+    let search = ConfigFileSearch {
+        configfile: configfile.as_deref(),
+        xdg_config_home: xdg.as_deref(),
+        home: Some(&home),
+        exe_name,
+        exe_folder,
+        wine_exe,
+    };
+    search.find(Path::is_file)
+}
 
 /// The account the game runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,6 +291,8 @@ pub fn log_folder_for_game(proc_root: &Path, pid: u32, ours: &Path, user: &GameU
     if std::fs::metadata(&root).is_err() || same_file(&inside, ours) {
         return Ok(ours.to_path_buf());
     }
+    // (Asked again while the game runs: said once, when made.)
+    let made_before = std::fs::symlink_metadata(&inside).is_ok();
     make_in_root(&root, relative, user).with_context(|| {
         format!(
             "the game (pid {pid}) runs in a root of its own, which does not show the log folder {} and where it cannot be made; \
@@ -269,7 +303,9 @@ pub fn log_folder_for_game(proc_root: &Path, pid: u32, ours: &Path, user: &GameU
             ours.display()
         )
     })?;
-    log::info!("the game runs in a root of its own: its MangoHud logs into {} there", ours.display());
+    if !made_before {
+        log::info!("the game runs in a root of its own: its MangoHud logs into {} there", ours.display());
+    }
     Ok(inside)
 }
 
@@ -344,6 +380,51 @@ mod tests {
 
     fn am_root() -> bool {
         nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn finds_the_players_mangohud_config_file_where_mangohud_would() {
+        let home = tempfile::tempdir().unwrap();
+        let user = GameUser { uid: 1000, gid: 1000, name: "p".into(), home: home.path().to_path_buf() };
+        let dir = home.path().join(".config/MangoHud");
+        let folder = home.path().join("games/g");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&folder).unwrap();
+        let exe = folder.join("game");
+        std::fs::write(&exe, "").unwrap();
+        let game = |cmd: &[OsString]| GameId::from_command(cmd, &|_| None);
+        let find = |cmd: &[&str], vars: &[(&str, &str)]| {
+            let cmd: Vec<OsString> = cmd.iter().map(OsString::from).collect();
+            let env = env_of(vars);
+            players_config_file(&user, &cmd, &game(&cmd), &env)
+        };
+        let native = [exe.to_str().unwrap()];
+        assert_eq!(find(&native, &[]), None);
+        let write = |p: &Path| std::fs::write(p, "fps_limit=60\n").unwrap();
+        write(&dir.join("MangoHud.conf"));
+        assert_eq!(find(&native, &[]), Some(dir.join("MangoHud.conf")));
+        write(&dir.join("game.conf"));
+        assert_eq!(find(&native, &[]), Some(dir.join("game.conf")));
+        // The game's own folder comes before the per-game file; a wrapper
+        // in front changes nothing.
+        write(&folder.join("MangoHud.conf"));
+        assert_eq!(find(&native, &[]), Some(folder.join("MangoHud.conf")));
+        assert_eq!(find(&["mangohud", exe.to_str().unwrap()], &[]), Some(folder.join("MangoHud.conf")));
+        // A Wine game: its Windows program's file first; never game.conf's
+        // neighbour in the game folder (MangoHud runs in Wine's preloader).
+        let wine = ["wine", "C:\\Games\\game.exe"];
+        assert_eq!(find(&wine, &[]), Some(dir.join("MangoHud.conf")));
+        write(&dir.join("wine-game.conf"));
+        assert_eq!(find(&wine, &[]), Some(dir.join("wine-game.conf")));
+        // MANGOHUD_CONFIGFILE: that file alone (none if it does not exist).
+        let own = home.path().join("mine.conf");
+        let configfile = [("MANGOHUD_CONFIGFILE", own.to_str().unwrap())];
+        assert_eq!(find(&native, &configfile), None);
+        write(&own);
+        assert_eq!(find(&native, &configfile), Some(own.clone()));
+        // A set XDG_CONFIG_HOME is where the config folder is.
+        let xdg = home.path().join("xdg");
+        assert_eq!(find(&["game"], &[("XDG_CONFIG_HOME", xdg.to_str().unwrap())]), None);
     }
 
     #[test]

@@ -178,6 +178,34 @@ mod tests {
     }
 
     #[test]
+    fn as_root_the_journal_in_a_players_folder_is_the_players() {
+        use std::os::unix::fs::MetadataExt;
+        // The suite runs as root; as anyone else this cannot be checked.
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root (it gives files away)");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("ml_data");
+        fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+        let path = data.join("g.json");
+        let (mut s, mut w) = (store(), StoreWriter::new(path.clone()));
+        w.save(&s).unwrap();
+        // Trials go to the journal between whole writes; a whole write
+        // drops it: stop at a trial that left one.
+        let journal = journal_path(&path);
+        for id in 1..=20 {
+            w.push_trial(&mut s, trial(id)).unwrap();
+            if journal.exists() {
+                break;
+            }
+        }
+        assert!(journal.exists(), "no journal after 20 trials");
+        for p in [&path, &journal] {
+            let m = fs::metadata(p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+        }
+    }
+
+    #[test]
     fn a_torn_last_line_and_trials_already_in_the_store_are_skipped_a_bad_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.json");

@@ -330,6 +330,29 @@ export FIRST_FRAME="--frames-timeout 240"
 export LP_NUM_THREADS=0 MANGOHUD_LOG_LEVEL=off DISPLAY=:7 SUDO_UID=65534 SUDO_GID=65534
 Xvfb :7 -screen 0 320x240x24 -nolisten tcp >/dev/null 2>&1 &
 wait_for 30 "Xvfb's socket" test -e /tmp/.X11-unix/X7
+# hud_shot: a screenshot of the game's window (glxgears -geometry 160x160,
+# at the screen's corner) as "WHITE LIT" (tests/vm/hud_pixels.py): pixels
+# of MangoHud's text, and pixels the game drew. drawn_shot: the first shot
+# in which the game drew (60 tries; "0 0" and false if none).
+hud_shot() { xwd -root -silent -display :7 > /tmp/shot.xwd && python3 tests/vm/hud_pixels.py /tmp/shot.xwd 0 0 160 160; }
+drawn_shot() {
+    local s i
+    for i in $(seq 60); do s=$(hud_shot) && [ "${s#* }" -gt 100 ] && { echo "$s"; return 0; }; sleep 1; done
+    echo "0 0"; return 1
+}
+"#;
+
+/// The Debian root with MangoHud 0.8.4 (scripts/fetch-mangohud.sh, built by
+/// setup.sh) in $ROOT, or the scenario stops saying it is missing; and
+/// $SANDBOX_084, the bubblewrap command line that starts a game in it as
+/// pressure-vessel and Flatpak do (a user and a pid namespace, its own
+/// /tmp; the X socket shared; an empty /sys/class/drm, without which 0.8.4
+/// aborts), followed by `-- GAME…`.
+pub const MANGOHUD_084_ROOT: &str = r#"
+ROOT=/var/cache/scx_gamer/mangohud-root
+test -e $ROOT/.scx-gamer-mangohud || { echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }
+SANDBOX_084="bwrap --die-with-parent --unshare-pid --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
+    --tmpfs /sys --ro-bind /sys/devices /sys/devices --dir /sys/class/drm"
 "#;
 
 /// The game store the tuner wrote under `/tmp/<dir>` (printed by the

@@ -2,8 +2,8 @@
 //! the wrapper runs as an unprivileged user (nobody, via setpriv), the game
 //! is the frame-loop program. Raw protocol checks go through socat.
 
-use crate::support::run_in_vm;
-use serde_json::Value;
+use crate::support::{GAME_DISPLAY, MANGOHUD_084_ROOT, run_in_vm};
+use serde_json::{Value, json};
 
 /// The daemon on a socket of the scenario's own, and `ask` for raw requests
 /// as the player.
@@ -164,6 +164,10 @@ fn launch_tune_reads_the_live_log_of_a_game_in_a_sandbox_of_its_own() {
     // the wrapper finds the game's root, makes the folder there, and cuts
     // segments from the live log it finds in it. (It looked only in its own
     // folder and stopped with "no frames from the game".)
+    // Then real MangoHud 0.8.4 in its own root, as the player's Steam would
+    // run it (bubblewrap over that root): launch --tune gives it its
+    // control socket, finds it by the pid the sandbox knows itself by, and
+    // reads the per-segment logs through the game's root. Same boot.
     let script = r#"
 mkdir -p /tmp/bin /tmp/plan
 printf '#!/bin/sh\nexec "$@"\n' > /tmp/bin/mangohud; chmod 755 /tmp/bin/mangohud
@@ -180,14 +184,43 @@ pkill -x frameloop
 wait_pid $T 120; echo TUNE_RC=$?
 echo STORE=$(cat $STORE/*.json)
 sed 's/^/TUNE: /' /tmp/tune.err
+
+$AS_USER DISPLAY=:7 $SCX_GAMER launch --tune --socket $S --seed 6 --segment-secs 3 --guard-secs 1 --trials /tmp/plan/one.toml -- \
+    $SANDBOX_084 -- mangohud glxgears -geometry 64x64 >/dev/null 2>/tmp/tune84.err & T=$!
+wait_for 500 "3 segment lines in /tmp/tune84.err" sh -c "[ \$(grep -c '^trial [0-9]* ' /tmp/tune84.err) -ge 3 ]"
+G=$(pgrep -n '^glxgears')
+echo GAME84_NSPID=$(awk '/^NSpid:/ {$1=""; print}' /proc/$G/status)
+kill $G
+wait_pid $T 120; echo TUNE84_RC=$?
+echo STORE84=$(cat $STORE/glxgears*.json)
+sed 's/^/TUNE84: /' /tmp/tune84.err
 kill -TERM $D; wait_pid $D 60
 "#;
-    let out = run_in_vm(&format!("{DAEMON}{script}"), 600);
+    let out = run_in_vm(&format!("{GAME_DISPLAY}{MANGOHUD_084_ROOT}{DAEMON}{script}"), 900);
     assert_eq!(out.field("TUNE_RC"), "0", "frameloop's own status:\n{}", out.output);
     let nspid: Vec<&str> = out.field("GAME_NSPID").split_whitespace().collect();
     assert_eq!(nspid.len(), 2, "the game in a pid namespace of its own: {nspid:?}");
     let store: Value = serde_json::from_str(out.field("STORE")).unwrap_or_else(|e| panic!("STORE: {e}\n{}", out.output));
     assert_eq!(store["sessions"][0]["frame_source"], "stream", "{}", out.output);
+    let ok: Vec<&Value> = store["trials"].as_array().unwrap().iter().filter(|t| t["status"]["state"] == "ok").collect();
+    assert!(ok.len() >= 3, "{}", out.output);
+    for t in ok {
+        assert!(t["frames"]["frames"].as_u64().unwrap_or(0) > 0, "{t}");
+        assert!(t["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {t}");
+    }
+    // MangoHud 0.8.4 in its root: through its control socket. The game
+    // was killed (SIGTERM): launch returns its status.
+    assert_eq!(out.field("TUNE84_RC"), "143", "{}", out.output);
+    let nspid: Vec<&str> = out.field("GAME84_NSPID").split_whitespace().collect();
+    assert_eq!(nspid.len(), 2, "{nspid:?}");
+    let store: Value = serde_json::from_str(out.field("STORE84")).unwrap_or_else(|e| panic!("STORE84: {e}\n{}", out.output));
+    let session = &store["sessions"][0];
+    assert_eq!(
+        (&session["frame_source"], &session["system"]["mangohud_version"]),
+        (&json!("control-socket"), &json!("0.8.4")),
+        "{}",
+        out.output
+    );
     let ok: Vec<&Value> = store["trials"].as_array().unwrap().iter().filter(|t| t["status"]["state"] == "ok").collect();
     assert!(ok.len() >= 3, "{}", out.output);
     for t in ok {

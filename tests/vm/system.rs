@@ -3,10 +3,13 @@
 //! `player`) booted in the VM test bed (`scripts/vm-run --system`). The
 //! package is built by `cargo deb` from the binary under test; installed
 //! with dpkg, its socket must start the daemon on a player's first
-//! `scx_gamer launch`, the hardened service must load the scheduler, the
-//! player's tuned winner must be what runs, and a crashed daemon must come
-//! back; scx_loader's scheduler must be paused for a game and put back
-//! after it. One boot for all of it.
+//! `scx_gamer launch`, the hardened service (its hardening checked in the
+//! running daemon) must load the scheduler, the player's tuned winner must
+//! be what runs, and a crashed daemon must come back; scx_loader's
+//! scheduler, started by arguments or by mode, must be paused for a game
+//! and put back as it ran after the game ends or is killed, and after the
+//! daemon crashes or stops, unless `pause_scx_loader = false`. One boot
+//! for all of it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,6 +89,8 @@ echo SOCKET_ACTIVE=$(systemctl is-active scx_gamer.socket)
 echo SERVICE_BEFORE=$(systemctl is-active scx_gamer.service)
 echo SOCKET_MODE=$(stat -c %a /run/scx_gamer.sock)
 echo FILES=$(ls /usr/share/doc/scx-gamer /usr/share/scx_gamer /usr/share/scx_gamer/trials | tr '\n' ' ')
+grep -q '^ *GNU GENERAL PUBLIC LICENSE' /usr/share/doc/scx-gamer/copyright && grep -q 'Version 2, June 1991' /usr/share/doc/scx-gamer/copyright \
+    && echo LICENCE_TEXT=GPL-2
 
 # The player's tuning data where launch looks for it ($XDG_DATA_HOME's
 # default), owned by the player.
@@ -107,6 +112,15 @@ echo TRIGGERED_BY=$(systemctl show -p TriggeredBy --value scx_gamer.service)
 echo GAME_USER=$(ps -o user= -p "$(pgrep -n -f game-may-end)")
 DAEMON=$(systemctl show -p MainPID --value scx_gamer.service)
 echo DAEMON_USER=$(ps -o user= -p "$DAEMON")
+# The hardening is in force in the daemon that loaded the scheduler: no
+# new privileges, /usr, /etc and the homes read-only, a /tmp of its own.
+for p in NoNewPrivileges ProtectSystem ProtectHome PrivateTmp; do echo "UNIT_$p=$(systemctl show -p $p --value scx_gamer.service)"; done
+echo DAEMON_NNP=$(awk '$1 == "NoNewPrivs:" { print $2 }' /proc/$DAEMON/status)
+in_daemon() { nsenter -t "$DAEMON" -m -- sh -c "$1" 2>/dev/null && echo yes || echo no; }
+echo DAEMON_WRITES_ETC=$(in_daemon 'touch /etc/scx-gamer-probe')
+echo DAEMON_WRITES_HOME=$(in_daemon 'touch /home/player/scx-gamer-probe')
+echo DAEMON_SEES_TMP=$(in_daemon 'test -e /tmp/launch.out')
+echo DAEMON_SEES_BIN=$(in_daemon 'test -x /usr/bin/scx_gamer')
 touch /tmp/game-may-end
 wait_pid $L 120; echo LAUNCH_RC=$?
 echo LAUNCH_SAID=$(grep -m1 '^scx_gamer:' /tmp/launch.out)
@@ -158,8 +172,9 @@ loader call StartSchedulerWithArgs sas scx_bpfland 2 --slice-us 4000; echo LOADE
 ops_is() { local o=""; { read -r o < /sys/kernel/sched_ext/root/ops; } 2>/dev/null; [[ $o == *"$1"* ]]; }
 wait_for 180 "scx_loader's scx_bpfland to attach" ops_is bpfland
 echo LOADER_OPS_BEFORE=$(cat /sys/kernel/sched_ext/root/ops)
-game_until() { # FILE: a game of the player's that runs until FILE exists (600 s at most)
+game_until() { # FILE: a game of the player's that runs until FILE exists (600 s at most); the launch's exit status into FILE.rc
     su -l player -c "SteamAppId=570 exec scx_gamer launch -- sh -c \"for i in \\\$(seq 6000); do [ -e $1 ] && exit 0; sleep 0.1; done; exit 9\"" > "$1.out" 2>&1
+    echo $? > "$1.rc"
 }
 game_until /tmp/loader-game-may-end &
 L=$!
@@ -203,6 +218,53 @@ su -l player -c 'SteamAppId=570 scx_gamer launch -- sh -c "
     cat /sys/kernel/sched_ext/root/ops; exit 4"' > /tmp/again.out 2>&1
 echo AGAIN_RC=$?
 echo AGAIN_OPS=$(grep -m1 -e ^scx_gamer -e ^bpfland /tmp/again.out)
+wait_for 120 "scx_loader's scheduler to come back after the third game" ops_is bpfland
+
+# Started by mode (gaming) instead of arguments, and the game crashes
+# (SIGKILL) while it is paused: back in the same mode.
+step loader-mode
+loader call SwitchScheduler su scx_bpfland 1; echo LOADER_MODE_CALL_RC=$?
+by_mode() { [ "$(loader get-property CurrentSchedulerArgs)" = "as 0" ] && ops_is bpfland; }
+wait_for 120 "scx_loader to run scx_bpfland by mode" by_mode
+echo MODE_BEFORE=$(loader get-property SchedulerMode)
+game_until /tmp/mode-game-may-end &
+L=$!
+wait_for 240 "the game's config to replace scx_loader's scheduler (by mode)" ops_is scx_gamer
+WRAPPER=$(pgrep -u player -x scx_gamer)
+kill -KILL "$(pgrep -P "$WRAPPER" -x sh)"
+wait_pid $L 120; echo MODE_LAUNCH_RC=$(tail -n 1 /tmp/mode-game-may-end.rc 2>/dev/null || echo none)
+wait_for 120 "scx_loader's scheduler to come back after the game crashed" ops_is bpfland
+echo MODE_AFTER=$(loader get-property SchedulerMode)
+echo MODE_CURRENT_AFTER=$(loader get-property CurrentScheduler)
+echo MODE_ARGS_AFTER=$(loader get-property CurrentSchedulerArgs)
+
+# The daemon stopped cleanly (a restart) while it holds the scheduler
+# paused: it puts it back before it exits.
+step loader-restart
+game_until /tmp/restart-game-may-end &
+L=$!
+wait_for 240 "the game's config to replace scx_loader's scheduler (restart)" ops_is scx_gamer
+systemctl restart scx_gamer.service; echo RESTART_RC=$?
+wait_for 120 "the stopping daemon to put scx_loader's scheduler back" ops_is bpfland
+echo RESTART_OPS=$(cat /sys/kernel/sched_ext/root/ops)
+echo RESTART_MODE=$(loader get-property SchedulerMode)
+echo RESTART_CURRENT=$(loader get-property CurrentScheduler)
+touch /tmp/restart-game-may-end
+wait_pid $L 120
+
+# pause_scx_loader = false: scx_loader's scheduler stays, and launch says
+# why the game runs without scx_gamer's config.
+step loader-off
+echo 'pause_scx_loader = false' > /etc/scx_gamer.toml
+systemctl restart scx_gamer.service
+su -l player -c 'SteamAppId=570 scx_gamer launch -- sh -c "
+    for i in \$(seq 2400); do grep -q ^scx_gamer: /tmp/off.out && break; sleep 0.1; done
+    echo OFF_OPS_IN_GAME=\$(cat /sys/kernel/sched_ext/root/ops)"' > /tmp/off.out 2>&1
+echo OFF_LAUNCH_RC=$?
+echo OFF_SAID=$(grep -m1 '^scx_gamer:' /tmp/off.out)
+echo OFF_OPS=$(grep -m1 '^OFF_OPS_IN_GAME=' /tmp/off.out | cut -d= -f2)
+echo OFF_CURRENT=$(loader get-property CurrentScheduler)
+rm /etc/scx_gamer.toml
 systemctl stop scx_loader
 wait_state disabled 60
 
@@ -215,7 +277,8 @@ echo SOCKET_FILE=$(test -e /run/scx_gamer.sock && echo present || echo gone)
 echo "--- journal of scx_gamer.service:"
 journalctl -u scx_gamer.service -u scx_gamer.socket --no-pager -o cat | tail -n 30
 echo "--- dpkg:"
-cat /tmp/dpkg.log /tmp/launch.out /tmp/again.out /tmp/loader-game-may-end.out /tmp/crash-game-may-end.out
+cat /tmp/dpkg.log /tmp/launch.out /tmp/again.out /tmp/loader-game-may-end.out /tmp/crash-game-may-end.out \
+    /tmp/mode-game-may-end.out /tmp/restart-game-may-end.out /tmp/off.out
 echo "--- journal of scx_loader.service:"
 journalctl -u scx_loader.service --no-pager -o cat | tail -n 20
 "#;
@@ -258,6 +321,7 @@ fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
     for f in ["README.md", "copyright", "MangoHud.conf", "default.toml", "ci.toml"] {
         assert!(files.split_whitespace().any(|x| x == f), "{f} not installed: {files}");
     }
+    assert_eq!(out.field("LICENCE_TEXT"), "GPL-2", "the copyright file carries the licence's text: {}", show());
     // Socket activation started the hardened daemon as root; it loaded the
     // scheduler for the player's game, which ran as the player.
     assert_eq!(out.field("SERVICE_DURING"), "active", "{}", show());
@@ -265,6 +329,21 @@ fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
     assert!(out.field("DURING_OPS").starts_with("scx_gamer"), "{}", show());
     assert_eq!((out.field("GAME_USER"), out.field("DAEMON_USER")), ("player", "root"), "{}", show());
     assert!(out.output.contains("listening on the socket systemd passed"), "{}", show());
+    // …with the unit's hardening in force in that very process (nsenter
+    // into its mount namespace: it sees the system, cannot write /etc or
+    // the homes, and has a /tmp of its own).
+    for (key, want) in
+        [("UNIT_NoNewPrivileges", "yes"), ("UNIT_ProtectSystem", "full"), ("UNIT_ProtectHome", "read-only"), ("UNIT_PrivateTmp", "yes")]
+    {
+        assert_eq!(out.field(key), want, "{key}: {}", show());
+    }
+    assert_eq!(out.field("DAEMON_NNP"), "1", "{}", show());
+    assert_eq!(
+        (out.field("DAEMON_SEES_BIN"), out.field("DAEMON_WRITES_ETC"), out.field("DAEMON_WRITES_HOME"), out.field("DAEMON_SEES_TMP")),
+        ("yes", "no", "no", "no"),
+        "{}",
+        show()
+    );
     // The player's tuned winner, from the data a login session finds.
     assert_eq!(out.field("LAUNCH_XDG"), "/run/user/1000", "{}", show());
     assert!(out.field("LAUNCH_SAID").contains("the tuned config 'calm' (slice_us=1234"), "{}", show());
@@ -287,6 +366,26 @@ fn the_package_serves_a_players_launch_through_its_socket_on_a_booted_system() {
     assert_eq!(out.field("PAUSED_AFTER"), "gone", "{}", show());
     assert!(out.field("RECOVERED_OPS").starts_with("bpfland"), "{}", show());
     assert_eq!(out.field("RECOVERED_ARGS"), "as 2 \"--slice-us\" \"4000\"", "{}", show());
+    // Started by mode, the game killed while it was paused: back in that
+    // mode (no arguments); the launch's status is the killed game's.
+    assert_eq!(out.field("LOADER_MODE_CALL_RC"), "0", "{}", show());
+    assert_eq!(out.field("MODE_BEFORE"), "u 1", "{}", show());
+    assert_eq!(out.field("MODE_LAUNCH_RC"), "137", "{}", show());
+    assert_eq!(
+        (out.field("MODE_CURRENT_AFTER"), out.field("MODE_AFTER"), out.field("MODE_ARGS_AFTER")),
+        ("s \"scx_bpfland\"", "u 1", "as 0"),
+        "{}",
+        show()
+    );
+    // A clean stop of the daemon while it holds the scheduler paused.
+    assert_eq!(out.field("RESTART_RC"), "0", "{}", show());
+    assert!(out.field("RESTART_OPS").starts_with("bpfland"), "{}", show());
+    assert_eq!((out.field("RESTART_CURRENT"), out.field("RESTART_MODE")), ("s \"scx_bpfland\"", "u 1"), "{}", show());
+    // The setting off: scx_loader's scheduler stays, launch says why.
+    assert_eq!(out.field("OFF_LAUNCH_RC"), "0", "{}", show());
+    assert!(out.field("OFF_SAID").contains("another sched_ext scheduler is attached: bpfland"), "{}", show());
+    assert!(out.field("OFF_OPS").starts_with("bpfland"), "{}", show());
+    assert_eq!(out.field("OFF_CURRENT"), "s \"scx_bpfland\"", "{}", show());
     // Removed: nothing listens any more.
     assert_eq!(
         (out.field("REMOVE_RC"), out.field("SOCKET_REMOVED"), out.field("SERVICE_REMOVED"), out.field("SOCKET_FILE")),

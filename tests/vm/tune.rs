@@ -1,7 +1,7 @@
 //! The tuner end to end, in the sched_ext VM test bed: real MangoHud 0.6.8
 //! on glxgears under Xvfb as the game (and 0.8.4 in a root of its own).
 
-use crate::support::{GAME_DISPLAY, GAME_LIKE_LOAD, VmOutput, run_in_vm, store};
+use crate::support::{GAME_DISPLAY, GAME_LIKE_LOAD, MANGOHUD_084_ROOT, VmOutput, run_in_vm, store};
 use serde_json::Value;
 
 fn trials(store: &Value) -> &Vec<Value> {
@@ -16,6 +16,14 @@ fn frames(t: &Value) -> u64 {
     t["frames"]["frames"].as_u64().unwrap_or(0)
 }
 
+/// A `drawn_shot` field ("WHITE LIT") as (MangoHud's text pixels, drawn
+/// pixels).
+fn hud(out: &VmOutput, key: &str) -> (u64, u64) {
+    let v: Vec<u64> = out.field(key).split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    assert_eq!(v.len(), 2, "{key}: {:?}", out.field(key));
+    (v[0], v[1])
+}
+
 fn show(out: &VmOutput) -> String {
     // The store's lines are long (encoded frames): leave them out.
     out.output.lines().filter(|l| !l.contains("\"schema_version\"")).collect::<Vec<_>>().join("\n")
@@ -25,10 +33,16 @@ fn show(out: &VmOutput) -> String {
 fn tune_runs_every_trial_on_a_real_game_and_reports_them() {
     let script = format!(
         r#"{GAME_DISPLAY}
+MANGOHUD_CONFIG=no_display,fps_limit=0 \
 $SCX_GAMER tune --trials trials/ci.toml --measure blocks --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data $FIRST_FRAME \
-    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+    -- mangohud glxgears -geometry 160x160 > /tmp/tune.out 2>&1 &
 T=$!
-wait_for 60 "glxgears to start" pgrep -n glxgears && echo GAME_OWNER=$(ps -o user= -p "$(pgrep -n glxgears)")
+wait_for 60 "glxgears to start" pgrep -n glxgears && {{
+    G=$(pgrep -n glxgears)
+    echo GAME_OWNER=$(ps -o user= -p $G)
+    echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$G/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
+    echo HUD_HIDDEN=$(drawn_shot)
+}}
 wait_pid $T 400; echo TUNE_RC=$?
 cat /tmp/tune.out
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
@@ -45,6 +59,15 @@ echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
     assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_LEFT"), "0", "tune stops the game it started");
+    // The player hides MangoHud's HUD with no_display: the game still logs
+    // (every trial has frames, below) and the HUD stays hidden — alpha 0
+    // instead, and not a pixel of its text on the screen (a visible HUD's
+    // shows: attach_tunes_a_running_game_and_sigint_leaves_it_running).
+    let game_config = out.field("GAME_MANGOHUD_CONFIG");
+    assert!(game_config.contains("fps_limit=0") && game_config.contains("alpha=0"), "{game_config}");
+    assert!(!game_config.contains("no_display"), "{game_config}");
+    let (text, drawn) = hud(&out, "HUD_HIDDEN");
+    assert!(drawn > 100 && text == 0, "HUD text pixels {text}, drawn pixels {drawn}: {}", show(&out));
 
     let store = store(&out);
     assert_eq!(store["schema_version"], 1);
@@ -97,10 +120,11 @@ fn attach_tunes_a_running_game_and_sigint_leaves_it_running() {
         r#"{GAME_DISPLAY}
 mkdir -p /tmp/logs && chown nobody /tmp/logs
 setpriv --reuid=65534 --regid=65534 --clear-groups \
-    env MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 mangohud glxgears -geometry 64x64 >/dev/null 2>&1 &
+    env MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 mangohud glxgears -geometry 160x160 >/dev/null 2>&1 &
 GAME=$!
 # MangoHud is in once the wrapper script has exec'd the game.
 wait_for 60 "MangoHud in the game's memory" grep -q -i mangohud /proc/$GAME/maps
+echo HUD_VISIBLE=$(drawn_shot)
 $SCX_GAMER attach --pid $GAME --trials trials/ci.toml --measure blocks --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
 T=$!
 # Trial 1 is recorded; SIGINT during trial 2.
@@ -120,6 +144,10 @@ kill $GAME
     assert_eq!(out.field("ATTACH_RC"), "130", "{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_ALIVE"), "yes", "attach must not stop the game");
+    // A visible HUD's text shows in a screenshot: what the hidden HUDs'
+    // screenshots are compared with.
+    let (text, drawn) = hud(&out, "HUD_VISIBLE");
+    assert!(drawn > 100 && text > 20, "HUD text pixels {text}, drawn pixels {drawn}: {}", show(&out));
     let store = store(&out);
     assert_eq!(store["sessions"][0]["mode"], "attach");
     let t = trials(&store);
@@ -131,13 +159,6 @@ kill $GAME
     assert!(out.output.contains("no process with pid 999999"), "{}", show(&out));
     assert!(out.field("NOT_MANGOHUD").contains("is not a MangoHud game"), "{}", show(&out));
 }
-
-/// The Debian root with MangoHud 0.8.4 (scripts/fetch-mangohud.sh, built by
-/// setup.sh) in $ROOT, or the scenario stops saying it is missing.
-const MANGOHUD_084_ROOT: &str = r#"
-ROOT=/var/cache/scx_gamer/mangohud-root
-test -e $ROOT/.scx-gamer-mangohud || { echo "no MangoHud 0.8.4 root in $ROOT: run scripts/setup.sh"; exit 1; }
-"#;
 
 /// The store of a tune of glxgears under MangoHud 0.8.4 in a root of its
 /// own, over trials/ci.toml (three contenders): whole blocks or rounds of
@@ -169,7 +190,7 @@ fn attach_tunes_a_mangohud_0_8_game_in_a_root_of_its_own() {
     let script = format!(
         r#"{GAME_DISPLAY}{MANGOHUD_084_ROOT}
 MANGOHUD_CONFIG=control=mangohud-%p,output_folder=/tmp/logs,log_interval=0 \
-    scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 64x64' >/dev/null 2>&1 &
+    scripts/in-game-root $ROOT --user nobody -- sh -c 'mkdir -p /tmp/logs && exec mangohud glxgears -geometry 160x160' >/dev/null 2>&1 &
 G=$!
 # The pid is sh, then the mangohud wrapper script, then glxgears (each
 # exec'd; trixie's is glxgears.x86_64-linux-gnu): attach once it is the game
@@ -177,6 +198,7 @@ G=$!
 # waited the full 300 s and then attached anyway.)
 is_game() {{ case "$(readlink /proc/$G/exe)" in */glxgears*) grep -q -i mangohud /proc/$G/maps ;; *) false ;; esac; }}
 wait_for 300 "glxgears with MangoHud in its memory" is_game || exit 1
+echo HUD_VISIBLE=$(drawn_shot)
 echo GAME_ROOT=$(readlink /proc/$G/root)
 echo GAME_USER=$(ps -o user= -p $G)
 $SCX_GAMER attach --pid $G --trials trials/ci.toml --measure blocks --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
@@ -193,6 +215,10 @@ kill $G
     assert_eq!(out.field("GAME_USER"), "nobody");
     assert_eq!(out.field("ATTACH_RC"), "0", "{}", show(&out));
     assert_eq!(out.field("GAME_ALIVE"), "yes");
+    // 0.8.4's visible HUD shows in a screenshot (the hidden one's does
+    // not: tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there).
+    let (text, drawn) = hud(&out, "HUD_VISIBLE");
+    assert!(drawn > 100 && text > 20, "HUD text pixels {text}, drawn pixels {drawn}: {}", show(&out));
     // Nothing in the host's /tmp/logs: the frames came from the game's root.
     assert_eq!(out.field("HOST_LOGS"), "0");
     let store = measured_through_the_games_root(&out);
@@ -219,15 +245,14 @@ fn tune_starts_a_game_in_a_sandbox_of_its_own_and_reads_its_logs_there() {
         r#"{GAME_DISPLAY}{MANGOHUD_084_ROOT}
 MANGOHUD_CONFIG=no_display,fps_limit=0 \
 $SCX_GAMER tune --trials trials/ci.toml --segment-secs 3 --budget-mins 0.5 --seed 3 --data /tmp/ml_data $FIRST_FRAME -- \
-    bwrap --die-with-parent --unshare-pid --bind $ROOT / --proc /proc --dev /dev --tmpfs /tmp --ro-bind /tmp/.X11-unix /tmp/.X11-unix \
-        --tmpfs /sys --ro-bind /sys/devices /sys/devices --dir /sys/class/drm \
-        -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+    $SANDBOX_084 -- mangohud glxgears -geometry 160x160 > /tmp/tune.out 2>&1 &
 T=$!
 # (trixie's glxgears is glxgears.x86_64-linux-gnu.)
 wait_for 300 "glxgears in the sandbox" pgrep -n '^glxgears' && {{
     G=$(pgrep -n '^glxgears')
     echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$G/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
     echo GAME_NSPID=$(awk '/^NSpid:/ {{$1=""; print}}' /proc/$G/status)
+    echo HUD_HIDDEN=$(drawn_shot)
 }}
 wait_pid $T 500; echo TUNE_RC=$?
 cat /tmp/tune.out
@@ -241,6 +266,8 @@ cat /tmp/ml_data/*.json
     let game_config = out.field("GAME_MANGOHUD_CONFIG");
     assert!(game_config.contains("fps_limit=0") && game_config.contains("alpha=0"), "{game_config}");
     assert!(!game_config.contains("no_display"), "{game_config}");
+    let (text, drawn) = hud(&out, "HUD_HIDDEN");
+    assert!(drawn > 100 && text == 0, "HUD text pixels {text}, drawn pixels {drawn}: {}", show(&out));
     let nspid: Vec<&str> = out.field("GAME_NSPID").split_whitespace().collect();
     assert!(nspid.len() == 2 && nspid[0] != nspid[1], "two pids, ours and the sandbox's: {nspid:?}");
     let store = measured_through_the_games_root(&out);
