@@ -21,6 +21,7 @@
 #
 # Layout of $OUT:
 #   logs/<workload>/*.csv   the game's MangoHud-form frame logs (and summaries)
+#   costs.tsv       per run, what its measured span cost (see costs())
 #   runs.tsv        one line per run: rep workload load scheduler ops status
 #                   log (the run's frame log, relative to $OUT; - if none)
 #   tune/<workload>/ the tuner's store, output and its CPU samples
@@ -177,7 +178,9 @@ log_frames() {
     summaries; n=$nsum
     if [ -n "${2:-}" ]; then start_load "$2"; nap "$WARMUP"; fi
     toggle_log 1
+    snap; snap0=$snap
     nap "$1"
+    snap; snap1=$snap
     toggle_log 0
     loadless=0; ! load_died || loadless=1
     stop_load
@@ -188,6 +191,26 @@ log_frames() {
     # The log: the new csv that is not a summary.
     log=""
     for f in "$game_dir"/*.csv; do [[ -e $f && -z ${seen[$f]:-} && $f != *_summary.csv ]] && log=$f; done
+}
+# snap: what the measured span cost, as counters read before and after it
+# (builtins only), into $snap: the game's threads' time on a CPU, their time
+# runnable but waiting for one (schedstat's run_delay), their timeslices
+# and their moves to another CPU (sched's se.nr_migrations);
+# the scheduler process's CPU ticks (0: the kernel's own); the guest's idle
+# ticks (all CPUs) and context switches.
+snap() {
+    local f a k v run=0 wait=0 slices=0 migr=0 ticks=0 idle=0 ctxt=0
+    for f in /proc/"$game_pid"/task/*/schedstat; do
+        read -r -a a < "$f" 2>/dev/null || continue
+        run=$((run + a[0])) wait=$((wait + a[1])) slices=$((slices + a[2]))
+        while read -r k _ v; do [ "$k" = se.nr_migrations ] && migr=$((migr + v)) && break; done < "${f%stat}"
+    done
+    # (fields 14 and 15: utime, stime; a comm with spaces would shift them: ours have none)
+    if [ -n "$sched_pid" ] && read -r -a a < "/proc/$sched_pid/stat" 2>/dev/null; then ticks=$((a[13] + a[14])); fi
+    while read -r -a a; do
+        case ${a[0]} in cpu) idle=$((a[4] + a[5])) ;; ctxt) ctxt=${a[1]} ;; esac
+    done < /proc/stat
+    snap="$run $wait $slices $ticks $idle $ctxt ${EPOCHREALTIME/./} $migr"
 }
 # keep_logs: the game's logs into $OUT/logs/<game>/ (one mv for many runs).
 keep_logs() { mv "$game_dir"/*.csv "$OUT/logs/$game/" 2>/dev/null; seen=(); }
@@ -305,8 +328,24 @@ measure() {
         [ "$loadless" = 0 ] || st="$st,load-died"
         printf -v line '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$rep" "$w" "$load" "$s" "$o" "$st" "$f"
         echo "$line" >> "$OUT/runs.tsv"; echo "$line"
+        costs "$rep" "$w" "$load" "$s"
     done
     pause_game
+}
+
+# costs REP WORKLOAD LOAD SCHED: a line of costs.tsv for the span just
+# measured (snap0 to snap1): per second of it, the game's CPU ms and wait
+# ms, its timeslices, the scheduler process's CPU ms, the guest's idle
+# share (all CPUs, %), context switches, and the game's migrations.
+echo -e "rep\tworkload\tload\tscheduler\tgame_cpu_ms_s\tgame_wait_ms_s\tgame_slices_s\tsched_cpu_ms_s\tguest_idle_pct\tctxt_s\tgame_migrations_s" > "$OUT/costs.tsv"
+costs() {
+    local b e us hz=100
+    read -r -a b <<< "$snap0"; read -r -a e <<< "$snap1"
+    us=$((e[6] - b[6])); [ "$us" -gt 0 ] || return 0
+    printf '%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$@" \
+        $(( (e[0] - b[0]) / us )) $(( (e[1] - b[1]) / us )) $(( (e[2] - b[2]) * 1000000 / us )) \
+        $(( (e[3] - b[3]) * 1000 * 1000000 / hz / us )) $(( (e[4] - b[4]) * 100 * 1000000 / hz / us / ncpu )) \
+        $(( (e[5] - b[5]) * 1000000 / us )) $(( (e[7] - b[7]) * 1000000 / us )) >> "$OUT/costs.tsv"
 }
 
 # Every game started, warm and tuned in turn; then paused.

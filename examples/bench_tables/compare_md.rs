@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::compare::{Cell, EEVDF_TOLERANCE, TUNED, goal};
+use super::costs::{COLUMNS, CostRow};
 
 /// Marks the generated section of BENCHMARKS.md.
 pub const BEGIN: &str = "<!-- scripts/bench.sh: begin (generated, do not edit) -->";
@@ -28,6 +29,8 @@ pub struct Context {
     pub failed: Vec<String>,
     /// The switch-gap benchmark's summary lines.
     pub switch_gap: Vec<String>,
+    /// What the runs cost, per cell and scheduler (none in older results).
+    pub costs: Vec<CostRow>,
     /// The guest kernel's console: its warnings and errors (it boots with
     /// loglevel 4), e.g. a scheduler the kernel ejected between two runs,
     /// which no run's status would show.
@@ -145,6 +148,9 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
         }
         let _ = writeln!(out, "```");
     }
+    if !ctx.costs.is_empty() {
+        costs_table(&mut out, &ctx.costs);
+    }
     let _ = writeln!(out, "\n### The tuner's own CPU use\n");
     let _ = writeln!(
         out,
@@ -164,6 +170,25 @@ pub fn render(cells: &[Cell], ctx: &Context) -> String {
     }
     let _ = writeln!(out, "{END}");
     out
+}
+
+/// Per cell and scheduler, what the measured spans cost (medians over the
+/// repetitions): where the game's threads waited, how often they moved,
+/// what the scheduler's own process used.
+fn costs_table(out: &mut String, rows: &[CostRow]) {
+    let _ = writeln!(out, "\n### What the runs cost\n");
+    let _ = writeln!(
+        out,
+        "Per second of measured frames (medians over the repetitions), from the game's threads' `schedstat` (time on a CPU, and \
+         runnable but waiting for one) and `se.nr_migrations`, the scheduler process's utime + stime, and the guest's idle time:\n"
+    );
+    let heads: Vec<&str> = COLUMNS.iter().map(|(_, h)| *h).collect();
+    let _ = writeln!(out, "| workload | load | scheduler | {} |", heads.join(" | "));
+    let _ = writeln!(out, "| --- | --- | --- |{}", " ---: |".repeat(COLUMNS.len()));
+    for r in rows {
+        let cells: Vec<String> = r.medians.iter().map(|v| format!("{v:.0}")).collect();
+        let _ = writeln!(out, "| {} | {} | {} | {} |", r.workload, r.load, r.scheduler, cells.join(" | "));
+    }
 }
 
 /// `doc` with its generated section replaced by `section` (appended when

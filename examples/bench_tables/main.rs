@@ -7,6 +7,7 @@
 
 mod compare;
 mod compare_md;
+mod costs;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,13 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
     // (copied by scripts/vm-run; absent from results folders before that)
     if let Ok(console) = fs::read_to_string(out.join("console.txt")) {
         ctx.console = console.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(String::from).collect();
+    }
+    // (written by bench/compare-guest.sh since 2026-12-04)
+    if let Ok(text) = fs::read_to_string(out.join("costs.tsv")) {
+        match costs::summarise(&text) {
+            Ok(rows) => ctx.costs = rows,
+            Err(e) => ctx.failed.push(format!("{}: {e}", out.join("costs.tsv").display())),
+        }
     }
     ctx.switch_gap = read(&out.join("switch-gap.txt")).map(|s| s.lines().map(String::from).collect()).unwrap_or_default();
     Ok(render(&compare(&runs), &ctx))

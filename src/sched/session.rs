@@ -19,8 +19,16 @@ use scx_stats::prelude::*;
 
 use super::{Metrics, Scheduler, game_tree, input, stats};
 
-/// How often the game's process tree is re-read from /proc.
-const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the game's process tree is re-read from /proc. The BPF side
+/// adds what the game forks at fork time; the scan catches the rest —
+/// processes there before a load and forks between two schedulers (every
+/// load, switch and restart syncs at once) — and drops exited ones. It
+/// reads every process on the machine: with it once a second, scx_gamer's
+/// process used 76 ms of a vCPU per second in the TCG VM and the
+/// frame-loop game's p99, alone on the machine, was 1.14× EEVDF's; every
+/// 10 s, 17 ms/s and 0.98× (BENCHMARKS.md, "The idle cell's cause,
+/// measured").
+const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest the loop sleeps before checking for shutdown or an ejection.
 const TICK: Duration = Duration::from_millis(100);
 /// More restarts than this within RESTART_WINDOW and the scheduler stays
@@ -125,6 +133,8 @@ impl Session {
         self.restarts.push(now);
         match sched.restart() {
             Ok(()) => {
+                // Forks while no scheduler was attached: caught now.
+                self.next_scan = Instant::now();
                 info!("scx_gamer restarted ({}) after: {why}", sched.config());
                 true
             }
