@@ -339,7 +339,7 @@ measure() {
 # share (all CPUs, %), context switches, and the game's migrations.
 echo -e "rep\tworkload\tload\tscheduler\tgame_cpu_ms_s\tgame_wait_ms_s\tgame_slices_s\tsched_cpu_ms_s\tguest_idle_pct\tctxt_s\tgame_migrations_s" > "$OUT/costs.tsv"
 costs() {
-    local b e us hz=100
+    local b e us hz=100  # (USER_HZ: the tick of /proc/stat, always 100 on Linux)
     read -r -a b <<< "$snap0"; read -r -a e <<< "$snap1"
     us=$((e[6] - b[6])); [ "$us" -gt 0 ] || return 0
     printf '%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$@" \

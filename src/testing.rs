@@ -28,7 +28,7 @@ pub(crate) fn trial_record(session: &str, block: u32) -> crate::store::TrialReco
 /// A folder `name` under `parent` that belongs to nobody (uid and gid
 /// 65534), as a player's own folder would: for the tests of what a root
 /// tuner writes there. Needs root (the suite runs as root), and says so.
-pub fn players_folder(parent: &std::path::Path, name: &str) -> std::path::PathBuf {
+pub(crate) fn players_folder(parent: &std::path::Path, name: &str) -> std::path::PathBuf {
     assert!(nix::unistd::geteuid().is_root(), "this test needs root (it gives files away)");
     let folder = parent.join(name);
     std::fs::create_dir(&folder).unwrap();
