@@ -22,12 +22,12 @@ cache=${SCX_GAMER_CACHE:-/var/cache/scx_gamer}
 # socat: the daemon tests speak its socket protocol raw. bubblewrap: a
 # game in a sandbox of its own, started unprivileged, as pressure-vessel and
 # Flatpak start them. kmod: insmod of the guest kernel's evdev (the
-# userspace input path's VM test). x11-apps: xwd, the screenshots that show
-# a hidden HUD stays hidden.
+# userspace input path's VM test). x11-apps and python3: xwd, the
+# screenshots that show a hidden HUD stays hidden, and their reader.
 pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev pkg-config make
       qemu-system-x86 cpio busybox-static procps util-linux
       xvfb mesa-utils libgl1-mesa-dri mangohud
-      chromium fonts-dejavu-core socat bubblewrap kmod x11-apps)
+      chromium fonts-dejavu-core socat bubblewrap kmod x11-apps python3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

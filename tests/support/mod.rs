@@ -333,11 +333,15 @@ wait_for 30 "Xvfb's socket" test -e /tmp/.X11-unix/X7
 # hud_shot: a screenshot of the game's window (glxgears -geometry 160x160,
 # at the screen's corner) as "WHITE LIT" (tests/vm/hud_pixels.py): pixels
 # of MangoHud's text, and pixels the game drew. drawn_shot: the first shot
-# in which the game drew (60 tries; "0 0" and false if none).
-hud_shot() { xwd -root -silent -display :7 > /tmp/shot.xwd && python3 tests/vm/hud_pixels.py /tmp/shot.xwd 0 0 160 160; }
+# in which the game drew, of 5 (a shot takes seconds under emulation: take
+# them once the game is known to draw); "0 0" and false if none.
+# (Debian's python3 by its path: a python3 earlier in PATH may be a
+# version manager's shim, a shell script that took over a minute a call
+# here.)
+hud_shot() { xwd -root -silent -display :7 > /tmp/shot.xwd && /usr/bin/python3 -I -S tests/vm/hud_pixels.py /tmp/shot.xwd 0 0 160 160; }
 drawn_shot() {
     local s i
-    for i in $(seq 60); do s=$(hud_shot) && [ "${s#* }" -gt 100 ] && { echo "$s"; return 0; }; sleep 1; done
+    for i in 1 2 3 4 5; do s=$(hud_shot) && [ "${s#* }" -gt 100 ] && { echo "$s"; return 0; }; sleep 1; done
     echo "0 0"; return 1
 }
 "#;

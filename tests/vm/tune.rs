@@ -41,8 +41,9 @@ wait_for 60 "glxgears to start" pgrep -n glxgears && {{
     G=$(pgrep -n glxgears)
     echo GAME_OWNER=$(ps -o user= -p $G)
     echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$G/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
-    echo HUD_HIDDEN=$(drawn_shot)
 }}
+# (Once the warm-up has seen frames, the game has drawn.)
+wait_line /tmp/tune.out '^\[INFO\] trial 1 ' 300 && echo HUD_HIDDEN=$(drawn_shot)
 wait_pid $T 400; echo TUNE_RC=$?
 cat /tmp/tune.out
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
@@ -124,11 +125,11 @@ setpriv --reuid=65534 --regid=65534 --clear-groups \
 GAME=$!
 # MangoHud is in once the wrapper script has exec'd the game.
 wait_for 60 "MangoHud in the game's memory" grep -q -i mangohud /proc/$GAME/maps
-echo HUD_VISIBLE=$(drawn_shot)
 $SCX_GAMER attach --pid $GAME --trials trials/ci.toml --measure blocks --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
 T=$!
 # Trial 1 is recorded; SIGINT during trial 2.
 wait_line /tmp/attach.out '^\[INFO\] trial 2 ' 360
+echo HUD_VISIBLE=$(drawn_shot)
 kill -INT $T; wait_pid $T 60; echo ATTACH_RC=$?
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 kill -0 $GAME 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
@@ -198,11 +199,13 @@ G=$!
 # waited the full 300 s and then attached anyway.)
 is_game() {{ case "$(readlink /proc/$G/exe)" in */glxgears*) grep -q -i mangohud /proc/$G/maps ;; *) false ;; esac; }}
 wait_for 300 "glxgears with MangoHud in its memory" is_game || exit 1
-echo HUD_VISIBLE=$(drawn_shot)
 echo GAME_ROOT=$(readlink /proc/$G/root)
 echo GAME_USER=$(ps -o user= -p $G)
 $SCX_GAMER attach --pid $G --trials trials/ci.toml --measure blocks --trial-secs 4 --warmup-secs 1 --repeats 1 --seed 3 --data /tmp/ml_data $FIRST_FRAME > /tmp/attach.out 2>&1 &
-wait_pid $! 500; echo ATTACH_RC=$?
+A=$!
+# (Once the warm-up has seen frames, the game has drawn.)
+wait_line /tmp/attach.out '^\[INFO\] trial 1 ' 300 && echo HUD_VISIBLE=$(drawn_shot)
+wait_pid $A 500; echo ATTACH_RC=$?
 echo HOST_LOGS=$(ls /tmp/logs 2>/dev/null | wc -l)
 kill -0 $G 2>/dev/null && echo GAME_ALIVE=yes || echo GAME_ALIVE=no
 cat /tmp/attach.out
@@ -252,8 +255,9 @@ wait_for 300 "glxgears in the sandbox" pgrep -n '^glxgears' && {{
     G=$(pgrep -n '^glxgears')
     echo GAME_MANGOHUD_CONFIG=$(tr '\0' '\n' < /proc/$G/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
     echo GAME_NSPID=$(awk '/^NSpid:/ {{$1=""; print}}' /proc/$G/status)
-    echo HUD_HIDDEN=$(drawn_shot)
 }}
+# (Once the warm-up has seen frames, the game has drawn.)
+wait_line /tmp/tune.out '^\[INFO\] trial 1 ' 300 && echo HUD_HIDDEN=$(drawn_shot)
 wait_pid $T 500; echo TUNE_RC=$?
 cat /tmp/tune.out
 cat /tmp/ml_data/*.json
