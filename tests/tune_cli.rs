@@ -15,15 +15,21 @@ fn scx_gamer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scx_gamer")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
-/// `scx_gamer ARGS` where the kernel shows no sched_ext, whatever this
-/// host's kernel has: a mount namespace with an empty /sys/kernel.
-fn scx_gamer_without_sched_ext(args: &[&str]) -> Output {
+/// `scx_gamer ARGS` in a mount namespace whose /sys/kernel is an empty
+/// tmpfs that `setup` (shell) fills, whatever this host's kernel has.
+fn scx_gamer_with_sys_kernel(setup: &str, args: &[&str]) -> Output {
+    let script = format!("mount -t tmpfs none /sys/kernel && {setup} && exec \"$0\" \"$@\"");
     Command::new("unshare")
-        .args(["--mount", "sh", "-c", "mount -t tmpfs none /sys/kernel && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_scx_gamer")])
+        .args(["--mount", "sh", "-c", &script, env!("CARGO_BIN_EXE_scx_gamer")])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()
+}
+
+/// `scx_gamer ARGS` where the kernel shows no sched_ext.
+fn scx_gamer_without_sched_ext(args: &[&str]) -> Output {
+    scx_gamer_with_sys_kernel("true", args)
 }
 
 fn stderr(o: &Output) -> String {
@@ -61,14 +67,7 @@ fn refuses_before_launching_anything() {
 /// whatever is refused before a scheduler loads can be tested on a host
 /// without sched_ext.
 fn scx_gamer_with_idle_sched_ext(args: &[&str]) -> Output {
-    let fake = "mount -t tmpfs none /sys/kernel && mkdir -p /sys/kernel/sched_ext/root \
-                && echo disabled > /sys/kernel/sched_ext/state && exec \"$0\" \"$@\"";
-    Command::new("unshare")
-        .args(["--mount", "sh", "-c", fake, env!("CARGO_BIN_EXE_scx_gamer")])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    scx_gamer_with_sys_kernel("mkdir -p /sys/kernel/sched_ext/root && echo disabled > /sys/kernel/sched_ext/state", args)
 }
 
 /// A game whose MangoHud hides the HUD with no_display and has no control

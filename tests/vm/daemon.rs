@@ -200,20 +200,14 @@ kill -TERM $D; wait_pid $D 60
     assert_eq!(out.field("TUNE_RC"), "0", "frameloop's own status:\n{}", out.output);
     let nspid: Vec<&str> = out.field("GAME_NSPID").split_whitespace().collect();
     assert_eq!(nspid.len(), 2, "the game in a pid namespace of its own: {nspid:?}");
-    let store: Value = serde_json::from_str(out.field("STORE")).unwrap_or_else(|e| panic!("STORE: {e}\n{}", out.output));
+    let store = segments_read_through_the_games_root(&out, "STORE");
     assert_eq!(store["sessions"][0]["frame_source"], "stream", "{}", out.output);
-    let ok: Vec<&Value> = store["trials"].as_array().unwrap().iter().filter(|t| t["status"]["state"] == "ok").collect();
-    assert!(ok.len() >= 3, "{}", out.output);
-    for t in ok {
-        assert!(t["frames"]["frames"].as_u64().unwrap_or(0) > 0, "{t}");
-        assert!(t["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {t}");
-    }
     // MangoHud 0.8.4 in its root: through its control socket. The game
     // was killed (SIGTERM): launch returns its status.
     assert_eq!(out.field("TUNE84_RC"), "143", "{}", out.output);
     let nspid: Vec<&str> = out.field("GAME84_NSPID").split_whitespace().collect();
     assert_eq!(nspid.len(), 2, "{nspid:?}");
-    let store: Value = serde_json::from_str(out.field("STORE84")).unwrap_or_else(|e| panic!("STORE84: {e}\n{}", out.output));
+    let store = segments_read_through_the_games_root(&out, "STORE84");
     let session = &store["sessions"][0];
     assert_eq!(
         (&session["frame_source"], &session["system"]["mangohud_version"]),
@@ -221,12 +215,19 @@ kill -TERM $D; wait_pid $D 60
         "{}",
         out.output
     );
+}
+
+/// The store the scenario printed as `key`: at least 3 ok segments, each
+/// with frames, read through the game's root (`/proc/PID/root`).
+fn segments_read_through_the_games_root(out: &crate::support::VmOutput, key: &str) -> Value {
+    let store: Value = serde_json::from_str(out.field(key)).unwrap_or_else(|e| panic!("{key}: {e}\n{}", out.output));
     let ok: Vec<&Value> = store["trials"].as_array().unwrap().iter().filter(|t| t["status"]["state"] == "ok").collect();
     assert!(ok.len() >= 3, "{}", out.output);
     for t in ok {
         assert!(t["frames"]["frames"].as_u64().unwrap_or(0) > 0, "{t}");
         assert!(t["mangohud_log"].as_str().unwrap_or("").contains("/proc/"), "read through the game's root: {t}");
     }
+    store
 }
 
 /// Config trials measured with a baseline of their block, as (session,
