@@ -115,6 +115,7 @@ fn tables(out: &Path, opts: &Opts) -> Result<String> {
         };
         match log.and_then(|log| series_of(&log)) {
             Ok(series) => runs.push(Run {
+                rep: rep.into(),
                 workload: workload.into(),
                 load: load.into(),
                 scheduler: scheduler.into(),
