@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use log::{info, warn};
 
+use crate::sched::pool::Pool;
 use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{Metrics, SchedConfig, Scheduler, preflight};
 
@@ -68,7 +69,8 @@ pub fn run(config: &SchedConfig, feeds: Feeds, stats: Option<StatsOutput>, shutd
 #[derive(serde::Serialize)]
 struct CycleRecord {
     config: String,
-    load_ms: f64,
+    /// None: attached again from the pool, no load.
+    load_ms: Option<f64>,
     stats: Metrics,
     next: Option<String>,
     detach_ms: Option<f64>,
@@ -81,7 +83,8 @@ fn ms(d: Duration) -> f64 {
 
 /// `scx_gamer cycle`: run each config for `hold`, in one process. The next
 /// config is loaded while the current one is attached, so each switch is
-/// detach + attach. Prints one JSON object per config.
+/// detach + attach; a config that comes again is attached again from the
+/// pool, not loaded. Prints one JSON object per config.
 pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<()> {
     if configs.is_empty() {
         bail!("cycle needs at least one --config");
@@ -91,47 +94,48 @@ pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Ar
     }
     preflight::check_all()?;
     let mut session = Session::start(feeds, shutdown)?;
-    let mut current = Scheduler::load(&configs[0])?;
-    session.sync_game(&current)?;
-    current.attach()?;
+    let mut pool = Pool::default();
+    let mut current = pool.take(&configs[0])?;
+    session.sync_game(&current.scheduler)?;
+    current.scheduler.attach()?;
 
     for i in 0..configs.len() {
         let started = Instant::now();
+        let at_attach = current.scheduler.stats();
         // Preload the next config while this one runs.
         let mut next = match configs.get(i + 1) {
-            Some(c) => Some(Scheduler::load(c)?),
+            Some(c) => Some(pool.take(c)?),
             None => None,
         };
-        if session.serve(Some(&mut current), Some(started + hold))? {
+        if session.serve(Some(&mut current.scheduler), Some(started + hold))? {
             bail!("interrupted");
         }
-        if current.ejected() {
-            return Err(ejection_error(&current));
+        if current.scheduler.ejected() {
+            return Err(ejection_error(&current.scheduler));
         }
-        let stats = current.stats();
         let mut record = CycleRecord {
-            config: current.config().to_string(),
-            load_ms: ms(current.load_time()),
-            stats,
+            config: current.scheduler.config().to_string(),
+            load_ms: current.loaded.then(|| ms(current.scheduler.load_time())),
+            stats: current.scheduler.stats().delta(&at_attach),
             next: None,
             detach_ms: None,
             gap_ms: None,
         };
         match next.as_mut() {
             Some(n) => {
-                session.sync_game(n)?;
-                let t = current.switch_to(n)?;
-                record.next = Some(n.config().to_string());
+                session.sync_game(&n.scheduler)?;
+                let t = current.scheduler.switch_to(&mut n.scheduler)?;
+                record.next = Some(n.scheduler.config().to_string());
                 record.detach_ms = Some(ms(t.detach));
                 record.gap_ms = Some(ms(t.gap));
             }
             None => {
-                record.detach_ms = Some(ms(current.detach()?));
+                record.detach_ms = Some(ms(current.scheduler.detach()?));
             }
         }
         println!("{}", serde_json::to_string(&record)?);
         if let Some(n) = next {
-            current = n;
+            pool.put(std::mem::replace(&mut current, n).scheduler);
         }
     }
     Ok(())

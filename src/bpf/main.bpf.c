@@ -664,6 +664,7 @@ s32 BPF_STRUCT_OPS(gamer_init_task, struct task_struct *p, struct scx_init_task_
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(gamer_init)
 {
+	u32 zero = 0;
 	s32 err;
 	u64 i;
 
@@ -674,6 +675,20 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(gamer_init)
 	}
 
 	bpf_for(i, 0, nr_cpus_walked()) {
+		struct gamer_counters *c = bpf_map_lookup_percpu_elem(&counters, &zero, i);
+		struct cpu_ctx *cctx = lookup_cpu_ctx(i);
+
+		/*
+		 * A copy attached again after a detach (the tuner keeps loaded
+		 * configs) starts from what its CPUs run now, not from what
+		 * they ran when it was detached.
+		 */
+		if (cctx) {
+			cctx->running_game = false;
+			cctx->claimed_at = 0;
+		}
+		if (c)
+			c->nr_running = 0;
 		err = scx_bpf_create_dsq(cpu_dsq(i), -1);
 		if (err) {
 			scx_bpf_error("failed to create DSQ of CPU %llu: %d", i, err);

@@ -27,6 +27,7 @@ use super::peer::{credentials, may_act_on};
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
 use super::scx_loader::{Busctl, Pauser};
 use crate::procfs;
+use crate::sched::pool::Pool;
 use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{SchedConfig, Scheduler, preflight};
 
@@ -49,6 +50,13 @@ struct Owner {
 #[derive(Default)]
 struct State {
     current: Option<Scheduler>,
+    /// Configs one connection had applied, detached, for its next turns
+    /// (`launch --tune` comes back to the same few configs round after
+    /// round, with a revert for the kernel's turn between). Emptied when
+    /// that connection closes or another one applies: a kept copy's game
+    /// list is that connection's game.
+    pool: Pool,
+    pool_conn: Option<u64>,
     owner: Option<Owner>,
     /// The connection whose config was last taken away, and why: its next
     /// `stats` learns that its trial ended (e.g. the kernel ejected it).
@@ -174,6 +182,7 @@ impl State {
                 Ok(_) => info!("reverted to the kernel's scheduler: {why}"),
                 Err(e) => warn!("detaching: {e:#}"),
             }
+            self.pool.put(cur);
         }
         self.owner = None;
     }
@@ -187,11 +196,25 @@ impl State {
         if let Err(e) = may_act_on(procfs::root(), uid, pid) {
             return Response::Error(e);
         }
-        let mut next = match Scheduler::load(&config) {
-            Ok(s) => s,
+        if self.pool_conn != Some(conn) {
+            self.pool = Pool::default();
+            self.pool_conn = Some(conn);
+        }
+        session.set_game_pids(vec![pid]);
+        if let Some(cur) = self.current.as_ref().filter(|c| c.is_attached() && *c.config() == config) {
+            // Already in place (a round that starts with the config that
+            // ended the last one): it stays.
+            if let Err(e) = session.sync_game(cur) {
+                warn!("telling the scheduler the game's processes: {e:#}");
+            }
+            self.owner = Some(Owner { conn, uid, pid });
+            return Response::Ok(format!("applied {config}"));
+        }
+        let taken = match self.pool.take(&config) {
+            Ok(t) => t,
             Err(e) => return Response::Error(format!("loading {config}: {e:#}")),
         };
-        session.set_game_pids(vec![pid]);
+        let mut next = taken.scheduler;
         if let Err(e) = session.sync_game(&next) {
             warn!("telling the scheduler the game's processes: {e:#}");
         }
@@ -203,10 +226,28 @@ impl State {
         {
             return Response::Error(format!("another sched_ext scheduler is attached ({other}); pausing scx_loader's failed: {e:#}"));
         }
-        let switched = match self.current.take() {
-            Some(mut cur) if cur.is_attached() => cur.switch_to(&mut next).map(|_| ()),
+        let mut switched = match self.current.take() {
+            Some(mut cur) if cur.is_attached() => {
+                let switched = cur.switch_to(&mut next).map(|_| ());
+                self.pool.put(cur);
+                switched
+            }
             _ => next.attach(),
         };
+        // A kernel that would not link a kept copy again costs a load.
+        if let Err(e) = &switched
+            && !taken.loaded
+            && !next.is_attached()
+        {
+            warn!("{config}, kept from its last turn, did not attach again ({e:#}): loading it afresh");
+            switched = Scheduler::load(&config).and_then(|fresh| {
+                next = fresh;
+                if let Err(e) = session.sync_game(&next) {
+                    warn!("telling the scheduler the game's processes: {e:#}");
+                }
+                next.attach()
+            });
+        }
         if let Err(e) = switched {
             self.owner = None;
             // The player's own scheduler back rather than none.
@@ -238,6 +279,10 @@ impl State {
             Msg::Closed { conn } => {
                 if self.owner.as_ref().is_some_and(|o| o.conn == conn) {
                     self.revert("the client disconnected");
+                }
+                if self.pool_conn == Some(conn) {
+                    self.pool = Pool::default();
+                    self.pool_conn = None;
                 }
                 if let Some(loader) = self.loader.as_mut() {
                     loader.closed(conn);

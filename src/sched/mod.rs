@@ -8,6 +8,7 @@ pub(crate) use crate::bpf_skel;
 pub mod config;
 pub mod game_tree;
 pub mod input;
+pub mod pool;
 pub mod preflight;
 pub mod scheduler;
 pub mod session;

@@ -1,10 +1,11 @@
 //! `Scheduler`: one loaded copy of the BPF scheduler with one `SchedConfig`.
 //!
-//! Life cycle: `load` (open, set rodata, verifier) → `attach` → … → `detach`.
-//! Loading does not need sched_ext to be free, so the tuner loads the next
-//! config while the current one is still attached; a switch is then only
-//! detach + attach (`switch_to`). Many schedulers may be loaded, one after
-//! another, in one process.
+//! Life cycle: `load` (open, set rodata, verifier) → `attach` → … → `detach`
+//! (→ `attach` again …). Loading does not need sched_ext to be free, so the
+//! tuner loads the next config while the current one is still attached; a
+//! switch is then only detach + attach (`switch_to`). Many schedulers may be
+//! loaded, one after another, in one process, and a detached one attaches
+//! again without a load (`pool::Pool` keeps them).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::mem::MaybeUninit;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, OpenObject, PrintLevel, ProgramInput};
-use scx_utils::{UserExitInfo, scx_ops_attach, scx_ops_load, scx_ops_open};
+use scx_utils::{UserExitInfo, scx_ops_load, scx_ops_open};
 
 use super::bpf_intf;
 use super::bpf_skel::{BpfSkel, BpfSkelBuilder};
@@ -173,15 +174,25 @@ impl Scheduler {
         self.phase == Phase::Attached
     }
 
-    /// Make this the system's sched_ext scheduler.
+    /// Make this the system's sched_ext scheduler. A detached scheduler
+    /// attaches again without a new load: its struct_ops map is linked
+    /// anew (the kernel keeps a link-based map re-linkable after its link
+    /// goes), and its verified programs, maps and game list stay as they
+    /// were — a switch back to a config costs an attach, not the verifier.
     pub fn attach(&mut self) -> Result<()> {
         match self.phase {
             Phase::Attached => bail!("scheduler ({}) is already attached", self.config),
-            Phase::Detached => bail!("scheduler ({}) was detached; load a new one", self.config),
+            Phase::Detached => self.clear_exit_record(),
             Phase::Loaded => {}
         }
         preflight::check_no_other_scheduler()?;
-        let link = scx_ops_attach!(self.skel, gamer_ops).with_context(|| format!("attaching scx_gamer ({})", self.config))?;
+        // The struct_ops map alone, not the skeleton's `attach()` (which
+        // scx_utils' scx_ops_attach! calls): that one attaches every
+        // auto-attached program again each time and overwrote the
+        // skeleton's links — a third attach of one copy crashed in libbpf.
+        // The only other program that attaches, the input hook, is
+        // attached by hand below.
+        let link = self.skel.maps.gamer_ops.attach_struct_ops().with_context(|| format!("attaching scx_gamer ({})", self.config))?;
         self.link = Some(link);
         self.phase = Phase::Attached;
         if preflight::input_hook_enabled() && self.skel.links.on_input_event.is_none() {
@@ -193,11 +204,31 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Whether `attach` may be called again: loaded and never attached, or
+    /// detached by us (not ejected by the kernel).
+    pub fn reattachable(&self) -> bool {
+        self.phase != Phase::Attached
+    }
+
+    /// Forget the exit record of the last detach, so that `exited` speaks
+    /// of the next attach only.
+    fn clear_exit_record(&mut self) {
+        let data = self.skel.maps.data_data.as_mut().expect("loaded skeleton has .data");
+        // SAFETY: the exit record is plain bytes (integers and char arrays)
+        // in the mmap'ed .data, written by BPF only in ops.exit, which ran
+        // before sched_ext read "disabled" (detach waits for that); zero is
+        // its state before any exit.
+        unsafe { std::ptr::write_bytes(&raw mut data.uei, 0, 1) };
+    }
+
     /// Stop being the system's scheduler; returns once sched_ext is disabled.
     pub fn detach(&mut self) -> Result<Duration> {
         let start = Instant::now();
         if self.phase == Phase::Attached {
             drop(self.link.take());
+            // The hook feeds this copy's input window only; another copy
+            // attaches its own.
+            self.skel.links.on_input_event = None;
             self.phase = Phase::Detached;
             wait_for_state(|s| s == "disabled", Duration::from_secs(10)).context("sched_ext did not become disabled after detaching")?;
         }

@@ -168,7 +168,8 @@ impl TrialStatus {
 /// How the scheduler change before this trial went.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SwitchInfo {
-    /// Loading (verifier) the config, ms.
+    /// Loading (verifier) the config, ms; None when a copy loaded for an
+    /// earlier trial was attached again (`sched::pool`).
     pub load_ms: Option<f64>,
     /// Detaching the previous scheduler, ms.
     pub detach_ms: Option<f64>,
@@ -239,7 +240,8 @@ pub struct TrialRecord {
     pub cpu: Option<CpuUse>,
 }
 
-/// CPU time (s) over a trial's measurement.
+/// CPU time (s) over a trial: from its switch (a load, when the config
+/// was not loaded yet) through its guard and measurement.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuUse {
     /// This process, every thread (the frame source, the stats reads, the

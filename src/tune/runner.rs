@@ -555,6 +555,9 @@ impl<'a> Runner<'a> {
         info!("trial {} [{}]: {}", rec.id, rec.name, rec.config_label());
         let mut frames_us = Vec::new();
         let mut stop = None;
+        // The tuner's CPU time is counted from the switch on: loading a
+        // config (the verifier) is the tuner's work too.
+        let cpu_at_switch = (own_cpu_secs(), self.game.cpu_secs());
 
         if let Err(reason) = self.switch(item, &mut rec.switch)? {
             rec.status = TrialStatus::Failed(reason);
@@ -564,7 +567,7 @@ impl<'a> Runner<'a> {
 
         let mut progress = TrialProgress::start(&format!("trial {} {}", rec.id, rec.name), planned);
         let (waited, measuring) = loop {
-            let (waited, measuring) = self.measure(&mut rec, planned, warmup, &mut progress)?;
+            let (waited, measuring) = self.measure(&mut rec, planned, warmup, cpu_at_switch, &mut progress)?;
             // The scheduler came back after a CPU went offline or online
             // (hotplug, suspend/resume) during the measurement: its frames
             // show the restart, not the config. Measured again, not failed.
@@ -628,13 +631,15 @@ impl<'a> Runner<'a> {
     }
 
     /// Warm up, then measure for `planned` (counters and observed states
-    /// into `rec`). Returns how the measurement's wait ended (None: it
-    /// never began, `rec.status` says why) and whether it began.
+    /// into `rec`; CPU times since `cpu_at_switch`, (tuner, game)). Returns
+    /// how the measurement's wait ended (None: it never began, `rec.status`
+    /// says why) and whether it began.
     fn measure(
         &mut self,
         rec: &mut TrialRecord,
         planned: Duration,
         warmup: Duration,
+        cpu_at_switch: (Option<f64>, Option<f64>),
         progress: &mut TrialProgress,
     ) -> Result<(Option<WaitEnd>, bool)> {
         progress.set_message("warming up");
@@ -648,12 +653,11 @@ impl<'a> Runner<'a> {
         progress.set_message("measuring");
         let start = Instant::now();
         let before = self.switcher.stats();
-        let cpu_before = (own_cpu_secs(), self.game.cpu_secs());
         let w = self.wait(start + planned, Some((progress, start)), Some((start + planned / 2, &mut rec.observed)))?;
         rec.measured_secs = start.elapsed().as_secs_f64();
         // The measurer must not disturb what it measures: its own CPU time
         // beside the game's, per trial (the report shows the share).
-        if let ((Some(t0), Some(g0)), Some(t1), Some(g1)) = (cpu_before, own_cpu_secs(), self.game.cpu_secs()) {
+        if let ((Some(t0), Some(g0)), Some(t1), Some(g1)) = (cpu_at_switch, own_cpu_secs(), self.game.cpu_secs()) {
             rec.cpu = Some(CpuUse { tuner_secs: (t1 - t0).max(0.0), game_secs: (g1 - g0).max(0.0) });
         }
         (rec.observed.state_end, rec.observed.ops_end) = read_observed();

@@ -109,41 +109,47 @@ cat /tmp/run.out
 }
 
 #[test]
-fn one_process_switches_between_three_configs() {
+fn one_process_switches_between_three_configs_and_attaches_them_again_without_a_load() {
     let script = format!(
         r#"{GAME_LIKE_LOAD}
 ( while :; do cat /sys/kernel/sched_ext/root/ops 2>/dev/null; sleep 0.2; done ) > /tmp/ops.log &
 WATCH=$!
+A=slice_us=500,mig_max=1; B=slice_us=5000,mig_max=0,input_window_us=0
 $SCX_GAMER cycle --game-pid $GAME --hold-secs 2 \
-    --config slice_us=500,mig_max=1 \
-    --config slice_us=5000,mig_max=0,input_window_us=0 \
-    --config slice_us=5,game_boost_us=0 > /tmp/cycle.out 2>&1 &
-wait_pid $! 180; echo CYCLE_RC=$?
+    --config $A --config $B --config slice_us=5,game_boost_us=0 --config $A --config $B > /tmp/cycle.out 2>&1 &
+wait_pid $! 240; echo CYCLE_RC=$?
 cat /tmp/cycle.out
 kill $WATCH $GAME
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
 "#
     );
-    let out = run_in_vm(&script, 300);
+    let out = run_in_vm(&script, 360);
     assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert!(out.field("OPS_SEEN").parse::<u32>().unwrap() >= 1, "{}", out.output);
 
     let records = out.json_lines_with("gap_ms");
-    assert_eq!(records.len(), 3, "{}", out.output);
+    assert_eq!(records.len(), 5, "{}", out.output);
     let configs: Vec<&str> = records.iter().map(|r| r["config"].as_str().unwrap()).collect();
     assert!(configs[0].contains("slice_us=500,") && configs[0].contains("mig_max=1"), "{configs:?}");
     assert!(configs[1].contains("slice_us=5000,"), "{configs:?}");
     assert!(configs[2].contains("slice_us=5,"), "{configs:?}");
+    assert_eq!((configs[3], configs[4]), (configs[0], configs[1]));
     for (i, r) in records.iter().enumerate() {
-        assert!(r["load_ms"].as_f64().unwrap() > 0.0, "{r}");
+        if i < 3 {
+            assert!(r["load_ms"].as_f64().unwrap() > 0.0, "{r}");
+        } else {
+            // Its second turn: the copy loaded for its first, attached again.
+            assert!(r["load_ms"].is_null(), "config {i} was loaded again: {r}");
+        }
+        // Counted since this attach: each turn scheduled the game itself.
         assert!(num(&r["stats"], "game_dispatches") > 0, "config {i} never ran the game: {r}");
-        if i == 1 {
+        if i == 1 || i == 4 {
             // mig_max=0: no limit, so nothing is ever held back.
             assert_eq!(num(&r["stats"], "mig_blocked") + num(&r["stats"], "mig_saturated"), 0, "{r}");
         }
-        if i < 2 {
+        if i < 4 {
             assert_eq!(r["next"].as_str().unwrap(), configs[i + 1]);
             let gap = r["gap_ms"].as_f64().unwrap();
             assert!(gap > 0.0 && gap < 10_000.0, "{r}");

@@ -442,9 +442,22 @@ kill $G
     for b in 1..=last.min(3) {
         assert_eq!(t.iter().filter(|x| x["block"] == b).count(), 3, "the first rounds run all three");
     }
+    let mut seen = Vec::new();
     for trial in t {
         assert_eq!(state(trial), "ok", "{trial}");
         assert_eq!(trial["planned_secs"].as_f64(), Some(3.0), "segments, not trials");
+        // Each config is loaded (verified) once; its later segments attach
+        // the same copy again.
+        if trial["kind"] == "config" {
+            let name = trial["name"].as_str().unwrap();
+            let load_ms = trial["switch"]["load_ms"].as_f64();
+            if seen.contains(&name) {
+                assert_eq!(load_ms, None, "{name} was loaded again: {trial}");
+            } else {
+                assert!(load_ms.is_some_and(|ms| ms > 0.0), "{name}'s first segment: {trial}");
+                seen.push(name);
+            }
+        }
         let n = frames(trial);
         assert!(n > 30 && n < 600, "{n} frames in a 3 s segment");
     }

@@ -1,6 +1,8 @@
-//! The in-process switcher of `tune` and `attach`: a fresh load of the BPF
-//! scheduler per config, loaded while the previous one still runs the game,
-//! then switched in (detach + attach, the gap timed).
+//! The in-process switcher of `tune` and `attach`: each config's BPF
+//! scheduler is loaded once, while the previous one still runs the game,
+//! then switched in (detach + attach, the gap timed); switched out, it
+//! waits in a `Pool` for its next turn (interleaved segments come back to
+//! the same few configs round after round).
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +10,7 @@ use anyhow::Result;
 use log::warn;
 
 use super::{ServeEnd, Switcher};
+use crate::sched::pool::Pool;
 use crate::sched::scheduler::wait_for_state;
 use crate::sched::session::{Session, ejection_error};
 use crate::sched::{Metrics, SchedConfig, Scheduler};
@@ -19,6 +22,7 @@ const STATE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Local {
     session: Session,
     current: Option<Scheduler>,
+    pool: Pool,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -31,36 +35,65 @@ fn state(want: &'static str) -> Result<(), String> {
 
 impl Local {
     pub(crate) fn new(session: Session) -> Self {
-        Self { session, current: None }
+        Self { session, current: None, pool: Pool::default() }
+    }
+
+    fn sync_game(&self, sched: &Scheduler) {
+        if let Err(e) = self.session.sync_game(sched) {
+            warn!("telling the scheduler the game's processes: {e:#}");
+        }
     }
 
     fn put_in_place(&mut self, config: Option<&SchedConfig>, sw: &mut SwitchInfo) -> Result<(), String> {
         let Some(config) = config else {
             if let Some(mut cur) = self.current.take() {
                 sw.detach_ms = Some(ms(cur.detach().map_err(|e| format!("detaching: {e:#}"))?));
+                self.pool.put(cur);
             }
             return state("disabled");
         };
-        // Loaded while the previous config still runs the game.
-        let mut next = Scheduler::load(config).map_err(|e| format!("load failed: {e:#}"))?;
-        sw.load_ms = Some(ms(next.load_time()));
-        if let Err(e) = self.session.sync_game(&next) {
-            warn!("telling the scheduler the game's processes: {e:#}");
+        // Its turn again right after its last one (a new round can start
+        // with the contender that ended the previous one): it stays.
+        if self.current.as_ref().is_some_and(|c| c.is_attached() && c.config() == config) {
+            return Ok(());
         }
-        match self.current.take() {
+        // Loaded (or kept from its last turn) while the previous config
+        // still runs the game.
+        let taken = self.pool.take(config).map_err(|e| format!("load failed: {e:#}"))?;
+        let mut next = taken.scheduler;
+        sw.load_ms = taken.loaded.then(|| ms(next.load_time()));
+        self.sync_game(&next);
+        let from_kernel = match self.current.take() {
             Some(mut cur) if cur.is_attached() => {
-                let t = cur.switch_to(&mut next).map_err(|e| format!("switching: {e:#}"))?;
-                sw.detach_ms = Some(ms(t.detach));
-                sw.gap_ms = Some(ms(t.gap));
+                let switched = cur.switch_to(&mut next);
+                self.pool.put(cur);
+                match switched {
+                    Ok(t) => {
+                        sw.detach_ms = Some(ms(t.detach));
+                        sw.gap_ms = Some(ms(t.gap));
+                        false
+                    }
+                    // A kernel that would not link a detached copy again
+                    // costs a load, not the trial.
+                    Err(e) if !taken.loaded && !next.is_attached() => {
+                        warn!("scx_gamer ({config}), kept from its last turn, did not attach again ({e:#}): loading it afresh");
+                        next = Scheduler::load(config).map_err(|e| format!("load failed: {e:#}"))?;
+                        sw.load_ms = Some(ms(next.load_time()));
+                        self.sync_game(&next);
+                        true
+                    }
+                    Err(e) => return Err(format!("switching: {e:#}")),
+                }
             }
-            _ => {
-                // From the kernel's scheduler: the gap is the attach.
-                state("disabled")?;
-                let t = Instant::now();
-                next.attach().map_err(|e| format!("attach failed: {e:#}"))?;
-                state("enabled")?;
-                sw.gap_ms = Some(ms(t.elapsed()));
-            }
+            _ => true,
+        };
+        if from_kernel {
+            // From the kernel's scheduler: the gap is the attach.
+            state("disabled")?;
+            let t = Instant::now();
+            next.attach().map_err(|e| format!("attach failed: {e:#}"))?;
+            state("enabled")?;
+            sw.gap_ms = Some(ms(t.elapsed()));
         }
         self.current = Some(next);
         Ok(())

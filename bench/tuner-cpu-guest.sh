@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The guest half of bench/tuner-cpu.sh (see there):
+#   bench/tuner-cpu-guest.sh BUDGET_MINS NAME=BINARY...
+set -euo pipefail
+budget=$1; shift
+ncpu=$(nproc)
+hz=$(getconf CLK_TCK)
+ticks() { local a; read -r -a a < "/proc/$1/stat"; echo $((a[13] + a[14])); }
+# "1m2.500s" → 62.500
+secs() { local m=${1%%m*} s=${1#*m}; s=${s%s}; echo "$m * 60 + $s" | bc -l; }
+printf 'build\ttuner_cpu_s\tgame_cpu_s\ttuner/game\tsegments\tloads\treport_share\n'
+for v in "$@"; do
+    name=${v%%=*} bin=${v#*=} d=/tmp/tuner-cpu-$name
+    mkdir -p "$d"
+    MANGOHUD=1 MANGOHUD_CONFIG=output_folder=$d,log_interval=0 "$FRAMELOOP" --fps 60 --work-us 3000 --threads $((ncpu - 1)) \
+        --seconds 86400 --output-folder "$d" --exe fl-game > /dev/null 2>&1 &
+    game=$!
+    sleep 5
+    g0=$(ticks "$game")
+    # (a subshell: `times` prints its children's CPU time, the attach's)
+    ( "$bin" attach --pid "$game" --trials trials/default.toml --measure interleaved --budget-mins "$budget" --seed 1 \
+        --data "$d/ml_data" > "$d/attach.out" 2>&1 || echo "attach exit $?" >> "$d/attach.out"; times > "$d/times" )
+    g1=$(ticks "$game")
+    kill "$game"; wait "$game" 2>/dev/null || true
+    read -r user sys < <(sed -n 2p "$d/times")
+    tuner=$(echo "$(secs "$user") + $(secs "$sys")" | bc -l)
+    gamecpu=$(echo "($g1 - $g0) / $hz" | bc -l)
+    segments=$(grep -c 'INFO.*trial [0-9]* \[' "$d/attach.out" || true)
+    loads=$(grep -o '"load_ms":[0-9]' "$d"/ml_data/*.json | wc -l)
+    share=$("$bin" report --data "$d/ml_data" --json 2>/dev/null | grep -o '"tuner_cpu_share":[0-9.e-]*' | head -1 | cut -d: -f2)
+    printf '%s\t%.2f\t%.2f\t%.4f\t%s\t%s\t%s\n' "$name" "$tuner" "$gamecpu" "$(echo "$tuner / $gamecpu" | bc -l)" "$segments" "$loads" "${share:--}"
+    grep -E 'WARN|ERROR|attach exit' "$d/attach.out" | head -5 >&2 || true
+done
