@@ -18,8 +18,9 @@ for v in "$@"; do
     sleep 5
     g0=$(ticks "$game")
     # (a subshell: `times` prints its children's CPU time, the attach's)
+    # shellcheck disable=SC2086 # (ATTACH_ARGS: words)
     ( "$bin" attach --pid "$game" --trials trials/default.toml --measure interleaved --budget-mins "$budget" --seed 1 \
-        --data "$d/ml_data" > "$d/attach.out" 2>&1 || echo "attach exit $?" >> "$d/attach.out"; times > "$d/times" )
+        --data "$d/ml_data" ${ATTACH_ARGS:-} > "$d/attach.out" 2>&1 || echo "attach exit $?" >> "$d/attach.out"; times > "$d/times" )
     g1=$(ticks "$game")
     kill "$game"; wait "$game" 2>/dev/null || true
     read -r user sys < <(sed -n 2p "$d/times")
@@ -30,4 +31,5 @@ for v in "$@"; do
     share=$("$bin" report --data "$d/ml_data" --json 2>/dev/null | grep -o '"tuner_cpu_share":[0-9.e-]*' | head -1 | cut -d: -f2)
     printf '%s\t%.2f\t%.2f\t%.4f\t%s\t%s\t%s\n' "$name" "$tuner" "$gamecpu" "$(echo "$tuner / $gamecpu" | bc -l)" "$segments" "$loads" "${share:--}"
     grep -E 'WARN|ERROR|attach exit' "$d/attach.out" | head -5 >&2 || true
+    mkdir -p "$OUT/$name"; cp -r "$d/ml_data" "$d/attach.out" "$d/times" "$OUT/$name/"
 done

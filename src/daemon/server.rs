@@ -208,6 +208,7 @@ impl State {
                 warn!("telling the scheduler the game's processes: {e:#}");
             }
             self.owner = Some(Owner { conn, uid, pid });
+            info!("applied {config} for pid {pid} of uid {uid} (in place since its last turn: kept from its last turn, not loaded again)");
             return Response::Ok(format!("applied {config}"));
         }
         let taken = match self.pool.take(&config) {
@@ -256,7 +257,8 @@ impl State {
             }
             return Response::Error(format!("attaching {config}: {e:#}"));
         }
-        info!("applied {config} for pid {pid} of uid {uid}");
+        let how = if taken.loaded { "loaded" } else { "kept from its last turn: not loaded again" };
+        info!("applied {config} for pid {pid} of uid {uid} ({how})");
         self.current = Some(next);
         self.owner = Some(Owner { conn, uid, pid });
         Response::Ok(format!("applied {config}"))

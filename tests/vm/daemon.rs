@@ -148,6 +148,8 @@ echo GOES_ON=$(grep -m1 'the race goes on from' /tmp/tune2.err)
 $TUNE --measure blocks --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
+echo APPLIED_LOADED=$(grep -c 'applied .* (loaded)' /tmp/daemon.out)
+echo APPLIED_KEPT=$(grep -c 'applied .* (kept from its last turn' /tmp/daemon.out)
 sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
 kill -TERM $D; wait_pid $D 60
 "#;
@@ -284,4 +286,9 @@ fn check_launch_tune(out: &crate::support::VmOutput) {
     assert_eq!(out.field("TUNE3_RC"), "0", "{}", out.output);
     assert!(out.field("TUNE3_SAID").contains("tuning plan of") && out.field("TUNE3_SAID").contains("is done"), "{}", out.output);
     assert_eq!(out.field("STATE_AFTER_TUNE"), "disabled", "{}", out.output);
+    // Each launch loads each of its configs (p1, p2, the defaults) once;
+    // their later segments attach the daemon's kept copy again.
+    let (loaded, kept): (u32, u32) = (out.field("APPLIED_LOADED").parse().unwrap(), out.field("APPLIED_KEPT").parse().unwrap());
+    assert!(loaded <= 3 + 3 + 1, "{loaded} loads for three launches of at most three configs:\n{}", out.output);
+    assert!(kept >= 1, "no segment attached a kept copy ({loaded} loads):\n{}", out.output);
 }
