@@ -208,7 +208,7 @@ impl State {
                 warn!("telling the scheduler the game's processes: {e:#}");
             }
             self.owner = Some(Owner { conn, uid, pid });
-            info!("applied {config} for pid {pid} of uid {uid} (in place since its last turn: kept from its last turn, not loaded again)");
+            info!("applied {config} for pid {pid} of uid {uid} (already in place: kept from its last turn)");
             return Response::Ok(format!("applied {config}"));
         }
         let taken = match self.pool.take(&config) {

@@ -149,7 +149,7 @@ $TUNE --measure blocks --trials /tmp/plan/first.toml -- $GAME --seconds 2 --outp
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
 echo APPLIED_LOADED=$(grep -c 'applied .* (loaded)' /tmp/daemon.out)
-echo APPLIED_KEPT=$(grep -c 'applied .* (kept from its last turn' /tmp/daemon.out)
+echo APPLIED_KEPT=$(grep -c 'applied .*kept from its last turn' /tmp/daemon.out)
 sed 's/^/TUNE1: /' /tmp/tune1.err; sed 's/^/TUNE2: /' /tmp/tune2.err; sed 's/^/TUNE3: /' /tmp/tune3.err
 kill -TERM $D; wait_pid $D 60
 "#;
