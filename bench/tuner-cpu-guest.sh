@@ -23,7 +23,7 @@ for v in "$@"; do
         --data "$d/ml_data" ${ATTACH_ARGS:-} > "$d/attach.out" 2>&1 || echo "attach exit $?" >> "$d/attach.out"; times > "$d/times" )
     g1=$(ticks "$game")
     kill "$game"; wait "$game" 2>/dev/null || true
-    read -r user sys < <(sed -n 2p "$d/times")
+    read -r user sys <<< "$(sed -n 2p "$d/times")"
     tuner=$(echo "$(secs "$user") + $(secs "$sys")" | bc -l)
     gamecpu=$(echo "($g1 - $g0) / $hz" | bc -l)
     segments=$(grep -c 'INFO.*trial [0-9]* \[' "$d/attach.out" || true)

@@ -93,7 +93,7 @@ export REPS=$reps WARMUP=1 MEASURE=$measure TUNE_SECS=5 WORKLOADS=$workloads LOA
 vm_started=$SECONDS
 # The CPU model the figures in BENCHMARKS.md were measured on (vm-run's
 # default is a faster one for the tests).
-SCX_GAMER_VM_CPU=${SCX_GAMER_VM_CPU:-max} scripts/vm-run --smp "$vcpus" --mem 4096 --timeout 2400 --share "$out" \
+SCX_GAMER_VM_CPU=${SCX_GAMER_VM_CPU:-max} scripts/vm-run --smp "$vcpus" --mem 4096 --timeout $((900 + reps * 900)) --share "$out" \
     --env BIN --env FRAMELOOP --env PEERS --env OUT --env REPS --env WARMUP \
     --env MEASURE --env TUNE_SECS --env WORKLOADS --env LOADS --env SCHEDS --env VARIANTS \
     -- bash bench/compare-guest.sh
