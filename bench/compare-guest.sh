@@ -208,7 +208,7 @@ snap() {
     # (fields 14 and 15: utime, stime; a comm with spaces would shift them: ours have none)
     if [ -n "$sched_pid" ] && read -r -a a < "/proc/$sched_pid/stat" 2>/dev/null; then ticks=$((a[13] + a[14])); fi
     while read -r -a a; do
-        case ${a[0]} in cpu) idle=$((a[4] + a[5])) ;; ctxt) ctxt=${a[1]} ;; esac
+        case ${a[0]:-} in cpu) idle=$((a[4] + a[5])) ;; ctxt) ctxt=${a[1]} ;; esac
     done < /proc/stat
     snap="$run $wait $slices $ticks $idle $ctxt ${EPOCHREALTIME/./} $migr"
 }
