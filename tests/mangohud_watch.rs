@@ -147,3 +147,25 @@ fn frames_come_with_what_the_log_says_of_itself() {
     assert_eq!(m.sampled, Some(true), "{m:?}");
     assert_eq!(source.mangohud_version().as_deref(), Some("0.8.4"));
 }
+
+#[test]
+fn sync_returns_once_every_row_written_before_it_was_delivered() {
+    // A measurement that ends right after the game wrote a row has that
+    // row, whatever the poll's phase.
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("game_2026-01-01_00-00-00.csv");
+    std::fs::write(&log, "v1\nv0.8.2\nfps,frametime,elapsed\n60,16.6,0\n").unwrap();
+    let w = watch_folder(tmp.path()).unwrap();
+    let mut delivered = 0;
+    for i in 0..20 {
+        let row = format!("60,16.6,{}\n", (i + 1) * 16_600_000);
+        std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(row.as_bytes()).unwrap();
+        w.sync();
+        while let Ok(ev) = w.events().try_recv() {
+            if let LogEvent::Frames { frames, .. } = ev {
+                delivered += frames.len();
+            }
+        }
+        assert_eq!(delivered, i + 1, "row {} was not delivered by the time sync returned", i + 1);
+    }
+}

@@ -5,7 +5,9 @@
 //!   end). Exact boundaries, and it works with MangoHud ≤ 0.6.8, which
 //!   writes a log only when it stops.
 //! - `Stream`: no socket, but the game logs continuously (0.6.9+ flushes a
-//!   row per frame): frames are cut into trials by the time they arrive.
+//!   row per frame): frames are cut into trials by the time they are read,
+//!   the log read to its end (`LogWatcher::sync`) where a trial begins and
+//!   ends.
 //!
 //! Both deliver live frames (when MangoHud writes them live) for progress.
 
@@ -187,6 +189,10 @@ impl Frames for FrameSource {
     }
 
     fn begin(&mut self) -> Result<()> {
+        // Frames written before this instant are not the measurement's.
+        if let Self::Stream { watcher, .. } = self {
+            watcher.sync();
+        }
         self.poll_live();
         match self {
             Self::Control { control, folder, before, .. } => {
@@ -237,6 +243,8 @@ impl Frames for FrameSource {
                 Ok(m)
             }
             Self::Stream { watcher, collecting, got, said, .. } => {
+                // Every frame written until now is the measurement's.
+                watcher.sync();
                 drain(watcher, Some(got), Some(said));
                 *collecting = false;
                 Ok(std::mem::take(got))
