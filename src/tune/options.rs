@@ -13,7 +13,9 @@ use crate::store::MeasureMode;
 pub const DEFAULT_TRIAL_SECS: f64 = 120.0;
 /// Blocks: frames not measured after a switch, by default (seconds).
 pub const DEFAULT_WARMUP_SECS: f64 = 10.0;
-/// Interleaved: frames not measured after a switch, by default (seconds).
+/// Interleaved: frames not measured after a switch, by default (seconds):
+/// a switch disturbed the frames for under 0.75 s in the VM, by kind of
+/// switch (BENCHMARKS.md "The guard after a switch"); 1 s keeps a margin.
 pub const DEFAULT_GUARD_SECS: f64 = 1.0;
 /// Interleaved: the play time after which no new round starts, by default
 /// (minutes).
