@@ -13,7 +13,14 @@
 //! guard, a 10-minute budget); A's verdict against K comes from
 //! `verdict::score` as the report computes it (pairs by block = by round).
 //!
-//!     cargo run --release --example race_sim [-- SEEDS [SEGMENT_SECS...]]
+//! With `--replay LOG...` the game is real MangoHud frame-time logs played
+//! one after another (each seed starts at another point of them, and they
+//! loop): their own scene changes instead of the synthetic ones; A's effect
+//! scales the replayed frame times.
+//!
+//!     cargo run --release --example race_sim [-- SEEDS [SEGMENT_SECS...] [--replay LOG...]]
+
+use std::rc::Rc;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -36,13 +43,32 @@ struct Game {
     ar: f64,
     /// Play time so far (s).
     clock: f64,
+    /// Replayed frame times (µs) and the next one's index: then the
+    /// synthetic scenes are not used.
+    replay: Option<(Rc<[u32]>, usize)>,
 }
 
 impl Game {
     fn new(seed: u64) -> Game {
-        let mut g = Game { rng: StdRng::seed_from_u64(seed), scene_left: 0.0, level: 1.0, spread: 1.0, ar: 0.0, clock: 0.0 };
+        let mut g = Game { rng: StdRng::seed_from_u64(seed), scene_left: 0.0, level: 1.0, spread: 1.0, ar: 0.0, clock: 0.0, replay: None };
         g.next_scene();
         g
+    }
+
+    /// The game of `frames` (µs), from a point chosen by `seed`.
+    fn replay(frames: Rc<[u32]>, seed: u64) -> Game {
+        let mut g = Game::new(seed);
+        let start = g.rng.random_range(0..frames.len());
+        g.replay = Some((frames, start));
+        g
+    }
+
+    /// The next replayed frame time, µs.
+    fn next_replayed(&mut self) -> Option<f64> {
+        let (frames, at) = self.replay.as_mut()?;
+        let f = frames[*at % frames.len()];
+        *at = (*at + 1) % frames.len();
+        Some(f64::from(f))
     }
 
     fn next_scene(&mut self) {
@@ -53,6 +79,11 @@ impl Game {
 
     /// One frame under a scheduler that scales frame times by `effect`.
     fn frame(&mut self, effect: f64) -> u32 {
+        if let Some(f) = self.next_replayed() {
+            let f = f * effect;
+            self.clock += f / 1e6;
+            return f as u32;
+        }
         let g = gauss(&mut self.rng);
         self.ar = 0.9 * self.ar + 0.05 * self.spread * (1.0 - 0.81f64).sqrt() * g;
         let mut f = BASE_US * self.level * (1.0 + self.ar).max(0.2);
@@ -66,6 +97,14 @@ impl Game {
 
     /// Let `secs` of play go by.
     fn pass(&mut self, secs: f64) {
+        if self.replay.is_some() {
+            // (the replayed frames of that time go by unseen)
+            let until = self.clock + secs;
+            while self.clock < until {
+                self.frame(1.0);
+            }
+            return;
+        }
         self.clock += secs;
         self.scene_left -= secs;
         while self.scene_left <= 0.0 {
@@ -149,14 +188,30 @@ fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng, segment: 
     Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let seeds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (args, logs) = match args.iter().position(|a| a == "--replay") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (&args[..], &args[args.len()..]),
+    };
+    let seeds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(100);
     // Segment lengths of the race to compare (s); default 5.
-    let mut segments: Vec<f64> = args.filter_map(|s| s.parse().ok()).collect();
+    let mut segments: Vec<f64> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
     if segments.is_empty() {
         segments.push(5.0);
     }
+    let mut replayed: Vec<u32> = Vec::new();
+    for log in logs {
+        let parsed = scx_gamer::mangohud::log::parse_file(std::path::Path::new(log))?;
+        replayed.extend(parsed.frames.iter().map(|f| (f.frametime_ns / 1000) as u32));
+    }
+    if !logs.is_empty() {
+        anyhow::ensure!(!replayed.is_empty(), "no frames in the {} replayed logs", logs.len());
+        let secs: f64 = replayed.iter().map(|&f| f64::from(f)).sum::<f64>() / 1e6;
+        println!("Replaying {} logs: {} frames, {:.1} min of play (looped).\n", logs.len(), replayed.len(), secs / 60.0);
+    }
+    let replayed: Rc<[u32]> = replayed.into();
+    let new_game = |seed: u64| if replayed.is_empty() { Game::new(seed) } else { Game::replay(replayed.clone(), seed) };
     println!("| case | schedule | wrong verdicts | A's verdicts (better / none / worse) | play time, median (max) |");
     println!("|---|---|---|---|---|");
     for (case, effect_a, right) in [
@@ -174,7 +229,7 @@ fn main() {
             let mut minutes = Vec::new();
             let mut wrong = 0;
             for seed in 0..seeds {
-                let mut game = Game::new(seed);
+                let mut game = new_game(seed);
                 let mut order = StdRng::seed_from_u64(seed ^ 0x5eed);
                 let o = run(&mut game, [effect_a, 1.0, 1.0], &mut order);
                 match o.verdict {
@@ -200,4 +255,5 @@ fn main() {
             );
         }
     }
+    Ok(())
 }
