@@ -107,7 +107,7 @@ impl Worker {
         let Ok(entries) = std::fs::read_dir(&self.folder) else { return };
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| mlog::is_frame_log(p)).collect();
         paths.sort();
-        let look_at_quiet = all || self.polls % QUIET_EVERY == 0;
+        let look_at_quiet = all || self.polls.is_multiple_of(QUIET_EVERY);
         for p in paths {
             let quiet = self.tails.get(&p).is_some_and(|t| t.failed || t.grew.elapsed() > QUIET);
             if !quiet || look_at_quiet {
