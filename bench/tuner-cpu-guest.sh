@@ -6,8 +6,8 @@ budget=$1; shift
 ncpu=$(nproc)
 hz=$(getconf CLK_TCK)
 ticks() { local a; read -r -a a < "/proc/$1/stat"; echo $((a[13] + a[14])); }
-# "1m2.500s" → 62.500
-secs() { local m=${1%%m*} s=${1#*m}; s=${s%s}; echo "$m * 60 + $s" | bc -l; }
+# "1m2.500s" → 62.5
+secs() { local m=${1%%m*} s=${1#*m}; awk -v m="$m" -v s="${s%s}" 'BEGIN { print m * 60 + s }'; }
 printf 'build\ttuner_cpu_s\tgame_cpu_s\ttuner/game\tsegments\tloads\treport_share\n'
 for v in "$@"; do
     name=${v%%=*} bin=${v#*=} d=/tmp/tuner-cpu-$name
@@ -24,12 +24,12 @@ for v in "$@"; do
     g1=$(ticks "$game")
     kill "$game"; wait "$game" 2>/dev/null || true
     read -r user sys <<< "$(sed -n 2p "$d/times")"
-    tuner=$(echo "$(secs "$user") + $(secs "$sys")" | bc -l)
-    gamecpu=$(echo "($g1 - $g0) / $hz" | bc -l)
+    tuner=$(awk -v u="$(secs "$user")" -v s="$(secs "$sys")" 'BEGIN { print u + s }')
+    gamecpu=$(awk -v a="$g0" -v b="$g1" -v hz="$hz" 'BEGIN { print (b - a) / hz }')
     segments=$(grep -c 'INFO.*trial [0-9]* \[' "$d/attach.out" || true)
     loads=$(grep -o '"load_ms":[0-9]' "$d"/ml_data/*.json | wc -l)
     share=$("$bin" report --data "$d/ml_data" --json 2>/dev/null | grep -o '"tuner_cpu_share":[0-9.e-]*' | head -1 | cut -d: -f2)
-    printf '%s\t%.2f\t%.2f\t%.4f\t%s\t%s\t%s\n' "$name" "$tuner" "$gamecpu" "$(echo "$tuner / $gamecpu" | bc -l)" "$segments" "$loads" "${share:--}"
+    printf '%s\t%.2f\t%.2f\t%.4f\t%s\t%s\t%s\n' "$name" "$tuner" "$gamecpu" "$(awk -v t="$tuner" -v g="$gamecpu" 'BEGIN { print t / g }')" "$segments" "$loads" "${share:--}"
     grep -E 'WARN|ERROR|attach exit' "$d/attach.out" | head -5 >&2 || true
     mkdir -p "$OUT/$name"; cp -r "$d/ml_data" "$d/attach.out" "$d/times" "$OUT/$name/"
 done
