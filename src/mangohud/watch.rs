@@ -8,8 +8,9 @@
 //! Why a poll and not inotify: a live log is written once per frame, and
 //! inotify reported every write — and every open, read and close of our own
 //! — as an event to wake for: at 60 fps in the TCG VM the event thread and
-//! this one took 44 s of CPU in a 3-minute tune, over half of the tuner's
-//! own (bench/tuner-cpu.sh, BENCHMARKS.md "The tuner's own CPU time"). A
+//! this one took 33–44 s of CPU in a 3-minute tune, about half of the
+//! tuner's own (bench/tuner-cpu.sh, BENCHMARKS.md "The tuner's own CPU
+//! time"). A
 //! poll costs the same whatever the frame rate, and a measurement's
 //! boundaries come from `sync`, not from the poll.
 //!

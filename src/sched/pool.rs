@@ -1,8 +1,9 @@
 //! Loaded schedulers kept for attaching again. The verifier is most of a
-//! load's cost — and most of the tuner's own CPU time when every trial or
-//! interleaved segment loaded its config afresh (~5 s of a vCPU per load
-//! in the TCG VM) — so a config is loaded once per process and, detached,
-//! waits here until it is wanted again.
+//! load's cost — and a third of the tuner's own CPU time when every trial
+//! or interleaved segment loaded its config afresh (~2 s of a vCPU per load
+//! in the TCG VM, BENCHMARKS.md "The tuner's own CPU time") — so a config
+//! is loaded once per process and, detached, waits here until it is wanted
+//! again.
 
 use anyhow::Result;
 
