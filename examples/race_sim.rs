@@ -25,6 +25,7 @@ use std::rc::Rc;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use scx_gamer::frames::sequence::ns_to_us;
 use scx_gamer::tune::race::Race;
 use scx_gamer::verdict::score::{Pair, Verdict, fps_ratio, p99_ratio, p99_us, verdict};
 
@@ -66,7 +67,7 @@ impl Game {
     /// The next replayed frame time, µs.
     fn next_replayed(&mut self) -> Option<f64> {
         let (frames, at) = self.replay.as_mut()?;
-        let f = frames[*at % frames.len()];
+        let f = frames[*at];
         *at = (*at + 1) % frames.len();
         Some(f64::from(f))
     }
@@ -203,7 +204,7 @@ fn main() -> anyhow::Result<()> {
     let mut replayed: Vec<u32> = Vec::new();
     for log in logs {
         let parsed = scx_gamer::mangohud::log::parse_file(std::path::Path::new(log))?;
-        replayed.extend(parsed.frames.iter().map(|f| (f.frametime_ns / 1000) as u32));
+        replayed.extend(parsed.frames.iter().map(|f| ns_to_us(f.frametime_ns)));
     }
     if !logs.is_empty() {
         anyhow::ensure!(!replayed.is_empty(), "no frames in the {} replayed logs", logs.len());

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use scx_gamer::frames::sequence::decode_us;
 use scx_gamer::store::{GameStore, TrialKind};
+use scx_gamer::verdict::score::median;
 
 /// What ran before a segment and what runs in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,11 +51,6 @@ struct Row {
     long_share: f64,
 }
 
-fn median(v: &mut [u32]) -> f64 {
-    v.sort_unstable();
-    if v.is_empty() { f64::NAN } else { f64::from(v[v.len() / 2]) }
-}
-
 /// Per stretch of `bin_ms` since the switch (up to `settled_ms`, then one
 /// row for the rest of the segment: the settled part itself).
 fn disturbance(segments: &[&[u32]], bin_ms: f64, settled_ms: f64) -> Vec<Row> {
@@ -73,8 +69,8 @@ fn disturbance(segments: &[&[u32]], bin_ms: f64, settled_ms: f64) -> Vec<Row> {
                 (bin, f)
             })
             .collect();
-        let mut settled: Vec<u32> = at.iter().filter(|(b, _)| *b == bins - 1).map(|(_, f)| *f).collect();
-        let reference = median(&mut settled);
+        let settled: Vec<f64> = at.iter().filter(|(b, _)| *b == bins - 1).map(|(_, f)| f64::from(*f)).collect();
+        let reference = median(&settled);
         if !reference.is_finite() {
             continue; // too short to have a settled part
         }
