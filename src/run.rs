@@ -125,6 +125,8 @@ pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Ar
             Some(n) => {
                 session.sync_game(&n.scheduler)?;
                 let t = current.scheduler.switch_to(&mut n.scheduler)?;
+                // A kept copy loaded afresh: its line tells of that load.
+                n.loaded |= t.loaded_afresh;
                 record.next = Some(n.scheduler.config().to_string());
                 record.detach_ms = Some(ms(t.detach));
                 record.gap_ms = Some(ms(t.gap));

@@ -227,37 +227,27 @@ impl State {
         {
             return Response::Error(format!("another sched_ext scheduler is attached ({other}); pausing scx_loader's failed: {e:#}"));
         }
-        let mut switched = match self.current.take() {
+        let switched = match self.current.take() {
             Some(mut cur) if cur.is_attached() => {
-                let switched = cur.switch_to(&mut next).map(|_| ());
+                let switched = cur.switch_to(&mut next).map(|t| t.loaded_afresh);
                 self.pool.put(cur);
                 switched
             }
             _ => next.attach(),
         };
-        // A kernel that would not link a kept copy again costs a load.
-        if let Err(e) = &switched
-            && !taken.loaded
-            && !next.is_attached()
-        {
-            warn!("{config}, kept from its last turn, did not attach again ({e:#}): loading it afresh");
-            switched = Scheduler::load(&config).and_then(|fresh| {
-                next = fresh;
-                if let Err(e) = session.sync_game(&next) {
-                    warn!("telling the scheduler the game's processes: {e:#}");
+        let loaded_afresh = match switched {
+            Ok(loaded_afresh) => loaded_afresh,
+            Err(e) => {
+                self.owner = None;
+                // The player's own scheduler back rather than none.
+                if let Some(loader) = self.loader.as_mut() {
+                    loader.closed(conn);
                 }
-                next.attach()
-            });
-        }
-        if let Err(e) = switched {
-            self.owner = None;
-            // The player's own scheduler back rather than none.
-            if let Some(loader) = self.loader.as_mut() {
-                loader.closed(conn);
+                return Response::Error(format!("attaching {config}: {e:#}"));
             }
-            return Response::Error(format!("attaching {config}: {e:#}"));
-        }
-        let how = if taken.loaded { "loaded" } else { "kept from its last turn: not loaded again" };
+        };
+        // Loaded afresh too: a kept copy the kernel would not link again.
+        let how = if taken.loaded || loaded_afresh { "loaded" } else { "kept from its last turn: not loaded again" };
         info!("applied {config} for pid {pid} of uid {uid} ({how})");
         self.current = Some(next);
         self.owner = Some(Owner { conn, uid, pid });

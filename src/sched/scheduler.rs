@@ -93,6 +93,39 @@ pub struct SwitchTiming {
     /// Old one detached → sched_ext "enabled" with the new one: the time
     /// the system ran on the kernel's default scheduler.
     pub gap: Duration,
+    /// The new one was loaded afresh during the gap: a kept copy the
+    /// kernel would not link again (`attach`).
+    pub loaded_afresh: bool,
+}
+
+/// The steps `attach` chooses between when it links a scheduler: behind a
+/// trait so that the choice is tested on a fake, as no kernel we test
+/// refuses a re-link and a real load needs root and sched_ext.
+trait Linkable: Sized {
+    fn config(&self) -> &SchedConfig;
+    /// Attached before and detached since: kept for another turn.
+    fn kept(&self) -> bool;
+    /// Link the struct_ops map: from now on it is the system's scheduler.
+    fn link(&mut self) -> Result<()>;
+    /// A fresh load of the same config that reads on where this copy
+    /// stopped: the same game processes, its counters carried.
+    fn load_afresh(&self) -> Result<Self>;
+}
+
+/// Link `sched`. A kept copy the kernel will not link again costs a load,
+/// not the caller's switch: it is replaced by a fresh load of its config,
+/// linked (true). A copy never attached has nothing to fall back on, so its
+/// error is the caller's. On error `sched` stays as it was, unlinked.
+fn link_or_load_afresh<S: Linkable>(sched: &mut S) -> Result<bool> {
+    let Err(e) = sched.link() else { return Ok(false) };
+    if !sched.kept() {
+        return Err(e);
+    }
+    log::warn!("{}, kept from its last turn, did not attach again ({e:#}): loading it afresh", sched.config());
+    let mut fresh = sched.load_afresh()?;
+    fresh.link()?;
+    *sched = fresh;
+    Ok(true)
 }
 
 impl Scheduler {
@@ -179,29 +212,25 @@ impl Scheduler {
     /// anew (the kernel keeps a link-based map re-linkable after its link
     /// goes), and its verified programs, maps and game list stay as they
     /// were — a switch back to a config costs an attach, not the verifier.
-    pub fn attach(&mut self) -> Result<()> {
+    /// Should the kernel refuse that, the copy is loaded afresh and
+    /// attached (true; `load_time` is then that load's).
+    pub fn attach(&mut self) -> Result<bool> {
         match self.phase {
             Phase::Attached => bail!("scheduler ({}) is already attached", self.config),
             Phase::Detached => self.clear_exit_record(),
             Phase::Loaded => {}
         }
         preflight::check_no_other_scheduler()?;
-        // The struct_ops map alone, not the skeleton's `attach()` (which
-        // scx_utils' scx_ops_attach! calls): that one attaches every
-        // auto-attached program again each time and overwrote the
-        // skeleton's links — a third attach of one copy crashed in libbpf.
-        // The only other program that attaches, the input hook, is
-        // attached by hand below.
-        let link = self.skel.maps.gamer_ops.attach_struct_ops().with_context(|| format!("attaching scx_gamer ({})", self.config))?;
-        self.link = Some(link);
-        self.phase = Phase::Attached;
+        let loaded_afresh = link_or_load_afresh(self)?;
+        // The struct_ops map alone is linked (`link`); the only other
+        // program that attaches, the input hook, is attached by hand here.
         if preflight::input_hook_enabled() && self.skel.links.on_input_event.is_none() {
             match self.skel.progs.on_input_event.attach() {
                 Ok(hook) => self.skel.links.on_input_event = Some(hook),
                 Err(e) => log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"),
             }
         }
-        Ok(())
+        Ok(loaded_afresh)
     }
 
     /// Whether `attach` may be called again: loaded and never attached, or
@@ -239,9 +268,9 @@ impl Scheduler {
     pub fn switch_to(&mut self, next: &mut Scheduler) -> Result<SwitchTiming> {
         let detach = self.detach()?;
         let detached_at = Instant::now();
-        next.attach()?;
+        let loaded_afresh = next.attach()?;
         wait_for_state(|s| s == "enabled", Duration::from_secs(10)).context("sched_ext did not become enabled after attaching")?;
-        Ok(SwitchTiming { detach, gap: detached_at.elapsed() })
+        Ok(SwitchTiming { detach, gap: detached_at.elapsed(), loaded_afresh })
     }
 
     /// True once the kernel ended this scheduler (error, watchdog, sysrq or
@@ -270,10 +299,7 @@ impl Scheduler {
     /// this one's, `restarts` one up. On error `self` stays as it was:
     /// ejected, for the caller to report.
     pub fn restart(&mut self) -> Result<()> {
-        let mut fresh = Scheduler::load(&self.config)?;
-        let game: Vec<u32> = self.game_tgids().into_iter().collect();
-        fresh.update_game_tgids(&game, &[])?;
-        fresh.carried = self.stats();
+        let mut fresh = self.load_afresh()?;
         fresh.carried.restarts += 1;
         // The ejected copy's link goes first (one scheduler attaches at a
         // time), once the kernel has finished disabling it.
@@ -416,6 +442,35 @@ impl Scheduler {
     }
 }
 
+impl Linkable for Scheduler {
+    fn config(&self) -> &SchedConfig {
+        &self.config
+    }
+
+    fn kept(&self) -> bool {
+        self.phase == Phase::Detached
+    }
+
+    fn link(&mut self) -> Result<()> {
+        // The struct_ops map alone, not the skeleton's `attach()` (which
+        // scx_utils' scx_ops_attach! calls): that one attaches every
+        // auto-attached program again each time and overwrote the
+        // skeleton's links — a third attach of one copy crashed in libbpf.
+        let link = self.skel.maps.gamer_ops.attach_struct_ops().with_context(|| format!("attaching scx_gamer ({})", self.config))?;
+        self.link = Some(link);
+        self.phase = Phase::Attached;
+        Ok(())
+    }
+
+    fn load_afresh(&self) -> Result<Self> {
+        let mut fresh = Scheduler::load(&self.config)?;
+        let game: Vec<u32> = self.game_tgids().into_iter().collect();
+        fresh.update_game_tgids(&game, &[])?;
+        fresh.carried = self.stats();
+        Ok(fresh)
+    }
+}
+
 impl Drop for Scheduler {
     fn drop(&mut self) {
         if self.phase == Phase::Attached {
@@ -451,5 +506,62 @@ mod tests {
         capture_libbpf_print(PrintLevel::Warn, "0: (b7) r0 = 0\n1: (95) exit\nR0 invalid mem access\n".into());
         assert_eq!(libbpf_log_tail(2), "1: (95) exit\nR0 invalid mem access");
         assert_eq!(LIBBPF_LOG.lock().unwrap().len(), LIBBPF_LOG_LINES);
+    }
+
+    /// A scheduler whose link the kernel may refuse; a load fails for
+    /// slice 13.
+    struct Fake {
+        config: SchedConfig,
+        kept: bool,
+        refused: bool,
+        linked: bool,
+        game: Vec<u32>,
+    }
+
+    fn fake(kept: bool, refused: bool) -> Fake {
+        Fake { config: SchedConfig::default(), kept, refused, linked: false, game: Vec::new() }
+    }
+
+    impl Linkable for Fake {
+        fn config(&self) -> &SchedConfig {
+            &self.config
+        }
+        fn kept(&self) -> bool {
+            self.kept
+        }
+        fn link(&mut self) -> Result<()> {
+            anyhow::ensure!(!self.refused, "EINVAL");
+            self.linked = true;
+            Ok(())
+        }
+        fn load_afresh(&self) -> Result<Self> {
+            anyhow::ensure!(self.config.slice_us != 13, "the verifier said no");
+            Ok(Fake { game: self.game.clone(), ..fake(false, false) })
+        }
+    }
+
+    #[test]
+    fn a_kept_copy_the_kernel_will_not_link_again_is_loaded_afresh_and_linked() {
+        let mut sched = Fake { game: vec![7, 8], ..fake(true, true) };
+        assert!(link_or_load_afresh(&mut sched).unwrap(), "reported as a load");
+        assert!(sched.linked && !sched.kept, "the fresh copy runs");
+        assert_eq!(sched.game, [7, 8], "with the game's processes");
+
+        let mut sched = fake(true, false);
+        assert!(!link_or_load_afresh(&mut sched).unwrap(), "linked again, no load");
+        assert!(sched.linked && sched.kept);
+    }
+
+    #[test]
+    fn a_refused_link_is_the_callers_error_when_not_kept_or_the_load_fails() {
+        // Never attached: it is a fresh load already, another fares alike.
+        let mut sched = fake(false, true);
+        assert!(format!("{:#}", link_or_load_afresh(&mut sched).unwrap_err()).contains("EINVAL"));
+        assert!(sched.refused && !sched.linked, "not replaced");
+
+        let mut sched = fake(true, true);
+        sched.config.slice_us = 13;
+        assert!(format!("{:#}", link_or_load_afresh(&mut sched).unwrap_err()).contains("verifier"));
+        assert!(sched.kept && sched.refused && !sched.linked, "left as it was");
     }
 }

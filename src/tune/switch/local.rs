@@ -63,37 +63,33 @@ impl Local {
         let mut next = taken.scheduler;
         sw.load_ms = taken.loaded.then(|| ms(next.load_time()));
         self.sync_game(&next);
-        let from_kernel = match self.current.take() {
+        let switched = match self.current.take() {
             Some(mut cur) if cur.is_attached() => {
                 let switched = cur.switch_to(&mut next);
                 self.pool.put(cur);
-                match switched {
-                    Ok(t) => {
-                        sw.detach_ms = Some(ms(t.detach));
-                        sw.gap_ms = Some(ms(t.gap));
-                        false
-                    }
-                    // A kernel that would not link a detached copy again
-                    // costs a load, not the trial.
-                    Err(e) if !taken.loaded && !next.is_attached() => {
-                        warn!("scx_gamer ({config}), kept from its last turn, did not attach again ({e:#}): loading it afresh");
-                        next = Scheduler::load(config).map_err(|e| format!("load failed: {e:#}"))?;
-                        sw.load_ms = Some(ms(next.load_time()));
-                        self.sync_game(&next);
-                        true
-                    }
-                    Err(e) => return Err(format!("switching: {e:#}")),
-                }
+                Some(switched.map_err(|e| format!("switching: {e:#}"))?)
             }
-            _ => true,
+            _ => None,
         };
-        if from_kernel {
-            // From the kernel's scheduler: the gap is the attach.
-            state("disabled")?;
-            let t = Instant::now();
-            next.attach().map_err(|e| format!("attach failed: {e:#}"))?;
-            state("enabled")?;
-            sw.gap_ms = Some(ms(t.elapsed()));
+        let loaded_afresh = match switched {
+            Some(t) => {
+                sw.detach_ms = Some(ms(t.detach));
+                sw.gap_ms = Some(ms(t.gap));
+                t.loaded_afresh
+            }
+            None => {
+                // From the kernel's scheduler: the gap is the attach.
+                state("disabled")?;
+                let t = Instant::now();
+                let loaded_afresh = next.attach().map_err(|e| format!("attach failed: {e:#}"))?;
+                state("enabled")?;
+                sw.gap_ms = Some(ms(t.elapsed()));
+                loaded_afresh
+            }
+        };
+        // A kept copy the kernel would not link again was loaded in the gap.
+        if loaded_afresh {
+            sw.load_ms = Some(ms(next.load_time()));
         }
         self.current = Some(next);
         Ok(())
