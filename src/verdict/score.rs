@@ -303,17 +303,27 @@ fn t_cdf(t: f64, df: f64) -> f64 {
 }
 
 /// The Student t quantile: the t with P(T ≤ t) = `p` (p in (0.5, 1)), by
-/// bisection of the distribution function. NaN for `df` 0.
+/// bisection of the distribution function. NaN for `df` 0. Remembered per
+/// (p, df) for the thread: a race asks for the same few after every round
+/// of every config, and each bisection costs thousands of beta terms.
 pub fn t_quantile(p: f64, df: usize) -> f64 {
     if df == 0 {
         return f64::NAN;
     }
-    let (mut lo, mut hi) = (0.0, 1e6);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if t_cdf(mid, df as f64) < p { lo = mid } else { hi = mid }
+    thread_local! {
+        static KNOWN: std::cell::RefCell<std::collections::HashMap<(u64, usize), f64>> = Default::default();
     }
-    0.5 * (lo + hi)
+    KNOWN.with_borrow_mut(|known| {
+        *known.entry((p.to_bits(), df)).or_insert_with(|| {
+            // 64 halvings of 1e6: to within 1e-13.
+            let (mut lo, mut hi) = (0.0, 1e6);
+            for _ in 0..64 {
+                let mid = 0.5 * (lo + hi);
+                if t_cdf(mid, df as f64) < p { lo = mid } else { hi = mid }
+            }
+            0.5 * (lo + hi)
+        })
+    })
 }
 
 /// Ratio a ÷ b of values paired by round (a config's and a reference's p99
