@@ -121,7 +121,7 @@ pub fn replay_rounds(store: &GameStore, keys: &[Option<SchedConfig>], race: &mut
 /// defaults when the plan lacks them, the kernel's scheduler (None) last.
 pub fn contenders(plan: &[Trial]) -> Vec<Option<SchedConfig>> {
     let configs: Vec<SchedConfig> = configs(plan).into_iter().map(|t| t.config).collect();
-    lineup(&configs, true)
+    lineup(&configs, true, true)
 }
 
 /// The plan's race as earlier launches left it.

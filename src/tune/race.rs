@@ -40,17 +40,36 @@ pub const MAX_ROUNDS: usize = 60;
 /// 11 % at 99 %, 7.5 % at 99.5 %, 2.5 % at 99.9 %).
 pub const DROP_LEVEL: f64 = 0.999;
 
+/// Most rounds of a race whose longest ask has `budget` (a share of a full
+/// trial, as the search asks) when a full trial is `full_trial_rounds`
+/// segments long (the trial's length ÷ the segment's). A full ask races to
+/// its decision, up to `MAX_ROUNDS` (the plan's race across launches too);
+/// a screening ask (halving's 1/9) gets the segments of its share of a
+/// trial, as a block would measure it, never fewer than `MIN_ROUNDS`.
+/// Without the cap a screening race of configs level with each other ran
+/// as long as a final one.
+pub fn max_rounds(budget: f64, full_trial_rounds: f64) -> usize {
+    let rounds = (budget.max(0.0) * full_trial_rounds).ceil();
+    // (a budget of NaN counts as a full ask)
+    if budget.is_nan() || budget >= 1.0 || !rounds.is_finite() {
+        return MAX_ROUNDS;
+    }
+    (rounds as usize).clamp(MIN_ROUNDS, MAX_ROUNDS)
+}
+
 /// Who runs in a block or a race of `configs` (the batch's, in order): those
-/// configs, then the defaults when the batch has another config but not
-/// them, then the kernel's scheduler (None) when there is a `baseline`. A
-/// config wins only if it beats the defaults beyond the noise, paired by
-/// block like the baseline (`verdict::rank`): so every block with another
-/// config measures the defaults too, else that config could never be
-/// compared with them.
-pub fn lineup(configs: &[SchedConfig], baseline: bool) -> Vec<Option<SchedConfig>> {
+/// configs, then the defaults when the batch is a `full` look (its longest
+/// ask a full trial) with another config but not them, then the
+/// kernel's scheduler (None) when there is a `baseline`. A config wins only
+/// if it beats the defaults beyond the noise, paired by block like the
+/// baseline (`verdict::rank`): so every full look with another config
+/// measures the defaults too, else that config could never be compared
+/// with them. A screening look (a share of a trial) only sorts the
+/// search's candidates; what it keeps gets a full look before it can win.
+pub fn lineup(configs: &[SchedConfig], full: bool, baseline: bool) -> Vec<Option<SchedConfig>> {
     let mut keys: Vec<Option<SchedConfig>> = configs.iter().copied().map(Some).collect();
     let defaults = SchedConfig::default();
-    if configs.iter().any(|c| *c != defaults) && !configs.contains(&defaults) {
+    if full && configs.iter().any(|c| *c != defaults) && !configs.contains(&defaults) {
         keys.push(Some(defaults));
     }
     if baseline {
@@ -91,12 +110,18 @@ pub struct Race {
     current: Vec<Option<f64>>,
     lanes: Vec<Lane>,
     baseline: Option<usize>,
+    max_rounds: usize,
 }
 
 impl Race {
     /// `n` contenders; `baseline`: the index of the kernel's scheduler.
     pub fn new(n: usize, baseline: Option<usize>) -> Self {
-        Self { p99s: vec![Vec::new(); n], current: vec![None; n], lanes: vec![Lane::Running; n], baseline }
+        Self { p99s: vec![Vec::new(); n], current: vec![None; n], lanes: vec![Lane::Running; n], baseline, max_rounds: MAX_ROUNDS }
+    }
+
+    /// The race ends after `rounds` rounds at most (see `max_rounds`).
+    pub fn with_max_rounds(self, rounds: usize) -> Self {
+        Self { max_rounds: rounds.clamp(1, MAX_ROUNDS), ..self }
     }
 
     pub fn rounds(&self) -> usize {
@@ -178,9 +203,9 @@ impl Race {
         dropped
     }
 
-    /// Nothing more to measure: decided, or MAX_ROUNDS run.
+    /// Nothing more to measure: decided, or its most rounds run.
     pub fn over(&self) -> bool {
-        self.decided() || self.rounds() >= MAX_ROUNDS
+        self.decided() || self.rounds() >= self.max_rounds
     }
 
     /// Nothing left to learn: at most one config running, and its verdict
@@ -276,6 +301,26 @@ mod tests {
         assert!(race.decided());
         assert!((race.score(0).unwrap() - 0.5).abs() < 1e-9);
         assert!((race.score(1).unwrap() - 5.0).abs() < 1e-9, "its rounds before the failure");
+    }
+
+    #[test]
+    fn a_screening_race_runs_its_share_of_the_rounds_and_never_fewer_than_min_rounds() {
+        // A 120-s trial is 24 segments of 5 s.
+        assert_eq!(max_rounds(1.0, 24.0), MAX_ROUNDS);
+        assert_eq!(max_rounds(0.5, 24.0), 12);
+        assert_eq!(max_rounds(1.0 / 3.0, 24.0), 8);
+        assert_eq!(max_rounds(1.0 / 9.0, 24.0), MIN_ROUNDS);
+        assert_eq!(max_rounds(0.5, 1e9), MAX_ROUNDS);
+        assert_eq!(max_rounds(f64::NAN, 24.0), MAX_ROUNDS);
+        // Twins never decide: the race is over at its cap, not at MAX_ROUNDS.
+        let mut race = Race::new(2, Some(1)).with_max_rounds(max_rounds(1.0 / 3.0, 24.0));
+        for r in 0..8 {
+            assert!(!race.over(), "round {r}");
+            race.record(0, Some(1_000.0 + (r % 2) as f64 * 100.0));
+            race.record(1, Some(1_050.0));
+            race.end_round();
+        }
+        assert!(race.over() && !race.decided());
     }
 
     #[test]

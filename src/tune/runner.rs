@@ -21,7 +21,7 @@ use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
-use super::race::{Lane, Race, lineup};
+use super::race::{Lane, Race, lineup, max_rounds};
 use super::search::Search;
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
@@ -274,12 +274,13 @@ impl<'a> Runner<'a> {
     }
 
     /// A batch's trials, each with its budget (share of a full trial): its
-    /// configs, the defaults when it lacks them, the kernel's scheduler.
+    /// configs, the defaults when it is a full look without them, the
+    /// kernel's scheduler (`race::lineup`).
     fn batch_items(&self, batch: &[super::search::Ask]) -> Vec<(TrialItem, f64)> {
         let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
         let name = |c: &SchedConfig| self.names.get(c).cloned().unwrap_or_else(|| config_name(c));
         let configs: Vec<SchedConfig> = batch.iter().map(|a| a.config).collect();
-        let keys = lineup(&configs, self.opts.baseline);
+        let keys = lineup(&configs, budget >= 1.0, self.opts.baseline);
         // The batch's own asks first (in order, as lineup keeps them), then
         // what lineup adds: the defaults, the kernel's scheduler.
         let asked = batch
@@ -332,8 +333,9 @@ impl<'a> Runner<'a> {
 
     /// The interleaved schedule: each batch is a race (`race`) of rounds,
     /// every running contender one segment per round in a fresh random
-    /// order, until the race is decided, MAX_ROUNDS, or the play-time
-    /// budget is spent at the end of a round (then no new batch starts).
+    /// order, until the race is decided, has run the rounds its budget
+    /// allows (`race::max_rounds`), or the play-time budget is spent at the
+    /// end of a round (then no new batch starts).
     fn run_races(&mut self, search: &mut dyn Search) -> Result<Option<Stop>> {
         let started = Instant::now();
         let segment = self.segment();
@@ -346,7 +348,9 @@ impl<'a> Runner<'a> {
         while let Some(batch) = search.next_batch() {
             let items = self.batch_items(&batch);
             let baseline = items.iter().position(|(item, _)| matches!(item, TrialItem::Baseline));
-            let mut race = Race::new(items.len(), baseline);
+            let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+            let full_trial_rounds = self.opts.trial().as_secs_f64() / segment.as_secs_f64();
+            let mut race = Race::new(items.len(), baseline).with_max_rounds(max_rounds(budget, full_trial_rounds));
             let mut spent = false;
             if self.earlier_rounds {
                 let keys: Vec<_> = items.iter().map(|(item, _)| item.key()).collect();
@@ -1045,6 +1049,17 @@ mod tests {
         budget_mins: f64,
         bad_load: Vec<u64>,
     ) -> (GameStore, Vec<(usize, Option<f64>)>) {
+        race_asking(configs, levels, budget_mins, bad_load, 1.0)
+    }
+
+    /// As `race`, the search asking each config for `budget` of a full trial.
+    fn race_asking(
+        configs: &[u64],
+        levels: &[(Option<u64>, u64)],
+        budget_mins: f64,
+        bad_load: Vec<u64>,
+        budget: f64,
+    ) -> (GameStore, Vec<(usize, Option<f64>)>) {
         let dir = tempfile::tempdir().unwrap();
         let mut o = opts(dir.path());
         o.measure = MeasureMode::Interleaved;
@@ -1052,7 +1067,8 @@ mod tests {
         o.guard_secs = 0.001;
         o.budget_mins = budget_mins;
         let configs: Vec<SchedConfig> = configs.iter().map(|&s| SchedConfig { slice_us: s, ..Default::default() }).collect();
-        let mut search = RecordingSearch { inner: new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap(), told: Vec::new() };
+        let inner = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
+        let mut search = RecordingSearch { inner, budget, told: Vec::new() };
         let mut sw = FakeSwitcher { bad_load, ..Default::default() };
         let mut game = FakeGame::new(None);
         let levels = levels.iter().map(|&(s, ms)| (s, ms * 1_000_000)).collect();
@@ -1071,9 +1087,11 @@ mod tests {
         (GameStore::load(&path).unwrap(), search.told)
     }
 
-    /// A search that passes everything through and keeps what it is told.
+    /// A search that passes everything through, asking for `budget` of a
+    /// full trial, and keeps what it is told.
     struct RecordingSearch {
         inner: Box<dyn Search>,
+        budget: f64,
         told: Vec<(usize, Option<f64>)>,
     }
 
@@ -1082,7 +1100,9 @@ mod tests {
             "told"
         }
         fn next_batch(&mut self) -> Option<Vec<super::super::search::Ask>> {
-            self.inner.next_batch()
+            let mut batch = self.inner.next_batch()?;
+            batch.iter_mut().for_each(|a| a.budget = self.budget);
+            Some(batch)
         }
         fn tell(&mut self, id: usize, score: Option<f64>) {
             self.told.push((id, score));
@@ -1152,6 +1172,19 @@ mod tests {
         }
         assert_eq!(told.iter().filter(|(_, s)| s.is_none()).count(), 1, "the failed one: {told:?}");
         assert!(told.iter().flat_map(|(_, s)| *s).all(|s| (s - 1.0).abs() < 0.03), "{told:?}");
+    }
+
+    #[test]
+    fn a_screening_ask_races_its_share_of_a_trial_without_the_defaults() {
+        // Twins of the kernel never decide. Asked for 0.9 of a full trial
+        // (30 ms here: 6 segments of 5 ms), their race ends after 6 rounds,
+        // not MAX_ROUNDS; a screening look does not measure the defaults.
+        let levels = [(None, 10), (Some(500), 10), (Some(2000), 10), (Some(1000), 10)];
+        let (store, told) = race_asking(&[500, 2000], &levels, 1440.0, vec![], 0.9);
+        let rounds = rounds(&store);
+        assert_eq!(rounds.len(), 6, "{rounds:?}");
+        assert!(rounds.iter().all(|r| r == &["baseline", "s2000", "s500"]), "{rounds:?}");
+        assert_eq!(told.len(), 2, "{told:?}");
     }
 
     #[test]
