@@ -12,6 +12,14 @@
 //! of the budgets asked, plus one baseline per batch at the batch's longest
 //! budget) and how often its final pick is within 2 % of the true best.
 //!
+//! Rows marked *race* measure each batch as `--measure interleaved` does:
+//! a race (the real `tune::race`) of the batch's configs, the defaults when
+//! the batch lacks them and the kernel's scheduler, 5-s segments after a
+//! 1-s guard in a fresh random order per round, until the race is decided
+//! or has run the rounds the batch's budget allows; a config's score is
+//! its p99 relative to the kernel's, paired by round. A segment's p99 has
+//! the trial noise of a 5-s trial (σ·√(120/5)); the same drift.
+//!
 //!     cargo run --release --example search_sim [-- SEEDS [ONLY]]
 
 use std::collections::HashMap;
@@ -22,6 +30,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::sched::SchedConfig;
+use scx_gamer::tune::race::{Race, lineup, max_rounds};
 use scx_gamer::tune::search::{Strategy, new_search};
 use scx_gamer::tune::space::{Dim, Space};
 
@@ -29,6 +38,11 @@ use scx_gamer::tune::space::{Dim, Space};
 /// they set how much the game drifts between a config and its baseline.
 const TRIAL_SECS: f64 = 120.0;
 const WARMUP_SECS: f64 = 10.0;
+/// The race's segment, the guard after each switch and the switch itself
+/// (`--segment-secs` at 60 fps, `--guard-secs`, the in-process switch).
+const SEGMENT_SECS: f64 = 5.0;
+const GUARD_SECS: f64 = 1.0;
+const SWITCH_SECS: f64 = 0.07;
 /// Success: the pick's true p99 is within this factor of the true best.
 const TOLERANCE: f64 = 1.02;
 
@@ -221,24 +235,25 @@ struct Outcome {
     hours: f64,
 }
 
-/// Run one search on one landscape with the runner's block protocol.
-fn simulate(
-    land: &Landscape,
-    space: &Space,
-    strategy: Strategy,
-    repeats: u32,
-    max_trials: Option<usize>,
-    noise: Noise,
-    seed: u64,
-) -> Outcome {
+/// Advance the game's drift by `dt` seconds.
+fn walk(noise: Noise, drift: &mut f64, dt: f64, rng: &mut StdRng) {
+    *drift += noise.drift * (dt / 60.0).sqrt() * gauss(rng);
+}
+
+/// Run one search on one landscape with the runner's block or race protocol.
+fn simulate(land: &Landscape, space: &Space, setting: Setting, noise: Noise, seed: u64) -> Outcome {
+    let Setting { strategy, repeats, max_trials, protocol } = setting;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5ee_d0fd_41f7);
     let mut search = new_search(strategy, &seeds(), Some(space), repeats, max_trials, seed).expect("valid search");
     let (mut drift, mut secs, mut trials) = (0.0f64, 0.0f64, 0.0f64);
-    // Advance the game's drift by `dt` seconds.
-    let walk = |drift: &mut f64, dt: f64, rng: &mut StdRng| {
-        *drift += noise.drift * (dt / 60.0).sqrt() * gauss(rng);
-    };
+    let walk = |drift: &mut f64, dt: f64, rng: &mut StdRng| walk(noise, drift, dt, rng);
     while let Some(batch) = search.next_batch() {
+        if protocol == Protocol::Race {
+            let (spent, measured) = race(land, &batch, noise, &mut drift, &mut rng, &mut search);
+            secs += spent;
+            trials += measured / TRIAL_SECS;
+            continue;
+        }
         let block_budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
         trials += batch.iter().map(|a| a.budget).sum::<f64>() + block_budget;
         // Index batch.len() is the baseline.
@@ -265,12 +280,65 @@ fn simulate(
     Outcome { success: picked <= land.best * TOLERANCE, gap: picked / land.best - 1.0, trials, hours: secs / 3600.0 }
 }
 
+/// One batch as `--measure interleaved` runs it: a race of the batch's
+/// configs, the defaults (when it lacks them) and the kernel's scheduler,
+/// until decided or the rounds its budget allows. Tells the search each
+/// config's score; returns the play time and the measured time (s).
+fn race(
+    land: &Landscape,
+    batch: &[scx_gamer::tune::search::Ask],
+    noise: Noise,
+    drift: &mut f64,
+    rng: &mut StdRng,
+    search: &mut Box<dyn scx_gamer::tune::search::Search>,
+) -> (f64, f64) {
+    let configs: Vec<SchedConfig> = batch.iter().map(|a| a.config).collect();
+    let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+    let keys = lineup(&configs, budget >= 1.0, true);
+    let kernel = keys.len() - 1;
+    let truth: Vec<Option<f64>> = keys.iter().map(|k| k.as_ref().map_or(Some(land.baseline), |c| land.truth_of(c))).collect();
+    let mut race = Race::new(keys.len(), Some(kernel)).with_max_rounds(max_rounds(budget, TRIAL_SECS / SEGMENT_SECS));
+    let sd = noise.sigma * (TRIAL_SECS / SEGMENT_SECS).sqrt();
+    let (mut secs, mut measured) = (0.0, 0.0);
+    while !race.over() {
+        let mut order = race.running();
+        order.shuffle(rng);
+        for i in order {
+            walk(noise, drift, SWITCH_SECS + GUARD_SECS + SEGMENT_SECS / 2.0, rng);
+            secs += SWITCH_SECS + GUARD_SECS + SEGMENT_SECS;
+            // A config that fails to load costs its switch, then leaves.
+            let Some(t) = truth[i] else {
+                race.fail(i);
+                continue;
+            };
+            race.record(i, Some(t * (*drift + sd * gauss(rng)).exp()));
+            measured += SEGMENT_SECS;
+            walk(noise, drift, SEGMENT_SECS / 2.0, rng);
+        }
+        race.end_round();
+    }
+    for (i, a) in batch.iter().enumerate() {
+        search.tell(a.id, if truth[i].is_some() { race.score(i) } else { None });
+    }
+    (secs, measured)
+}
+
+/// How a batch is measured.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    /// `--measure blocks`: one block of the batch and a baseline trial.
+    Blocks,
+    /// `--measure interleaved`: a race of short segments.
+    Race,
+}
+
 /// One row of the table: a strategy with its settings.
 #[derive(Clone, Copy)]
 struct Setting {
     strategy: Strategy,
     repeats: u32,
     max_trials: Option<usize>,
+    protocol: Protocol,
 }
 
 fn name(strategy: Strategy) -> &'static str {
@@ -284,10 +352,14 @@ fn name(strategy: Strategy) -> &'static str {
 impl Setting {
     fn label(&self) -> String {
         let name = name(self.strategy);
-        match (self.strategy, self.max_trials) {
+        let label = match (self.strategy, self.max_trials) {
             (Strategy::Grid, _) => format!("grid r={}", self.repeats),
             (_, Some(m)) => format!("{name} r={} max={m}", self.repeats),
             (_, None) => format!("{name} r={} max=default", self.repeats),
+        };
+        match self.protocol {
+            Protocol::Blocks => label,
+            Protocol::Race => format!("{label} · race"),
         }
     }
 }
@@ -323,7 +395,7 @@ fn run_setting(setting: Setting, lands: &[(usize, u64, Landscape)], space: &Spac
                         .skip(t)
                         .step_by(threads)
                         .map(|(f, seed, land)| {
-                            let o = simulate(land, space, setting.strategy, setting.repeats, setting.max_trials, noise, *seed);
+                            let o = simulate(land, space, setting, noise, *seed);
                             (*f, o)
                         })
                         .collect::<Vec<_>>()
@@ -350,8 +422,12 @@ fn main() {
     let started = Instant::now();
     let space = space();
     let mut all_met = true;
+    // Whether a race reached each of today's searches at ≤ 1/4 of its play
+    // time; how many were compared (none: no verdict).
+    let (mut races_met, mut compared) = (true, 0);
     let settings: Vec<Setting> = {
-        let s = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials };
+        let s = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials, protocol: Protocol::Blocks };
+        let r = |strategy, repeats, max_trials| Setting { strategy, repeats, max_trials, protocol: Protocol::Race };
         vec![
             s(Strategy::Grid, 1, None),
             s(Strategy::Grid, 2, None),
@@ -362,6 +438,14 @@ fn main() {
             s(Strategy::Model, 2, Some(60)),
             s(Strategy::Model, 2, Some(100)),
             s(Strategy::Model, 2, None),
+            r(Strategy::Halving, 1, Some(50)),
+            r(Strategy::Halving, 1, Some(100)),
+            r(Strategy::Halving, 1, None),
+            r(Strategy::Halving, 2, None),
+            r(Strategy::Model, 1, Some(30)),
+            r(Strategy::Model, 1, Some(60)),
+            r(Strategy::Model, 2, Some(60)),
+            r(Strategy::Model, 2, None),
         ]
     };
     let mut out = String::new();
@@ -450,7 +534,7 @@ fn main() {
             for strategy in [Strategy::Halving, Strategy::Model] {
                 let cheapest = rows
                     .iter()
-                    .filter(|r| r.setting.strategy == strategy && r.rate() >= g.rate())
+                    .filter(|r| r.setting.strategy == strategy && r.setting.protocol == Protocol::Blocks && r.rate() >= g.rate())
                     .min_by(|a, b| a.trials().total_cmp(&b.trials()));
                 let Some(c) = cheapest else {
                     if rows.iter().any(|r| r.setting.strategy == strategy) {
@@ -480,12 +564,61 @@ fn main() {
                 parts.join("; ")
             );
         }
+        // Today's searches (blocks, defaults) against the cheapest race that
+        // succeeds as often: the play time it takes.
+        let _ = writeln!(out);
+        let hours = |r: &Row| r.hours / r.runs as f64;
+        for today in rows
+            .iter()
+            .filter(|r| r.setting.protocol == Protocol::Blocks && r.setting.strategy != Strategy::Grid && r.setting.max_trials.is_none())
+        {
+            let cheapest = rows
+                .iter()
+                .filter(|r| r.setting.protocol == Protocol::Race && r.rate() >= today.rate())
+                .min_by(|a, b| hours(a).total_cmp(&hours(b)));
+            compared += 1;
+            let line = match cheapest {
+                Some(c) => {
+                    let ratio = hours(c) / hours(today);
+                    races_met &= ratio <= 0.25;
+                    format!(
+                        "{} ({:.1} %) reaches it in {:.1} h of play = **{:.2}×**{}",
+                        c.setting.label(),
+                        100.0 * c.rate(),
+                        hours(c),
+                        ratio,
+                        if ratio <= 0.25 { "" } else { ": **goal NOT met**" }
+                    )
+                }
+                None => {
+                    races_met = false;
+                    "no race setting reaches it: **goal NOT met**".to_string()
+                }
+            };
+            let _ = writeln!(
+                out,
+                "- {} succeeds {:.1} % in {:.1} h of play; {line}.",
+                today.setting.label(),
+                100.0 * today.rate(),
+                hours(today)
+            );
+        }
     }
     let _ = writeln!(
         out,
         "\nGoal (halving and model reach every grid's success rate with ≤ 1/3 of its trials, \
-         both noise levels): **{}**. ({:.0} s)",
+         both noise levels): **{}**.",
         if all_met { "met" } else { "NOT met" },
+    );
+    let _ = writeln!(
+        out,
+        "Goal (a race reaches the success rate of today's block searches, halving and model at their defaults, \
+         with ≤ 1/4 of their play time, both noise levels): **{}**. ({:.0} s)",
+        match (compared, races_met) {
+            (0, _) => "not compared (no block row run)",
+            (_, true) => "met",
+            _ => "NOT met",
+        },
         started.elapsed().as_secs_f64()
     );
     print!("{out}");
