@@ -17,9 +17,13 @@ for v in "$@"; do
     game=$!
     sleep 5
     g0=$(ticks "$game")
+    # With PERF=1 the attach runs under a sampling profiler (its CPU time
+    # then includes perf's own).
+    profile=()
+    [ "${PERF:-0}" = 1 ] && profile=(perf record -q -e cpu-clock -F 100 --call-graph dwarf,8192 -o "$d/perf.data" --)
     # (a subshell: `times` prints its children's CPU time, the attach's)
     # shellcheck disable=SC2086 # (ATTACH_ARGS: words)
-    ( "$bin" attach --pid "$game" --trials trials/default.toml --measure interleaved --budget-mins "$budget" --seed 1 \
+    ( "${profile[@]}" "$bin" attach --pid "$game" --trials trials/default.toml --measure interleaved --budget-mins "$budget" --seed 1 \
         --data "$d/ml_data" ${ATTACH_ARGS:-} > "$d/attach.out" 2>&1 || echo "attach exit $?" >> "$d/attach.out"; times > "$d/times" )
     g1=$(ticks "$game")
     kill "$game"; wait "$game" 2>/dev/null || true
@@ -32,4 +36,12 @@ for v in "$@"; do
     printf '%s\t%.2f\t%.2f\t%.4f\t%s\t%s\t%s\n' "$name" "$tuner" "$gamecpu" "$(awk -v t="$tuner" -v g="$gamecpu" 'BEGIN { print t / g }')" "$segments" "$loads" "${share:--}"
     grep -E 'WARN|ERROR|attach exit' "$d/attach.out" | head -5 >&2 || true
     mkdir -p "$OUT/$name"; cp -r "$d/ml_data" "$d/attach.out" "$d/times" "$OUT/$name/"
+    if [ "${PERF:-0}" = 1 ]; then
+        # Per thread (comm), then per function, the guest's kernel symbols
+        # resolved here.
+        perf report -q -i "$d/perf.data" --stdio --no-children --sort comm,dso,sym --percent-limit 0.3 -g none > "$OUT/$name/perf.txt" 2>&1 || true
+        perf report -q -i "$d/perf.data" --stdio --no-children --sort comm -g none > "$OUT/$name/perf-threads.txt" 2>&1 || true
+        # Who calls the heaviest functions (callers, 2 % of the samples and up).
+        perf report -q -i "$d/perf.data" --stdio --no-children --sort sym --percent-limit 2 -g caller,0.5,callee > "$OUT/$name/perf-callers.txt" 2>&1 || true
+    fi
 done
