@@ -766,8 +766,9 @@ int signal_input(struct input_arg *arg)
  * userspace reader, no syscall after it, and no /dev/input access (uinput
  * devices such as Steam Input's virtual pads come through here too). Keys
  * and buttons, relative and absolute axes count, as in the userspace
- * reader; sync and scan-code events do not. Attached by userspace while
- * this scheduler is attached (not autoloaded where input_event has no BTF).
+ * reader; sync and scan-code events do not. Attached by userspace when
+ * this scheduler is first attached and kept until it is unloaded (not
+ * autoloaded where input_event has no BTF).
  */
 SEC("fentry/input_event")
 int BPF_PROG(on_input_event, struct input_dev *dev, unsigned int type, unsigned int code, int value)

@@ -18,10 +18,12 @@ pub fn ns_to_us(frametime_ns: u64) -> u32 {
 }
 
 pub fn encode_us(frames_us: &[u32]) -> Result<String> {
-    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
-    for f in frames_us {
-        enc.write_all(&f.to_le_bytes())?;
-    }
+    // One write of all the bytes: flate2 zero-fills its output buffer on
+    // every write, and a write per frame was the tuner's largest user-space
+    // cost (BENCHMARKS.md "The tuner's own CPU time").
+    let bytes: Vec<u8> = frames_us.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::default());
+    enc.write_all(&bytes)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(enc.finish()?))
 }
 

@@ -12,6 +12,8 @@ use crate::store::TrialRecord;
 pub struct TrialProgress {
     bar: ProgressBar,
     series: FrameSeries,
+    /// The whole second the message was last written for.
+    shown: Option<u64>,
 }
 
 impl TrialProgress {
@@ -23,7 +25,7 @@ impl TrialProgress {
                 .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
-        Self { bar, series: FrameSeries::default() }
+        Self { bar, series: FrameSeries::default(), shown: None }
     }
 
     pub fn update(&mut self, elapsed: Duration, live_frames_ns: &[u64]) {
@@ -31,7 +33,13 @@ impl TrialProgress {
             self.series.push(f);
         }
         self.bar.set_position(elapsed.as_secs());
+        // The p99 of every frame so far builds two histograms: once a
+        // second, and only for a bar someone sees (not when stderr is a file).
+        if self.bar.is_hidden() || self.shown == Some(elapsed.as_secs()) {
+            return;
+        }
         if self.series.frames() > 0 {
+            self.shown = Some(elapsed.as_secs());
             let s = self.series.stats();
             self.bar.set_message(format!("{:.0} fps, p99 {:.2} ms, {} frames", s.avg_fps, s.p99_ms, s.frames));
         }
