@@ -14,7 +14,7 @@
 //!
 //! Rows marked *race* measure each batch as `--measure interleaved` does:
 //! a race (the real `tune::race`) of the batch's configs, the defaults when
-//! the batch lacks them and the kernel's scheduler, 5-s segments after a
+//! a full look lacks them and the kernel's scheduler, 5-s segments after a
 //! 1-s guard in a fresh random order per round, until the race is decided
 //! or has run the rounds the batch's budget allows; a config's score is
 //! its p99 relative to the kernel's, paired by round. A segment's p99 has
@@ -281,7 +281,7 @@ fn simulate(land: &Landscape, space: &Space, setting: Setting, noise: Noise, see
 }
 
 /// One batch as `--measure interleaved` runs it: a race of the batch's
-/// configs, the defaults (when it lacks them) and the kernel's scheduler,
+/// configs, the defaults (when a full look lacks them) and the kernel's scheduler,
 /// until decided or the rounds its budget allows. Tells the search each
 /// config's score; returns the play time and the measured time (s).
 fn race(
