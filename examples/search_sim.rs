@@ -31,7 +31,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::sched::SchedConfig;
 use scx_gamer::tune::race::{Race, lineup, max_rounds};
-use scx_gamer::tune::search::{Strategy, new_search};
+use scx_gamer::tune::search::{Strategy, longest_budget, new_search};
 use scx_gamer::tune::space::{Dim, Space};
 
 /// A full trial, and the warm-up before every trial (the tuner's defaults):
@@ -254,7 +254,7 @@ fn simulate(land: &Landscape, space: &Space, setting: Setting, noise: Noise, see
             trials += measured / TRIAL_SECS;
             continue;
         }
-        let block_budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+        let block_budget = longest_budget(&batch);
         trials += batch.iter().map(|a| a.budget).sum::<f64>() + block_budget;
         // Index batch.len() is the baseline.
         let mut order: Vec<usize> = (0..=batch.len()).collect();
@@ -293,7 +293,7 @@ fn race(
     search: &mut Box<dyn scx_gamer::tune::search::Search>,
 ) -> (f64, f64) {
     let configs: Vec<SchedConfig> = batch.iter().map(|a| a.config).collect();
-    let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+    let budget = longest_budget(batch);
     let keys = lineup(&configs, budget >= 1.0, true);
     let kernel = keys.len() - 1;
     let truth: Vec<Option<f64>> = keys.iter().map(|k| k.as_ref().map_or(Some(land.baseline), |c| land.truth_of(c))).collect();

@@ -22,7 +22,7 @@ use super::options::TuneOptions;
 use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
 use super::race::{Lane, Race, lineup, max_rounds};
-use super::search::Search;
+use super::search::{Search, longest_budget};
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
 use crate::frames::sequence::{encode_us, ns_to_us};
@@ -277,7 +277,7 @@ impl<'a> Runner<'a> {
     /// configs, the defaults when it is a full look without them, the
     /// kernel's scheduler (`race::lineup`).
     fn batch_items(&self, batch: &[super::search::Ask]) -> Vec<(TrialItem, f64)> {
-        let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max).clamp(0.05, 1.0);
+        let budget = longest_budget(batch).clamp(0.05, 1.0);
         let name = |c: &SchedConfig| self.names.get(c).cloned().unwrap_or_else(|| config_name(c));
         let configs: Vec<SchedConfig> = batch.iter().map(|a| a.config).collect();
         let keys = lineup(&configs, budget >= 1.0, self.opts.baseline);
@@ -348,7 +348,7 @@ impl<'a> Runner<'a> {
         while let Some(batch) = search.next_batch() {
             let items = self.batch_items(&batch);
             let baseline = items.iter().position(|(item, _)| matches!(item, TrialItem::Baseline));
-            let budget = batch.iter().map(|a| a.budget).fold(0.0, f64::max);
+            let budget = longest_budget(&batch);
             let full_trial_rounds = self.opts.trial().as_secs_f64() / segment.as_secs_f64();
             let mut race = Race::new(items.len(), baseline).with_max_rounds(max_rounds(budget, full_trial_rounds));
             let mut spent = false;

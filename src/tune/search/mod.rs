@@ -34,6 +34,13 @@ pub struct Ask {
     pub budget: f64,
 }
 
+/// A batch's longest ask (0 for none): what its block's baseline trial
+/// lasts, whether it is a full look (`race::lineup`) and how many rounds
+/// its race may run (`race::max_rounds`).
+pub fn longest_budget(batch: &[Ask]) -> f64 {
+    batch.iter().map(|a| a.budget).fold(0.0, f64::max)
+}
+
 /// A search proposes configs in batches. The runner measures a batch as one
 /// block (the batch's configs plus a baseline trial, in random order) and
 /// reports each config's score relative to that block's baseline, so slow
