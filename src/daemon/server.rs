@@ -233,7 +233,12 @@ impl State {
                 self.pool.put(cur);
                 switched
             }
-            _ => next.attach(),
+            // None, or ejected and not reverted yet: what is left of it
+            // goes before the next attaches (as `Local` does), not after.
+            stale => {
+                drop(stale);
+                next.attach()
+            }
         };
         let loaded_afresh = match switched {
             Ok(loaded_afresh) => loaded_afresh,

@@ -61,7 +61,7 @@ impl GameId {
     /// resolved, so the name is the one /proc will show once it runs.
     pub fn from_command(cmd: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> GameId {
         let chain = launch_chain(cmd);
-        let lookup = |k: &str| chain.env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| env(k));
+        let lookup = |k: &str| chain.var(k, env);
         let Some(i) = chain.program else {
             // Nothing but wrappers: name it after the last one.
             let exe = chain.wrappers.last().map_or_else(|| "game".to_string(), |&w| file_name(&cmd[w]));
@@ -104,7 +104,7 @@ impl Program {
         if is_interpreter(&literal) {
             return Program::Other;
         }
-        let path = chain.env.iter().rev().find(|(n, _)| n == "PATH").map(|(_, v)| v.clone()).or_else(|| env("PATH")).map(OsString::from);
+        let path = chain.var("PATH", env).map(OsString::from);
         find_in_path(&cmd[i], path.as_deref()).and_then(|p| std::fs::canonicalize(p).ok()).map_or(Program::Other, Program::Native)
     }
 }

@@ -25,6 +25,16 @@ pub struct LaunchChain {
     /// `VAR=value` assignments made on the way by `env`, and Steam's
     /// `reaper … AppId=N` as `SteamAppId=N` (it is what the game will see).
     pub env: Vec<(String, String)>,
+    /// Index in the command of each `VAR=value` argument of an `env`.
+    pub assignments: Vec<usize>,
+}
+
+impl LaunchChain {
+    /// `key` as the game will see it: the chain's last setting of it, else
+    /// `env`'s (the environment the command starts with).
+    pub fn var(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| env(key))
+    }
 }
 
 /// The last component of a path-like argument, lossily as UTF-8 (`/usr/bin/env`
@@ -70,7 +80,7 @@ pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
                 i += 1;
             }
         } else if name == "env" {
-            i = skip_env(&args, i, &mut chain.env);
+            i = skip_env(&args, i, &mut chain);
         } else if name == "nice" {
             i = skip_options(&args, i, &["-n", "--adjustment"]);
         } else if name == "taskset" {
@@ -98,8 +108,8 @@ pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
     chain
 }
 
-/// Past `env`'s options and assignments (collected into `env`).
-fn skip_env(args: &[String], mut i: usize, env: &mut Vec<(String, String)>) -> usize {
+/// Past `env`'s options and assignments (collected into `chain`).
+fn skip_env(args: &[String], mut i: usize, chain: &mut LaunchChain) -> usize {
     let with_value = ["-u", "--unset", "-C", "--chdir", "-S", "--split-string"];
     while i < args.len() {
         let a = &args[i];
@@ -109,7 +119,8 @@ fn skip_env(args: &[String], mut i: usize, env: &mut Vec<(String, String)>) -> u
         } else if a.starts_with('-') {
             i += if with_value.contains(&a.as_str()) { 2 } else { 1 };
         } else if let Some((k, v)) = a.split_once('=') {
-            env.push((k.to_string(), v.to_string()));
+            chain.env.push((k.to_string(), v.to_string()));
+            chain.assignments.push(i);
             i += 1;
         } else {
             break;
@@ -189,6 +200,11 @@ mod tests {
         assert_eq!(c.wrappers, vec![0, 5]);
         assert_eq!(c.program, Some(6));
         assert_eq!(c.env, vec![("DXVK_HUD".into(), "1".into()), ("A".into(), "b=c".into())]);
+        assert_eq!(c.assignments, vec![3, 4]);
+        let outer = |k: &str| (k == "A" || k == "B").then(|| "outer".to_string());
+        assert_eq!(c.var("A", &outer).as_deref(), Some("b=c"), "the chain's own wins");
+        assert_eq!(c.var("B", &outer).as_deref(), Some("outer"));
+        assert_eq!(c.var("C", &outer), None);
 
         let c = chain(&["gamescope", "-W", "1920", "-f", "--", "mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);

@@ -18,6 +18,7 @@ use nix::unistd::{Gid, Uid, User};
 use super::identity::{GameId, Program};
 use super::{find_in_path, is_mangohud, launch_chain, same_file};
 use crate::mangohud::config::ConfigFileSearch;
+use crate::mangohud::env::game_env;
 
 /// The config file MangoHud would read for `game`, started by `cmd` as
 /// `user` with the environment `env` (the tuner's, which the game
@@ -28,7 +29,8 @@ use crate::mangohud::config::ConfigFileSearch;
 /// its settings over into the MANGOHUD_CONFIG it gives the game.
 pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let program = Program::of_command(cmd, env);
-    let (configfile, xdg) = (env("MANGOHUD_CONFIGFILE"), env("XDG_CONFIG_HOME"));
+    let chain = launch_chain(cmd);
+    let (configfile, xdg) = (chain.var("MANGOHUD_CONFIGFILE", env), chain.var("XDG_CONFIG_HOME", env));
     let home = user.home.to_string_lossy();
     let (exe_name, exe_folder, wine_exe) = match &program {
         Program::Native(path) => (game.exe.as_str(), path.parent(), None),
@@ -47,6 +49,37 @@ pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env
         wine_exe,
     };
     search.find(Path::is_file)
+}
+
+/// How the tuner starts a game: `cmd` (MangoHud in its chain, see
+/// `with_mangohud`) as it runs, and the variables to add to the
+/// environment `env` it starts with. The player's MangoHud settings
+/// survive and logging into `logs` is ours (`mangohud::config::tuner_config`).
+/// Their settings are the ones the game would have seen: a
+/// `MANGOHUD_CONFIG=…` (or `MANGOHUD_CONFIGFILE=…`) set by an `env` in the
+/// command wins over `env`'s. Each assignment in the command of a
+/// variable we set (MANGOHUD_CONFIG, MANGOHUD) is rewritten to our value: a Steam launch option `scx_gamer launch -- env
+/// MANGOHUD_CONFIG=fps_limit=60 %command%` would otherwise replace ours on
+/// the way, and the game would log nothing for us.
+pub fn game_launch(
+    user: &GameUser,
+    cmd: &[OsString],
+    game: &GameId,
+    env: &dyn Fn(&str) -> Option<String>,
+    logs: &Path,
+) -> (Vec<OsString>, Vec<(String, String)>) {
+    let chain = launch_chain(cmd);
+    let user_file = players_config_file(user, cmd, game, env).and_then(|p| std::fs::read_to_string(p).ok());
+    let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_deref(), logs);
+    let mut cmd = cmd.to_vec();
+    for &i in &chain.assignments {
+        for (k, v) in &extra {
+            if cmd[i].to_string_lossy().split_once('=').is_some_and(|(name, _)| name == k) {
+                cmd[i] = format!("{k}={v}").into();
+            }
+        }
+    }
+    (cmd, extra)
 }
 
 /// The account the game runs as.
@@ -425,6 +458,45 @@ mod tests {
         // A set XDG_CONFIG_HOME is where the config folder is.
         let xdg = home.path().join("xdg");
         assert_eq!(find(&["game"], &[("XDG_CONFIG_HOME", xdg.to_str().unwrap())]), None);
+    }
+
+    #[test]
+    fn the_launch_commands_own_mangohud_config_is_the_players_and_carries_ours() {
+        let home = tempfile::tempdir().unwrap();
+        let user = GameUser { uid: 1000, gid: 1000, name: "p".into(), home: home.path().to_path_buf() };
+        let logs = Path::new("/run/logs");
+        let launch = |cmd: &[&str], vars: &[(&str, &str)]| {
+            let cmd = os(cmd);
+            game_launch(&user, &cmd, &GameId::from_command(&cmd, &|_| None), &env_of(vars), logs)
+        };
+        let config = |extra: &[(String, String)]| extra.iter().find(|(k, _)| k == "MANGOHUD_CONFIG").unwrap().1.clone();
+        let outer = [("MANGOHUD_CONFIG", "fps_limit=30")];
+
+        // No `env` in the command: it runs as given, the outer settings kept.
+        let (cmd, extra) = launch(&["mangohud", "game"], &outer);
+        assert_eq!(cmd, os(&["mangohud", "game"]));
+        let ours = config(&extra);
+        assert!(ours.contains("fps_limit=30") && ours.contains("output_folder=/run/logs"), "{ours}");
+
+        // `env MANGOHUD_CONFIG=…` in the command (a Steam launch option):
+        // its settings are the player's, and it carries ours to the game.
+        let (cmd, extra) = launch(&["env", "A=1", "MANGOHUD_CONFIG=fps_limit=60:no_display", "MANGOHUD=0", "mangohud", "game"], &outer);
+        let ours = config(&extra);
+        assert!(ours.contains("fps_limit=60") && !ours.contains("fps_limit=30"), "{ours}");
+        assert!(ours.contains("output_folder=/run/logs") && ours.contains("control=mangohud-%p"), "{ours}");
+        assert!(ours.contains("alpha=0") && !ours.contains("no_display"), "hidden, yet logging: {ours}");
+        let want =
+            ["env".to_string(), "A=1".into(), format!("MANGOHUD_CONFIG={ours}"), "MANGOHUD=1".into(), "mangohud".into(), "game".into()];
+        assert_eq!(cmd, os(&want.iter().map(String::as_str).collect::<Vec<_>>()));
+
+        // `env MANGOHUD_CONFIGFILE=…`: that file's settings are the player's.
+        let file = home.path().join("mine.conf");
+        std::fs::write(&file, "fps_limit=90\nposition=top-right\n").unwrap();
+        let set = format!("MANGOHUD_CONFIGFILE={}", file.display());
+        let (cmd, extra) = launch(&["env", &set, "mangohud", "game"], &[]);
+        let ours = config(&extra);
+        assert!(ours.contains("fps_limit=90") && ours.contains("position=top-right"), "{ours}");
+        assert_eq!(cmd, os(&["env", &set, "mangohud", "game"]), "the file's setting stays (MANGOHUD_CONFIG wins over files)");
     }
 
     #[test]

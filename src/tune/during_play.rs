@@ -29,9 +29,8 @@ use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
-use crate::game::spawn::{GameUser, LogFolder, log_folder_for_game, players_config_file, with_mangohud};
+use crate::game::spawn::{GameUser, LogFolder, game_launch, log_folder_for_game, with_mangohud};
 use crate::launch::{DAEMON_TIMEOUT, HeldSignals, LaunchOptions, choose_config, exit_code, launch};
-use crate::mangohud::env::game_env;
 use crate::procfs;
 use crate::store::{GameStore, MeasureMode, SessionMode, store_path};
 use crate::verdict::choice;
@@ -199,11 +198,9 @@ impl GameFolders {
 
 fn spawn(ready: &Ready, logs: &Path, held: &HeldSignals) -> Result<Child> {
     // The player's MangoHud settings survive; logging is ours.
-    let user_file = players_config_file(&ready.user, &ready.cmd, &ready.game, &|k: &str| std::env::var(k).ok())
-        .and_then(|p| std::fs::read_to_string(p).ok());
-    let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs);
-    let program = &ready.cmd[0];
-    held.spawn_unblocked(Command::new(program).args(&ready.cmd[1..]).envs(extra))
+    let (cmd, extra) = game_launch(&ready.user, &ready.cmd, &ready.game, &|k: &str| std::env::var(k).ok(), logs);
+    let program = &cmd[0];
+    held.spawn_unblocked(Command::new(program).args(&cmd[1..]).envs(extra))
         .with_context(|| format!("starting {}", program.to_string_lossy()))
 }
 

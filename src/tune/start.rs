@@ -21,9 +21,8 @@ use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
 use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder, no_display_origin};
-use crate::game::spawn::{self, GameUser, LogFolder, log_folder_for_game, players_config_file};
+use crate::game::spawn::{self, GameUser, LogFolder, log_folder_for_game};
 use crate::mangohud::control::{Control, Pending};
-use crate::mangohud::env::game_env;
 use crate::procfs;
 use crate::sched::session::{Feeds, Session};
 use crate::sched::{SchedConfig, game_tree, preflight};
@@ -282,8 +281,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     let key = game_id.key.clone();
     let logs = LogFolder::create(Path::new(&std::env::temp_dir()), &user)?;
     // The player's MangoHud settings survive; logging is ours.
-    let user_file = players_config_file(&user, &cmd, &game_id, &env).and_then(|p| std::fs::read_to_string(p).ok());
-    let extra = game_env(std::env::var("MANGOHUD_CONFIG").ok().as_deref(), user_file.as_deref(), logs.path());
+    let (cmd, extra) = spawn::game_launch(&user, &cmd, &game_id, &env, logs.path());
 
     let child = spawn::spawn_as(&user, &cmd, &extra)?;
     let pid = child.id();

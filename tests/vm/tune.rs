@@ -33,9 +33,10 @@ fn show(out: &VmOutput) -> String {
 fn tune_runs_every_trial_on_a_real_game_and_reports_them() {
     let script = format!(
         r#"{GAME_DISPLAY}
-MANGOHUD_CONFIG=no_display,fps_limit=0 \
+# The player's settings set inside the command, as a Steam launch option
+# `env MANGOHUD_CONFIG=… %command%` sets them.
 $SCX_GAMER tune --trials trials/ci.toml --measure blocks --trial-secs 5 --warmup-secs 2 --repeats 1 --seed 7 --data /tmp/ml_data $FIRST_FRAME \
-    -- mangohud glxgears -geometry 160x160 > /tmp/tune.out 2>&1 &
+    -- env MANGOHUD_CONFIG=no_display,fps_limit=0 mangohud glxgears -geometry 160x160 > /tmp/tune.out 2>&1 &
 T=$!
 wait_for 60 "glxgears to start" pgrep -n glxgears && {{
     G=$(pgrep -n glxgears)
@@ -60,7 +61,8 @@ echo CSV_ROWS=$($SCX_GAMER report --data /tmp/ml_data glxgears --csv | wc -l)
     assert_eq!(out.field("GAME_OWNER"), "nobody", "the game must not run as root:\n{}", show(&out));
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert_eq!(out.field("GAME_LEFT"), "0", "tune stops the game it started");
-    // The player hides MangoHud's HUD with no_display: the game still logs
+    // The player hides MangoHud's HUD with no_display (in the command's
+    // own `env`, which the tuner's config has to survive): the game still logs
     // (every trial has frames, below) and the HUD stays hidden — alpha 0
     // instead, and not a pixel of its text on the screen (a visible HUD's
     // shows: attach_tunes_a_running_game_and_sigint_leaves_it_running).
