@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::frames::sequence::ns_to_us;
-use scx_gamer::tune::race::Race;
+use scx_gamer::tune::race::{Race, round_order};
 use scx_gamer::verdict::score::{Pair, Verdict, fps_ratio, p99_ratio, p99_us, verdict};
 
 /// 60 fps at level 1.
@@ -123,9 +123,15 @@ impl Game {
         }
     }
 
-    /// Frames of `secs` of play, after `skip` seconds whose frames are not kept.
+    /// Frames of `secs` of play after a switch and `skip` seconds whose
+    /// frames are not kept.
     fn play(&mut self, effect: f64, skip: f64, secs: f64) -> Vec<u32> {
         self.pass(SWITCH_SECS);
+        self.stay(effect, skip, secs)
+    }
+
+    /// As `play`, without a switch (the contender was in place already).
+    fn stay(&mut self, effect: f64, skip: f64, secs: f64) -> Vec<u32> {
         let start = self.clock;
         while self.clock - start < skip {
             self.frame(effect);
@@ -154,6 +160,9 @@ struct Outcome {
 /// Contenders: 0 = A, 1 = D, 2 = K.
 const K: usize = 2;
 
+/// Configs in `trials/default.toml`.
+const TRIAL_FILE: usize = 8;
+
 /// The race's guard after each switch, its default segment and its
 /// play-time budget (s): `--guard-secs 1 --segment-secs 5 --budget-mins 10`.
 const GUARD_SECS: f64 = 1.0;
@@ -176,8 +185,11 @@ fn is_right(v: Verdict, right: Verdict) -> bool {
     matches!((v, right), (Verdict::Better | Verdict::FpsLoss, Verdict::Better)) || v == right
 }
 
-fn a_vs_k(rounds: &[[Option<Vec<u32>>; 3]]) -> Verdict {
-    let pairs: Vec<Pair> = rounds.iter().filter_map(|r| Some(Pair { config: r[0].as_deref()?, baseline: r[K].as_deref()? })).collect();
+/// Config `c`'s verdict against the kernel's scheduler (contender `k`)
+/// over `rounds` (per round, each contender's frames; None: not measured),
+/// as the report pairs them: by block = by round.
+fn vs_k(rounds: &[Vec<Option<Vec<u32>>>], c: usize, k: usize) -> Verdict {
+    let pairs: Vec<Pair> = rounds.iter().filter_map(|r| Some(Pair { config: r[c].as_deref()?, baseline: r[k].as_deref()? })).collect();
     verdict(&p99_ratio(&pairs), fps_ratio(&pairs), 0)
 }
 
@@ -187,36 +199,52 @@ fn blocks(game: &mut Game, effects: [f64; 3], order: &mut StdRng) -> Outcome {
     for _ in 0..2 {
         let mut idx = [0, 1, 2];
         idx.shuffle(order);
-        let mut round: [Option<Vec<u32>>; 3] = Default::default();
+        let mut round = vec![None; 3];
         for i in idx {
             round[i] = Some(game.play(effects[i], 10.0, 120.0));
         }
         rounds.push(round);
     }
-    Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
+    Outcome { verdict: vs_k(&rounds, 0, K), minutes: game.clock / 60.0 }
 }
 
-/// The interleaved race: `segment`-s segments after a guard, within the
-/// budget.
+/// The interleaved race of A, D and K.
 fn interleaved(game: &mut Game, effects: [f64; 3], order: &mut StdRng, segment: f64) -> Outcome {
-    let mut race = Race::new(3, Some(K));
+    let (verdicts, minutes) = race(game, &effects, order, segment);
+    Outcome { verdict: verdicts[0], minutes }
+}
+
+/// A race of `effects.len()` contenders, the last the kernel's scheduler,
+/// as `--measure interleaved` runs it (`segment`-s segments after the
+/// guard, each round opened by the contender in place, within the budget).
+/// Returns each config's verdict against the kernel's and the play time
+/// (min).
+fn race(game: &mut Game, effects: &[f64], order: &mut StdRng, segment: f64) -> (Vec<Verdict>, f64) {
+    let k = effects.len() - 1;
+    let mut race = Race::new(effects.len(), Some(k));
     let mut rounds = Vec::new();
+    let mut in_place = None;
     while !race.decided() && rounds.len() < 60 {
-        let mut idx = race.running();
-        idx.shuffle(order);
-        let mut round: [Option<Vec<u32>>; 3] = Default::default();
-        for i in idx {
-            let frames = game.play(effects[i], GUARD_SECS, segment);
+        let round_started = game.clock;
+        let opener = in_place.take();
+        let idx = round_order(race.running(), opener, order);
+        let mut round = vec![None; effects.len()];
+        for (j, &i) in idx.iter().enumerate() {
+            // The round opens with the contender in place: no switch, no guard.
+            let frames =
+                if j == 0 && opener == Some(i) { game.stay(effects[i], 0.0, segment) } else { game.play(effects[i], GUARD_SECS, segment) };
             race.record(i, Some(p99_us(&frames)));
             round[i] = Some(frames);
         }
+        in_place = idx.last().copied();
         race.end_round();
         rounds.push(round);
-        if game.clock >= BUDGET_SECS {
+        // As the runner: no round that would end past the budget.
+        if 2.0 * game.clock - round_started > BUDGET_SECS {
             break;
         }
     }
-    Outcome { verdict: a_vs_k(&rounds), minutes: game.clock / 60.0 }
+    ((0..k).map(|c| vs_k(&rounds, c, k)).collect(), game.clock / 60.0)
 }
 
 /// The best case no schedule can beat: A's and K's frames of the budget's
@@ -299,6 +327,46 @@ fn main() -> anyhow::Result<()> {
                 minutes[minutes.len() - 1]
             );
         }
+    }
+    // The default trial file: its 8 configs (the defaults among them) and
+    // the kernel's scheduler in one race (`search::RACE_BATCH`).
+    println!(
+        "\nThe default trial file's race: {TRIAL_FILE} configs (the defaults among them) and the kernel's scheduler, \
+         5-s segments, a 10-min budget; config 0 has the effect, the others none:\n"
+    );
+    println!(
+        "| case | config 0's verdicts (better / none / worse) | the others' wrong verdicts | races with any wrong verdict | play time, median (max) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (case, effect) in [("all identical (A/A)", 1.0), ("config 0 5 % faster", 0.95), ("config 0 20 % faster", 0.8)] {
+        let (mut first, mut others_wrong, mut any_wrong) = ([0usize; 3], 0, 0);
+        let mut minutes = Vec::new();
+        for seed in 0..seeds {
+            let mut game = new_game(seed);
+            let mut order = StdRng::seed_from_u64(seed ^ 0x5eed);
+            let mut effects = vec![1.0; TRIAL_FILE + 1];
+            effects[0] = effect;
+            let (verdicts, m) = race(&mut game, &effects, &mut order, SEGMENT_SECS);
+            first[side(verdicts[0])] += 1;
+            let right0 = if effect == 1.0 { Verdict::NoSignificantDifference } else { Verdict::Better };
+            let wrong_others = verdicts[1..].iter().filter(|&&v| v != Verdict::NoSignificantDifference).count();
+            others_wrong += wrong_others;
+            if wrong_others > 0 || (effect == 1.0 && !is_right(verdicts[0], right0)) {
+                any_wrong += 1;
+            }
+            minutes.push(m);
+        }
+        minutes.sort_by(f64::total_cmp);
+        println!(
+            "| {case} | {} / {} / {} | {:.1} % | {:.0} % | {:.1} min ({:.1}) |",
+            first[0],
+            first[1],
+            first[2],
+            100.0 * others_wrong as f64 / (seeds as usize * (TRIAL_FILE - 1)) as f64,
+            100.0 * any_wrong as f64 / seeds as f64,
+            minutes[minutes.len() / 2],
+            minutes[minutes.len() - 1]
+        );
     }
     if replayed.is_empty() {
         // What no schedule can beat: the same game without scene changes.

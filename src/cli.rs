@@ -250,8 +250,9 @@ pub(crate) struct MeasureArgs {
     /// [default: 1].
     #[arg(long)]
     pub(crate) guard_secs: Option<f64>,
-    /// Interleaved: minutes of play after which no new round starts
-    /// [default: 10 for tune and attach; launch --tune: the whole session].
+    /// Interleaved: minutes of play to keep within: no round starts that
+    /// would end past them, judged by the last round's length [default: 10
+    /// for tune and attach; launch --tune: the whole session].
     #[arg(long)]
     pub(crate) budget_mins: Option<f64>,
 }

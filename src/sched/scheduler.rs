@@ -86,7 +86,7 @@ pub struct Scheduler {
 }
 
 /// Timings of one switch from an attached scheduler to a loaded one.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug)]
 pub struct SwitchTiming {
     /// Detaching the old scheduler (until sched_ext reads "disabled").
     pub detach: Duration,

@@ -17,8 +17,8 @@ pub const DEFAULT_WARMUP_SECS: f64 = 10.0;
 /// a switch disturbed the frames for under 0.75 s in the VM, by kind of
 /// switch (BENCHMARKS.md "The guard after a switch"); 1 s keeps a margin.
 pub const DEFAULT_GUARD_SECS: f64 = 1.0;
-/// Interleaved: the play time after which no new round starts, by default
-/// (minutes).
+/// Interleaved: the play time a tune keeps within, by default (minutes):
+/// no round starts that would end past it.
 pub const DEFAULT_BUDGET_MINS: f64 = 10.0;
 /// The longest play-time budget (minutes): a day. `launch --tune`'s, whose
 /// race ends when decided.

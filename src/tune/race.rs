@@ -21,6 +21,9 @@
 //!
 //! The kernel's scheduler is never dropped: every verdict is relative to it.
 
+use rand::Rng;
+use rand::seq::SliceRandom;
+
 use crate::sched::SchedConfig;
 use crate::verdict::score::{Interval, paired_ratio};
 
@@ -76,6 +79,21 @@ pub fn lineup(configs: &[SchedConfig], full: bool, baseline: bool) -> Vec<Option
         keys.push(None);
     }
     keys
+}
+
+/// The order of a round: the `running` contenders shuffled, except that
+/// the one that ended the last round (`last`), while it still runs, opens
+/// this one. It is in place, so the round starts without a switch and
+/// without the guard after one: one switch fewer per round (with the
+/// default trial file, one in eight). Which contender ended the last round
+/// was itself random, so each still opens and ends rounds equally often
+/// (`rounds_open_with_the_contender_in_place_and_positions_stay_even`).
+pub fn round_order(mut running: Vec<usize>, last: Option<usize>, rng: &mut impl Rng) -> Vec<usize> {
+    running.shuffle(rng);
+    if let Some(p) = last.and_then(|l| running.iter().position(|&i| i == l)) {
+        running[..=p].rotate_right(1);
+    }
+    running
 }
 
 /// Where a contender stands.
@@ -321,6 +339,35 @@ mod tests {
             race.end_round();
         }
         assert!(race.over() && !race.decided());
+    }
+
+    #[test]
+    fn rounds_open_with_the_contender_in_place_and_positions_stay_even() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let n = 7;
+        let rounds = 7_000;
+        let mut at = vec![vec![0usize; n]; n];
+        let mut last = None;
+        for _ in 0..rounds {
+            let order = round_order((0..n).collect(), last, &mut rng);
+            if let Some(l) = last {
+                assert_eq!(order[0], l, "the one in place opens the round");
+            }
+            for (pos, &i) in order.iter().enumerate() {
+                at[i][pos] += 1;
+            }
+            last = order.last().copied();
+        }
+        // Every contender in every position about 1/n of the rounds
+        // (1000 expected; 5 standard deviations: ±150).
+        for (i, row) in at.iter().enumerate() {
+            for (pos, &k) in row.iter().enumerate() {
+                assert!((850..=1150).contains(&k), "contender {i} at position {pos} {k} times of {rounds}");
+            }
+        }
+        // The one in place no longer runs (dropped, failed): plain shuffle.
+        let order = round_order(vec![0, 1, 2], Some(5), &mut rng);
+        assert_eq!(order.len(), 3);
     }
 
     #[test]

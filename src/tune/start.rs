@@ -16,7 +16,7 @@ use log::info;
 use super::frame_source::{FrameSource, Frames};
 use super::options::TuneOptions;
 use super::runner::{GameWatch, Runner, Stop};
-use super::search::{Search, Strategy, new_search};
+use super::search::{BLOCK, RACE_BATCH, Search, Strategy, new_search_batched};
 use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
@@ -56,12 +56,13 @@ fn plan(opts: &TuneOptions) -> Result<Prepared> {
         Strategy::Grid if !seeds.is_empty() => None,
         _ => trials.space.as_ref(),
     };
-    // Interleaved, a grid's repeats are the race's rounds: one pass.
-    let repeats = match (opts.measure, opts.search) {
-        (MeasureMode::Interleaved, Strategy::Grid) => 1,
-        _ => opts.repeats,
+    // Interleaved, a grid's repeats are the race's rounds: one pass, in
+    // races of up to RACE_BATCH configs.
+    let (repeats, grid_batch) = match opts.measure {
+        MeasureMode::Interleaved => (if opts.search == Strategy::Grid { 1 } else { opts.repeats }, RACE_BATCH),
+        MeasureMode::Blocks => (opts.repeats, BLOCK),
     };
-    let search = new_search(opts.search, &seeds, space, repeats, opts.max_trials, opts.seed)
+    let search = new_search_batched(opts.search, &seeds, space, repeats, opts.max_trials, opts.seed, grid_batch)
         .map_err(|e| e.context(format!("trial file {}", trials.path.display())))?;
     let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
     preflight::check_all()?;

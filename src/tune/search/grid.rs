@@ -21,6 +21,8 @@ pub struct Grid {
     queue: Vec<Vec<usize>>,
     /// Asks left under `max_trials`.
     left: usize,
+    /// Most configs per batch.
+    batch: usize,
     rng: StdRng,
 }
 
@@ -36,8 +38,14 @@ impl Grid {
             passes_done: 0,
             queue: Vec::new(),
             left: max_trials.unwrap_or(usize::MAX),
+            batch: BLOCK,
             rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    /// Batches of at most `n` configs instead of `BLOCK`.
+    pub fn with_batch(self, n: usize) -> Grid {
+        Grid { batch: n.max(1), ..self }
     }
 }
 
@@ -55,7 +63,7 @@ impl Search for Grid {
             // A config that failed is not measured again: it can't win.
             let mut order: Vec<usize> = (0..self.candidates.configs.len()).filter(|&c| !self.candidates.failed(c)).collect();
             order.shuffle(&mut self.rng);
-            self.queue = even_batches(&order, BLOCK);
+            self.queue = even_batches(&order, self.batch);
             self.queue.reverse(); // popped from the back
         }
         let mut batch = self.queue.pop()?;

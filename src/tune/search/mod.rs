@@ -96,6 +96,34 @@ pub fn new_search(
     max_trials: Option<usize>,
     seed: u64,
 ) -> Result<Box<dyn Search>> {
+    new_search_batched(strategy, seeds, space, repeats, max_trials, seed, BLOCK)
+}
+
+/// Most configs a grid's batch holds when each batch is a race
+/// (`--measure interleaved`): the 8 of `trials/default.toml` race at once.
+/// Batches race one after another within one play-time budget, so a grid
+/// in blocks of `BLOCK` spent a 10-minute budget on its first race (configs
+/// level with each other race on for up to 60 rounds) and never measured
+/// the rest of the file. One race also measures the
+/// kernel's scheduler and the defaults once per round for all configs,
+/// not once per batch. A round of 8 configs, the defaults and the kernel's
+/// scheduler at 5-s segments lasts about a minute (BENCHMARKS.md "Scene
+/// changes": the default trial file's race).
+pub const RACE_BATCH: usize = 8;
+
+/// As `new_search`, a grid's batches holding at most `grid_batch` configs
+/// (`BLOCK` in blocks, `RACE_BATCH` in races); the other strategies batch
+/// their stages by `BLOCK` either way (a screening stage of dozens of
+/// configs in one race would make a round last many minutes).
+pub fn new_search_batched(
+    strategy: Strategy,
+    seeds: &[SchedConfig],
+    space: Option<&Space>,
+    repeats: u32,
+    max_trials: Option<usize>,
+    seed: u64,
+    grid_batch: usize,
+) -> Result<Box<dyn Search>> {
     if repeats == 0 {
         bail!("repeats must be at least 1");
     }
@@ -130,7 +158,7 @@ pub fn new_search(
     }
     let max = max_trials.map(|m| m as f64);
     Ok(match strategy {
-        Strategy::Grid => Box::new(grid::Grid::new(seeds, space, repeats, max_trials, seed)),
+        Strategy::Grid => Box::new(grid::Grid::new(seeds, space, repeats, max_trials, seed).with_batch(grid_batch)),
         Strategy::Halving => Box::new(halving::Halving::new(seeds, space, repeats, max, seed)),
         Strategy::Model => Box::new(model::Model::new(seeds, space, repeats, max, seed)),
     })
@@ -328,6 +356,24 @@ pub(crate) mod tests {
             assert!(asks < 100_000, "search does not end");
         }
         (asks, budget)
+    }
+
+    #[test]
+    fn the_default_trial_file_races_at_once_and_blocks_keep_their_size() {
+        let file = crate::tune::trials::TrialFile::load(std::path::Path::new("trials/default.toml")).unwrap();
+        let seeds: Vec<SchedConfig> = file.trials.iter().map(|t| t.config).collect();
+        assert!(seeds.len() > BLOCK && seeds.len() <= RACE_BATCH, "{} configs", seeds.len());
+        let batches = |batch: usize| {
+            let mut g = new_search_batched(Strategy::Grid, &seeds, None, 1, None, 3, batch).unwrap();
+            std::iter::from_fn(|| {
+                let b = g.next_batch()?;
+                b.iter().for_each(|a| g.tell(a.id, Some(1.0)));
+                Some(b.len())
+            })
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(batches(RACE_BATCH), vec![seeds.len()], "one race of the whole file");
+        assert_eq!(batches(BLOCK), vec![4, 4], "blocks of at most BLOCK, even");
     }
 
     #[test]
