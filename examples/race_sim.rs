@@ -12,6 +12,9 @@
 //! the interleaved race through `tune::race` (5-s segments after a 1-s
 //! guard, a 10-minute budget); A's verdict against K comes from
 //! `verdict::score` as the report computes it (pairs by block = by round).
+//! A second table races the default trial file's configs (the defaults
+//! among them) and the kernel's scheduler at once, as `tune` does
+//! (`search::RACE_BATCH`): config 0 has the effect, the others none.
 //!
 //! With `--replay LOG...` the game is real MangoHud frame-time logs played
 //! one after another (each seed starts at another point of them, and they
@@ -160,9 +163,6 @@ struct Outcome {
 /// Contenders: 0 = A, 1 = D, 2 = K.
 const K: usize = 2;
 
-/// Configs in `trials/default.toml`.
-const TRIAL_FILE: usize = 8;
-
 /// The race's guard after each switch, its default segment and its
 /// play-time budget (s): `--guard-secs 1 --segment-secs 5 --budget-mins 10`.
 const GUARD_SECS: f64 = 1.0;
@@ -240,7 +240,7 @@ fn race(game: &mut Game, effects: &[f64], order: &mut StdRng, segment: f64) -> (
         race.end_round();
         rounds.push(round);
         // As the runner: no round that would end past the budget.
-        if 2.0 * game.clock - round_started > BUDGET_SECS {
+        if game.clock + (game.clock - round_started) > BUDGET_SECS {
             break;
         }
     }
@@ -328,10 +328,11 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    // The default trial file: its 8 configs (the defaults among them) and
+    // The default trial file: its configs (the defaults among them) and
     // the kernel's scheduler in one race (`search::RACE_BATCH`).
+    let configs = scx_gamer::tune::trials::TrialFile::load(std::path::Path::new("trials/default.toml"))?.trials.len();
     println!(
-        "\nThe default trial file's race: {TRIAL_FILE} configs (the defaults among them) and the kernel's scheduler, \
+        "\nThe default trial file's race: {configs} configs (the defaults among them) and the kernel's scheduler, \
          5-s segments, a 10-min budget; config 0 has the effect, the others none:\n"
     );
     println!(
@@ -344,7 +345,7 @@ fn main() -> anyhow::Result<()> {
         for seed in 0..seeds {
             let mut game = new_game(seed);
             let mut order = StdRng::seed_from_u64(seed ^ 0x5eed);
-            let mut effects = vec![1.0; TRIAL_FILE + 1];
+            let mut effects = vec![1.0; configs + 1];
             effects[0] = effect;
             let (verdicts, m) = race(&mut game, &effects, &mut order, SEGMENT_SECS);
             first[side(verdicts[0])] += 1;
@@ -362,7 +363,7 @@ fn main() -> anyhow::Result<()> {
             first[0],
             first[1],
             first[2],
-            100.0 * others_wrong as f64 / (seeds as usize * (TRIAL_FILE - 1)) as f64,
+            100.0 * others_wrong as f64 / (seeds as usize * (configs - 1)) as f64,
             100.0 * any_wrong as f64 / seeds as f64,
             minutes[minutes.len() / 2],
             minutes[minutes.len() - 1]

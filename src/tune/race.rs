@@ -4,7 +4,8 @@
 //!
 //! Every round, each contender still running (the batch's configs, the
 //! defaults, the kernel's scheduler) gets one short segment, in a fresh
-//! random order. A round lasts seconds, so every contender sees the same
+//! random order but for its first (`round_order`). A round lasts about a
+//! minute at most, so every contender sees the same
 //! mix of scenes, and comparing contenders round by round cancels the
 //! scenes (a fight slows every segment of its round alike). After each
 //! round, from `MIN_ROUNDS` on:
@@ -85,7 +86,7 @@ pub fn lineup(configs: &[SchedConfig], full: bool, baseline: bool) -> Vec<Option
 /// the one that ended the last round (`last`), while it still runs, opens
 /// this one. It is in place, so the round starts without a switch and
 /// without the guard after one: one switch fewer per round (with the
-/// default trial file, one in eight). Which contender ended the last round
+/// default trial file's race of nine contenders, one in nine). Which contender ended the last round
 /// was itself random, so each still opens and ends rounds equally often
 /// (`rounds_open_with_the_contender_in_place_and_positions_stay_even`).
 pub fn round_order(mut running: Vec<usize>, last: Option<usize>, rng: &mut impl Rng) -> Vec<usize> {
