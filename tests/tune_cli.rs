@@ -62,6 +62,23 @@ fn refuses_before_launching_anything() {
     assert!(!mark.exists());
 }
 
+#[test]
+fn a_search_in_races_under_a_budget_of_minutes_is_told_it_needs_hours() {
+    let o = scx_gamer_without_sched_ext(&["tune", "--search", "halving", "--trials", "trials/ci.toml", "--", "true"]);
+    assert!(
+        stderr(&o).contains("a halving search takes hours of play") && stderr(&o).contains("--budget-mins 10 ends it"),
+        "{}",
+        stderr(&o)
+    );
+    // Hours given, or a grid, or blocks: nothing to say.
+    for args in [&["--search", "halving", "--budget-mins", "600"][..], &["--search", "grid"], &["--search", "model", "--measure", "blocks"]]
+    {
+        let o = scx_gamer_without_sched_ext(&[&["tune", "--trials", "trials/ci.toml"][..], args, &["--", "true"]].concat());
+        assert!(!stderr(&o).contains("takes hours of play"), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("has no sched_ext"), "{args:?}: {}", stderr(&o));
+    }
+}
+
 /// `scx_gamer ARGS` where the kernel seems to have sched_ext with nothing
 /// attached (a mount namespace with a /sys/kernel/sched_ext of files):
 /// whatever is refused before a scheduler loads can be tested on a host

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use log::info;
+use log::{info, warn};
 
 use super::frame_source::{FrameSource, Frames};
 use super::options::TuneOptions;
@@ -45,8 +45,21 @@ struct Prepared {
     names: HashMap<SchedConfig, String>,
 }
 
+/// Play time (minutes) under which a halving or model search in races is
+/// cut short: the cheapest setting in BENCHMARKS.md "Search" (halving
+/// max=50 in races) takes 3.5 hours.
+const SEARCH_PLAY_MINS: f64 = 180.0;
+
 fn plan(opts: &TuneOptions) -> Result<Prepared> {
     opts.validate()?;
+    if opts.measure == MeasureMode::Interleaved && opts.search != Strategy::Grid && opts.budget_mins < SEARCH_PLAY_MINS {
+        warn!(
+            "a {} search takes hours of play (BENCHMARKS.md \"Search\"); --budget-mins {} ends it after its first races, \
+             and it picks from the few configs measured by then: give it hours (e.g. --budget-mins 600), or use --search grid",
+            opts.search.name(),
+            opts.budget_mins
+        );
+    }
     let trials = TrialFile::load(&opts.trials_file)?;
     let seeds: Vec<SchedConfig> = trials.trials.iter().map(|t| t.config).collect();
     // Grid tries the listed trials; the space is what halving and model

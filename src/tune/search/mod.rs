@@ -152,7 +152,7 @@ pub fn new_search_batched(
                 "space has {} points; the {} search enumerates at most {MAX_ENUMERATED} \
                  (use fewer levels, or the halving search, which samples)",
                 space.size(),
-                strategy_name(strategy)
+                strategy.name()
             );
         }
     }
@@ -164,11 +164,14 @@ pub fn new_search_batched(
     })
 }
 
-fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Grid => "grid",
-        Strategy::Halving => "halving",
-        Strategy::Model => "model",
+impl Strategy {
+    /// As `--search` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Grid => "grid",
+            Strategy::Halving => "halving",
+            Strategy::Model => "model",
+        }
     }
 }
 
