@@ -53,10 +53,14 @@ struct Tail {
 }
 
 /// How often the folder and its logs are read: the delay of a live frame
-/// (progress only: `sync` cuts measurements).
-const POLL: Duration = Duration::from_millis(250);
+/// (progress only: `sync` cuts measurements; the live progress bar redraws
+/// its p99 once a second). Each poll costs the same system calls and a
+/// wake-up whatever it finds: at 4 polls a second this thread was 18 % of
+/// the tuner's CPU samples in an 8-minute tune (BENCHMARKS.md "The tuner's
+/// own CPU time").
+const POLL: Duration = Duration::from_secs(1);
 const QUIET: Duration = Duration::from_secs(5);
-const QUIET_EVERY: u32 = 8;
+const QUIET_EVERY: u32 = 2;
 
 /// What the watch thread is asked.
 enum Msg {

@@ -29,8 +29,11 @@ use super::{Metrics, Scheduler, game_tree, input, stats};
 /// 10 s, 17 ms/s and 0.98× (BENCHMARKS.md, "The idle cell's cause,
 /// measured").
 const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest the loop sleeps before checking for shutdown or an ejection.
-const TICK: Duration = Duration::from_millis(100);
+/// Longest the loop sleeps before checking for shutdown or an ejection
+/// (stats requests and input wake it at once). Every wake-up costs: at
+/// 100 ms they were a visible share of the tuner's CPU (futex waits and
+/// context switches in its profile).
+const TICK: Duration = Duration::from_millis(250);
 /// More restarts than this within RESTART_WINDOW and the scheduler stays
 /// down (a CPU that flaps, a kernel that keeps asking). Resuming a 16-CPU
 /// machine takes up to 15 (one per CPU that comes back online).
