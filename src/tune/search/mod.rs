@@ -104,11 +104,11 @@ pub fn new_search(
 /// Batches race one after another within one play-time budget, so a grid
 /// in blocks of `BLOCK` spent a 10-minute budget on its first race (configs
 /// level with each other race on for up to 60 rounds) and never measured
-/// the rest of the file. One race also measures the
-/// kernel's scheduler and the defaults once per round for all configs,
-/// not once per batch. A round of 8 configs, the defaults and the kernel's
-/// scheduler at 5-s segments lasts about a minute (BENCHMARKS.md "Scene
-/// changes": the default trial file's race).
+/// the rest of the file. One race also measures the kernel's scheduler and
+/// the defaults once per round for all configs, not once per batch. A
+/// round of 8 configs (with or without the defaults among them) and the
+/// kernel's scheduler at 5-s segments lasts about a minute (BENCHMARKS.md
+/// "Scene changes": the default trial file's race).
 pub const RACE_BATCH: usize = 8;
 
 /// As `new_search`, a grid's batches holding at most `grid_batch` configs
