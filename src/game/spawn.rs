@@ -54,11 +54,12 @@ pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env
 /// How the tuner starts a game: `cmd` (MangoHud in its chain, see
 /// `with_mangohud`) as it runs, and the variables to add to the
 /// environment `env` it starts with. The player's MangoHud settings
-/// survive and logging into `logs` is ours (`mangohud::config::tuner_config`).
-/// Their settings are the ones the game would have seen: a
-/// `MANGOHUD_CONFIG=…` (or `MANGOHUD_CONFIGFILE=…`) set by an `env` in the
-/// command wins over `env`'s. Each assignment in the command of a
-/// variable we set (MANGOHUD_CONFIG, MANGOHUD) is rewritten to our value: a Steam launch option `scx_gamer launch -- env
+/// survive and logging into `logs` is ours
+/// (`mangohud::config::tuner_config`). Their settings are the ones the
+/// game would have seen: a `MANGOHUD_CONFIG=…` (or `MANGOHUD_CONFIGFILE=…`)
+/// set by an `env` in the command wins over `env`'s. Each assignment in
+/// the command of a variable we set (MANGOHUD_CONFIG, MANGOHUD) is
+/// rewritten to our value: a Steam launch option `scx_gamer launch -- env
 /// MANGOHUD_CONFIG=fps_limit=60 %command%` would otherwise replace ours on
 /// the way, and the game would log nothing for us.
 pub fn game_launch(
