@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::frames::sequence::ns_to_us;
-use scx_gamer::tune::race::{Race, round_order};
+use scx_gamer::tune::race::{Race, Rounds};
 use scx_gamer::verdict::score::{Pair, Verdict, fps_ratio, p99_ratio, p99_us, verdict};
 
 /// 60 fps at level 1.
@@ -223,20 +223,18 @@ fn race(game: &mut Game, effects: &[f64], order: &mut StdRng, segment: f64) -> (
     let k = effects.len() - 1;
     let mut race = Race::new(effects.len(), Some(k));
     let mut rounds = Vec::new();
-    let mut in_place = None;
+    let mut turns = Rounds::default();
     while !race.decided() && rounds.len() < 60 {
         let round_started = game.clock;
-        let opener = in_place.take();
-        let idx = round_order(race.running(), opener, order);
+        let (idx, first_in_place) = turns.next(race.running(), order);
         let mut round = vec![None; effects.len()];
         for (j, &i) in idx.iter().enumerate() {
             // The round opens with the contender in place: no switch, no guard.
             let frames =
-                if j == 0 && opener == Some(i) { game.stay(effects[i], 0.0, segment) } else { game.play(effects[i], GUARD_SECS, segment) };
+                if j == 0 && first_in_place { game.stay(effects[i], 0.0, segment) } else { game.play(effects[i], GUARD_SECS, segment) };
             race.record(i, Some(p99_us(&frames)));
             round[i] = Some(frames);
         }
-        in_place = idx.last().copied();
         race.end_round();
         rounds.push(round);
         // As the runner: no round that would end past the budget.

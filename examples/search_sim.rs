@@ -30,7 +30,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scx_gamer::sched::SchedConfig;
-use scx_gamer::tune::race::{Race, lineup, max_rounds, round_order};
+use scx_gamer::tune::race::{Race, Rounds, lineup, max_rounds};
 use scx_gamer::tune::search::{Strategy, longest_budget, new_search};
 use scx_gamer::tune::space::{Dim, Space};
 
@@ -300,14 +300,12 @@ fn race(
     let mut race = Race::new(keys.len(), Some(kernel)).with_max_rounds(max_rounds(budget, TRIAL_SECS / SEGMENT_SECS));
     let sd = noise.sigma * (TRIAL_SECS / SEGMENT_SECS).sqrt();
     let (mut secs, mut measured) = (0.0, 0.0);
-    let mut in_place = None;
+    let mut rounds = Rounds::default();
     while !race.over() {
-        let opener = in_place.take();
-        let order = round_order(race.running(), opener, rng);
-        in_place = order.last().copied();
+        let (order, first_in_place) = rounds.next(race.running(), rng);
         for (k, i) in order.into_iter().enumerate() {
             // The round opens with the contender in place: no switch, no guard.
-            let switch = if k == 0 && opener == Some(i) { 0.0 } else { SWITCH_SECS + GUARD_SECS };
+            let switch = if k == 0 && first_in_place { 0.0 } else { SWITCH_SECS + GUARD_SECS };
             walk(noise, drift, switch + SEGMENT_SECS / 2.0, rng);
             secs += switch + SEGMENT_SECS;
             // A config that fails to load costs its switch, then leaves.

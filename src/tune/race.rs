@@ -97,6 +97,26 @@ pub fn round_order(mut running: Vec<usize>, last: Option<usize>, rng: &mut impl 
     running
 }
 
+/// The rounds of one race in their order (`round_order`), remembering
+/// which contender ended the last one.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    last: Option<usize>,
+}
+
+impl Rounds {
+    /// The next round's order of the `running` contenders, and whether its
+    /// first is in place already (it ended the last round): that segment
+    /// needs no switch and no guard.
+    pub fn next(&mut self, running: Vec<usize>, rng: &mut impl Rng) -> (Vec<usize>, bool) {
+        let opener = self.last;
+        let order = round_order(running, opener, rng);
+        self.last = order.last().copied();
+        let in_place = opener.is_some() && order.first().copied() == opener;
+        (order, in_place)
+    }
+}
+
 /// Where a contender stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lane {
@@ -369,6 +389,16 @@ mod tests {
         // The one in place no longer runs (dropped, failed): plain shuffle.
         let order = round_order(vec![0, 1, 2], Some(5), &mut rng);
         assert_eq!(order.len(), 3);
+        // `Rounds` says which round opens with the one in place: all but
+        // the first, while the one that ended the last still runs.
+        let mut rounds = Rounds::default();
+        let (first, in_place) = rounds.next(vec![0, 1, 2], &mut rng);
+        assert!(!in_place, "nothing is in place before the first round");
+        let (second, in_place) = rounds.next(vec![0, 1, 2], &mut rng);
+        assert!(in_place && second[0] == first[2], "{first:?} {second:?}");
+        let gone = second[2];
+        let (third, in_place) = rounds.next((0..3).filter(|&i| i != gone).collect(), &mut rng);
+        assert!(!in_place && !third.contains(&gone), "{second:?} {third:?}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
-use super::race::{Lane, Race, lineup, max_rounds, round_order};
+use super::race::{Lane, Race, Rounds, lineup, max_rounds};
 use super::search::{Search, longest_budget};
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
@@ -365,17 +365,15 @@ impl<'a> Runner<'a> {
                     );
                 }
             }
-            // The contender that ended the last round, in place.
-            let mut in_place = None;
+            let mut rounds = Rounds::default();
             while !race.over() {
                 self.block += 1;
                 let block = self.block;
                 let round_started = Instant::now();
-                let opener = in_place.take();
-                let order = round_order(race.running(), opener, &mut self.rng);
+                let (order, first_in_place) = rounds.next(race.running(), &mut self.rng);
                 for (k, &i) in order.iter().enumerate() {
-                    // No switch, nothing to guard against.
-                    let guard = if k == 0 && opener == Some(i) { Duration::ZERO } else { self.opts.guard() };
+                    // In place: no switch, nothing to guard against.
+                    let guard = if k == 0 && first_in_place { Duration::ZERO } else { self.opts.guard() };
                     let (record, frames_us, stop) = self.run_trial(&items[i].0, block, segment, guard)?;
                     eprintln!("{}", trial_line(&record));
                     match &record.status {
@@ -387,7 +385,6 @@ impl<'a> Runner<'a> {
                         return Ok(Some(stop));
                     }
                 }
-                in_place = order.last().copied();
                 for d in race.end_round() {
                     let name = |i: usize| items[i].0.name();
                     eprintln!(
