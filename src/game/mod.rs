@@ -22,18 +22,40 @@ pub struct LaunchChain {
     /// Index of the program the wrappers end up running; None when the
     /// command ends inside a wrapper (`gamescope` without `--`, say).
     pub program: Option<usize>,
-    /// `VAR=value` assignments made on the way by `env`, and Steam's
-    /// `reaper … AppId=N` as `SteamAppId=N` (it is what the game will see).
-    pub env: Vec<(String, String)>,
-    /// Index in the command of each `VAR=value` argument of an `env`.
-    pub assignments: Vec<usize>,
+    /// What `env` does to the environment on the way (assignments, `-u`,
+    /// `-i`), in order, and Steam's `reaper … AppId=N` as `SteamAppId=N`
+    /// (it is what the game will see).
+    pub env: Vec<EnvStep>,
+    /// Per `env` in the chain, the index in the command where its own
+    /// arguments end (its `--`, or the program it runs): an assignment
+    /// inserted there holds whatever that `env` unset or cleared.
+    pub env_ends: Vec<usize>,
+}
+
+/// One change a wrapper makes to the environment it passes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvStep {
+    Set(String, String),
+    /// `env -u NAME`
+    Unset(String),
+    /// `env -i`: nothing from before is passed on.
+    Clear,
 }
 
 impl LaunchChain {
-    /// `key` as the game will see it: the chain's last setting of it, else
+    /// `key` as the game will see it: the chain's last setting of it (or
+    /// none, when the chain last unset it or cleared the environment), else
     /// `env`'s (the environment the command starts with).
     pub fn var(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).or_else(|| env(key))
+        for step in self.env.iter().rev() {
+            match step {
+                EnvStep::Set(k, v) if k == key => return Some(v.clone()),
+                EnvStep::Unset(k) if k == key => return None,
+                EnvStep::Clear => return None,
+                _ => {}
+            }
+        }
+        env(key)
     }
 }
 
@@ -96,7 +118,7 @@ pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
             if name == "reaper"
                 && let Some(id) = args[i..i + dd].iter().find_map(|a| a.strip_prefix("AppId="))
             {
-                chain.env.push(("SteamAppId".into(), id.to_string()));
+                chain.env.push(EnvStep::Set("SteamAppId".into(), id.to_string()));
             }
             i += dd + 1;
         } else {
@@ -108,24 +130,35 @@ pub fn launch_chain<S: AsRef<OsStr>>(cmd: &[S]) -> LaunchChain {
     chain
 }
 
-/// Past `env`'s options and assignments (collected into `chain`).
+/// Past `env`'s options and assignments (what they do collected into
+/// `chain`, GNU env's spellings).
 fn skip_env(args: &[String], mut i: usize, chain: &mut LaunchChain) -> usize {
-    let with_value = ["-u", "--unset", "-C", "--chdir", "-S", "--split-string"];
+    let with_value = ["-C", "--chdir", "-S", "--split-string"];
     while i < args.len() {
-        let a = &args[i];
+        let a = args[i].as_str();
+        let unset = match a {
+            "-u" | "--unset" => args.get(i + 1).map(String::as_str),
+            _ => a.strip_prefix("--unset=").or_else(|| a.strip_prefix("-u").filter(|n| !n.is_empty())),
+        };
         if a == "--" {
+            chain.env_ends.push(i);
+            return i + 1;
+        } else if let Some(name) = unset {
+            chain.env.push(EnvStep::Unset(name.to_string()));
+            i += if a == "-u" || a == "--unset" { 2 } else { 1 };
+        } else if a == "-" || a == "-i" || a == "--ignore-environment" {
+            chain.env.push(EnvStep::Clear);
             i += 1;
-            break;
         } else if a.starts_with('-') {
-            i += if with_value.contains(&a.as_str()) { 2 } else { 1 };
+            i += if with_value.contains(&a) { 2 } else { 1 };
         } else if let Some((k, v)) = a.split_once('=') {
-            chain.env.push((k.to_string(), v.to_string()));
-            chain.assignments.push(i);
+            chain.env.push(EnvStep::Set(k.to_string(), v.to_string()));
             i += 1;
         } else {
             break;
         }
     }
+    chain.env_ends.push(i);
     i
 }
 
@@ -199,12 +232,23 @@ mod tests {
         let c = chain(&["env", "-u", "DISPLAY", "DXVK_HUD=1", "A=b=c", "/usr/bin/mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);
         assert_eq!(c.program, Some(6));
-        assert_eq!(c.env, vec![("DXVK_HUD".into(), "1".into()), ("A".into(), "b=c".into())]);
-        assert_eq!(c.assignments, vec![3, 4]);
-        let outer = |k: &str| (k == "A" || k == "B").then(|| "outer".to_string());
+        let set = |k: &str, v: &str| EnvStep::Set(k.into(), v.into());
+        assert_eq!(c.env, vec![EnvStep::Unset("DISPLAY".into()), set("DXVK_HUD", "1"), set("A", "b=c")]);
+        assert_eq!(c.env_ends, vec![5]);
+        let outer = |k: &str| ["A", "B", "DISPLAY"].contains(&k).then(|| "outer".to_string());
         assert_eq!(c.var("A", &outer).as_deref(), Some("b=c"), "the chain's own wins");
         assert_eq!(c.var("B", &outer).as_deref(), Some("outer"));
         assert_eq!(c.var("C", &outer), None);
+        assert_eq!(c.var("DISPLAY", &outer), None, "unset on the way");
+
+        // Unset and cleared in GNU env's other spellings; `--` ends env's
+        // own arguments.
+        for cmd in [["env", "--unset=B", "-uA", "--", "game"], ["env", "-i", "X=1", "--", "game"]] {
+            let c = chain(&cmd);
+            assert_eq!((c.wrappers.clone(), c.program, c.env_ends.clone()), (vec![0], Some(4), vec![3]), "{cmd:?}");
+            assert_eq!((c.var("A", &outer), c.var("B", &outer)), (None, None), "{cmd:?}");
+        }
+        assert_eq!(chain(&["env", "-i", "X=1", "--", "game"]).var("X", &outer).as_deref(), Some("1"));
 
         let c = chain(&["gamescope", "-W", "1920", "-f", "--", "mangohud", "game"]);
         assert_eq!(c.wrappers, vec![0, 5]);
@@ -232,7 +276,7 @@ mod tests {
             "game.sh",
         ]);
         assert_eq!(c.program, Some(7));
-        assert_eq!(c.env, vec![("SteamAppId".into(), "570".into())]);
+        assert_eq!(c.env, vec![EnvStep::Set("SteamAppId".into(), "570".into())]);
     }
 
     #[test]

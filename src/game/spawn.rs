@@ -57,11 +57,12 @@ pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env
 /// survive and logging into `logs` is ours
 /// (`mangohud::config::tuner_config`). Their settings are the ones the
 /// game would have seen: a `MANGOHUD_CONFIG=…` (or `MANGOHUD_CONFIGFILE=…`)
-/// set by an `env` in the command wins over `env`'s. Each assignment in
-/// the command of a variable we set (MANGOHUD_CONFIG, MANGOHUD) is
-/// rewritten to our value: a Steam launch option `scx_gamer launch -- env
-/// MANGOHUD_CONFIG=fps_limit=60 %command%` would otherwise replace ours on
-/// the way, and the game would log nothing for us.
+/// set by an `env` in the command wins over `env`'s (and one it unsets
+/// is not theirs). Each `env` in the command sets ours (MANGOHUD_CONFIG,
+/// MANGOHUD) again after its own arguments: a Steam launch option
+/// `scx_gamer launch -- env MANGOHUD_CONFIG=fps_limit=60 %command%` (or
+/// `env -u MANGOHUD_CONFIG`, `env -i`) would otherwise replace or remove
+/// ours on the way, and the game would log nothing for us.
 pub fn game_launch(
     user: &GameUser,
     cmd: &[OsString],
@@ -73,12 +74,10 @@ pub fn game_launch(
     let user_file = players_config_file(user, cmd, game, env).and_then(|p| std::fs::read_to_string(p).ok());
     let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_deref(), logs);
     let mut cmd = cmd.to_vec();
-    for &i in &chain.assignments {
-        for (k, v) in &extra {
-            if cmd[i].to_string_lossy().split_once('=').is_some_and(|(name, _)| name == k) {
-                cmd[i] = format!("{k}={v}").into();
-            }
-        }
+    // Ours go last in each `env`'s own arguments: env takes the last
+    // assignment, and they hold whatever that env unset (`-u`, `-i`).
+    for &end in chain.env_ends.iter().rev() {
+        cmd.splice(end..end, extra.iter().map(|(k, v)| OsString::from(format!("{k}={v}"))));
     }
     (cmd, extra)
 }
@@ -486,9 +485,18 @@ mod tests {
         assert!(ours.contains("fps_limit=60") && !ours.contains("fps_limit=30"), "{ours}");
         assert!(ours.contains("output_folder=/run/logs") && ours.contains("control=mangohud-%p"), "{ours}");
         assert!(ours.contains("alpha=0") && !ours.contains("no_display"), "hidden, yet logging: {ours}");
-        let want =
-            ["env".to_string(), "A=1".into(), format!("MANGOHUD_CONFIG={ours}"), "MANGOHUD=1".into(), "mangohud".into(), "game".into()];
-        assert_eq!(cmd, os(&want.iter().map(String::as_str).collect::<Vec<_>>()));
+        let set = format!("MANGOHUD_CONFIG={ours}");
+        let theirs = ["env", "A=1", "MANGOHUD_CONFIG=fps_limit=60:no_display", "MANGOHUD=0"];
+        assert_eq!(cmd, os(&[&theirs[..], &["MANGOHUD=1", &set, "mangohud", "game"]].concat()), "env takes the last");
+
+        // An `env` that unsets it or clears the environment: not the
+        // player's setting, and ours set after it; every env in the chain.
+        let (cmd, extra) = launch(&["env", "-u", "MANGOHUD_CONFIG", "env", "-i", "--", "mangohud", "game"], &outer);
+        let ours = config(&extra);
+        assert!(!ours.contains("fps_limit"), "{ours}");
+        let set = format!("MANGOHUD_CONFIG={ours}");
+        let want = ["env", "-u", "MANGOHUD_CONFIG", "MANGOHUD=1", &set, "env", "-i", "MANGOHUD=1", &set, "--", "mangohud", "game"];
+        assert_eq!(cmd, os(&want));
 
         // `env MANGOHUD_CONFIGFILE=…`: that file's settings are the player's.
         let file = home.path().join("mine.conf");
@@ -497,7 +505,12 @@ mod tests {
         let (cmd, extra) = launch(&["env", &set, "mangohud", "game"], &[]);
         let ours = config(&extra);
         assert!(ours.contains("fps_limit=90") && ours.contains("position=top-right"), "{ours}");
-        assert_eq!(cmd, os(&["env", &set, "mangohud", "game"]), "the file's setting stays (MANGOHUD_CONFIG wins over files)");
+        let ours = format!("MANGOHUD_CONFIG={ours}");
+        assert_eq!(
+            cmd,
+            os(&["env", &set, "MANGOHUD=1", &ours, "mangohud", "game"]),
+            "the file's setting stays (MANGOHUD_CONFIG wins over files)"
+        );
     }
 
     #[test]
