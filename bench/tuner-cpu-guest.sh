@@ -41,6 +41,9 @@ for v in "$@"; do
         # resolved here.
         perf report -q -i "$d/perf.data" --stdio --no-children --sort comm,dso,sym --percent-limit 0.3 -g none > "$OUT/$name/perf.txt" 2>&1 || true
         perf report -q -i "$d/perf.data" --stdio --no-children --sort comm -g none > "$OUT/$name/perf-threads.txt" 2>&1 || true
+        # Inclusive: each function with everything it calls (the tuner's
+        # own steps: a load, a /proc scan, a log read, the ranking).
+        perf report -q -i "$d/perf.data" --stdio --children --sort sym --percent-limit 1 -g none > "$OUT/$name/perf-inclusive.txt" 2>&1 || true
         # Who calls the heaviest functions (callers, 2 % of the samples and up).
         perf report -q -i "$d/perf.data" --stdio --no-children --sort sym --percent-limit 2 -g caller,0.5,callee > "$OUT/$name/perf-callers.txt" 2>&1 || true
     fi

@@ -15,8 +15,9 @@
 # ARGS go to every attach (e.g. "--guard-secs 0" for
 # examples/switch_disturbance.rs). --perf samples the attach with perf
 # (cpu-clock, 100 Hz, DWARF call graphs) and keeps its report per thread,
-# per function and the callers of the heaviest (perf-threads.txt,
-# perf.txt, perf-callers.txt): a profile, not a measurement (the CPU
+# per function, per function with all it calls and the callers of the
+# heaviest (perf-threads.txt, perf.txt, perf-inclusive.txt, perf-callers.txt;
+# reading the DWARF call graphs takes the guest up to half an hour): a profile, not a measurement (the CPU
 # figures then include perf's own). Each build's store is kept in the
 # results folder, /var/tmp/scx-gamer-bench/tuner-cpu-<time>/NAME.
 # BINARY must not be under /tmp (the VM has its own); build each one into a
@@ -43,5 +44,5 @@ export OUT=/var/tmp/scx-gamer-bench/tuner-cpu-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 echo "tuner-cpu.sh: results in $OUT"
 # The CPU model of the figures in BENCHMARKS.md (see scripts/vm-run).
-SCX_GAMER_VM_CPU=${SCX_GAMER_VM_CPU:-max} scripts/vm-run --smp "$vcpus" --mem 4096 --timeout $((600 + ${budget%.*} * 120 * $#)) \
+SCX_GAMER_VM_CPU=${SCX_GAMER_VM_CPU:-max} scripts/vm-run --smp "$vcpus" --mem 4096 --timeout $((600 + ${budget%.*} * 120 * $# + perf * 1800 * $#)) \
     --share "$OUT" --env FRAMELOOP --env ATTACH_ARGS --env PERF --env OUT -- bash bench/tuner-cpu-guest.sh "$budget" "$@" | tee "$OUT/table.tsv"

@@ -1,5 +1,5 @@
 //! The log watcher's thread does next to nothing while no log changes (a
-//! poll of the folder four times a second). Regression: under inotify it
+//! poll of the folder once a second). Regression: under inotify it
 //! took its own opens of a log for news, read the log again, and so on
 //! forever: ~60 % of a vCPU in the VM, taken from the game the tuner
 //! measures. (Its own process: the thread is found by name.)

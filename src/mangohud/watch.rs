@@ -20,6 +20,7 @@
 //! is known) and only rows added afterwards are delivered.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -47,9 +48,13 @@ struct Tail {
     parser: LogParser,
     offset: u64,
     failed: bool,
-    /// When it last grew: a log quiet for `QUIET` is looked at only every
-    /// `QUIET_EVERY` polls (a folder of finished logs, one per trial).
+    /// When it last grew: a log quiet for `QUIET` is looked at only when
+    /// the folder is listed (a folder of finished logs, one per trial).
     grew: Instant,
+    /// The log, open while it grows: read again through this file, its
+    /// size from the open file, no path looked up (closed once quiet, so a
+    /// long tune's logs do not pile up open files).
+    file: Option<File>,
 }
 
 /// How often the folder and its logs are read: the delay of a live frame
@@ -60,7 +65,14 @@ struct Tail {
 /// own CPU time").
 const POLL: Duration = Duration::from_secs(1);
 const QUIET: Duration = Duration::from_secs(5);
-const QUIET_EVERY: u32 = 2;
+/// While a log grows, the folder is listed (for new logs and the quiet
+/// ones) only every this many polls; the polls between read the growing
+/// logs through their open files. Listing the folder and looking each log
+/// up by path were two thirds of this thread's CPU at one listing per poll
+/// (BENCHMARKS.md "The tuner's own CPU time"). A poll after which no log
+/// grew lists the folder (a new log is what comes next: the first, or the
+/// next trial's), and so does `sync`.
+const LIST_EVERY: u32 = 5;
 
 /// What the watch thread is asked.
 enum Msg {
@@ -101,23 +113,28 @@ struct Worker {
     tails: HashMap<PathBuf, Tail>,
     out: Sender<LogEvent>,
     polls: u32,
+    /// Whether a log grew at the last poll.
+    grew: bool,
 }
 
 impl Worker {
-    /// Read what is new in the folder (in every log with `all`, else in
-    /// the quiet ones only every `QUIET_EVERY` polls). A missing folder has
-    /// nothing yet; the logs in it once it appears are news.
+    /// Read what is new in the folder: in every log it lists with `all`,
+    /// when no log grew at the last poll, or every `LIST_EVERY` polls; else
+    /// in the growing logs only. A missing folder has nothing yet; the logs
+    /// in it once it appears are news.
     fn poll(&mut self, deliver: bool, all: bool) {
         self.polls = self.polls.wrapping_add(1);
-        let Ok(entries) = std::fs::read_dir(&self.folder) else { return };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| mlog::is_frame_log(p)).collect();
+        let list = all || !self.grew || self.polls.is_multiple_of(LIST_EVERY);
+        self.grew = false;
+        let mut paths: Vec<PathBuf> = if list {
+            let Ok(entries) = std::fs::read_dir(&self.folder) else { return };
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| mlog::is_frame_log(p)).collect()
+        } else {
+            self.tails.iter().filter(|(_, t)| t.file.is_some()).map(|(p, _)| p.clone()).collect()
+        };
         paths.sort();
-        let look_at_quiet = all || self.polls.is_multiple_of(QUIET_EVERY);
         for p in paths {
-            let quiet = self.tails.get(&p).is_some_and(|t| t.failed || t.grew.elapsed() > QUIET);
-            if !quiet || look_at_quiet {
-                self.read_new(&p, deliver);
-            }
+            self.read_new(&p, deliver);
         }
     }
 
@@ -130,6 +147,7 @@ impl Worker {
             offset: 0,
             failed: false,
             grew: Instant::now(),
+            file: None,
         });
         if tail.failed {
             return;
@@ -137,17 +155,24 @@ impl Worker {
         if is_new && deliver {
             let _ = self.out.send(LogEvent::NewLog(path.to_path_buf()));
         }
-        // (the size first: most polls find most logs as they were)
-        match std::fs::metadata(path) {
-            Ok(m) if m.len() == tail.offset => return,
-            Err(_) => return, // gone again: the next poll retries
-            Ok(_) => {}
+        if tail.file.is_none() {
+            // (the size first: most listings find most logs as they were)
+            match std::fs::metadata(path) {
+                Ok(m) if m.len() == tail.offset => return,
+                Err(_) => return, // gone again: the next listing retries
+                Ok(_) => {}
+            }
+            match open_log(path) {
+                Ok(f) => tail.file = Some(f),
+                Err(_) => return, // not readable yet: the next listing retries
+            }
         }
+        let Some(f) = tail.file.as_mut() else { return };
         let mut buf = Vec::new();
-        let read = open_log(path).and_then(|mut f| {
-            let len = f.metadata()?.len();
+        let read = f.metadata().and_then(|m| {
+            let len = m.len();
             if len < tail.offset {
-                // Truncated or replaced: start over.
+                // Truncated: start over.
                 tail.parser = LogParser::new();
                 tail.offset = 0;
             }
@@ -155,11 +180,15 @@ impl Worker {
             f.take(len - tail.offset).read_to_end(&mut buf)
         });
         if read.is_err() {
-            return; // not readable yet: the next poll retries
+            tail.file = None; // the next listing opens it again
+            return;
         }
         tail.offset += buf.len() as u64;
         if !buf.is_empty() {
             tail.grew = Instant::now();
+            self.grew = true;
+        } else if tail.grew.elapsed() > QUIET {
+            tail.file = None;
         }
         let mut frames = Vec::new();
         match tail.parser.feed(&buf, &mut frames) {
@@ -182,7 +211,7 @@ pub fn watch_folder(folder: &Path) -> Result<LogWatcher> {
     let folder = if folder.is_absolute() { folder.to_path_buf() } else { std::env::current_dir()?.join(folder) };
     let (ask, rx) = mpsc::channel::<Msg>();
     let (out, events) = crossbeam::channel::unbounded();
-    let mut worker = Worker { folder, tails: HashMap::new(), out, polls: 0 };
+    let mut worker = Worker { folder, tails: HashMap::new(), out, polls: 0, grew: false };
     // What is there now is not news.
     worker.poll(false, true);
 
@@ -199,4 +228,57 @@ pub fn watch_folder(folder: &Path) -> Result<LogWatcher> {
         }
     })?;
     Ok(LogWatcher { events, ask })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const HEAD: &str = "v1\nv0.8.2\nfps,frametime,elapsed\n";
+
+    fn append(path: &Path, text: &str) {
+        std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    }
+
+    fn new_logs(rx: &Receiver<LogEvent>) -> Vec<PathBuf> {
+        rx.try_iter().filter_map(|e| if let LogEvent::NewLog(p) = e { Some(p) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_growing_log_is_read_through_its_open_file_and_the_folder_listed_every_few_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("game_1.csv"), dir.path().join("game_2.csv"));
+        let (out, rx) = crossbeam::channel::unbounded();
+        let mut w = Worker { folder: dir.path().to_path_buf(), tails: HashMap::new(), out, polls: 0, grew: false };
+        append(&a, HEAD);
+        w.poll(true, false);
+        assert_eq!(new_logs(&rx), vec![a.clone()]);
+        assert!(w.tails[&a].file.is_some(), "kept open while it grows");
+
+        // A second log while the first grows: found at the next listing,
+        // within LIST_EVERY polls, not at every poll.
+        append(&b, HEAD);
+        let mut found = None;
+        for i in 1..=LIST_EVERY {
+            append(&a, &format!("60,16.6,{i}\n"));
+            w.poll(true, false);
+            if !new_logs(&rx).is_empty() {
+                found = Some(i);
+                break;
+            }
+        }
+        assert!(found.is_some_and(|i| i > 1), "found after {found:?} polls");
+
+        // A log quiet for QUIET is closed; it is looked at again by path.
+        let t = w.tails.get_mut(&a).unwrap();
+        t.grew = Instant::now() - QUIET * 2;
+        w.poll(true, true);
+        assert!(w.tails[&a].file.is_none());
+        append(&a, "60,16.6,99\n");
+        w.poll(true, true);
+        let frames: usize = rx.try_iter().map(|e| if let LogEvent::Frames { frames, .. } = e { frames.len() } else { 0 }).sum();
+        assert_eq!(frames, 1, "its new row is read");
+        assert!(w.tails[&a].file.is_some(), "open again while it grows");
+    }
 }

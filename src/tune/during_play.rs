@@ -21,9 +21,10 @@ use log::info;
 
 use super::TuneOptions;
 use super::frame_source::{FrameSource, Frames, csv_logs};
+use super::game_watch::Launched;
 use super::plan::{self, PlanSearch};
 use super::runner::{GameWatch, Runner, Stop};
-use super::start::{ControlSearch, Launched};
+use super::start::ControlSearch;
 use super::switch::daemon::Daemon;
 use super::trials::{Trial, TrialFile};
 use crate::daemon::client::Client;
@@ -209,7 +210,7 @@ fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals
     let child = spawn(&ready, logs.path(), &held)?;
     let pid = child.id();
     held.forward_to(pid)?;
-    let mut game = Launched { child };
+    let mut game = Launched::new(child);
     let (left, total) = (ready.pending.len(), plan::configs(&ready.plan).len());
     match tune.measure {
         MeasureMode::Blocks => {

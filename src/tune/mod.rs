@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod during_play;
 pub mod frame_source;
+pub mod game_watch;
 pub mod options;
 pub mod plan;
 pub mod progress;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use log::{info, warn};
 
 use super::frame_source::{FrameSource, Frames};
+use super::game_watch::{Attached, Launched};
 use super::options::TuneOptions;
 use super::runner::{GameWatch, Runner, Stop};
 use super::search::{BLOCK, RACE_BATCH, Search, Strategy, new_search_batched};
@@ -80,46 +80,6 @@ fn plan(opts: &TuneOptions) -> Result<Prepared> {
     let names = trials.trials.iter().map(|t| (t.config, t.name.clone())).collect();
     preflight::check_all()?;
     Ok(Prepared { search, names })
-}
-
-/// CPU time (s) of the process tree under `pid` (a launcher's children
-/// included; processes that exited are not counted).
-fn game_tree_cpu_secs(pid: u32) -> Option<f64> {
-    let procs = procfs::scan_processes(procfs::root()).ok()?;
-    Some(procfs::cpu_secs(procfs::root(), &game_tree::process_tree(&[pid], &procs)))
-}
-
-/// A game we started: it is there until its process exits.
-pub(crate) struct Launched {
-    pub(crate) child: Child,
-}
-
-impl GameWatch for Launched {
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(format!("cannot wait for it: {e}")),
-        }
-    }
-
-    fn cpu_secs(&mut self) -> Option<f64> {
-        game_tree_cpu_secs(self.child.id())
-    }
-}
-
-struct Attached {
-    pid: u32,
-}
-
-impl GameWatch for Attached {
-    fn exited(&mut self) -> Option<String> {
-        procfs::exited(procfs::root(), self.pid)
-    }
-
-    fn cpu_secs(&mut self) -> Option<f64> {
-        game_tree_cpu_secs(self.pid)
-    }
 }
 
 pub(super) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
@@ -300,7 +260,7 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
     let child = spawn::spawn_as(&user, &cmd, &extra)?;
     let pid = child.id();
     info!("started the game (pid {pid}) as {}", user.name);
-    let mut game = Launched { child };
+    let mut game = Launched::new(child);
     let result = (|| {
         let Some((renders, control)) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
             return Ok(Outcome::Interrupted);
@@ -335,7 +295,7 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
     let (named, from) = log_folder(&process)?;
     // As the game names it, in its own root if it has one (a container).
     let folder = as_seen_from_here(proc_root, pid, &named);
-    let mut game = Attached { pid };
+    let mut game = Attached::new(pid);
     let socket = find_control_socket(&process, &mut game, opts.frames_timeout(), &shutdown)?;
     if shutdown.load(Ordering::Relaxed) {
         return Ok((Outcome::Interrupted, key));

@@ -1,0 +1,165 @@
+//! The game as the trial loop watches it (`runner::GameWatch`): has it
+//! exited, and how much CPU time has its process tree used.
+//!
+//! Both are asked several times a second, all tune long, and the measurer
+//! must not disturb what it measures: reading /proc for each answer (the
+//! game's stat file every 250 ms, the whole process table twice per
+//! segment) was a fifth of the tuner's CPU in a 4-minute profile
+//! (BENCHMARKS.md, "The tuner's CPU time"). So the exit comes from a pidfd
+//! (poll, no file read), and the tree is looked up again only every
+//! `TREE_RESCAN`; between, only its members' stat files are read.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::runner::GameWatch;
+use crate::procfs;
+use crate::sched::game_tree;
+
+/// How often the game's process tree is looked up in the whole process
+/// table. The game's CPU time sums its tree's members; one that joins
+/// between two lookups counts from the next (its CPU time so far with
+/// it), one that leaves is not counted, as before.
+const TREE_RESCAN: Duration = Duration::from_secs(10);
+
+/// The CPU time of the process tree under a pid.
+struct TreeCpu {
+    root: u32,
+    members: Vec<u32>,
+    next_scan: Instant,
+}
+
+impl TreeCpu {
+    fn new(root: u32) -> Self {
+        Self { root, members: Vec::new(), next_scan: Instant::now() }
+    }
+
+    /// CPU time (s) of the tree's processes still there; None when even
+    /// the process table cannot be read.
+    fn cpu_secs(&mut self) -> Option<f64> {
+        let now = Instant::now();
+        if now >= self.next_scan {
+            let procs = procfs::scan_processes(procfs::root()).ok()?;
+            self.members = game_tree::process_tree(&[self.root], &procs).into_iter().collect();
+            self.next_scan = now + TREE_RESCAN;
+        }
+        Some(procfs::cpu_secs(procfs::root(), &self.members))
+    }
+}
+
+/// A game we started: it is there until its process exits.
+pub(crate) struct Launched {
+    pub(crate) child: Child,
+    tree: TreeCpu,
+}
+
+impl Launched {
+    pub(crate) fn new(child: Child) -> Self {
+        let tree = TreeCpu::new(child.id());
+        Self { child, tree }
+    }
+}
+
+impl GameWatch for Launched {
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot wait for it: {e}")),
+        }
+    }
+
+    fn cpu_secs(&mut self) -> Option<f64> {
+        self.tree.cpu_secs()
+    }
+}
+
+/// A game that runs already (`attach --pid`), not our child.
+pub(crate) struct Attached {
+    pid: u32,
+    /// Readable once the process has exited; None where pidfd_open is not
+    /// allowed (a seccomp filter): /proc is read instead.
+    pidfd: Option<OwnedFd>,
+    tree: TreeCpu,
+}
+
+impl Attached {
+    pub(crate) fn new(pid: u32) -> Self {
+        Self { pid, pidfd: pidfd_open(pid), tree: TreeCpu::new(pid) }
+    }
+}
+
+impl GameWatch for Attached {
+    fn exited(&mut self) -> Option<String> {
+        let Some(fd) = &self.pidfd else { return procfs::exited(procfs::root(), self.pid) };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(0) => None,
+            Ok(_) => Some(format!("pid {} exited", self.pid)),
+            Err(_) => procfs::exited(procfs::root(), self.pid),
+        }
+    }
+
+    fn cpu_secs(&mut self) -> Option<f64> {
+        self.tree.cpu_secs()
+    }
+}
+
+/// A pidfd of `pid` (Linux 5.3 and later; every sched_ext kernel has it),
+/// or None if the call fails.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    let pid = nix::libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the kernel just gave us this fd; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    #[test]
+    fn an_attached_games_exit_is_seen_through_its_pidfd() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut game = Attached::new(child.id());
+        assert!(game.pidfd.is_some(), "pidfd_open works on every kernel the tests run on");
+        assert_eq!(game.exited(), None);
+        assert!(game.cpu_secs().is_some_and(|s| s >= 0.0));
+        child.kill().unwrap();
+        // A zombie until reaped: exited all the same.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while game.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(game.exited().as_deref(), Some(format!("pid {} exited", child.id()).as_str()));
+        child.wait().unwrap();
+        assert!(game.exited().is_some(), "and after it is reaped");
+    }
+
+    #[test]
+    fn the_trees_cpu_time_counts_children_and_looks_them_up_again_after_a_while() {
+        // A shell that burns CPU in a child of its own.
+        let mut child = Command::new("sh").args(["-c", "sh -c 'while :; do :; done' & wait"]).process_group(0).spawn().unwrap();
+        let mut tree = TreeCpu::new(child.id());
+        std::thread::sleep(Duration::from_millis(300));
+        // Forced lookup: the busy grandchild is a member now.
+        tree.next_scan = Instant::now();
+        let first = tree.cpu_secs().unwrap();
+        assert_eq!(tree.members.len(), 2, "{:?}", tree.members);
+        std::thread::sleep(Duration::from_millis(500));
+        let later = tree.cpu_secs().unwrap();
+        assert!(later > first, "the child's CPU time counts: {first} → {later}");
+        assert!(tree.next_scan > Instant::now(), "no lookup before TREE_RESCAN");
+        killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+    }
+}
