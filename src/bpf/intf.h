@@ -44,7 +44,6 @@ struct gamer_counters {
 	u64 kthread_dispatches;	/* per-CPU kthreads, run at once */
 	u64 game_dispatches;	/* any of the above, for a game thread */
 	u64 boosted_dispatches;	/* game thread inside the input window */
-	u64 input_events;
 	u64 migrations;		/* task ran on another CPU than last time */
 	u64 mig_blocked;	/* over budget: kept on its CPU */
 	u64 mig_saturated;	/* over budget, CPU busy: let go */
@@ -63,6 +62,17 @@ struct gamer_counters {
 	u64 input_delay_ns;	/* sum */
 	u64 input_lead_samples;
 	u64 input_lead_ns;	/* sum */
+};
+
+/*
+ * Input, shared by every copy of the scheduler one process loads (the
+ * "input_shared" map, which userspace creates once and reuses): the first
+ * copy's in-kernel hook stamps it for all, so a tune that preloads many
+ * configs attaches one hook, not one per copy.
+ */
+struct input_shared {
+	u64 last_ns;		/* bpf_ktime_get_ns() of the last event; 0: none yet */
+	u64 events;		/* input events so far, monotonic */
 };
 
 /* Argument of the SEC("syscall") program signal_input(). */

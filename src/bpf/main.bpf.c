@@ -62,8 +62,6 @@ const volatile u64 slice_lag_ns = 20ULL * 1000 * 1000;
 
 /* --- runtime data shared with userspace (bss) --- */
 
-/* bpf_ktime_get_ns() of the last input event (0: none yet). */
-volatile u64 last_input_ns;
 /* Bumped whenever game_tgids changes, so tasks refresh their cached flag. */
 volatile u64 game_gen;
 
@@ -80,6 +78,21 @@ struct {
 	__type(key, u32);
 	__type(value, u32);
 } game_tgids SEC(".maps");
+
+/* The last input event and the count, shared by every copy (see intf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct input_shared);
+} input_shared SEC(".maps");
+
+static struct input_shared *input_here(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&input_shared, &zero);
+}
 
 /* Scheduler stats: struct gamer_counters per CPU (see intf.h). */
 struct {
@@ -192,9 +205,13 @@ static bool is_game(const struct task_struct *p, struct task_ctx *tctx)
 
 static bool in_input_window(u64 now)
 {
-	u64 last = READ_ONCE(last_input_ns);
+	struct input_shared *in;
+	u64 last;
 
-	return input_window_ns && last && now - last < input_window_ns;
+	if (!input_window_ns || !(in = input_here()))
+		return false;
+	last = READ_ONCE(in->last_ns);
+	return last && now - last < input_window_ns;
 }
 
 /*
@@ -712,12 +729,13 @@ void BPF_STRUCT_OPS(gamer_exit, struct scx_exit_info *ei)
  */
 static u64 input_seen(u32 n)
 {
-	struct gamer_counters *c = counters_here();
+	struct input_shared *in = input_here();
 	u64 now = bpf_ktime_get_ns();
 
-	WRITE_ONCE(last_input_ns, now);
-	if (c)
-		__sync_fetch_and_add(&c->input_events, n);
+	if (in) {
+		WRITE_ONCE(in->last_ns, now);
+		__sync_fetch_and_add(&in->events, n);
+	}
 	return now;
 }
 
@@ -734,6 +752,7 @@ static u64 input_seen(u32 n)
 SEC("syscall")
 int signal_input(struct input_arg *arg)
 {
+	struct input_shared *in;
 	struct gamer_counters *c;
 	u64 now, opened;
 
@@ -746,7 +765,8 @@ int signal_input(struct input_arg *arg)
 		}
 		return 0;
 	}
-	opened = READ_ONCE(last_input_ns);
+	in = input_here();
+	opened = in ? READ_ONCE(in->last_ns) : 0;
 	c = counters_here();
 	if (c && opened && arg->last_event_ns && opened <= arg->last_event_ns) {
 		__sync_fetch_and_add(&c->input_lead_samples, 1);
@@ -766,9 +786,10 @@ int signal_input(struct input_arg *arg)
  * userspace reader, no syscall after it, and no /dev/input access (uinput
  * devices such as Steam Input's virtual pads come through here too). Keys
  * and buttons, relative and absolute axes count, as in the userspace
- * reader; sync and scan-code events do not. Attached by userspace when
- * this scheduler is first attached and kept until it is unloaded (not
- * autoloaded where input_event has no BTF).
+ * reader; sync and scan-code events do not. Only the first copy of the
+ * scheduler a process loads loads and attaches it, at once, for the
+ * process's life: it stamps input_shared, which every later copy shares
+ * (not loaded at all where input_event has no BTF).
  */
 SEC("fentry/input_event")
 int BPF_PROG(on_input_event, struct input_dev *dev, unsigned int type, unsigned int code, int value)

@@ -9,13 +9,14 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::mem::MaybeUninit;
-use std::sync::Mutex;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, OpenObject, PrintLevel, ProgramInput};
+use libbpf_rs::{AsRawLibbpf, Link, MapCore, MapFlags, MapHandle, OpenObject, PrintLevel, ProgramInput};
 use scx_utils::{UserExitInfo, scx_ops_load, scx_ops_open};
 
 use super::bpf_intf;
@@ -40,6 +41,38 @@ crate::for_each_knob!(write_rodata);
 /// into the error when a load fails. libbpf's print hook is a plain fn, hence
 /// a global.
 static LIBBPF_LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// The input state every copy of the scheduler this process loads shares
+/// (intf.h's `input_shared` map), and the one in-kernel hook that stamps
+/// it. Set by the first copy that loads, for the process's life. With a
+/// hook per copy, a tune that keeps its configs loaded had one fentry
+/// program per config on input_event, and attaching and detaching each
+/// rewrote kernel text with IPIs to every CPU: ~10 % of the tuner's CPU
+/// in a 4-minute profile (BENCHMARKS.md "The tuner's own CPU time").
+struct SharedInput {
+    map: MapHandle,
+    /// None: no hook in this kernel (or it did not attach); the Session's
+    /// /dev/input reader calls signal_input instead.
+    hook: Option<Link>,
+}
+
+static SHARED_INPUT: OnceLock<SharedInput> = OnceLock::new();
+/// Held by a load while SHARED_INPUT is unset: two loads are never both
+/// the first.
+static FIRST_LOAD: Mutex<()> = Mutex::new(());
+
+/// Input events the schedulers of this process have seen (monotonic).
+fn input_events_seen() -> u64 {
+    let Some(shared) = SHARED_INPUT.get() else { return 0 };
+    match shared.map.lookup(&0u32.to_ne_bytes(), MapFlags::ANY) {
+        Ok(Some(v)) if v.len() >= std::mem::size_of::<bpf_intf::input_shared>() => {
+            // SAFETY: the value is one struct input_shared (intf.h): two
+            // u64s, any bytes valid; read unaligned from the Vec.
+            unsafe { std::ptr::read_unaligned(v.as_ptr().cast::<bpf_intf::input_shared>()) }.events
+        }
+        _ => 0,
+    }
+}
 const LIBBPF_LOG_LINES: usize = 400;
 const VERIFIER_TAIL_LINES: usize = 30;
 
@@ -151,12 +184,18 @@ impl Scheduler {
 
         let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
         write_rodata(config, rodata);
-        // The in-kernel input hook where the kernel has it (see `attach`);
-        // elsewhere the Session's userspace reader calls signal_input.
-        open.progs.on_input_event.set_autoload(preflight::input_hook_enabled());
-        // Attached by hand after the scheduler, not by the skeleton's
+        // The input state: the first copy's, shared (SharedInput).
+        let _first = SHARED_INPUT.get().is_none().then(|| FIRST_LOAD.lock().unwrap_or_else(|e| e.into_inner()));
+        let shared = SHARED_INPUT.get();
+        if let Some(s) = shared {
+            open.maps.input_shared.reuse_fd(s.map.as_fd()).context("sharing the input state with the first copy")?;
+        }
+        // The in-kernel input hook, where the kernel has it, in the first
+        // copy only; elsewhere the Session's userspace reader calls
+        // signal_input. Attached by hand below, not by the skeleton's
         // attach: a hook that cannot attach must not keep the scheduler
         // from attaching.
+        open.progs.on_input_event.set_autoload(shared.is_none() && preflight::input_hook_enabled());
         open.progs.on_input_event.set_autoattach(false);
 
         let skel = match scx_ops_load!(open, gamer_ops, uei) {
@@ -168,6 +207,21 @@ impl Scheduler {
                 )));
             }
         };
+
+        if shared.is_none() {
+            let map = MapHandle::try_from(&skel.maps.input_shared).context("keeping the input state")?;
+            let hook = if preflight::input_hook_enabled() {
+                skel.progs
+                    .on_input_event
+                    .attach()
+                    .map_err(|e| log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"))
+                    .ok()
+            } else {
+                None
+            };
+            // (FIRST_LOAD is held: nobody else sets it)
+            let _ = SHARED_INPUT.set(SharedInput { map, hook });
+        }
 
         // The exit dump buffer of *this* skeleton (scx_utils keeps only the
         // latest one globally, which is another scheduler's once the next
@@ -221,17 +275,10 @@ impl Scheduler {
             Phase::Loaded => {}
         }
         preflight::check_no_other_scheduler()?;
-        let loaded_afresh = link_or_load_afresh(self)?;
         // The struct_ops map alone is linked (`link`); the only other
-        // program that attaches, the input hook, is attached by hand here,
-        // on the first attach (a detach leaves it, see `detach`).
-        if preflight::input_hook_enabled() && self.skel.links.on_input_event.is_none() {
-            match self.skel.progs.on_input_event.attach() {
-                Ok(hook) => self.skel.links.on_input_event = Some(hook),
-                Err(e) => log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"),
-            }
-        }
-        Ok(loaded_afresh)
+        // program that attaches, the input hook, is the process's
+        // (SharedInput).
+        link_or_load_afresh(self)
     }
 
     /// Whether `attach` may be called again: loaded and never attached, or
@@ -256,11 +303,6 @@ impl Scheduler {
         let start = Instant::now();
         if self.phase == Phase::Attached {
             drop(self.link.take());
-            // The input hook stays: it only stamps this copy's input window
-            // (still true when the copy is attached again), and attaching
-            // or detaching an fentry program rewrites kernel text with
-            // IPIs to every CPU (7 % of the tuner's CPU time in its
-            // profile). The hooks of kept copies go when they are dropped.
             self.phase = Phase::Detached;
             wait_for_state(|s| s == "disabled", Duration::from_secs(10)).context("sched_ext did not become disabled after detaching")?;
         }
@@ -343,7 +385,7 @@ impl Scheduler {
             kthread_dispatches: c.kthread_dispatches,
             game_dispatches: c.game_dispatches,
             boosted_dispatches: c.boosted_dispatches,
-            input_events: c.input_events,
+            input_events: 0,
             migrations: c.migrations,
             mig_blocked: c.mig_blocked,
             mig_saturated: c.mig_saturated,
@@ -361,6 +403,8 @@ impl Scheduler {
             input_hook: u64::from(self.sees_input()),
         };
         m.add_counters(&self.carried);
+        // The process's count (shared by every copy), carried or not.
+        m.input_events = input_events_seen();
         m
     }
 
@@ -418,10 +462,11 @@ impl Scheduler {
         unsafe { AtomicU64::from_ptr(ptr) }.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Whether this scheduler sees input in the kernel itself (its hook is
-    /// attached): then the userspace reader's events are not passed on.
+    /// Whether this scheduler sees input in the kernel itself (the
+    /// process's hook is attached): then the userspace reader's events are
+    /// not passed on.
     pub fn sees_input(&self) -> bool {
-        self.skel.links.on_input_event.is_some()
+        SHARED_INPUT.get().is_some_and(|s| s.hook.is_some())
     }
 
     /// Tell BPF that the userspace reader saw `batch`: opens the input

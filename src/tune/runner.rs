@@ -23,7 +23,7 @@ use super::frame_source::{Frames, Measurement};
 use super::options::TuneOptions;
 use super::plan::replay_rounds;
 use super::progress::{TrialProgress, trial_line};
-use super::race::{Lane, Race, Rounds, lineup, max_rounds};
+use super::race::{DROP_LEVEL, Lane, Race, Rounds, lineup, max_rounds};
 use super::search::{Search, longest_budget};
 use super::start::system_info;
 use super::switch::{ServeEnd, Switcher};
@@ -393,11 +393,12 @@ impl<'a> Runner<'a> {
                 for d in race.end_round() {
                     let name = |i: usize| items[i].0.name();
                     eprintln!(
-                        "round {}: {} stops: p99 {:.2}× {}'s (95 % beyond the noise: {:.2}–{:.2})",
+                        "round {}: {} stops: p99 {:.2}× {}'s ({:.1} % beyond the noise: {:.2}–{:.2})",
                         race.rounds(),
                         name(d.contender),
                         d.ratio.estimate,
                         name(d.leader),
+                        DROP_LEVEL * 100.0,
                         d.ratio.low,
                         d.ratio.high
                     );

@@ -273,11 +273,29 @@ N=$((2 * KEYS))
 counted() {{ [ "$(total input_events)" -ge $N ]; }}
 wait_for 60 "$N input events in the stats" counted
 kill -INT $SCHED; wait_pid $SCHED 60; echo RUN_RC=$?
-kill $HOGS $GAME
 cat /tmp/run.out
+
+# One process holding three copies (as a tune keeps its configs loaded),
+# keys pressed all along: one hook for the process, and every copy's
+# window opens (they share the input state).
+W=input_window_us=200000
+$SCX_GAMER cycle --game-pid $GAME --input-dir /nonexistent --hold-secs 8 \
+    --config slice_us=500,$W --config slice_us=2000,$W --config slice_us=4000,$W --config slice_us=500,$W > /tmp/cycle.out 2>&1 &
+CYC=$!
+( while kill -0 $CYC 2>/dev/null; do press_keys a; nap 0.5; done ) &
+KEYER=$!
+# The fourth turn has begun once three turns' records are out: all three
+# copies are loaded then. Count the process's tracing links (fentry).
+turns() {{ [ "$(grep -c gap_ms /tmp/cycle.out)" -ge 3 ]; }}
+wait_for 120 "three turns of cycle" turns
+echo TRACING_LINKS=$(grep -l '^link_type:.*tracing' /proc/$CYC/fdinfo/* 2>/dev/null | wc -l)
+wait_pid $CYC 120; echo CYCLE_RC=$?
+wait $KEYER
+cat /tmp/cycle.out
+kill $HOGS $GAME
 "#
     );
-    let out = run_in_vm(&script, 300);
+    let out = run_in_vm(&script, 420);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     assert_eq!(out.field("EVDEV_LOADED"), "0", "no evdev: the hook alone sees the keys");
     let t = totals(&out);
@@ -286,6 +304,17 @@ cat /tmp/run.out
     assert_eq!(num(&t, "input_events"), 2 * keys, "{keys} keys pressed and released: {t}");
     assert!(num(&t, "boosted_dispatches") > 0, "the window opened: {t}");
     assert!(num(&t, "preempt_kicks") > 0, "{t}");
+
+    assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("TRACING_LINKS"), "1", "one input hook for three loaded copies: {}", out.output);
+    let turns = out.json_lines_with("gap_ms");
+    assert_eq!(turns.len(), 4, "{}", out.output);
+    for (i, r) in turns.iter().enumerate() {
+        let stats = &r["stats"];
+        assert_eq!(num(stats, "input_hook"), 1, "turn {i}: {r}");
+        assert!(num(stats, "input_events") > 0, "turn {i} counted no key: {r}");
+        assert!(num(stats, "boosted_dispatches") > 0, "turn {i}'s window never opened: {r}");
+    }
 }
 
 #[test]
