@@ -204,7 +204,7 @@ impl State {
         if let Some(cur) = self.current.as_ref().filter(|c| c.is_attached() && *c.config() == config) {
             // Already in place (a round that starts with the config that
             // ended the last one): it stays.
-            if let Err(e) = session.sync_game(cur) {
+            if let Err(e) = session.hand_over(None, cur) {
                 warn!("telling the scheduler the game's processes: {e:#}");
             }
             self.owner = Some(Owner { conn, uid, pid });
@@ -216,7 +216,7 @@ impl State {
             Err(e) => return Response::Error(format!("loading {config}: {e:#}")),
         };
         let mut next = taken.scheduler;
-        if let Err(e) = session.sync_game(&next) {
+        if let Err(e) = session.hand_over(self.current.as_ref().filter(|c| c.is_attached()), &next) {
             warn!("telling the scheduler the game's processes: {e:#}");
         }
         let ours = self.current.as_ref().is_some_and(|c| c.is_attached());

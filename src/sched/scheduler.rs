@@ -168,7 +168,11 @@ impl Scheduler {
         preflight::check_privileges()?;
         preflight::check_sched_ext_kernel()?;
         scx_utils::try_set_rlimit_infinity();
-        libbpf_rs::set_print(Some((PrintLevel::Debug, capture_libbpf_print)));
+        // Info, not Debug: the verifier's log of a rejected program comes
+        // as a warning; libbpf's debug chatter (every map, relocation and
+        // feature probe of every load) was formatted and kept for nothing
+        // (1.4 % of the tuner's samples in a 3-minute profile).
+        libbpf_rs::set_print(Some((PrintLevel::Info, capture_libbpf_print)));
 
         let start = Instant::now();
         let mut object = Box::new(MaybeUninit::<OpenObject>::uninit());
@@ -527,9 +531,18 @@ impl Drop for Scheduler {
     }
 }
 
-/// Poll /sys/kernel/sched_ext/state until `want` holds.
+/// Longest pause between two reads of sched_ext's state while waiting.
+const STATE_POLL_MAX: Duration = Duration::from_millis(2);
+
+/// Poll /sys/kernel/sched_ext/state until `want` holds: after 100 µs, then
+/// at twice the pause each time, up to `STATE_POLL_MAX`. A switch takes
+/// 0.1–0.4 s under TCG, and reading every 100 µs throughout made it
+/// hundreds of sysfs reads per switch (2 % of the tuner's samples in a
+/// 3-minute profile: BENCHMARKS.md "The tuner's own CPU time"); a state
+/// reached is now seen at most 2 ms late.
 pub fn wait_for_state(want: impl Fn(&str) -> bool, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(100);
     loop {
         let state = preflight::sched_ext_state()?;
         if want(&state) {
@@ -538,7 +551,8 @@ pub fn wait_for_state(want: impl Fn(&str) -> bool, timeout: Duration) -> Result<
         if Instant::now() >= deadline {
             bail!("sched_ext state stayed '{state}' for {timeout:?}");
         }
-        std::thread::sleep(Duration::from_micros(100));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(STATE_POLL_MAX);
     }
 }
 

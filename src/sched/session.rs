@@ -60,6 +60,8 @@ pub struct Session {
     /// not attach: `Scheduler::sees_input`).
     _input: input::InputWatcher,
     next_scan: Instant,
+    /// The game's process tree at the last scan, and when it was read.
+    last_tree: Option<(Instant, BTreeSet<u32>)>,
     /// When the scheduler was last restarted, within RESTART_WINDOW.
     restarts: Vec<Instant>,
 }
@@ -93,18 +95,23 @@ impl Session {
             input_rx,
             _input: watcher,
             next_scan: Instant::now(),
+            last_tree: None,
             restarts: Vec::new(),
         })
     }
 
-    /// Follow another game (the daemon serves one game after another).
+    /// Follow another game (the daemon serves one game after another;
+    /// each request names it again, the same game most of the time).
     pub fn set_game_pids(&mut self, pids: Vec<u32>) {
-        self.feeds.game_pids = pids;
-        self.next_scan = Instant::now();
+        if pids != self.feeds.game_pids {
+            self.feeds.game_pids = pids;
+            self.next_scan = Instant::now();
+            self.last_tree = None;
+        }
     }
 
     /// Bring `sched`'s game set in line with the game's process tree.
-    pub fn sync_game(&self, sched: &Scheduler) -> Result<()> {
+    pub fn sync_game(&mut self, sched: &Scheduler) -> Result<()> {
         if self.feeds.game_pids.is_empty() {
             return Ok(());
         }
@@ -115,7 +122,27 @@ impl Session {
         if !add.is_empty() {
             info!("game processes added: {add:?}");
         }
+        self.last_tree = Some((Instant::now(), tree));
         sched.update_game_tgids(&add, &remove)
+    }
+
+    /// Before `to` takes over from `from` (None: the kernel's scheduler
+    /// runs): give it the game's processes. The tree of a scan younger than
+    /// GAME_SCAN_INTERVAL, with what `from`'s BPF added at fork since,
+    /// stands in for a scan of every process on the machine at every switch
+    /// (a switch every few seconds in an interleaved tune); exited
+    /// processes leave `to`'s set at its next periodic scan, as they do
+    /// any scheduler's. An older tree: a full `sync_game`.
+    pub fn hand_over(&mut self, from: Option<&Scheduler>, to: &Scheduler) -> Result<()> {
+        let Some((at, tree)) = self.last_tree.as_ref().filter(|(at, _)| at.elapsed() < GAME_SCAN_INTERVAL) else {
+            return self.sync_game(to);
+        };
+        let mut members = tree.clone();
+        members.extend(from.map(Scheduler::game_tgids).unwrap_or_default());
+        let current = to.game_tgids();
+        let add: Vec<u32> = members.difference(&current).copied().collect();
+        log::debug!("game processes handed over from a scan {:?} old: {} added", at.elapsed(), add.len());
+        to.update_game_tgids(&add, &[])
     }
 
     /// Bring back `sched` if the kernel ejected it asking for a restart

@@ -459,6 +459,10 @@ kill $G
                 assert!(load_ms.is_some_and(|ms| ms > 0.0), "{name}'s first segment: {trial}");
                 seen.push(name);
             }
+            // Every copy knew the game in every segment (handed over at
+            // each switch, `Session::hand_over`) and scheduled it.
+            let sched = &trial["sched"];
+            assert!(sched["game_tgids"].as_u64() >= Some(1) && sched["game_dispatches"].as_u64() > Some(0), "{name}: {sched}");
         }
         let n = frames(trial);
         assert!(n > 30 && n < 600, "{n} frames in a 3 s segment");

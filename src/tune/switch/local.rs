@@ -38,12 +38,6 @@ impl Local {
         Self { session, current: None, pool: Pool::default() }
     }
 
-    fn sync_game(&self, sched: &Scheduler) {
-        if let Err(e) = self.session.sync_game(sched) {
-            warn!("telling the scheduler the game's processes: {e:#}");
-        }
-    }
-
     fn put_in_place(&mut self, config: Option<&SchedConfig>, sw: &mut SwitchInfo) -> Result<(), String> {
         let Some(config) = config else {
             if let Some(mut cur) = self.current.take() {
@@ -62,7 +56,10 @@ impl Local {
         let taken = self.pool.take(config).map_err(|e| format!("load failed: {e:#}"))?;
         let mut next = taken.scheduler;
         sw.load_ms = taken.loaded.then(|| ms(next.load_time()));
-        self.sync_game(&next);
+        let from = self.current.as_ref().filter(|c| c.is_attached());
+        if let Err(e) = self.session.hand_over(from, &next) {
+            warn!("telling the scheduler the game's processes: {e:#}");
+        }
         let switched = match self.current.take() {
             Some(mut cur) if cur.is_attached() => {
                 let switched = cur.switch_to(&mut next);
