@@ -16,9 +16,10 @@
 # examples/switch_disturbance.rs). --perf samples the attach with perf
 # (cpu-clock, 100 Hz, DWARF call graphs) and keeps its report per thread,
 # per function, per function with all it calls and the callers of the
-# heaviest (perf-threads.txt, perf.txt, perf-inclusive.txt, perf-callers.txt;
-# reading the DWARF call graphs takes the guest up to half an hour): a profile, not a measurement (the CPU
-# figures then include perf's own). Each build's store is kept in the
+# heaviest (perf-threads.txt, perf.txt, perf-inclusive.txt,
+# perf-callers.txt; the guest reads the call graphs for minutes, so the
+# VM's timeout grows): a profile, not a measurement (the CPU figures then
+# include perf's own). Each build's store is kept in the
 # results folder, /var/tmp/scx-gamer-bench/tuner-cpu-<time>/NAME.
 # BINARY must not be under /tmp (the VM has its own); build each one into a
 # target folder of its own (e.g. a git worktree of the old commit).

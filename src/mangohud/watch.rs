@@ -1,7 +1,9 @@
 //! Watch a MangoHud output folder and deliver frames as logs appear and grow.
 //!
-//! The folder is read every `POLL` (and at once on `sync`): what is new in
-//! each log since last time goes to that file's `LogParser`. MangoHud
+//! The logs are read every `POLL` (and at once on `sync`): what is new in
+//! each log since last time goes to that file's `LogParser`. A growing log
+//! is read through its open file; the folder itself is listed less often
+//! (`LIST_EVERY`). MangoHud
 //! ≤ 0.6.8 writes a log whole when logging stops; ≥ 0.6.9 creates it at the
 //! first row and appends a row per frame. Both look the same from here.
 //!

@@ -41,6 +41,8 @@ crate::for_each_knob!(write_rodata);
 /// into the error when a load fails. libbpf's print hook is a plain fn, hence
 /// a global.
 static LIBBPF_LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+const LIBBPF_LOG_LINES: usize = 400;
+const VERIFIER_TAIL_LINES: usize = 30;
 
 /// The input state every copy of the scheduler this process loads shares
 /// (intf.h's `input_shared` map), and the one in-kernel hook that stamps
@@ -73,8 +75,6 @@ fn input_events_seen() -> u64 {
         _ => 0,
     }
 }
-const LIBBPF_LOG_LINES: usize = 400;
-const VERIFIER_TAIL_LINES: usize = 30;
 
 fn capture_libbpf_print(level: PrintLevel, msg: String) {
     if level == PrintLevel::Warn {
