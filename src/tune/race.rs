@@ -86,8 +86,9 @@ pub fn lineup(configs: &[SchedConfig], full: bool, baseline: bool) -> Vec<Option
 /// the one that ended the last round (`last`), while it still runs, opens
 /// this one. It is in place, so the round starts without a switch and
 /// without the guard after one: one switch fewer per round (with the
-/// default trial file's race of nine contenders, one in nine). Which contender ended the last round
-/// was itself random, so each still opens and ends rounds equally often
+/// default trial file's race of nine contenders, one in nine). Which
+/// contender ended the last round was itself random, so each still opens
+/// and ends rounds equally often
 /// (`rounds_open_with_the_contender_in_place_and_positions_stay_even`).
 pub fn round_order(mut running: Vec<usize>, last: Option<usize>, rng: &mut impl Rng) -> Vec<usize> {
     running.shuffle(rng);
