@@ -2,7 +2,8 @@
 //! and the machine's description. Functions take the proc root so tests
 //! can point them at a fake tree; `ROOT` is the real one.
 
-use std::fs;
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -74,7 +75,50 @@ pub fn threads(root: &Path, pid: u32) -> Vec<(String, Stat)> {
 
 /// `<root>/<pid>/stat`, or None when the process is gone.
 pub fn stat(root: &Path, pid: u32) -> Option<Stat> {
-    parse_stat(&fs::read_to_string(root.join(pid.to_string()).join("stat")).ok()?)
+    StatFile::open(root, pid)?.read()
+}
+
+/// A process's stat file, kept open to be read again: a read of an open
+/// /proc file is one system call, where opening it walks the path through
+/// the process's directory first (the open was most of a stat read's cost
+/// in the tuner's profile under emulation).
+pub struct StatFile(File);
+
+impl StatFile {
+    /// `<root>/<pid>/stat`, or None when the process is gone. The file
+    /// stays the process's: once it has been reaped, reads fail (a new
+    /// process with the same pid is not read through it).
+    pub fn open(root: &Path, pid: u32) -> Option<Self> {
+        let mut path = root.join(pid.to_string());
+        path.push("stat");
+        File::open(path).ok().map(Self)
+    }
+
+    /// What the file says now, or None when the process is gone.
+    pub fn read(&self) -> Option<Stat> {
+        parse_stat(&read_from_start(&self.0)?)
+    }
+}
+
+/// The whole text of a /proc or sysfs file from its start, with as few
+/// system calls as it takes (`fs::read_to_string` also asks the size and
+/// position, which such files do not know). Bytes that are not UTF-8 (a
+/// command name cut inside a character: `comm` keeps 15 bytes) are
+/// replaced, not refused, or such a process would be skipped.
+pub fn read_from_start(file: &File) -> Option<String> {
+    let mut buf = [0u8; 1024];
+    let mut text = Vec::new();
+    loop {
+        let n = file.read_at(&mut buf, text.len() as u64).ok()?;
+        text.extend_from_slice(&buf[..n]);
+        // A short read ending a line is the whole file: a /proc file
+        // shows its text at once, and reading on to the end would cost
+        // one more call per file.
+        if n == 0 || (n < buf.len() && text.last() == Some(&b'\n')) {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// Why `pid` no longer runs (gone, or a zombie its parent has not reaped),
@@ -197,6 +241,26 @@ mod tests {
         probe.thread().unpark();
         probe.join().unwrap();
         assert!(threads(root(), u32::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_stat_file_is_read_whole_and_again_and_a_cut_name_does_not_hide_it() {
+        let fake = tempfile::tempdir().unwrap();
+        std::fs::create_dir(fake.path().join("42")).unwrap();
+        // comm keeps 15 bytes: "ゲームの名" cut inside its last character.
+        let mut text = b"42 (\xe3\x82\xb2\xe3\x83\xbc\xe3\x83\xa0\xe3\x81\xae\xe5\x90) S 7 42 42 0 -1 0 0 0 0 0 250 50".to_vec();
+        // Longer than one read's buffer.
+        text.extend(b" 0".repeat(700));
+        text.push(b'\n');
+        std::fs::write(fake.path().join("42/stat"), &text).unwrap();
+        let file = StatFile::open(fake.path(), 42).unwrap();
+        let st = file.read().unwrap();
+        assert_eq!((st.state, st.ppid, st.cpu_ticks), ('S', 7, Some(300)));
+        assert_eq!(file.read(), Some(st), "read again from the start");
+        assert_eq!(stat(fake.path(), 42), Some(st));
+        assert!(StatFile::open(fake.path(), 43).is_none());
+        let text = read_from_start(&File::open(fake.path().join("42/stat")).unwrap()).unwrap();
+        assert_eq!(text.len(), 4 + "ゲームの".len() + 3 + ") S 7 42 42 0 -1 0 0 0 0 0 250 50".len() + 1400 + 1);
     }
 
     #[test]

@@ -4,8 +4,55 @@
 //! before attach and drops the processes that are gone.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+
+/// How often the game's process tree is looked up again in the process
+/// table. The BPF side adds what the game forks at fork time; the lookup
+/// catches the rest — processes there before a load and forks between two
+/// schedulers (every load, switch and restart syncs at once) — and drops
+/// exited ones. It reads every process on the machine: with it once a
+/// second, scx_gamer's process used 76 ms of a vCPU per second in the TCG
+/// VM and the frame-loop game's p99, alone on the machine, was 1.14×
+/// EEVDF's; every 10 s, 17 ms/s and 0.98× (BENCHMARKS.md, "The idle cell's
+/// cause, measured").
+pub const RESCAN: Duration = Duration::from_secs(10);
+
+/// Every process on the machine, (pid, ppid), as read at `read_at`.
+#[derive(Clone, Debug)]
+pub struct ProcessTable {
+    pub read_at: Instant,
+    pub procs: Arc<[(u32, u32)]>,
+}
+
+/// The process table, read again only when the last one this process read
+/// is older than `max_age`: the scheduler's session (which processes BPF
+/// treats as the game) and the tuner's game watch (the game's CPU time)
+/// each want the game's tree every RESCAN, and one read of every process's
+/// stat file serves both.
+pub fn process_table(max_age: Duration) -> Result<ProcessTable> {
+    static LAST: Mutex<Option<ProcessTable>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    recent_or_read(&mut last, max_age, || crate::procfs::scan_processes(crate::procfs::root()))
+}
+
+/// `last` if younger than `max_age`, else a table from `read` (kept in
+/// `last`).
+fn recent_or_read(
+    last: &mut Option<ProcessTable>,
+    max_age: Duration,
+    read: impl FnOnce() -> Result<Vec<(u32, u32)>>,
+) -> Result<ProcessTable> {
+    if let Some(table) = last.as_ref().filter(|t| t.read_at.elapsed() <= max_age) {
+        return Ok(table.clone());
+    }
+    let read_at = Instant::now();
+    let table = ProcessTable { read_at, procs: read()?.into() };
+    *last = Some(table.clone());
+    Ok(table)
+}
 
 /// The roots that exist plus all their descendants.
 pub fn process_tree(roots: &[u32], procs: &[(u32, u32)]) -> BTreeSet<u32> {
@@ -66,6 +113,31 @@ mod tests {
         let (add, remove) = plan_update(&current, &tree, &alive);
         assert_eq!(add, vec![11]);
         assert_eq!(remove, vec![40]); // 30 is alive (fork-inherited): kept
+    }
+
+    #[test]
+    fn a_young_table_is_shared_and_an_old_one_read_again() {
+        let mut last = None;
+        let mut reads = 0;
+        let mut read = |max_age| {
+            recent_or_read(&mut last, max_age, || {
+                reads += 1;
+                Ok(vec![(reads, 1)])
+            })
+            .unwrap()
+        };
+        let first = read(Duration::ZERO);
+        let shared = read(Duration::from_secs(3600));
+        assert_eq!((shared.read_at, &*shared.procs), (first.read_at, &[(1, 1)][..]));
+        std::thread::sleep(Duration::from_millis(5));
+        let fresh = read(Duration::from_millis(1));
+        assert!(fresh.read_at > first.read_at);
+        assert_eq!(&*fresh.procs, &[(2, 1)]);
+        // A failed read keeps nothing.
+        let err = recent_or_read(&mut None, Duration::ZERO, || anyhow::bail!("no /proc")).unwrap_err();
+        assert_eq!(err.to_string(), "no /proc");
+        // The real one sees this process.
+        assert!(process_table(Duration::ZERO).unwrap().procs.iter().any(|&(pid, _)| pid == std::process::id()));
     }
 
     #[test]

@@ -19,16 +19,6 @@ use scx_stats::prelude::*;
 
 use super::{Metrics, Scheduler, game_tree, input, stats};
 
-/// How often the game's process tree is re-read from /proc. The BPF side
-/// adds what the game forks at fork time; the scan catches the rest —
-/// processes there before a load and forks between two schedulers (every
-/// load, switch and restart syncs at once) — and drops exited ones. It
-/// reads every process on the machine: with it once a second, scx_gamer's
-/// process used 76 ms of a vCPU per second in the TCG VM and the
-/// frame-loop game's p99, alone on the machine, was 1.14× EEVDF's; every
-/// 10 s, 17 ms/s and 0.98× (BENCHMARKS.md, "The idle cell's cause,
-/// measured").
-const GAME_SCAN_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest the loop sleeps before checking for shutdown or an ejection
 /// (stats requests and input wake it at once). Every wake-up costs: at
 /// 100 ms they were a visible share of the tuner's CPU (futex waits and
@@ -59,8 +49,13 @@ pub struct Session {
     /// that does not see input itself (no hook in this kernel, or it did
     /// not attach: `Scheduler::sees_input`).
     _input: input::InputWatcher,
+    /// When the game's tree is looked up next, and how old a process
+    /// table may be then (another user's read is shared; none when the
+    /// game or the scheduler has just changed: a fresh read).
     next_scan: Instant,
-    /// The game's process tree at the last scan, and when it was read.
+    scan_max_age: Duration,
+    /// The game's process tree at the last lookup, and when its process
+    /// table was read.
     last_tree: Option<(Instant, BTreeSet<u32>)>,
     /// When the scheduler was last restarted, within RESTART_WINDOW.
     restarts: Vec<Instant>,
@@ -95,6 +90,7 @@ impl Session {
             input_rx,
             _input: watcher,
             next_scan: Instant::now(),
+            scan_max_age: Duration::ZERO,
             last_tree: None,
             restarts: Vec::new(),
         })
@@ -105,7 +101,7 @@ impl Session {
     pub fn set_game_pids(&mut self, pids: Vec<u32>) {
         if pids != self.feeds.game_pids {
             self.feeds.game_pids = pids;
-            self.next_scan = Instant::now();
+            (self.next_scan, self.scan_max_age) = (Instant::now(), Duration::ZERO);
             self.last_tree = None;
         }
     }
@@ -115,26 +111,27 @@ impl Session {
         if self.feeds.game_pids.is_empty() {
             return Ok(());
         }
-        let procs = crate::procfs::scan_processes(crate::procfs::root())?;
-        let alive: BTreeSet<u32> = procs.iter().map(|&(pid, _)| pid).collect();
-        let tree = game_tree::process_tree(&self.feeds.game_pids, &procs);
+        let table = game_tree::process_table(self.scan_max_age)?;
+        let alive: BTreeSet<u32> = table.procs.iter().map(|&(pid, _)| pid).collect();
+        let tree = game_tree::process_tree(&self.feeds.game_pids, &table.procs);
         let (add, remove) = game_tree::plan_update(&sched.game_tgids(), &tree, &alive);
         if !add.is_empty() {
             info!("game processes added: {add:?}");
         }
-        self.last_tree = Some((Instant::now(), tree));
+        self.last_tree = Some((table.read_at, tree));
+        (self.next_scan, self.scan_max_age) = (table.read_at + game_tree::RESCAN, game_tree::RESCAN);
         sched.update_game_tgids(&add, &remove)
     }
 
     /// Before `to` takes over from `from` (None: the kernel's scheduler
-    /// runs): give it the game's processes. The tree of a scan younger than
-    /// GAME_SCAN_INTERVAL, with what `from`'s BPF added at fork since,
+    /// runs): give it the game's processes. The tree of a lookup younger
+    /// than RESCAN, with what `from`'s BPF added at fork since,
     /// stands in for a scan of every process on the machine at every switch
     /// (a switch every few seconds in an interleaved tune); exited
     /// processes leave `to`'s set at its next periodic scan, as they do
     /// any scheduler's. An older tree: a full `sync_game`.
     pub fn hand_over(&mut self, from: Option<&Scheduler>, to: &Scheduler) -> Result<()> {
-        let Some((at, tree)) = self.last_tree.as_ref().filter(|(at, _)| at.elapsed() < GAME_SCAN_INTERVAL) else {
+        let Some((at, tree)) = self.last_tree.as_ref().filter(|(at, _)| at.elapsed() < game_tree::RESCAN) else {
             return self.sync_game(to);
         };
         let mut members = tree.clone();
@@ -164,7 +161,7 @@ impl Session {
         match sched.restart() {
             Ok(()) => {
                 // Forks while no scheduler was attached: caught now.
-                self.next_scan = Instant::now();
+                (self.next_scan, self.scan_max_age) = (now, Duration::ZERO);
                 info!("scx_gamer restarted ({}) after: {why}", sched.config());
                 true
             }
@@ -198,11 +195,10 @@ impl Session {
             }
             if now >= self.next_scan
                 && let Some(sched) = sched
+                && let Err(e) = self.sync_game(sched)
             {
-                if let Err(e) = self.sync_game(sched) {
-                    warn!("updating the game's processes: {e:#}");
-                }
-                self.next_scan = now + GAME_SCAN_INTERVAL;
+                warn!("updating the game's processes: {e:#}");
+                self.next_scan = now + game_tree::RESCAN;
             }
             let wait = until.map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
             channel::select! {

@@ -7,7 +7,9 @@
 //! segment) was a fifth of the tuner's CPU in a 4-minute profile
 //! (BENCHMARKS.md, "The tuner's CPU time"). So the exit comes from a pidfd
 //! (poll, no file read), and the tree is looked up again only every
-//! `TREE_RESCAN`; between, only its members' stat files are read.
+//! `game_tree::RESCAN`, in the process table the scheduler's session reads
+//! for the same tree; between, only its members' stat files are read, kept
+//! open.
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::process::Child;
@@ -16,37 +18,43 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::runner::GameWatch;
-use crate::procfs;
+use crate::procfs::{self, StatFile};
 use crate::sched::game_tree;
 
-/// How often the game's process tree is looked up in the whole process
-/// table. The game's CPU time sums its tree's members; one that joins
-/// between two lookups counts from the next (its CPU time so far with
-/// it), one that leaves is not counted, as before.
-const TREE_RESCAN: Duration = Duration::from_secs(10);
-
-/// The CPU time of the process tree under a pid.
+/// The CPU time of the process tree under a pid. A process that joins the
+/// tree between two lookups counts from the next (its CPU time so far
+/// with it), one that leaves is not counted, as before.
 struct TreeCpu {
     root: u32,
-    members: Vec<u32>,
-    next_scan: Instant,
+    members: Vec<(u32, StatFile)>,
+    /// When the process table of `members` was read.
+    table_at: Option<Instant>,
+    /// How old a process table may be (RESCAN; none in tests).
+    max_age: Duration,
 }
 
 impl TreeCpu {
     fn new(root: u32) -> Self {
-        Self { root, members: Vec::new(), next_scan: Instant::now() }
+        Self { root, members: Vec::new(), table_at: None, max_age: game_tree::RESCAN }
     }
 
     /// CPU time (s) of the tree's processes still there; None when even
     /// the process table cannot be read.
     fn cpu_secs(&mut self) -> Option<f64> {
-        let now = Instant::now();
-        if now >= self.next_scan {
-            let procs = procfs::scan_processes(procfs::root()).ok()?;
-            self.members = game_tree::process_tree(&[self.root], &procs).into_iter().collect();
-            self.next_scan = now + TREE_RESCAN;
+        let table = game_tree::process_table(self.max_age).ok()?;
+        if self.table_at != Some(table.read_at) {
+            let tree = game_tree::process_tree(&[self.root], &table.procs);
+            self.members.retain(|(pid, _)| tree.contains(pid));
+            for pid in tree {
+                if !self.members.iter().any(|&(p, _)| p == pid)
+                    && let Some(file) = StatFile::open(procfs::root(), pid)
+                {
+                    self.members.push((pid, file));
+                }
+            }
+            self.table_at = Some(table.read_at);
         }
-        Some(procfs::cpu_secs(procfs::root(), &self.members))
+        Some(self.members.iter().filter_map(|(_, f)| f.read()?.cpu_secs()).sum())
     }
 }
 
@@ -151,14 +159,17 @@ mod tests {
         let mut child = Command::new("sh").args(["-c", "sh -c 'while :; do :; done' & wait"]).process_group(0).spawn().unwrap();
         let mut tree = TreeCpu::new(child.id());
         std::thread::sleep(Duration::from_millis(300));
-        // Forced lookup: the busy grandchild is a member now.
-        tree.next_scan = Instant::now();
+        // A fresh lookup: the busy grandchild is a member now.
+        tree.max_age = Duration::ZERO;
         let first = tree.cpu_secs().unwrap();
-        assert_eq!(tree.members.len(), 2, "{:?}", tree.members);
+        let members: Vec<u32> = tree.members.iter().map(|&(pid, _)| pid).collect();
+        assert_eq!(members.len(), 2, "{members:?}");
+        let table_at = tree.table_at;
+        tree.max_age = game_tree::RESCAN;
         std::thread::sleep(Duration::from_millis(500));
         let later = tree.cpu_secs().unwrap();
         assert!(later > first, "the child's CPU time counts: {first} → {later}");
-        assert!(tree.next_scan > Instant::now(), "no lookup before TREE_RESCAN");
+        assert!(tree.table_at >= table_at && tree.members.len() == 2, "kept between lookups");
         killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
         child.wait().unwrap();
     }
