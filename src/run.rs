@@ -123,7 +123,7 @@ pub fn cycle(configs: &[SchedConfig], hold: Duration, feeds: Feeds, shutdown: Ar
         };
         match next.as_mut() {
             Some(n) => {
-                session.sync_game(&n.scheduler)?;
+                session.hand_over(Some(&current.scheduler), &n.scheduler)?;
                 let t = current.scheduler.switch_to(&mut n.scheduler)?;
                 // A kept copy loaded afresh: its line tells of that load.
                 n.loaded |= t.loaded_afresh;

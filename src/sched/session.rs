@@ -106,7 +106,11 @@ impl Session {
         }
     }
 
-    /// Bring `sched`'s game set in line with the game's process tree.
+    /// Bring `sched`'s game set in line with the game's process tree, from
+    /// a process table read afresh when the game or the scheduler has just
+    /// changed, else one up to RESCAN old (another reader's: what BPF added
+    /// since is in the set already, and `hand_over` carries it to the next
+    /// copy).
     pub fn sync_game(&mut self, sched: &Scheduler) -> Result<()> {
         if self.feeds.game_pids.is_empty() {
             return Ok(());
