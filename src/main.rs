@@ -31,8 +31,41 @@ fn init_logging(verbose: bool) -> Result<()> {
         .set_target_level(simplelog::LevelFilter::Off)
         .set_thread_level(simplelog::LevelFilter::Off)
         .build();
-    simplelog::TermLogger::init(level, cfg, simplelog::TerminalMode::Stderr, simplelog::ColorChoice::Never)?;
+    let term = simplelog::TermLogger::new(level, cfg, simplelog::TerminalMode::Stderr, simplelog::ColorChoice::Never);
+    log::set_boxed_logger(Box::new(Quiet { term, verbose }))?;
+    log::set_max_level(level);
     Ok(())
+}
+
+/// The terminal logger, without scx_utils' notes below a warning unless
+/// -v: it says "kernel features: arena_fetch_bitops=no …" at every load
+/// (eight times in a default tune), BPF library features a player can do
+/// nothing about and that scx_gamer does not use.
+struct Quiet {
+    term: Box<simplelog::TermLogger>,
+    verbose: bool,
+}
+
+impl Quiet {
+    fn shows(&self, m: &log::Metadata) -> bool {
+        self.verbose || m.level() <= log::Level::Warn || !m.target().starts_with("scx_utils")
+    }
+}
+
+impl log::Log for Quiet {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        self.shows(m) && self.term.enabled(m)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.shows(record.metadata()) {
+            self.term.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.term.flush();
+    }
 }
 
 fn shutdown_flag() -> Result<Arc<AtomicBool>> {
