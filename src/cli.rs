@@ -24,7 +24,7 @@ pub(crate) struct Cli {
     pub(crate) command: Option<Command>,
     #[command(flatten)]
     pub(crate) run: RunArgs,
-    /// Log more (libbpf messages included).
+    /// Log more (libbpf messages and scx_utils' notes included).
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
 }

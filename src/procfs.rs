@@ -62,11 +62,22 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat { state, ppid, cpu_ticks, system_ticks })
 }
 
+/// The text of a file, any bytes that are not UTF-8 replaced. /proc shows
+/// names and paths as the kernel holds them — a command name cut inside a
+/// character (`comm` keeps 15 bytes: "ゲーム.exe" loses its tail mid-
+/// character), a library under a folder named in Latin-1 — and a player's
+/// config file may carry such bytes in a comment: refusing the whole text
+/// for them lost everything else in it (a game "not found", its MangoHud
+/// "not loaded", a request "for no process").
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    Ok(String::from_utf8_lossy(&fs::read(path)?).into_owned())
+}
+
 /// The threads of `pid` still alive: each one's name (`comm`) and stat.
 pub fn threads(root: &Path, pid: u32) -> Vec<(String, Stat)> {
     let Ok(dir) = fs::read_dir(root.join(pid.to_string()).join("task")) else { return Vec::new() };
     dir.filter_map(|e| {
-        let text = fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
+        let text = read_text(&e.ok()?.path().join("stat")).ok()?;
         let name = text.get(text.find('(')? + 1..text.rfind(')')?)?.to_string();
         Some((name, parse_stat(&text)?))
     })
@@ -154,7 +165,7 @@ pub fn cpu_secs<'a>(root: &Path, pids: impl IntoIterator<Item = &'a u32>) -> f64
 
 /// Real uid of `pid`, from `<root>/<pid>/status`.
 pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
-    let status = fs::read_to_string(root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
+    let status = read_text(&root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -169,7 +180,7 @@ pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
 /// has two or more, and its own getpid() is the last. `[pid]` when status
 /// has no NSpid line (kernels before 4.1) or cannot be read.
 pub fn namespace_pids(root: &Path, pid: u32) -> Vec<u32> {
-    let status = fs::read_to_string(root.join(pid.to_string()).join("status")).unwrap_or_default();
+    let status = read_text(&root.join(pid.to_string()).join("status")).unwrap_or_default();
     let ids: Vec<u32> = status
         .lines()
         .find_map(|l| l.strip_prefix("NSpid:"))
@@ -269,6 +280,13 @@ mod tests {
         std::fs::create_dir(fake.path().join("42")).unwrap();
         std::fs::write(fake.path().join("42/status"), "Name:\tgame\nUid:\t1000\t1000\t1000\t1000\n").unwrap();
         assert_eq!(real_uid(fake.path(), 42), Ok(1000));
+        // A name cut inside a character ("ゲーム" to 8 bytes) is still the
+        // process, and so are its other lines.
+        std::fs::create_dir(fake.path().join("44")).unwrap();
+        let status = b"Name:\t\xe3\x82\xb2\xe3\x83\xbc\xe3\x83\nUid:\t1001\t1001\t1001\t1001\nNSpid:\t44\t3\n";
+        std::fs::write(fake.path().join("44/status"), status).unwrap();
+        assert_eq!(real_uid(fake.path(), 44), Ok(1001));
+        assert_eq!(namespace_pids(fake.path(), 44), vec![44, 3]);
         assert_eq!(real_uid(fake.path(), 43).unwrap_err(), "no process with pid 43");
     }
 }

@@ -96,7 +96,7 @@ impl GameProcess {
         let env =
             split_nul(&environ).into_iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
         let cmdline = fs::read(dir.join("cmdline")).map(|b| split_nul(&b)).unwrap_or_default();
-        let comm = fs::read_to_string(dir.join("comm")).map(|s| s.trim_end_matches('\n').to_string()).unwrap_or_default();
+        let comm = procfs::read_text(&dir.join("comm")).map(|s| s.trim_end_matches('\n').to_string()).unwrap_or_default();
         let exe_name = match &exe_path {
             Some(p) => file_name(p.as_os_str()),
             None => comm.clone(),
@@ -119,7 +119,7 @@ impl GameProcess {
             return true;
         }
         let maps = proc_root.join(self.pid.to_string()).join("maps");
-        fs::read_to_string(maps).is_ok_and(|text| {
+        procfs::read_text(&maps).is_ok_and(|text| {
             text.lines().any(|l| {
                 let path = l.split_whitespace().nth(5).unwrap_or("");
                 let name = file_name(path.as_ref());
@@ -204,7 +204,7 @@ fn setting(proc_root: &Path, game: &GameProcess, key: &str) -> Option<(String, O
     }
     // Not in MANGOHUD_CONFIG: the config file's, if MangoHud reads it.
     let path = config_file(proc_root, game)?;
-    let text = fs::read_to_string(in_root(proc_root, game.pid, &path)).ok()?;
+    let text = procfs::read_text(&in_root(proc_root, game.pid, &path)).ok()?;
     last(&applied(env, Some(&text)), key).map(|v| (v.to_string(), Origin::File(path)))
 }
 
@@ -360,7 +360,7 @@ pub fn control_socket(proc_root: &Path, game: &GameProcess, tree: &BTreeSet<u32>
     if pattern.is_empty() {
         return None;
     }
-    let listening = abstract_sockets(&fs::read_to_string(proc_root.join("net/unix")).ok()?);
+    let listening = abstract_sockets(&procfs::read_text(&proc_root.join("net/unix")).ok()?);
     let is_listening = |name: &str| listening.iter().any(|l| l == name);
     if !pattern.contains("%p") {
         return is_listening(&pattern).then_some(pattern);
@@ -622,6 +622,13 @@ Num       RefCount Protocol Flags    Type St Inode Path
         )
         .unwrap();
         assert!(g.has_mangohud(p.root()));
+        // A library under a folder named in Latin-1 ("Spiele/Müll") in the
+        // same maps: MangoHud is still seen.
+        let g = game(5, &[]);
+        let mut maps = b"7f00-7f01 r--p 00000000 08:01 1 /home/p/Spiele/M\xfcll/lib.so\n".to_vec();
+        maps.extend_from_slice(b"7f02-7f03 r-xp 00001000 08:01 2 /usr/lib/mangohud/libMangoHud.so\n");
+        fs::write(p.root().join("5/maps"), maps).unwrap();
+        assert!(g.has_mangohud(p.root()));
         let g = game(4, &[("X", "libMangoHud")]);
         fs::write(p.root().join("4/maps"), "7f00-7f01 r--p 00000000 08:01 1 /opt/libMangoHudHelper.txt\n").unwrap();
         assert!(!g.has_mangohud(p.root()));
@@ -694,6 +701,9 @@ Num       RefCount Protocol Flags    Type St Inode Path
         // MANGOHUD_CONFIGFILE is the only file read when set.
         let named = write(p.root().join("named.conf"), "/named");
         check(5, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/named", &named);
+        // A comment in Latin-1 ("für" as one byte ü): the file still counts.
+        fs::write(&named, b"# f\xfcr mich\noutput_folder=/latin1\n").unwrap();
+        check(7, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/latin1", &named);
         // A file without output_folder: the default.
         fs::write(&per_game, "fps_limit=30\n").unwrap();
         let g = game_with(&p, 6, exe, &[("HOME", h)]);

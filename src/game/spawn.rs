@@ -71,7 +71,7 @@ pub fn game_launch(
     logs: &Path,
 ) -> (Vec<OsString>, Vec<(String, String)>) {
     let chain = launch_chain(cmd);
-    let user_file = players_config_file(user, cmd, game, env).and_then(|p| std::fs::read_to_string(p).ok());
+    let user_file = players_config_file(user, cmd, game, env).and_then(|p| crate::procfs::read_text(&p).ok());
     let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_deref(), logs);
     let mut cmd = cmd.to_vec();
     // Ours go last in each `env`'s own arguments: env takes the last
@@ -500,7 +500,8 @@ mod tests {
 
         // `env MANGOHUD_CONFIGFILE=…`: that file's settings are the player's.
         let file = home.path().join("mine.conf");
-        std::fs::write(&file, "fps_limit=90\nposition=top-right\n").unwrap();
+        // (with a comment in Latin-1, "für" with ü as one byte: the file counts)
+        std::fs::write(&file, b"# f\xfcr mich\nfps_limit=90\nposition=top-right\n").unwrap();
         let set = format!("MANGOHUD_CONFIGFILE={}", file.display());
         let (cmd, extra) = launch(&["env", &set, "mangohud", "game"], &[]);
         let ours = config(&extra);
