@@ -4,13 +4,12 @@
 //! interval of p99 needs the frames in order (a block bootstrap resamples
 //! runs of consecutive frames), so the store keeps both.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use flate2::Compression;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Frame time in whole µs (at least 1), as the histograms record it.
 pub fn ns_to_us(frametime_ns: u64) -> u32 {
@@ -18,13 +17,25 @@ pub fn ns_to_us(frametime_ns: u64) -> u32 {
 }
 
 pub fn encode_us(frames_us: &[u32]) -> Result<String> {
-    // One write of all the bytes: flate2 zero-fills its output buffer on
+    // All the bytes in one call: flate2 zero-fills its output buffer on
     // every write, and a write per frame was the tuner's largest user-space
-    // cost (BENCHMARKS.md "The tuner's own CPU time").
+    // cost (BENCHMARKS.md "The tuner's own CPU time"). The compressor is
+    // kept per thread and reset: a new one allocates and clears its
+    // tables, which cost more than compressing a 5-s segment.
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::default(), false));
+    }
     let bytes: Vec<u8> = frames_us.iter().flat_map(|f| f.to_le_bytes()).collect();
-    let mut enc = DeflateEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::default());
-    enc.write_all(&bytes)?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(enc.finish()?))
+    let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+    DEFLATE.with_borrow_mut(|deflate| -> Result<()> {
+        deflate.reset();
+        // compress_vec fills only the room `out` has: more until the end.
+        while deflate.compress_vec(&bytes[deflate.total_in() as usize..], &mut out, FlushCompress::Finish)? != Status::StreamEnd {
+            out.reserve(out.capacity().max(64));
+        }
+        Ok(())
+    })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
 pub fn decode_us(text: &str) -> Result<Vec<u32>> {
@@ -50,6 +61,19 @@ mod tests {
         assert_eq!(decode_us(&encode_us(&[]).unwrap()).unwrap(), Vec::<u32>::new());
         assert!(decode_us("not base64!").is_err());
         assert!(decode_us("AAAA").is_err());
+        // Data that does not compress (the output outgrows its first
+        // room), then small data again from the same reset compressor.
+        let mut x = 1u32;
+        let noise: Vec<u32> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        assert_eq!(decode_us(&encode_us(&noise).unwrap()).unwrap(), noise);
+        assert_eq!(decode_us(&encode_us(&frames[..10]).unwrap()).unwrap(), &frames[..10]);
         assert_eq!(ns_to_us(500), 1);
         assert_eq!(ns_to_us(16_666_667), 16_666);
     }
