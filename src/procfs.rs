@@ -111,11 +111,10 @@ impl StatFile {
     }
 }
 
-/// The whole text of a /proc or sysfs file from its start, with as few
-/// system calls as it takes (`fs::read_to_string` also asks the size and
-/// position, which such files do not know). Bytes that are not UTF-8 (a
-/// command name cut inside a character: `comm` keeps 15 bytes) are
-/// replaced, not refused, or such a process would be skipped.
+/// The whole text of an open /proc or sysfs file from its start, with as
+/// few system calls as it takes (`fs::read_to_string` also asks the size
+/// and position, which such files do not know); bytes that are not UTF-8
+/// replaced, as `read_text` does.
 pub fn read_from_start(file: &File) -> Option<String> {
     let mut buf = [0u8; 1024];
     let mut text = Vec::new();
@@ -272,6 +271,29 @@ mod tests {
         assert!(StatFile::open(fake.path(), 43).is_none());
         let text = read_from_start(&File::open(fake.path().join("42/stat")).unwrap()).unwrap();
         assert_eq!(text.len(), 4 + "ゲームの".len() + 3 + ") S 7 42 42 0 -1 0 0 0 0 0 250 50".len() + 1400 + 1);
+    }
+
+    #[test]
+    fn a_real_process_whose_name_the_kernel_cut_inside_a_character_is_seen() {
+        // The kernel keeps 15 bytes of the program's name as comm:
+        // "1ゲームゲーム" (19 bytes) becomes "1ゲームゲ" and two thirds of
+        // "ー", as a Japanese game's exe can under Wine.
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("1ゲームゲーム");
+        std::os::unix::fs::symlink("/bin/sleep", &exe).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        let pid = child.id();
+        let comm = std::fs::read(root().join(pid.to_string()).join("comm")).unwrap();
+        assert!(std::str::from_utf8(&comm).is_err(), "the name is cut inside a character: {comm:?}");
+        let me = nix::unistd::getuid().as_raw();
+        let seen = (
+            stat(root(), pid).map(|s| s.ppid),
+            real_uid(root(), pid),
+            scan_processes(root()).unwrap().contains(&(pid, std::process::id())),
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, (Some(std::process::id()), Ok(me), true));
     }
 
     #[test]
