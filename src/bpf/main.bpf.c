@@ -788,8 +788,9 @@ int signal_input(struct input_arg *arg)
  * and buttons, relative and absolute axes count, as in the userspace
  * reader; sync and scan-code events do not. Only the first copy of the
  * scheduler a process loads loads and attaches it, at once, for the
- * process's life: it stamps input_shared, which every later copy shares
- * (not loaded at all where input_event has no BTF).
+ * process's life (where it cannot attach, the trampoline full, each later
+ * load tries with its own until one does): it stamps input_shared, which
+ * every copy shares (not loaded at all where input_event has no BTF).
  */
 SEC("fentry/input_event")
 int BPF_PROG(on_input_event, struct input_dev *dev, unsigned int type, unsigned int code, int value)

@@ -53,9 +53,17 @@ const VERIFIER_TAIL_LINES: usize = 30;
 /// in a 4-minute profile (BENCHMARKS.md "The tuner's own CPU time").
 struct SharedInput {
     map: MapHandle,
-    /// None: no hook in this kernel (or it did not attach); the Session's
-    /// /dev/input reader calls signal_input instead.
-    hook: Option<Link>,
+    /// None: no hook in this kernel, or it has not attached yet (the
+    /// trampoline of input_event was full: every later load tries again,
+    /// with a hook program of its own that stamps this same map); the
+    /// Session's /dev/input reader calls signal_input meanwhile.
+    hook: Mutex<Option<Link>>,
+}
+
+impl SharedInput {
+    fn hooked(&self) -> bool {
+        self.hook.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
 }
 
 static SHARED_INPUT: OnceLock<SharedInput> = OnceLock::new();
@@ -195,11 +203,12 @@ impl Scheduler {
             open.maps.input_shared.reuse_fd(s.map.as_fd()).context("sharing the input state with the first copy")?;
         }
         // The in-kernel input hook, where the kernel has it, in the first
-        // copy only; elsewhere the Session's userspace reader calls
-        // signal_input. Attached by hand below, not by the skeleton's
-        // attach: a hook that cannot attach must not keep the scheduler
-        // from attaching.
-        open.progs.on_input_event.set_autoload(shared.is_none() && preflight::input_hook_enabled());
+        // copy (or the first since one last failed to attach); elsewhere
+        // the Session's userspace reader calls signal_input. Attached by
+        // hand below, not by the skeleton's attach: a hook that cannot
+        // attach must not keep the scheduler from attaching.
+        let hook_wanted = preflight::input_hook_enabled() && !shared.is_some_and(SharedInput::hooked);
+        open.progs.on_input_event.set_autoload(hook_wanted);
         open.progs.on_input_event.set_autoattach(false);
 
         let skel = match scx_ops_load!(open, gamer_ops, uei) {
@@ -212,19 +221,33 @@ impl Scheduler {
             }
         };
 
-        if shared.is_none() {
-            let map = MapHandle::try_from(&skel.maps.input_shared).context("keeping the input state")?;
-            let hook = if preflight::input_hook_enabled() {
-                skel.progs
-                    .on_input_event
-                    .attach()
-                    .map_err(|e| log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"))
-                    .ok()
-            } else {
-                None
-            };
-            // (FIRST_LOAD is held: nobody else sets it)
-            let _ = SHARED_INPUT.set(SharedInput { map, hook });
+        let hook = match hook_wanted {
+            true => skel
+                .progs
+                .on_input_event
+                .attach()
+                .map_err(|e| match shared {
+                    None => log::warn!("input: the in-kernel hook did not attach ({e}); the /dev/input reader stands in"),
+                    Some(_) => log::debug!("input: the in-kernel hook did not attach at this load either ({e})"),
+                })
+                .ok(),
+            false => None,
+        };
+        match shared {
+            None => {
+                let map = MapHandle::try_from(&skel.maps.input_shared).context("keeping the input state")?;
+                // (FIRST_LOAD is held: nobody else sets it)
+                let _ = SHARED_INPUT.set(SharedInput { map, hook: Mutex::new(hook) });
+            }
+            Some(s) => {
+                let mut slot = s.hook.lock().unwrap_or_else(|e| e.into_inner());
+                // (one that attached meanwhile, at a load on another thread,
+                // stays; this one is dropped, detached)
+                if let (None, Some(link)) = (slot.as_ref(), hook) {
+                    *slot = Some(link);
+                    log::info!("input: the in-kernel hook attached at a later load; the /dev/input reader only measures now");
+                }
+            }
         }
 
         // The exit dump buffer of *this* skeleton (scx_utils keeps only the
@@ -470,7 +493,7 @@ impl Scheduler {
     /// process's hook is attached): then the userspace reader's events are
     /// not passed on.
     pub fn sees_input(&self) -> bool {
-        SHARED_INPUT.get().is_some_and(|s| s.hook.is_some())
+        SHARED_INPUT.get().is_some_and(SharedInput::hooked)
     }
 
     /// Tell BPF that the userspace reader saw `batch`: opens the input

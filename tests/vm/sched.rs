@@ -246,7 +246,9 @@ fn a_real_key_press_opens_the_input_window_through_the_kernel_hook() {
     // Keys pressed on the VM's PS/2 keyboard (qemu's monitor, from the
     // host): i8042 → atkbd → the kernel's input core, where the fentry hook
     // counts them. No /dev/input: the evdev module is not even loaded in
-    // the guest, so the (fallback) reader has nothing to read.
+    // the guest, so the (fallback) reader has nothing to read. Then three
+    // copies in one process (one hook for all), and a hook that can attach
+    // only at a later load.
     let script = format!(
         r#"{GAME_LIKE_LOAD}
 # A 200-ms window per key; the hook is the default (no SCX_GAMER_INPUT_HOOK).
@@ -292,10 +294,28 @@ echo TRACING_LINKS=$(grep -l '^link_type:.*tracing' /proc/$CYC/fdinfo/* 2>/dev/n
 wait_pid $CYC 120; echo CYCLE_RC=$?
 wait $KEYER
 cat /tmp/cycle.out
+
+# The hook cannot attach at first (input_event's trampoline full), then
+# can: a later load attaches one, and the copies see the keys from then on.
+$FENTRY_FILL > /tmp/fill.out 2>&1 & FILL=$!
+wait_line /tmp/fill.out '^FILLED' 60; echo "FILL=$(cat /tmp/fill.out)"
+$SCX_GAMER cycle --game-pid $GAME --input-dir /nonexistent --hold-secs 8 \
+    --config slice_us=500,$W --config slice_us=2000,$W --config slice_us=4000,$W > /tmp/retry.out 2>&1 &
+CYC=$!
+wait_line /tmp/retry.out 'hook did not attach' 60
+kill $FILL; wait $FILL 2>/dev/null
+( while kill -0 $CYC 2>/dev/null; do press_keys a; nap 0.5; done ) &
+KEYER=$!
+wait_pid $CYC 120; echo RETRY_RC=$?
+wait $KEYER
+echo RETRY_WARNED=$(grep -c 'hook did not attach' /tmp/retry.out)
+echo RETRY_LATER=$(grep -c 'attached at a later load' /tmp/retry.out)
+echo "RETRY_LAST=$(grep gap_ms /tmp/retry.out | tail -1)"
+sed 's/^/retry: /' /tmp/retry.out
 kill $HOGS $GAME
 "#
     );
-    let out = run_in_vm(&script, 420);
+    let out = run_in_vm(&script, 540);
     assert_eq!(out.field("RUN_RC"), "0", "{}", out.output);
     assert_eq!(out.field("EVDEV_LOADED"), "0", "no evdev: the hook alone sees the keys");
     let t = totals(&out);
@@ -315,6 +335,18 @@ kill $HOGS $GAME
         assert!(num(stats, "input_events") > 0, "turn {i} counted no key: {r}");
         assert!(num(stats, "boosted_dispatches") > 0, "turn {i}'s window never opened: {r}");
     }
+
+    // A hook that could not attach at the first load attaches at a later
+    // one (input_event's trampoline had room again): the last turn's copy
+    // sees the keys in the kernel (nothing else could: no evdev).
+    assert!(out.field("FILL").starts_with("FILLED "), "{}", out.output);
+    assert_eq!(out.field("RETRY_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("RETRY_WARNED"), "1", "warned once, at the first load: {}", out.output);
+    assert_eq!(out.field("RETRY_LATER"), "1", "{}", out.output);
+    let last: Value = serde_json::from_str(out.field("RETRY_LAST")).unwrap_or_else(|e| panic!("{e}: {}", out.output));
+    let stats = &last["stats"];
+    assert_eq!(num(stats, "input_hook"), 1, "{last}");
+    assert!(num(stats, "input_events") > 0, "the last turn counted no key: {last}");
 }
 
 #[test]
