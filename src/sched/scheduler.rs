@@ -203,10 +203,11 @@ impl Scheduler {
             open.maps.input_shared.reuse_fd(s.map.as_fd()).context("sharing the input state with the first copy")?;
         }
         // The in-kernel input hook, where the kernel has it, in the first
-        // copy (or the first since one last failed to attach); elsewhere
-        // the Session's userspace reader calls signal_input. Attached by
-        // hand below, not by the skeleton's attach: a hook that cannot
-        // attach must not keep the scheduler from attaching.
+        // copy (and, while none has attached, in every later one); where
+        // none is attached the Session's userspace reader calls
+        // signal_input. Attached by hand below, not by the skeleton's
+        // attach: a hook that cannot attach must not keep the scheduler
+        // from attaching.
         let hook_wanted = preflight::input_hook_enabled() && !shared.is_some_and(SharedInput::hooked);
         open.progs.on_input_event.set_autoload(hook_wanted);
         open.progs.on_input_event.set_autoattach(false);
