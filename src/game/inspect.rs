@@ -154,8 +154,10 @@ fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
 
 /// `/proc/<pid>/exe` of a replaced binary reads `… (deleted)`.
 fn strip_deleted(p: PathBuf) -> PathBuf {
-    match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
-        Some(s) => PathBuf::from(s),
+    use std::os::unix::ffi::OsStrExt;
+    // As bytes: a path need not be UTF-8.
+    match p.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
+        Some(s) => PathBuf::from(std::ffi::OsStr::from_bytes(s)),
         None => p,
     }
 }
@@ -576,6 +578,10 @@ Num       RefCount Protocol Flags    Type St Inode Path
         let p = FakeProc::new();
         p.add(3, Some("/opt/game/game (deleted)"), &[("HOME", "/h")]);
         assert_eq!(GameProcess::read(p.root(), 3).unwrap().exe_name, "game");
+        // A folder named in Latin-1 ("Spiele/Müll"): the suffix goes too.
+        use std::os::unix::ffi::OsStrExt;
+        let latin1 = std::ffi::OsStr::from_bytes(b"/home/p/Spiele/M\xfcll/game (deleted)");
+        assert_eq!(strip_deleted(PathBuf::from(latin1)), PathBuf::from(std::ffi::OsStr::from_bytes(b"/home/p/Spiele/M\xfcll/game")));
     }
 
     #[test]

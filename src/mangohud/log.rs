@@ -690,7 +690,9 @@ pub fn parse_file(path: &Path) -> Result<ParsedLog> {
 
 /// MangoHud's `<exe>_<date>_summary.csv` files hold no frames.
 pub fn is_summary(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("_summary.csv"))
+    // As bytes: MangoHud names its logs after the game's executable, whose
+    // name need not be UTF-8 (a Latin-1 file name).
+    path.file_name().is_some_and(|n| n.as_encoded_bytes().ends_with(b"_summary.csv"))
 }
 
 /// A MangoHud frame log: a `.csv` that is not a summary.

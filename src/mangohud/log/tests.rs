@@ -578,3 +578,15 @@ fn stream_file_reads_as_one_feed_would() {
         (got, want) => panic!("{:?} vs {want:?}", got.map(|p| p.frames.len())),
     }
 }
+
+#[test]
+fn summaries_and_frame_logs_are_told_apart_by_name_whatever_its_encoding() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = |tail: &str| {
+        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&[b"/logs/M\xfcll_2026-12-05_01-00-00".as_slice(), tail.as_bytes()].concat()))
+    };
+    assert!(is_summary(&latin1("_summary.csv")) && !is_frame_log(&latin1("_summary.csv")));
+    assert!(is_frame_log(&latin1(".csv")) && !is_summary(&latin1(".csv")));
+    assert!(is_summary(Path::new("/logs/game_2026-12-05_01-00-00_summary.csv")));
+    assert!(!is_frame_log(Path::new("/logs/game.txt")));
+}
