@@ -283,7 +283,14 @@ mod tests {
         std::os::unix::fs::symlink("/bin/sleep", &exe).unwrap();
         let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
         let pid = child.id();
-        let comm = std::fs::read(root().join(pid.to_string()).join("comm")).unwrap();
+        // The parent runs on (vfork) before exec has set the new name: until
+        // then comm is the inherited one (this test thread's).
+        let comm = || std::fs::read(root().join(pid.to_string()).join("comm")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::str::from_utf8(&comm()).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let comm = comm();
         assert!(std::str::from_utf8(&comm).is_err(), "the name is cut inside a character: {comm:?}");
         let me = nix::unistd::getuid().as_raw();
         let seen = (
