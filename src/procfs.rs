@@ -157,11 +157,6 @@ pub fn scan_processes(root: &Path) -> Result<Vec<(u32, u32)>> {
     Ok(out)
 }
 
-/// CPU time (s) of the processes `pids` so far, those still there.
-pub fn cpu_secs<'a>(root: &Path, pids: impl IntoIterator<Item = &'a u32>) -> f64 {
-    pids.into_iter().filter_map(|&pid| stat(root, pid)?.cpu_secs()).sum()
-}
-
 /// Real uid of `pid`, from `<root>/<pid>/status`.
 pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
     let status = read_text(&root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;
@@ -225,15 +220,18 @@ mod tests {
 
     #[test]
     fn this_process_has_used_some_cpu() {
-        let me = std::process::id();
-        let spent = cpu_secs(root(), &[me]);
+        // Through one kept stat file, read again and again (as the
+        // tuner's game watch reads the game's).
+        let me = StatFile::open(root(), std::process::id()).unwrap();
+        let cpu = || me.read().and_then(|s| s.cpu_secs()).unwrap();
+        let spent = cpu();
         let mut x = 0u64;
-        while cpu_secs(root(), &[me]) <= spent {
+        while cpu() <= spent {
             x = x.wrapping_mul(31).wrapping_add(1); // tick over
             std::hint::black_box(x);
         }
-        // Gone processes count nothing.
-        assert_eq!(cpu_secs(root(), &[u32::MAX]), 0.0);
+        // Gone processes have no stat file.
+        assert!(StatFile::open(root(), u32::MAX).is_none());
     }
 
     #[test]
