@@ -81,8 +81,8 @@ pub(crate) struct LaunchTuneArgs {
     #[command(flatten)]
     pub(crate) measure: MeasureArgs,
     /// Blocks: measurements of each config (each in its own block, with a
-    /// baseline).
-    #[arg(long, requires = "tune", default_value_t = 1)]
+    /// baseline), over as many launches as it takes; a verdict needs 3.
+    #[arg(long, requires = "tune", default_value_t = 3)]
     pub(crate) repeats: u32,
     /// Seed of the trial order (default: from the clock).
     #[arg(long, requires = "tune")]
@@ -165,9 +165,11 @@ pub(crate) struct TuneArgs {
     pub(crate) trials: PathBuf,
     #[command(flatten)]
     pub(crate) measure: MeasureArgs,
-    /// Blocks (grid) / final re-measurements (halving, model).
-    #[arg(long, default_value_t = 2)]
-    pub(crate) repeats: u32,
+    /// Blocks (grid; default 3, the fewest a verdict stands on) / final
+    /// re-measurements (halving, model; default 2: their survivors have
+    /// blocks from every stage too).
+    #[arg(long)]
+    pub(crate) repeats: Option<u32>,
     /// How to choose the configs to try.
     #[arg(long, value_enum, default_value_t = Strategy::Grid)]
     pub(crate) search: Strategy,
@@ -205,7 +207,7 @@ impl TuneArgs {
             trials_file: self.trials.clone(),
             trial_secs: DEFAULT_TRIAL_SECS,
             warmup_secs: DEFAULT_WARMUP_SECS,
-            repeats: self.repeats,
+            repeats: self.repeats.unwrap_or(if self.search == Strategy::Grid { 3 } else { 2 }),
             search: self.search,
             max_trials: self.max_trials,
             seed: self.seed.unwrap_or_else(clock_seed),

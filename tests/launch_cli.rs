@@ -128,12 +128,12 @@ fn the_game_starts_with_no_signal_of_ours_blocked() {
     assert_eq!(line.split_whitespace().nth(1), Some("0000000000000000"), "{line}");
 }
 
-/// Two blocks in which "calm" (slice_us 1234) beats the kernel's scheduler
-/// and the defaults by far.
+/// Three blocks (the fewest a verdict stands on) in which "calm" (slice_us
+/// 1234) beats the kernel's scheduler and the defaults by far.
 fn calm_wins() -> GameStore {
     let mut s = GameStore::new(game());
     let calm: SchedConfig = "slice_us=1234".parse().unwrap();
-    for block in 1..=2u32 {
+    for block in 1..=3u32 {
         let (id, seed) = (block * 3, block * 100);
         s.trials.push(synthetic_trial(id - 2, block, "baseline", None, &spiky_frames(2000, 8000, 40, seed), TrialStatus::Ok));
         s.trials.push(synthetic_trial(id - 1, block, "calm", Some(calm), &spiky_frames(2000, 8000, 0, seed + 1), TrialStatus::Ok));
@@ -155,8 +155,8 @@ fn a_tune_records_its_choice_and_launch_applies_it() {
     let (_, ranking) = choice::record(&path).unwrap();
     let saved = GameStore::load(&path).unwrap();
     let c = choice::recorded(&saved).expect("a recorded choice");
-    assert_eq!((c.name.as_str(), c.config.slice_us, c.significant, c.over_trials), ("calm", 1234, true, 6));
-    assert_eq!(Some(c.clone()), choice::of(&ranking, 6), "the choice is the ranking's pick");
+    assert_eq!((c.name.as_str(), c.config.slice_us, c.significant, c.over_trials), ("calm", 1234, true, 9));
+    assert_eq!(Some(c.clone()), choice::of(&ranking, 9), "the choice is the ranking's pick");
     let (config, from) = choose_config(dir.path(), &game());
     assert_eq!(config.slice_us, 1234);
     assert!(from.contains("the tuned config 'calm'"), "{from}");
@@ -168,12 +168,12 @@ fn launch_uses_a_current_record_as_it_is_and_ranks_a_stale_one_again() {
     let path = store_path(dir.path(), "g");
     let mut s = calm_wins();
     // A record that says the defaults won: only the record says so.
-    let recorded = Choice { over_trials: 6, rule: RULE, name: "default".into(), config: SchedConfig::default(), significant: true };
+    let recorded = Choice { over_trials: 9, rule: RULE, name: "default".into(), config: SchedConfig::default(), significant: true };
     s.choice = Some(recorded.clone());
     s.save(&path).unwrap();
     assert!(choose_config(dir.path(), &game()).1.contains("'default'"), "a current record is not ranked again");
     // A trial more than the record knows of: ranked again.
-    let extra = synthetic_trial(7, 3, "calm", s.trials[1].config, &spiky_frames(2000, 8000, 0, 7), TrialStatus::Ok);
+    let extra = synthetic_trial(10, 4, "calm", s.trials[1].config, &spiky_frames(2000, 8000, 0, 7), TrialStatus::Ok);
     s.trials.push(extra);
     s.save(&path).unwrap();
     let (_, from) = choose_config(dir.path(), &game());

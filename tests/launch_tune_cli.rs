@@ -56,12 +56,15 @@ fn finished_plan(data: &Path) {
     let f: Vec<u32> = (0..500).map(|i| 8000 + (i * 37) % 400).collect();
     let sticky: SchedConfig = "slice_us=500,mig_max=1".parse().unwrap();
     let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "sh".into(), steam_app_id: Some("570".into()) });
-    store.trials = vec![
-        synthetic_trial(1, 1, "baseline", None, &f, TrialStatus::Ok),
-        synthetic_trial(2, 1, "default", Some(SchedConfig::default()), &f, TrialStatus::Ok),
-        synthetic_trial(3, 2, "short-slice-sticky", Some(sticky), &f, TrialStatus::Ok),
-        synthetic_trial(4, 2, "baseline", None, &f, TrialStatus::Ok),
-    ];
+    // Each config measured in 3 blocks with a baseline (`--repeats`).
+    for b in 0..3 {
+        store.trials.extend([
+            synthetic_trial(4 * b + 1, 2 * b + 1, "baseline", None, &f, TrialStatus::Ok),
+            synthetic_trial(4 * b + 2, 2 * b + 1, "default", Some(SchedConfig::default()), &f, TrialStatus::Ok),
+            synthetic_trial(4 * b + 3, 2 * b + 2, "short-slice-sticky", Some(sticky), &f, TrialStatus::Ok),
+            synthetic_trial(4 * b + 4, 2 * b + 2, "baseline", None, &f, TrialStatus::Ok),
+        ]);
+    }
     store.save(&store_path(data, "steam-570")).unwrap();
     std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
+use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store, list_stores};
 use crate::verdict::rank::{Ranking, rank};
 
@@ -56,8 +57,9 @@ pub fn best(data_dir: &Path, game: &str) -> Result<()> {
     match ranking.best() {
         Some((row, significant)) => {
             let config = row.config.unwrap_or_default();
-            if let Some(name) = &ranking.kept_defaults {
-                eprintln!("note: '{name}' ranked higher, but it does not beat the default config beyond the noise: the defaults");
+            if let Some(name) = &ranking.passed_over {
+                let pick = if row.config == Some(SchedConfig::default()) { "the defaults".to_string() } else { format!("'{}'", row.name) };
+                eprintln!("note: '{name}' ranked higher, but it does not beat the default config beyond the noise: {pick}");
             }
             if !significant {
                 eprintln!("note: '{}' is the best measured config, but it does not beat the kernel's scheduler beyond the noise", row.name);

@@ -81,7 +81,7 @@ fn verdict_sgr(row: &ConfigRow) -> &'static str {
         Verdict::Worse => "31",
         Verdict::FpsLoss => "33",
         Verdict::Failed => "1;31",
-        Verdict::NoSignificantDifference | Verdict::NoBaseline => "2",
+        Verdict::NoSignificantDifference | Verdict::NoBaseline | Verdict::TooFewPairs => "2",
     }
 }
 
@@ -163,7 +163,7 @@ pub fn write_styled<W: Write>(w: &mut W, r: &Ranking, style: &Style) -> Result<(
         )?,
         None => writeln!(w, "\nno config has been measured successfully yet")?,
     }
-    if let Some(name) = &r.kept_defaults {
+    if let Some(name) = &r.passed_over {
         writeln!(w, "  ({name} ranked higher, but it does not beat the default config beyond the noise)")?;
     }
     Ok(())

@@ -22,7 +22,14 @@ pub fn store_path(data_dir: &Path, key: &str) -> PathBuf {
 
 impl GameStore {
     pub fn new(game: GameId) -> Self {
-        Self { schema_version: SCHEMA_VERSION, game, sessions: Vec::new(), trials: Vec::new(), choice: None }
+        Self {
+            schema_version: SCHEMA_VERSION,
+            game,
+            sessions: Vec::new(),
+            trials: Vec::new(),
+            choice: None,
+            unreadable_journal: Vec::new(),
+        }
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -72,7 +79,9 @@ impl GameStore {
             fs::rename(&tmp, path)?;
             // The rename itself is durable once the folder is synced.
             File::open(dir)?.sync_all()?;
-            // This store holds the journal's trials (`load` read them).
+            // This store holds the journal's trials (`load` read them); the
+            // lines it could not read are kept aside, not dropped.
+            super::journal::keep_unreadable(path, &self.unreadable_journal)?;
             match fs::remove_file(super::journal::journal_path(path)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

@@ -11,7 +11,9 @@
 //! after the store's, so every reader sees every recorded trial.
 //!
 //! A crash can leave a last line without its newline (a torn append): it is
-//! not a recorded trial and is skipped. A crash between a whole write and
+//! not a recorded trial and is skipped. A line that is not a trial record
+//! (damaged on disk) is skipped with a warning and kept aside in
+//! `<journal>.bad` at the next whole write. A crash between a whole write and
 //! the journal's removal leaves trials that are in both: those already in
 //! the store (by id) are skipped.
 
@@ -19,7 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::record::{GameStore, TrialRecord};
 
@@ -51,13 +53,46 @@ pub(super) fn read_into(store: &mut GameStore, path: &Path) -> Result<()> {
         }
         let rec: TrialRecord = match serde_json::from_str(line) {
             Ok(r) => r,
-            Err(e) => bail!("{}:{}: not a trial record: {e}", path.display(), i + 1),
+            // One damaged line (a crash on a file system that leaves
+            // garbage in a torn block) must not put every other trial out
+            // of reach.
+            Err(e) => {
+                log::warn!(
+                    "{}:{}: not a trial record ({e}): skipped; kept in {} at the next write",
+                    path.display(),
+                    i + 1,
+                    bad_path(path).display()
+                );
+                if !store.unreadable_journal.iter().any(|l| l == line) {
+                    store.unreadable_journal.push(line.to_string());
+                }
+                continue;
+            }
         };
         if !store.trials.iter().any(|t| t.id == rec.id) {
             store.trials.push(rec);
         }
     }
     Ok(())
+}
+
+/// Where the unreadable lines of the journal at `journal` are kept.
+fn bad_path(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".bad");
+    PathBuf::from(name)
+}
+
+/// Append `lines` (journal lines that could not be read) to the store at
+/// `store`'s `<journal>.bad`, durably, before its journal goes.
+pub(super) fn keep_unreadable(store: &Path, lines: &[String]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let bad = bad_path(&journal_path(store));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    append(&bad, text.as_bytes()).with_context(|| format!("keeping unreadable journal lines in {}", bad.display()))
 }
 
 /// Records a store's trials: whole writes, with the trials in between
@@ -202,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_and_trials_already_in_the_store_are_skipped_a_bad_line_is_named() {
+    fn a_torn_last_line_trials_already_in_the_store_and_a_damaged_line_are_skipped_and_the_damaged_one_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.json");
         let mut s = store();
@@ -214,8 +249,17 @@ mod tests {
         let torn = &line(3)[..20];
         fs::write(journal_path(&path), format!("{}\n{}\n{torn}", line(1), line(2))).unwrap();
         assert_eq!(ids(&GameStore::load(&path).unwrap()), [1, 2]);
+        // A damaged line in the middle: skipped, the others read; the next
+        // whole write keeps it aside in g.json.trials.bad.
         fs::write(journal_path(&path), format!("{}\n{torn}\n{}\n", line(2), line(4))).unwrap();
-        let err = format!("{:#}", GameStore::load(&path).unwrap_err());
-        assert!(err.contains("g.json.trials:2: not a trial record"), "{err}");
+        let loaded = GameStore::load(&path).unwrap();
+        assert_eq!(ids(&loaded), [1, 2, 4]);
+        assert_eq!(loaded.unreadable_journal, [torn]);
+        loaded.save(&path).unwrap();
+        assert!(!journal_path(&path).exists());
+        let bad = dir.path().join("g.json.trials.bad");
+        assert_eq!(fs::read_to_string(&bad).unwrap(), format!("{torn}\n"));
+        let again = GameStore::load(&path).unwrap();
+        assert_eq!((ids(&again), again.unreadable_journal.len()), (vec![1, 2, 4], 0));
     }
 }

@@ -23,6 +23,11 @@ pub struct GameStore {
     /// emulation). Absent in stores written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice: Option<Choice>,
+    /// Lines of the store's journal that `load` could not read (damaged on
+    /// disk) and skipped: the next whole write keeps them aside in
+    /// `<store>.trials.bad` instead of dropping them with the journal.
+    #[serde(skip)]
+    pub unreadable_journal: Vec<String>,
 }
 
 /// The ranking's pick (`Ranking::best`) over the store's first
@@ -137,8 +142,16 @@ pub enum TrialStatus {
     Ok,
     /// Cut short (the game exited); its frames are real but fewer.
     Partial(String),
-    /// No usable measurement: load failure, ejection, no frames.
+    /// The config failed: it did not load or attach, or the kernel ejected
+    /// it. It cannot win.
     Failed(String),
+    /// No usable measurement, through no fault of the config: the game
+    /// showed no frames (a loading screen, the player away), MangoHud's log
+    /// failed, the CPUs kept changing (hotplug, suspend). Not a failure of
+    /// the config: a loading screen that lands on one config's segment
+    /// must not put it out of the tune for good. The config's next turn
+    /// measures it.
+    Unmeasured(String),
     /// Stopped by SIGINT/SIGTERM.
     Interrupted,
 }
@@ -153,13 +166,14 @@ impl TrialStatus {
             TrialStatus::Ok => "ok",
             TrialStatus::Partial(_) => "partial",
             TrialStatus::Failed(_) => "failed",
+            TrialStatus::Unmeasured(_) => "unmeasured",
             TrialStatus::Interrupted => "interrupted",
         }
     }
 
     pub fn reason(&self) -> Option<&str> {
         match self {
-            TrialStatus::Partial(r) | TrialStatus::Failed(r) => Some(r),
+            TrialStatus::Partial(r) | TrialStatus::Failed(r) | TrialStatus::Unmeasured(r) => Some(r),
             _ => None,
         }
     }

@@ -154,9 +154,9 @@ pub(crate) struct Runner<'a> {
     /// Trial names by config (from the trial file).
     names: HashMap<SchedConfig, String>,
     rng: StdRng,
-    /// Last baseline p99 measured (µs): the reference when a block's own
-    /// baseline failed.
-    last_baseline_p99: Option<f64>,
+    /// Play without a usable frame since the last trial that had frames:
+    /// at `--frames-timeout` the tune stops (the game stopped rendering).
+    frameless: Duration,
     /// The frame rate the warm-up settled at (`settle`).
     settled_fps: Option<f64>,
     /// Blocks (rounds) run so far in this session.
@@ -213,7 +213,7 @@ impl<'a> Runner<'a> {
             writer: StoreWriter::new(store_path),
             session_id,
             names,
-            last_baseline_p99: None,
+            frameless: Duration::ZERO,
             settled_fps: None,
             block: 0,
             earlier_rounds: false,
@@ -308,6 +308,7 @@ impl<'a> Runner<'a> {
             items.shuffle(&mut self.rng);
 
             let mut measured: Vec<(usize, Option<f64>)> = Vec::new();
+            let has_baseline = items.iter().any(|(item, _)| matches!(item, TrialItem::Baseline));
             let mut baseline_p99 = None;
             for (item, budget) in &items {
                 let planned = self.opts.trial().mul_f64(*budget);
@@ -323,14 +324,17 @@ impl<'a> Runner<'a> {
                     return Ok(Some(stop));
                 }
             }
-            if baseline_p99.is_some() {
-                self.last_baseline_p99 = baseline_p99;
-            }
             // Scores relative to this block's baseline cancel the game's
-            // drift; without any baseline, absolute p99 (µs).
-            let reference = baseline_p99.or(self.last_baseline_p99);
+            // drift; without any baseline, absolute p99 (µs). A block whose
+            // baseline has no measurement scores nothing: another block's
+            // baseline saw another scene.
             for (ask, p99) in measured {
-                search.tell(ask, p99.map(|p| reference.map_or(p, |r| p / r)));
+                let score = match (has_baseline, baseline_p99) {
+                    (false, _) => p99,
+                    (true, Some(b)) => p99.map(|p| p / b),
+                    (true, None) => None,
+                };
+                search.tell(ask, score);
             }
         }
         Ok(None)
@@ -573,6 +577,7 @@ impl<'a> Runner<'a> {
         // The tuner's CPU time is counted from the switch on: loading a
         // config (the verifier) is the tuner's work too.
         let cpu_at_switch = (own_cpu_secs(), self.game.cpu_secs());
+        let started = Instant::now();
 
         if let Err(reason) = self.switch(item, &mut rec.switch)? {
             rec.status = TrialStatus::Failed(reason);
@@ -592,7 +597,7 @@ impl<'a> Runner<'a> {
             }
             if rec.remeasured >= MAX_REMEASURES {
                 self.source.abort();
-                rec.status = TrialStatus::Failed(format!(
+                rec.status = TrialStatus::Unmeasured(format!(
                     "the scheduler restarted (CPU hotplug or suspend) during each of {} measurements",
                     rec.remeasured + 1
                 ));
@@ -614,7 +619,7 @@ impl<'a> Runner<'a> {
             Some(WaitEnd::Done) => match self.source.end() {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    rec.status = TrialStatus::Failed(format!("no frames: {e:#}"));
+                    rec.status = TrialStatus::Unmeasured(format!("no frames: {e:#}"));
                     None
                 }
             },
@@ -642,6 +647,14 @@ impl<'a> Runner<'a> {
             frames_us = self.record_frames(&mut rec, m)?;
         }
         self.save(&mut rec)?;
+        self.frameless = if frames_us.is_empty() { self.frameless + started.elapsed() } else { Duration::ZERO };
+        if matches!(rec.status, TrialStatus::Unmeasured(_)) && self.frameless >= self.opts.frames_timeout() {
+            bail!(
+                "no frames from the game for {:.0} s ({}); tuning stopped, the trials so far are recorded",
+                self.frameless.as_secs_f64(),
+                rec.status.reason().unwrap_or_default()
+            );
+        }
         Ok((rec, frames_us, stop))
     }
 
@@ -661,7 +674,7 @@ impl<'a> Runner<'a> {
         let waited = self.wait(Instant::now() + warmup, None, None)?;
         let WaitEnd::Done = waited else { return Ok((Some(waited), false)) };
         if let Err(e) = self.source.begin() {
-            rec.status = TrialStatus::Failed(format!("starting the MangoHud log: {e:#}"));
+            rec.status = TrialStatus::Unmeasured(format!("starting the MangoHud log: {e:#}"));
             return Ok((None, false));
         }
         // MangoHud ≤ 0.6.8 writes its frames only at the end.
@@ -694,10 +707,10 @@ impl<'a> Runner<'a> {
         rec.bad_rows = m.bad_rows;
         rec.mangohud_log = m.logs.first().map(|p| p.display().to_string());
         if m.sampled == Some(true) && rec.status.is_ok() {
-            rec.status = TrialStatus::Failed("MangoHud logged samples, not frames (log_interval is not 0)".into());
+            rec.status = TrialStatus::Unmeasured("MangoHud logged samples, not frames (log_interval is not 0)".into());
         }
         if frames_us.is_empty() && rec.status.is_ok() {
-            rec.status = TrialStatus::Failed(format!("no frames in {:.0} s", rec.measured_secs));
+            rec.status = TrialStatus::Unmeasured(format!("no frames in {:.0} s", rec.measured_secs));
         }
         Ok(frames_us)
     }
@@ -806,6 +819,10 @@ mod tests {
         /// The attached config's frame time (ns) and the noise on it
         /// (per mille, below).
         levels: Option<(Attached, HashMap<Option<u64>, u64>, u64)>,
+        /// How many more measurements under each scheduler (by slice_us;
+        /// None: the kernel's) show no frames at all (a loading screen).
+        blank: HashMap<Option<u64>, usize>,
+        attached: Attached,
     }
 
     impl Frames for FakeFrames {
@@ -828,6 +845,10 @@ mod tests {
         }
         fn end(&mut self) -> Result<Measurement> {
             self.log.borrow_mut().push("end".into());
+            if let Some(left) = self.blank.get_mut(&self.attached.get()).filter(|n| **n > 0) {
+                *left -= 1;
+                return Ok(Measurement::default());
+            }
             let frame = match &self.levels {
                 None => 10_000_000,
                 Some((attached, levels, noise)) => {
@@ -897,7 +918,14 @@ mod tests {
         let configs: Vec<SchedConfig> = [500, 2000, 4000].map(|s| SchedConfig { slice_us: s, ..Default::default() }).to_vec();
         let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
         let log = sw.log.clone();
-        let frames = Box::new(FakeFrames { kind, log: log.clone(), begun: game.begun.clone(), levels: None });
+        let frames = Box::new(FakeFrames {
+            kind,
+            log: log.clone(),
+            begun: game.begun.clone(),
+            levels: None,
+            blank: HashMap::new(),
+            attached: sw.attached.clone(),
+        });
         let path = dir.path().join("game.json");
         let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
         let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();
@@ -974,13 +1002,14 @@ mod tests {
             assert_eq!((t.status.label(), t.remeasured), ("ok", 0), "{t:?}");
         }
 
-        // Restarted every time: failed after 1 + MAX_REMEASURES tries, the
-        // tune goes on.
+        // Restarted every time: given up after 1 + MAX_REMEASURES tries,
+        // the tune goes on.
         let mut sw = FakeSwitcher { restart: Some((2000, 10)), ..Default::default() };
         let (stop, store, _) = run(&mut sw, &mut FakeGame::new(None), SourceKind::ControlSocket);
         assert_eq!(stop, None);
         let t = store.trials.iter().find(|t| t.name == "s2000").unwrap();
-        assert_eq!((t.status.label(), t.remeasured), ("failed", MAX_REMEASURES), "{t:?}");
+        // Not the config's fault: unmeasured, not failed.
+        assert_eq!((t.status.label(), t.remeasured), ("unmeasured", MAX_REMEASURES), "{t:?}");
         assert!(t.status.reason().unwrap().contains("restarted"), "{t:?}");
         assert_eq!(store.trials.len(), 5);
     }
@@ -1026,7 +1055,14 @@ mod tests {
         let mut search = new_search(Strategy::Grid, &configs, None, 1, None, o.seed).unwrap();
         let mut sw = FakeSwitcher::default();
         let mut game = FakeGame::new(None);
-        let frames = Box::new(FakeFrames { kind: SourceKind::ControlSocket, log: sw.log.clone(), begun: game.begun.clone(), levels: None });
+        let frames = Box::new(FakeFrames {
+            kind: SourceKind::ControlSocket,
+            log: sw.log.clone(),
+            begun: game.begun.clone(),
+            levels: None,
+            blank: HashMap::new(),
+            attached: sw.attached.clone(),
+        });
         let store = GameStore::new(GameId { key: "g".into(), exe: "g".into(), steam_app_id: None });
         let mut r = Runner::new(&o, &mut sw, frames, &mut game, store, dir.path().join("g.json"), "s1".into(), HashMap::new());
         r.run(search.as_mut()).unwrap();
@@ -1074,7 +1110,24 @@ mod tests {
         bad_load: Vec<u64>,
         budget: f64,
         noise: u64,
-    ) -> (GameStore, Vec<(usize, Option<f64>)>) {
+    ) -> (GameStore, Told) {
+        race_with_blanks(configs, levels, budget_mins, bad_load, budget, noise, HashMap::new()).unwrap()
+    }
+
+    /// What a search was told: (ask, score).
+    type Told = Vec<(usize, Option<f64>)>;
+
+    /// As `race_asking`, the first `blank[s]` measurements under scheduler
+    /// s showing no frames; Err when the tune stopped with an error.
+    fn race_with_blanks(
+        configs: &[u64],
+        levels: &[(Option<u64>, u64)],
+        budget_mins: f64,
+        bad_load: Vec<u64>,
+        budget: f64,
+        noise: u64,
+        blank: HashMap<Option<u64>, usize>,
+    ) -> Result<(GameStore, Told)> {
         let dir = tempfile::tempdir().unwrap();
         let mut o = opts(dir.path());
         o.measure = MeasureMode::Interleaved;
@@ -1092,14 +1145,18 @@ mod tests {
             log: sw.log.clone(),
             begun: game.begun.clone(),
             levels: Some((sw.attached.clone(), levels, noise)),
+            blank,
+            attached: sw.attached.clone(),
         });
         let path = dir.path().join("game.json");
         let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
         let names = configs.iter().map(|c| (*c, format!("s{}", c.slice_us))).collect();
         let mut r = Runner::new(&o, &mut sw, frames, &mut game, store, path.clone(), "s1".into(), names);
         r.record_session(SessionMode::Attach, "grid", chrono::Utc::now()).unwrap();
-        assert_eq!(r.run(&mut search).unwrap(), None);
-        (GameStore::load(&path).unwrap(), search.told)
+        let ran = r.run(&mut search);
+        let store = GameStore::load(&path).unwrap();
+        assert_eq!(ran?, None);
+        Ok((store, search.told))
     }
 
     /// A search that passes everything through, asking for `budget` of a
@@ -1199,6 +1256,33 @@ mod tests {
         }
         assert_eq!(told.iter().filter(|(_, s)| s.is_none()).count(), 1, "the failed one: {told:?}");
         assert!(told.iter().flat_map(|(_, s)| *s).all(|s| (s - 1.0).abs() < 1e-9), "{told:?}");
+    }
+
+    #[test]
+    fn a_segment_without_frames_is_unmeasured_and_its_config_stays_in_the_race() {
+        // s500 is clearly the best, but its first two segments land on a
+        // loading screen (no frames): it is measured at its next turns,
+        // wins its race, and the report holds no failure against it.
+        let levels = [(None, 10), (Some(500), 5), (Some(2000), 10), (Some(1000), 10)];
+        let blank = HashMap::from([(Some(500), 2)]);
+        let (store, told) = race_with_blanks(&[500, 2000], &levels, 1440.0, vec![], 1.0, 0, blank).unwrap();
+        let s500: Vec<_> = store.trials.iter().filter(|t| t.name == "s500").collect();
+        assert_eq!(s500.iter().filter(|t| t.status.label() == "unmeasured").count(), 2, "{s500:?}");
+        assert!(s500[0].status.reason().unwrap().contains("no frames"), "{:?}", s500[0]);
+        assert!(s500.iter().filter(|t| t.status.is_ok()).count() >= super::super::race::MIN_ROUNDS, "{s500:?}");
+        let ranking = crate::verdict::rank::rank(&store).unwrap();
+        let row = ranking.rows.iter().find(|r| r.name == "s500").unwrap();
+        assert!(row.failures.is_empty(), "{row:?}");
+        assert_eq!(row.verdict, crate::verdict::score::Verdict::Better, "{row:?}");
+        assert_eq!(ranking.rows[ranking.winner.unwrap()].name, "s500");
+        let (i, score) = told.iter().find(|(_, s)| s.is_some_and(|s| s < 0.75)).copied().unwrap();
+        assert!((score.unwrap() - 0.5).abs() < 0.02, "{i}: {told:?}");
+
+        // The game shows no frames at all for --frames-timeout (1 s here):
+        // the tune stops with an error that says so; what was recorded stays.
+        let blank = HashMap::from([(None, usize::MAX), (Some(500), usize::MAX), (Some(2000), usize::MAX), (Some(1000), usize::MAX)]);
+        let err = race_with_blanks(&[500, 2000], &levels, 1440.0, vec![], 1.0, 0, blank).unwrap_err();
+        assert!(format!("{err:#}").contains("no frames from the game for"), "{err:#}");
     }
 
     #[test]

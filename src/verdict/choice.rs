@@ -16,7 +16,11 @@ use crate::store::{Choice, GameStore};
 /// when the rule changes: every recorded choice is then ranked again.
 /// 2: the bootstrap draws its resamples from another generator (a
 /// borderline interval can move across 1).
-pub const RULE: u32 = 2;
+/// 3: a verdict needs 3 blocks or rounds (`score::MIN_PAIRS`); the winner is
+/// the first config in rank order that beats the kernel's and the defaults,
+/// not only the first to beat the kernel's; a trial without frames is not
+/// a failure of its config.
+pub const RULE: u32 = 3;
 
 /// What `ranking` picks for a store of `trials` trials.
 pub fn of(ranking: &Ranking, trials: usize) -> Option<Choice> {

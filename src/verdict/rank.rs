@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
+use log::warn;
 use serde::Serialize;
 
 use super::score::{self, Interval, Pair, Verdict};
@@ -12,7 +13,7 @@ use crate::frames::sequence::decode_us;
 use crate::frames::{FrameSeries, FrameStats};
 use crate::game::identity::GameId;
 use crate::sched::SchedConfig;
-use crate::store::{GameStore, SystemInfo, TrialKind, TrialRecord};
+use crate::store::{GameStore, SystemInfo, TrialKind, TrialRecord, TrialStatus};
 
 /// Scheduler counters summed over a config's measured trials.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -41,12 +42,17 @@ pub struct ConfigRow {
     pub p99_ms: Interval,
     /// p99 ÷ baseline p99, paired by block (None: nothing to pair with).
     pub p99_ratio: Option<Interval>,
+    /// Blocks (rounds) in which this config was paired with the baseline:
+    /// a verdict needs `score::MIN_PAIRS`.
+    pub pairs: usize,
     pub fps_ratio: Option<f64>,
     pub verdict: Verdict,
     pub sched: Option<SchedSummary>,
     /// p99 ÷ the default config's p99, paired by block (None: the defaults
     /// themselves, or never measured in a block with this config).
     pub p99_vs_defaults: Option<Interval>,
+    /// Blocks (rounds) in which this config was paired with the defaults.
+    pub pairs_vs_defaults: usize,
     /// Median switch gap into this config, ms.
     pub switch_gap_ms: Option<f64>,
     /// Every ok trial saw this scheduler attached (the baseline: none).
@@ -59,12 +65,14 @@ pub struct Ranking {
     pub system: Option<SystemInfo>,
     /// Best first; failed configs last.
     pub rows: Vec<ConfigRow>,
-    /// Index into `rows` of the winner: beats the baseline beyond the noise
-    /// and, unless it is the default config, the defaults too.
+    /// Index into `rows` of the winner: the best-ranked config that beats
+    /// the baseline beyond the noise and, unless it is the default config,
+    /// the defaults too.
     pub winner: Option<usize>,
-    /// The best-ranked config that beat the baseline lost the win to the
-    /// defaults: it was not better than them beyond the noise.
-    pub kept_defaults: Option<String>,
+    /// The best-ranked config that beat the baseline but not the defaults
+    /// beyond the noise, passed over for a config ranked lower (or for
+    /// nothing: then the defaults are the pick).
+    pub passed_over: Option<String>,
     /// The tuner's CPU time ÷ the game's over every measured trial (None:
     /// no trial recorded both).
     pub tuner_cpu_share: Option<f64>,
@@ -76,10 +84,16 @@ pub fn tuner_cpu_share(trials: &[TrialRecord]) -> Option<f64> {
     (game > 0.0).then(|| tuner / game)
 }
 
-fn frames_of(t: &TrialRecord) -> Result<Vec<u32>> {
-    match &t.frame_times {
-        Some(text) => decode_us(text).map_err(|e| e.context(format!("trial {}", t.id))),
-        None => Ok(Vec::new()),
+/// The trial's frame times; a record whose frames cannot be decoded (a
+/// damaged store) is left out with a warning, not the whole ranking.
+fn frames_of(t: &TrialRecord, game: &str) -> Vec<u32> {
+    match t.frame_times.as_deref().map(decode_us) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => {
+            warn!("{game}: trial {} left out: its frame times cannot be read: {e:#}", t.id);
+            Vec::new()
+        }
+        None => Vec::new(),
     }
 }
 
@@ -124,7 +138,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
     let mut frames: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut baselines: ByBlock = HashMap::new();
     for t in store.trials.iter().filter(|t| t.status.is_ok() && t.kind != TrialKind::Collect) {
-        let f = frames_of(t)?;
+        let f = frames_of(t, &store.game.key);
         if f.is_empty() {
             continue;
         }
@@ -157,19 +171,19 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
     let mut rows = Vec::new();
     for (config, trials) in groups {
         let ok: Vec<&TrialRecord> = trials.iter().copied().filter(|t| frames.contains_key(&t.id)).collect();
-        let vs_defaults = if config.is_none() || config == defaults {
-            None
+        let (vs_defaults, pairs_vs_defaults) = if config.is_none() || config == defaults {
+            (None, 0)
         } else {
             let p = pairs_by_block(&ok, &default_trials, &frames);
-            (!p.is_empty()).then(|| score::p99_ratio(&p))
+            ((!p.is_empty()).then(|| score::p99_ratio(&p)), p.len())
         };
+        // Failures of the config only: a trial without a usable measurement
+        // (no frames, the log failed) is no fault of it.
         let failures: Vec<String> = trials
             .iter()
-            .filter_map(|t| {
-                t.status
-                    .reason()
-                    .filter(|_| !matches!(t.status, crate::store::TrialStatus::Partial(_)))
-                    .map(|r| format!("trial {}: {r}", t.id))
+            .filter_map(|t| match &t.status {
+                TrialStatus::Failed(r) => Some(format!("trial {}: {r}", t.id)),
+                _ => None,
             })
             .collect();
         let mut series = FrameSeries::default();
@@ -192,7 +206,7 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         let nan = Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
         let verdict = match (config, ratio, fps_ratio) {
             (None, ..) => Verdict::NoSignificantDifference,
-            (_, Some(r), Some(f)) => score::verdict(&r, f, failures.len()),
+            (_, Some(r), Some(f)) => score::verdict(&r, f, failures.len(), pairs.len()),
             _ if !failures.is_empty() => Verdict::Failed,
             _ => Verdict::NoBaseline,
         };
@@ -215,10 +229,12 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
             stats,
             p99_ms,
             p99_ratio: ratio,
+            pairs: pairs.len(),
             fps_ratio,
             verdict,
             sched: sched_summary(&ok),
             p99_vs_defaults: vs_defaults,
+            pairs_vs_defaults,
             switch_gap_ms: median(trials.iter().filter_map(|t| t.switch.gap_ms).collect()),
             verified,
         });
@@ -235,31 +251,35 @@ pub fn rank(store: &GameStore) -> Result<Ranking> {
         let (fb, vb) = key(b);
         fa.cmp(&fb).then(va.total_cmp(&vb))
     });
-    // Short trials are noisy: the luckiest of several configs that all beat
-    // the baseline often is no better than the defaults. A config other than
-    // the defaults wins only if it beats them beyond the noise too (paired
-    // by block, like the baseline); else the defaults win if they beat the
-    // baseline themselves.
-    let mut winner = rows.iter().position(|r| r.config.is_some() && r.verdict == Verdict::Better);
-    let mut kept_defaults = None;
-    if let Some(w) = winner {
-        // Never measured beside the defaults (no block shared with them):
-        // not shown to beat them either. The runner measures the defaults
-        // in every block since; older stores can lack them.
-        let not_better = rows[w].config != defaults && rows[w].p99_vs_defaults.is_none_or(|i| i.high.is_nan() || i.high >= 1.0);
-        if not_better {
-            kept_defaults = Some(rows[w].name.clone());
-            winner = rows.iter().position(|r| r.config == defaults && r.verdict == Verdict::Better);
-        }
-    }
+    let (winner, passed_over) = winner(&rows);
     Ok(Ranking {
         game: store.game.clone(),
         system: store.sessions.last().map(|s| s.system.clone()),
         rows,
         winner,
-        kept_defaults,
+        passed_over,
         tuner_cpu_share: tuner_cpu_share(&store.trials),
     })
+}
+
+/// The winner among `rows` (best first), and the best-ranked config passed
+/// over on the way. Short trials are noisy: the luckiest of several configs
+/// that all beat the baseline often is no better than the defaults. So a
+/// config other than the defaults wins only if it beats them beyond the
+/// noise too (paired by block, like the baseline, in at least
+/// `score::MIN_PAIRS` blocks); the first in rank order that beats both
+/// wins, the defaults themselves if they beat the baseline. A config never
+/// measured beside the defaults (older stores) is not shown to beat them.
+fn winner(rows: &[ConfigRow]) -> (Option<usize>, Option<String>) {
+    let defaults = Some(SchedConfig::default());
+    let beats_defaults = |r: &ConfigRow| {
+        r.config == defaults || (r.pairs_vs_defaults >= score::MIN_PAIRS && r.p99_vs_defaults.is_some_and(|i| i.high < 1.0))
+    };
+    let better = |r: &&ConfigRow| r.config.is_some() && r.verdict == Verdict::Better;
+    let first = rows.iter().position(|r| better(&r));
+    let winner = rows.iter().position(|r| better(&r) && beats_defaults(r));
+    let passed_over = first.filter(|&f| Some(f) != winner).map(|f| rows[f].name.clone());
+    (winner, passed_over)
 }
 
 impl Ranking {
@@ -273,7 +293,91 @@ impl Ranking {
         }
         let usable = |r: &&ConfigRow| r.config.is_some() && r.ok_trials > 0 && r.verdict != Verdict::Failed;
         let defaults = Some(SchedConfig::default());
-        let kept = self.kept_defaults.as_ref().and_then(|_| self.rows.iter().filter(usable).find(|r| r.config == defaults));
+        let kept = self.passed_over.as_ref().and_then(|_| self.rows.iter().filter(usable).find(|r| r.config == defaults));
         kept.or_else(|| self.rows.iter().find(usable)).map(|r| (r, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, config: Option<SchedConfig>, verdict: Verdict, vs_defaults: Option<(f64, usize)>) -> ConfigRow {
+        let i = |high: f64| Interval { estimate: high - 0.05, low: high - 0.1, high };
+        ConfigRow {
+            name: name.into(),
+            config,
+            trials: 3,
+            ok_trials: 3,
+            failures: Vec::new(),
+            stats: FrameStats::default(),
+            p99_ms: i(10.0),
+            p99_ratio: Some(i(0.9)),
+            pairs: 3,
+            fps_ratio: Some(1.0),
+            verdict,
+            sched: None,
+            p99_vs_defaults: vs_defaults.map(|(high, _)| i(high)),
+            pairs_vs_defaults: vs_defaults.map_or(0, |(_, n)| n),
+            switch_gap_ms: None,
+            verified: true,
+        }
+    }
+
+    fn cfg(slice_us: u64) -> Option<SchedConfig> {
+        Some(SchedConfig { slice_us, ..SchedConfig::default() })
+    }
+
+    #[test]
+    fn the_first_config_that_beats_the_kernel_and_the_defaults_wins_past_one_that_does_not() {
+        use Verdict::*;
+        let defaults = Some(SchedConfig::default());
+        // "lucky" ranks first and beats the kernel's scheduler, not the
+        // defaults; "steady" ranks second and beats both: it wins, and
+        // "lucky" is named as passed over.
+        let rows = vec![
+            row("lucky", cfg(500), Better, Some((1.06, 3))),
+            row("steady", cfg(2000), Better, Some((0.91, 3))),
+            row("default", defaults, Better, None),
+            row("baseline", None, NoSignificantDifference, None),
+        ];
+        assert_eq!(winner(&rows), (Some(1), Some("lucky".into())));
+        // Without "steady": the defaults win, "lucky" passed over.
+        let without: Vec<ConfigRow> = rows.iter().filter(|r| r.name != "steady").cloned().collect();
+        assert_eq!(winner(&without), (Some(1), Some("lucky".into())));
+        // Beating the defaults from fewer than MIN_PAIRS shared blocks, or
+        // never measured beside them, does not count.
+        let few = vec![row("few", cfg(500), Better, Some((0.8, 2))), row("never", cfg(4000), Better, None)];
+        assert_eq!(winner(&few), (None, Some("few".into())));
+        // The best one beats both: no one passed over.
+        assert_eq!(winner(&rows[1..]), (Some(0), None));
+        // Nothing better than the kernel's: no winner, nothing passed over.
+        let none = vec![row("a", cfg(500), NoSignificantDifference, Some((0.8, 3))), row("b", cfg(2000), TooFewPairs, None)];
+        assert_eq!(winner(&none), (None, None));
+    }
+
+    #[test]
+    fn a_trial_whose_frames_cannot_be_read_is_left_out_not_the_ranking() {
+        use crate::frames::sequence::encode_us;
+        let mut store = GameStore::new(GameId { key: "g".into(), exe: "g".into(), steam_app_id: None });
+        let frames: Vec<u32> = (0..400).map(|i| 10_000 + i % 7 * 100).collect();
+        for (id, block, config, text) in [
+            (1, 1, None, encode_us(&frames).unwrap()),
+            (2, 1, cfg(500), encode_us(&frames).unwrap()),
+            (3, 2, None, encode_us(&frames).unwrap()),
+            (4, 2, cfg(500), "not frame times at all".to_string()),
+        ] {
+            let mut t = crate::testing::trial_record("s1", block);
+            t.id = id;
+            if config.is_some() {
+                (t.kind, t.name, t.config) = (TrialKind::Config, "s500".into(), config);
+            }
+            t.frame_times = Some(text);
+            store.trials.push(t);
+        }
+        let ranking = rank(&store).unwrap();
+        let row = ranking.rows.iter().find(|r| r.name == "s500").unwrap();
+        assert_eq!((row.trials, row.ok_trials, row.pairs), (2, 1, 1), "{row:?}");
+        assert_eq!(row.verdict, Verdict::TooFewPairs, "{row:?}");
     }
 }

@@ -13,8 +13,10 @@
 //!   in the config and in the baseline trial; with 3 or more pairs the
 //!   pairs themselves are resampled too, which carries the between-block
 //!   drift into the interval.
-//! - Verdict: "better" when the whole interval is below 1, "worse" when it
-//!   is above 1, else "no significant difference". A config only wins if
+//! - Verdict, from `MIN_PAIRS` (3) pairs on (with fewer the interval cannot
+//!   hold the drift between blocks): "better" when the whole interval is
+//!   below 1, "worse" when it is above 1, else "no significant
+//!   difference". A config only wins if
 //!   it also keeps its average fps within `FPS_TOLERANCE` of the baseline
 //!   (lowering p99 by halving the frame rate is not a win) and never had
 //!   the scheduler ejected.
@@ -236,7 +238,23 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
             geo_mean(ratios.into_iter())
         })
         .collect();
-    interval(estimate, reps)
+    let boot = interval(estimate, reps);
+    // From a few pairs, resampling them says too little about how far
+    // their mean may be off: the bootstrap spreads the mean of n pairs over
+    // √((n−1)/n) · 1.96 standard errors where Student's t takes t(n−1) —
+    // 37 % of it for 3 pairs, 82 % for 10 — and 3 blocks called identical
+    // configs better or worse in 16 % of simulated games with scenes. So
+    // below `SMALL_SAMPLE` pairs the interval also spans the t-interval
+    // over the pairs' ratios (3 blocks: 4 %). From there on the bootstrap
+    // alone: it resamples the frames inside each pair as well, and a race's
+    // rounds judged by it are not called wrong more often than allowed
+    // (BENCHMARKS.md "Scene changes"), while spanning t there too cost the
+    // race a tenth of the gains it finds.
+    let t = paired_ratio(pairs.iter().map(|p| (p99_us(p.config), p99_us(p.baseline))), 0.95);
+    if !(MIN_PAIRS..SMALL_SAMPLE).contains(&pairs.len()) || !t.low.is_finite() || !t.high.is_finite() {
+        return boot;
+    }
+    Interval { estimate, low: boot.low.min(t.low), high: boot.high.max(t.high) }
 }
 
 /// ln Γ(x), x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits).
@@ -369,6 +387,9 @@ pub enum Verdict {
     Failed,
     /// No baseline to compare with.
     NoBaseline,
+    /// Paired with the baseline in fewer than `MIN_PAIRS` blocks or rounds:
+    /// too few to see how much the game itself moved between them.
+    TooFewPairs,
 }
 
 impl Verdict {
@@ -380,17 +401,34 @@ impl Verdict {
             Verdict::FpsLoss => "lower p99 but loses avg fps",
             Verdict::Failed => "failed",
             Verdict::NoBaseline => "no baseline",
+            Verdict::TooFewPairs => "too few blocks or rounds to judge",
         }
     }
 }
 
-/// The verdict for a config from its p99 ratio interval and fps ratio.
-pub fn verdict(ratio: &Interval, fps_ratio: f64, failures: usize) -> Verdict {
+/// The fewest pairs (blocks, or rounds of a race) a verdict stands on.
+/// `p99_ratio` resamples the pairs themselves only from 3 on; with fewer,
+/// its interval holds the noise of the frames within each trial but not
+/// how much the game moved between a trial and its baseline (a scene
+/// change), so it is far too narrow: two 130-s blocks called a config
+/// identical to the kernel's scheduler better or worse in 56 % of
+/// simulated games with scenes (BENCHMARKS.md "Scene changes").
+pub const MIN_PAIRS: usize = 3;
+
+/// Below this many pairs the interval spans Student's t too (`p99_ratio`).
+pub const SMALL_SAMPLE: usize = 10;
+
+/// The verdict for a config from its p99 ratio interval over `pairs`
+/// pairs and its fps ratio.
+pub fn verdict(ratio: &Interval, fps_ratio: f64, failures: usize, pairs: usize) -> Verdict {
     if failures > 0 {
         return Verdict::Failed;
     }
     if !ratio.high.is_finite() || !ratio.low.is_finite() {
         return Verdict::NoBaseline;
+    }
+    if pairs < MIN_PAIRS {
+        return Verdict::TooFewPairs;
     }
     if ratio.high < 1.0 {
         if fps_ratio < 1.0 - FPS_TOLERANCE { Verdict::FpsLoss } else { Verdict::Better }
@@ -495,7 +533,7 @@ mod tests {
         let pairs: Vec<Pair> = pairs_data.iter().map(|(c, b)| Pair { config: c, baseline: b }).collect();
         let r = p99_ratio(&pairs);
         assert!(r.low < 1.0 && r.high > 1.0, "{r:?}");
-        assert_eq!(verdict(&r, fps_ratio(&pairs), 0), Verdict::NoSignificantDifference);
+        assert_eq!(verdict(&r, fps_ratio(&pairs), 0, pairs.len()), Verdict::NoSignificantDifference);
     }
 
     #[test]
@@ -505,16 +543,20 @@ mod tests {
         let better = [Pair { config: &calm, baseline: &base }];
         let r = p99_ratio(&better);
         assert!(r.high < 1.0, "{r:?}");
-        assert_eq!(verdict(&r, fps_ratio(&better), 0), Verdict::Better);
+        // (The interval of one pair, judged as if it came from enough.)
+        assert_eq!(verdict(&r, fps_ratio(&better), 0, MIN_PAIRS), Verdict::Better);
+        // From fewer pairs it is no verdict at all: the drift between
+        // blocks is not in it.
+        assert_eq!(verdict(&r, fps_ratio(&better), 0, MIN_PAIRS - 1), Verdict::TooFewPairs);
         let worse = [Pair { config: &base, baseline: &calm }];
-        assert_eq!(verdict(&p99_ratio(&worse), fps_ratio(&worse), 0), Verdict::Worse);
+        assert_eq!(verdict(&p99_ratio(&worse), fps_ratio(&worse), 0, MIN_PAIRS), Verdict::Worse);
         // Same p99 gain bought with a lower frame rate does not win.
         let slow: Vec<u32> = calm.iter().map(|&f| f + 1500).collect();
         let pairs = [Pair { config: &slow, baseline: &base }];
         let r = p99_ratio(&pairs);
         assert!(r.high < 1.0, "{r:?}");
-        assert_eq!(verdict(&r, fps_ratio(&pairs), 0), Verdict::FpsLoss);
-        assert_eq!(verdict(&r, 1.0, 1), Verdict::Failed);
+        assert_eq!(verdict(&r, fps_ratio(&pairs), 0, MIN_PAIRS), Verdict::FpsLoss);
+        assert_eq!(verdict(&r, 1.0, 1, MIN_PAIRS), Verdict::Failed);
     }
 
     #[test]
@@ -528,6 +570,30 @@ mod tests {
         let r1 = p99_us(&c1) / p99_us(&b1);
         assert!((r.estimate - r1).abs() < 0.05, "{r:?} vs {r1}");
         assert!(r.high < 1.0, "{r:?}");
+    }
+
+    #[test]
+    fn from_few_pairs_the_interval_spans_students_t_over_their_ratios() {
+        // Steady frames inside each pair (resampling them changes nothing)
+        // and ratios 0.80, 0.90 and 1.05 between them: the game moved
+        // between blocks. Resampling 3 pairs puts the mean between 0.80
+        // and 1.05 and mostly well below 1; Student's t over 3 ratios is
+        // far wider, and the interval is at least that wide.
+        let base = vec![10_000u32; 500];
+        let scaled = |r: f64| vec![(10_000.0 * r) as u32; 500];
+        let configs: Vec<Vec<u32>> = [0.80, 0.90, 1.05].map(scaled).to_vec();
+        let pairs: Vec<Pair> = configs.iter().map(|c| Pair { config: c, baseline: &base }).collect();
+        let r = p99_ratio(&pairs);
+        let t = paired_ratio(pairs.iter().map(|p| (p99_us(p.config), p99_us(p.baseline))), 0.95);
+        assert!(r.low <= t.low && r.high >= t.high && r.high > 1.0, "{r:?} vs t {t:?}");
+        assert_eq!(verdict(&r, 1.0, 0, pairs.len()), Verdict::NoSignificantDifference);
+        // From SMALL_SAMPLE pairs on, the bootstrap alone (here narrower
+        // than t: nothing to resample inside the pairs).
+        let many: Vec<Vec<u32>> = (0..SMALL_SAMPLE).map(|i| scaled([0.80, 0.90, 1.05][i % 3])).collect();
+        let pairs: Vec<Pair> = many.iter().map(|c| Pair { config: c, baseline: &base }).collect();
+        let r = p99_ratio(&pairs);
+        let t = paired_ratio(pairs.iter().map(|p| (p99_us(p.config), p99_us(p.baseline))), 0.95);
+        assert!(r.high < t.high, "{r:?} vs t {t:?}");
     }
 
     #[test]
@@ -570,7 +636,7 @@ mod tests {
         assert!(i.low <= i.estimate && i.estimate <= i.high, "{i:?}");
         let none = p99_ratio(&[Pair { config: &[], baseline: &f }]);
         assert!(none.estimate.is_nan());
-        assert_eq!(verdict(&none, 1.0, 0), Verdict::NoBaseline);
+        assert_eq!(verdict(&none, 1.0, 0, 0), Verdict::NoBaseline);
         assert_eq!(block_len(100), 10);
         assert_eq!(block_len(5), 5);
         assert_eq!(block_len(1_000_000), 500);

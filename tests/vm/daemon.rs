@@ -145,7 +145,7 @@ echo GOES_ON=$(grep -m1 'the race goes on from' /tmp/tune2.err)
 # In blocks, p1 (first in the plan) counts as measured once: the rounds
 # paired it with the kernel's scheduler. That plan is done, and this is
 # plain launch (no MANGOHUD_CONFIG: frameloop is told where to log).
-$TUNE --measure blocks --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
+$TUNE --measure blocks --repeats 1 --trials /tmp/plan/first.toml -- $GAME --seconds 2 --output-folder /tmp/fl >/dev/null 2>/tmp/tune3.err & wait_pid $! 120; echo TUNE3_RC=$?
 echo TUNE3_SAID=$(head -1 /tmp/tune3.err)
 echo STATE_AFTER_TUNE=$(cat /sys/kernel/sched_ext/state)
 echo APPLIED_LOADED=$(grep -c 'applied .* (loaded)' /tmp/daemon.out)

@@ -48,13 +48,13 @@ fn build_deb(dir: &Path) -> PathBuf {
 }
 
 /// Steam app 570's store in which config "calm" (slice_us=1234) beats the
-/// kernel's scheduler in both blocks: launch must apply it. Its choice is
+/// kernel's scheduler in all three blocks: launch must apply it. Its choice is
 /// recorded, as a tune's end records it: the player's launch reads it and
 /// does not rank the store.
 fn winning_store(data: &Path) {
     let calm: SchedConfig = "slice_us=1234".parse().unwrap();
     let mut store = GameStore::new(GameId { key: "steam-570".into(), exe: "sleep".into(), steam_app_id: Some("570".into()) });
-    for block in 1..=2u32 {
+    for block in 1..=3u32 {
         let seed = block * 100;
         let id = block * 3;
         store.trials.push(synthetic_trial(id - 2, block, "baseline", None, &spiky_frames(4000, 8000, 40, seed), TrialStatus::Ok));

@@ -74,7 +74,7 @@ tr.baseline td.name { font-weight: 600; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
   border: 1px solid currentColor; white-space: nowrap; }
 .better { color: var(--better); } .worse, .failed { color: var(--worse); }
-.fps_loss, .warn { color: var(--warn); } .neutral, .no_baseline, .no_significant_difference { color: var(--neutral); }
+.fps_loss, .warn, .unmeasured { color: var(--warn); } .neutral, .no_baseline, .too_few_pairs, .no_significant_difference { color: var(--neutral); }
 ul.failures { margin: 2px 0 0; padding-left: 16px; text-align: left; color: var(--worse); white-space: normal; }
 .ci { position: relative; display: inline-block; width: 100px; height: 12px; vertical-align: middle;
   margin-left: 6px; }

@@ -22,6 +22,7 @@ pub fn verdict_class(v: Verdict) -> &'static str {
         Verdict::FpsLoss => "fps_loss",
         Verdict::Failed => "failed",
         Verdict::NoBaseline => "no_baseline",
+        Verdict::TooFewPairs => "too_few_pairs",
     }
 }
 
