@@ -1,9 +1,10 @@
 //! MangoHud CSV logs → frames, streaming.
 //!
-//! A log is: optional version lines (`v1`, `v0.6.8`, `---…---` banners with
-//! `log_versioning`), a system-info header `os,cpu,gpu,…` and its values, a
-//! column header (`fps,frametime,…,elapsed`), then one row per frame (or per
-//! sample). Two logs started in the same second share one file, so a second
+//! A log is: optional version lines (`v1`, `v0.6.8` or a git build's
+//! `v0.8.1-45-gabcdef0`, `---…---` banners with `log_versioning`), a
+//! system-info header `os,cpu,gpu,…` and its values, a column header
+//! (`fps,frametime,…,elapsed`), then one row per frame (or per sample).
+//! Two logs started in the same second share one file, so a second
 //! preamble can follow rows. Columns are mapped by name; fields are never
 //! quoted.
 //!
@@ -65,7 +66,8 @@ pub enum FrametimeSource {
 /// What a log says about itself, beyond its frames.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LogMeta {
-    /// `0.6.8` from a `v0.6.8` line; `None` when the log does not say.
+    /// `0.6.8` from a `v0.6.8` line (`0.8.1-45-gabcdef0` from a git build's);
+    /// `None` when the log does not say.
     pub mangohud_version: Option<String>,
     /// `1` from a `v1` line (the log format version).
     pub log_format: Option<u32>,
@@ -158,8 +160,16 @@ impl fmt::Display for LogError {
 
 impl std::error::Error for LogError {}
 
-fn is_version_line(line: &str) -> bool {
-    line.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+/// What follows the `v` of a version line: `v1` (the log format) or
+/// MangoHud's own version. That one is `git describe --tags --dirty=+` of
+/// the build (its meson.build), so besides `v0.8.4` it can be
+/// `v0.8.1-45-gabcdef0` (a build from git: AUR mangohud-git, Gentoo 9999),
+/// `v0.8.4+` (uncommitted changes) or `v0.7.2-rc1`: any `v<digit>…` is one.
+/// No row starts with `v` and no header line has a `v<digit>` name; a
+/// comma means a (bad) row, not a version.
+fn version_line(line: &str) -> Option<&str> {
+    let v = line.strip_prefix('v')?;
+    (v.starts_with(|c: char| c.is_ascii_digit()) && !v.contains(',')).then_some(v)
 }
 
 impl LogParser {
@@ -298,12 +308,13 @@ impl LogParser {
         if line.starts_with("---") {
             return Ok(());
         }
-        if is_version_line(line) {
-            let v = &line[1..];
-            if v.contains('.') {
-                self.meta.mangohud_version = Some(v.to_string());
-            } else {
-                self.meta.log_format = v.parse().ok();
+        // Not on the line after `os,…`: that one holds values (an OS name).
+        if self.state != State::SysInfo
+            && let Some(v) = version_line(line)
+        {
+            match v.parse() {
+                Ok(format) => self.meta.log_format = Some(format),
+                Err(_) => self.meta.mangohud_version = Some(v.to_string()),
             }
             return Ok(());
         }
@@ -356,14 +367,14 @@ impl LogParser {
         if cols.fps.is_none() && cols.frametime.is_none() {
             return Err(LogError { line: self.line_no, message: "column header has neither fps nor frametime".into() });
         }
-        let source = match (cols.frametime, self.meta.mangohud_version.as_deref()) {
+        let by_version = self.meta.mangohud_version.as_deref().and_then(unit_of_version);
+        let source = match (cols.frametime, by_version) {
             (None, _) => FrametimeSource::DerivedFromFps,
-            (Some(_), Some(v)) if version_at_least(v, (0, 6, 9)) => FrametimeSource::Millis,
-            (Some(_), Some(_)) => FrametimeSource::Micros,
+            (Some(_), Some(unit)) => unit,
             // Version unknown: decided from the first row (fps × frametime).
             (Some(_), None) => self.meta.frametime_source.unwrap_or(FrametimeSource::Micros),
         };
-        if self.meta.mangohud_version.is_some() || cols.frametime.is_none() {
+        if by_version.is_some() || cols.frametime.is_none() {
             self.meta.frametime_source = Some(source);
         }
         self.meta.columns = names.iter().map(|s| s.to_string()).collect();
@@ -583,6 +594,23 @@ fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
         FrametimeSource::Millis
     } else {
         FrametimeSource::Micros
+    }
+}
+
+/// The `frametime` unit a MangoHud version writes: µs up to 0.6.8, ms from
+/// 0.6.9 (its commit 25b170d4, "logging: change frametime to float", came
+/// between). A build from git past 0.6.8 (`0.6.8-12-gabcdef0`) may write
+/// either: `None`, and the first row decides.
+fn unit_of_version(v: &str) -> Option<FrametimeSource> {
+    let git_build = v
+        .split('-')
+        .any(|p| p.trim_end_matches('+').strip_prefix('g').is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit())));
+    if version_at_least(v, (0, 6, 9)) {
+        Some(FrametimeSource::Millis)
+    } else if git_build && version_at_least(v, (0, 6, 8)) {
+        None
+    } else {
+        Some(FrametimeSource::Micros)
     }
 }
 

@@ -134,6 +134,54 @@ fn an_endless_line_fed_in_chunks_is_one_bad_row() {
 }
 
 #[test]
+fn git_dirty_and_rc_builds_have_a_version_line() {
+    // MangoHud's version is `git describe --tags --dirty=+` of the build.
+    let body = "---------------------SYSTEM INFO---------------------\n\
+        os,cpu,gpu,ram,kernel,driver,cpuscheduler\nArch,Ryzen,,1,6.18,,\n\
+        --------------------FRAME METRICS--------------------\n\
+        fps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n";
+    for version in ["0.8.1-45-gabcdef0", "0.8.4+", "0.7.2-rc1", "0.8.1-45-gabcdef0+"] {
+        let (frames, p) = parse(format!("v1\nv{version}\n{body}").as_bytes());
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![16_667_000, 8_333_000], "{version}");
+        assert_eq!(p.meta().mangohud_version.as_deref(), Some(version));
+        assert_eq!(p.meta().log_format, Some(1));
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis), "{version}");
+        assert_eq!(p.meta().cpu.as_deref(), Some("Ryzen"));
+        // The same as a second log in a shared file.
+        let (frames, p) = parse(format!("v1\nv0.8.4\n{body}v1\nv{version}\n{body}").as_bytes());
+        assert_eq!(frames.len(), 4, "{version}");
+        assert_eq!(p.meta().segments, 2, "{version}");
+        assert_eq!(p.meta().mangohud_version.as_deref(), Some(version));
+    }
+}
+
+#[test]
+fn a_git_build_between_0_6_8_and_0_6_9_is_read_in_the_unit_its_rows_show() {
+    // The switch from µs to ms came between the two releases: a build from
+    // git in between may write either, so fps × frametime decides.
+    let ms = "fps,frametime,elapsed\n60,16.6,0\n60,16.667,16667000\n";
+    let (frames, p) = parse(format!("v1\nv0.6.8-30-g25b170d\n{ms}").as_bytes());
+    assert_eq!(frames[0].frametime_ns, 16_667_000);
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
+    let us = "fps,frametime,elapsed\n60,16600,0\n60,16667,16667000\n";
+    let (frames, p) = parse(format!("v1\nv0.6.8-3-g1234abc\n{us}").as_bytes());
+    assert_eq!(frames[0].frametime_ns, 16_667_000);
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Micros));
+    // A released 0.6.8 says µs whatever the rows look like.
+    let (_, p) = parse(format!("v1\nv0.6.8\n{ms}").as_bytes());
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Micros));
+}
+
+#[test]
+fn a_version_like_os_name_is_system_info_and_a_v_row_is_a_bad_row() {
+    let (_, p) = parse(b"os,cpu\nv2OS,x\nfps,frametime,elapsed\n60,16.6,0\n60,16.667,16667000\n");
+    assert_eq!(p.meta().os.as_deref(), Some("v2OS"));
+    assert_eq!(p.meta().mangohud_version, None);
+    let (frames, p) = parse(b"fps,frametime,elapsed\n60,16.6,0\nv60,16.667,16667000\n60,16.667,33334000\n");
+    assert_eq!((frames.len(), p.bad_rows().count), (1, 1));
+}
+
+#[test]
 fn version_comparison() {
     assert!(version_at_least("0.6.9", (0, 6, 9)));
     assert!(version_at_least("0.8.1-1", (0, 6, 9)));
@@ -197,7 +245,7 @@ fn assert_same_as_general_path(text: &[u8], rng: &mut Rng) {
 /// rows that are not (so both paths and the hand-over between them run).
 fn synthetic_log(rng: &mut Rng) -> Vec<u8> {
     let mut text = String::new();
-    let version = *rng.pick(&["", "v1\nv0.8.2\n", "v1\nv0.6.8\n", "v0.7.0\n"]);
+    let version = *rng.pick(&["", "v1\nv0.8.2\n", "v1\nv0.6.8\n", "v0.7.0\n", "v1\nv0.8.1-45-gabcdef0+\n", "v1\nv0.6.8-3-g1234abc\n"]);
     text.push_str(version);
     if rng.below(2) == 0 {
         text.push_str("os,cpu,gpu,ram,kernel,driver,cpuscheduler\nDebian,EPYC,,1,6.1,,\n");
