@@ -289,8 +289,11 @@ impl LogParser {
         self.line_no += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         // Hot path: a data row (starts with a number) inside a log's rows.
+        // Not a `---…---` banner: that starts the preamble of a second log
+        // in the same file (see below), and no number starts with `--`.
         if let State::Rows { first } = self.state
             && raw.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
+            && !raw.starts_with(b"--")
         {
             self.state = State::Rows { first: false };
             self.row(raw, first, out);

@@ -79,6 +79,8 @@ fn a_second_preamble_starts_a_new_log_in_the_same_file() {
     assert_eq!(frames.len(), 4);
     assert_eq!(p.meta().segments, 2);
     assert_eq!(p.dropped_first_rows(), 2);
+    // The second log's banners (log_versioning) are preamble, not bad rows.
+    assert_eq!(p.bad_rows().count, 0, "{:?}", p.bad_rows());
 }
 
 #[test]
