@@ -15,10 +15,11 @@
 //! - MANGOHUD_CONFIG unset: the first config file that exists of
 //!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
 //!   `<folder of the executable>/MangoHud.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf` (XDG_CONFIG_HOME defaulting
-//!   to `$HOME/.config`; neither set: no file), or only
-//!   `$MANGOHUD_CONFIGFILE` when that is set.
+//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`, `/etc/MangoHud.conf` (0.7.0
+//!   and later), `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf`
+//!   (XDG_CONFIG_HOME defaulting to `$HOME/.config`; neither set: no file),
+//!   or only `$MANGOHUD_CONFIGFILE` when that is set; all of them as the
+//!   game sees them, in its root (`in_root`).
 //! - `output_folder` (like every path setting) starting with `~` is expanded
 //!   with wordexp(3), so `~/x` and `~user/x` work; any other relative path
 //!   is used as is, i.e. relative to the game's working folder.
@@ -675,45 +676,53 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn log_folder_from_the_config_files_in_mangohuds_order() {
+        // The game runs in a root of its own, so the files it sees (its
+        // /etc/MangoHud.conf too) are the test's, not this machine's.
         let p = FakeProc::new();
-        let home = p.root().join("home");
-        let xdg = p.root().join("xdg");
-        let bin = p.root().join("opt/bin");
-        for d in [home.join(".config/MangoHud"), xdg.join("MangoHud"), bin.clone()] {
-            fs::create_dir_all(d).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let at = |path: &str| root.path().join(path.trim_start_matches('/'));
+        for d in ["/home/p/.config/MangoHud", "/xdg/MangoHud", "/opt/bin", "/etc"] {
+            fs::create_dir_all(at(d)).unwrap();
         }
-        let h = home.to_str().unwrap();
-        let exe = bin.join("game");
-        let exe = exe.to_str().unwrap();
-        let write = |path: PathBuf, folder: &str| {
-            fs::write(&path, format!("output_folder={folder}\n")).unwrap();
-            path
+        let write = |path: &str, folder: &str| {
+            fs::write(at(path), format!("output_folder={folder}\n")).unwrap();
+            PathBuf::from(path)
         };
         let check = |pid: u32, env: &[(&str, &str)], want: &str, file: &Path| {
-            let g = game_with(&p, pid, exe, env);
+            let d = p.add(pid, Some("/opt/bin/game"), env);
+            symlink(root.path(), d.join("root")).unwrap();
+            let g = GameProcess::read(p.root(), pid).unwrap();
             let got = log_folder_in(p.root(), &g).unwrap();
             assert_eq!(got, (PathBuf::from(want), FolderSource::ConfigFile(file.to_path_buf())), "pid {pid}");
         };
-        let global = write(home.join(".config/MangoHud/MangoHud.conf"), "/global");
-        check(1, &[("HOME", h)], "/global", &global);
-        let per_game = write(home.join(".config/MangoHud/game.conf"), "/per-game");
-        check(2, &[("HOME", h)], "/per-game", &per_game);
-        let beside = write(bin.join("MangoHud.conf"), "/beside");
-        check(3, &[("HOME", h)], "/beside", &beside);
+        let home = [("HOME", "/home/p")];
+        let global = write("/home/p/.config/MangoHud/MangoHud.conf", "/global");
+        check(1, &home, "/global", &global);
+        // MangoHud 0.7+ prefers /etc's file to the player's MangoHud.conf...
+        let system = write("/etc/MangoHud.conf", "/system");
+        check(8, &home, "/system", &system);
+        // ...but not to a per-game one.
+        let per_game = write("/home/p/.config/MangoHud/game.conf", "/per-game");
+        check(2, &home, "/per-game", &per_game);
+        let beside = write("/opt/bin/MangoHud.conf", "/beside");
+        check(3, &home, "/beside", &beside);
         // XDG_CONFIG_HOME replaces ~/.config.
-        let x = write(xdg.join("MangoHud/MangoHud.conf"), "/xdg");
-        fs::remove_file(&beside).unwrap();
-        check(4, &[("HOME", h), ("XDG_CONFIG_HOME", xdg.to_str().unwrap())], "/xdg", &x);
+        let x = write("/xdg/MangoHud/MangoHud.conf", "/xdg");
+        fs::remove_file(at("/opt/bin/MangoHud.conf")).unwrap();
+        fs::remove_file(at("/etc/MangoHud.conf")).unwrap();
+        check(4, &[("HOME", "/home/p"), ("XDG_CONFIG_HOME", "/xdg")], "/xdg", &x);
         // MANGOHUD_CONFIGFILE is the only file read when set.
-        let named = write(p.root().join("named.conf"), "/named");
-        check(5, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/named", &named);
+        let named = write("/named.conf", "/named");
+        check(5, &[("HOME", "/home/p"), ("MANGOHUD_CONFIGFILE", "/named.conf")], "/named", &named);
         // A comment in Latin-1 ("für" as one byte ü): the file still counts.
-        fs::write(&named, b"# f\xfcr mich\noutput_folder=/latin1\n").unwrap();
-        check(7, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/latin1", &named);
+        fs::write(at("/named.conf"), b"# f\xfcr mich\noutput_folder=/latin1\n").unwrap();
+        check(7, &[("HOME", "/home/p"), ("MANGOHUD_CONFIGFILE", "/named.conf")], "/latin1", &named);
         // A file without output_folder: the default.
-        fs::write(&per_game, "fps_limit=30\n").unwrap();
-        let g = game_with(&p, 6, exe, &[("HOME", h)]);
-        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (home.clone(), FolderSource::Default));
+        fs::write(at("/home/p/.config/MangoHud/game.conf"), "fps_limit=30\n").unwrap();
+        let d = p.add(6, Some("/opt/bin/game"), &home);
+        symlink(root.path(), d.join("root")).unwrap();
+        let g = GameProcess::read(p.root(), 6).unwrap();
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/home/p"), FolderSource::Default));
     }
 
     #[test]

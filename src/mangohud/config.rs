@@ -10,13 +10,16 @@
 //!   are read as well only with `read_cfg`, and then the environment's
 //!   settings override the file's. Entries are split at `,`, `:` and `;`
 //!   alike (`\` escapes one inside a value); a repeated key: the last wins.
-//! - MANGOHUD_CONFIG unset: the first config file that exists of
+//! - MANGOHUD_CONFIG unset: one config file, the first that exists of
 //!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
 //!   `<folder of the executable>/MangoHud.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf` (XDG_CONFIG_HOME defaulting
-//!   to `$HOME/.config`; neither set: no file), or only
-//!   `$MANGOHUD_CONFIGFILE` when that is set.
+//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`, `/etc/MangoHud.conf` (0.7.0
+//!   and later), `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf`
+//!   (XDG_CONFIG_HOME defaulting to `$HOME/.config`; neither set: no file,
+//!   not even /etc's), or only `$MANGOHUD_CONFIGFILE` when that is set.
+//!   (src/config.cpp's enumerate_config_files lists them the other way
+//!   round and parseConfigFile takes the last that exists, so a system-wide
+//!   /etc/MangoHud.conf hides the player's own MangoHud.conf.)
 //!
 //! `read_cfg` cannot be used for a game the tuner starts: with it, MangoHud
 //! 0.6.8 opens the control socket but never answers on it (seen on Debian
@@ -92,8 +95,8 @@ pub fn truthy(value: &str) -> bool {
     digits.parse::<u64>().is_ok_and(|n| n != 0)
 }
 
-/// Where to look for a config file (see the module docs), in MangoHud's
-/// order; the first that exists applies. `exe_name` is the program's file
+/// Where to look for a config file (see the module docs), the one MangoHud
+/// prefers first; the first that exists applies. `exe_name` is the program's file
 /// name, `exe_folder` its folder, `wine_exe` the Windows program a Wine
 /// preloader runs; `configfile`, `xdg_config_home`, `home` the game's
 /// MANGOHUD_CONFIGFILE, XDG_CONFIG_HOME and HOME.
@@ -129,6 +132,12 @@ impl ConfigFileSearch<'_> {
             out.push(folder.join("MangoHud.conf"));
         }
         out.push(dir.join(format!("{}.conf", self.exe_name)));
+        // Read by MangoHud 0.7.0 and later (0.6.8 and 0.6.9 do not know it).
+        // We follow current MangoHud: the version of the MangoHud a game
+        // will load is not known here, and 0.7 is what distributions ship
+        // since 2023. Inside the game's root, like the others (callers
+        // check existence there).
+        out.push(PathBuf::from("/etc/MangoHud.conf"));
         out.push(dir.join("MangoHud.conf"));
         out
     }
@@ -274,14 +283,25 @@ mod tests {
             exe_folder: Some(Path::new("/games/g")),
             wine_exe: Some("game"),
         };
+        // MangoHud 0.8.4's enumerate_config_files, last first.
         let want = [
             "/home/p/.config/MangoHud/wine-game.conf",
             "/games/g/MangoHud.conf",
             "/home/p/.config/MangoHud/game.exe.conf",
+            "/etc/MangoHud.conf",
             "/home/p/.config/MangoHud/MangoHud.conf",
         ];
         assert_eq!(search.candidates(), want.map(PathBuf::from).to_vec());
         assert_eq!(ConfigFileSearch { configfile: Some("/c.conf"), ..search }.candidates(), vec![PathBuf::from("/c.conf")]);
+        // No config folder: MangoHud gives up before it lists /etc's file.
         assert!(ConfigFileSearch { home: None, ..search }.candidates().is_empty());
+        assert!(ConfigFileSearch { xdg_config_home: Some(""), ..search }.candidates().is_empty());
+        // /etc's file outranks the player's MangoHud.conf, not a per-game one.
+        let exists = |have: &'static [&'static str]| move |p: &Path| have.iter().any(|h| p == Path::new(h));
+        let plain = ConfigFileSearch { wine_exe: None, exe_folder: None, ..search };
+        let found = plain.find(exists(&["/home/p/.config/MangoHud/MangoHud.conf", "/etc/MangoHud.conf"]));
+        assert_eq!(found, Some(PathBuf::from("/etc/MangoHud.conf")));
+        let found = plain.find(exists(&["/home/p/.config/MangoHud/game.exe.conf", "/etc/MangoHud.conf"]));
+        assert_eq!(found, Some(PathBuf::from("/home/p/.config/MangoHud/game.exe.conf")));
     }
 }
