@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::{file_name, same_file};
-use crate::mangohud::config::{ConfigFileSearch, applied, env_settings, last, truthy};
+use crate::mangohud::config::{ConfigFileSearch, applied, env_settings, last, log_duration_secs, truthy};
 use crate::procfs;
 
 /// What we can learn about a running process from `/proc/<pid>`.
@@ -385,6 +385,41 @@ pub fn no_display_origin(proc_root: &Path, game: &GameProcess) -> Option<String>
     truthy(&value).then(|| match origin {
         Origin::Env => "MANGOHUD_CONFIG".to_string(),
         Origin::File(p) => p.display().to_string(),
+    })
+}
+
+/// Why the game's MangoHud cannot give a trial of `trial` its frames
+/// because of its `log_duration` (it ends every log that many seconds after
+/// it started, also one started through the control socket), or `None`.
+/// With a control socket (`control`) each trial is a log of its own, so
+/// only a limit shorter than a trial matters; without one the tuner reads
+/// the one log MangoHud keeps writing, which the limit ends for good.
+///
+/// A refusal, not a warning: the trials would get a few seconds of frames
+/// (or none) where the player asked for more, and the verdict would rest
+/// on less than it says; a player would rather restart the game without
+/// the setting, or shorten the trials, than get that.
+pub fn log_duration_problem(proc_root: &Path, game: &GameProcess, trial: std::time::Duration, control: bool) -> Option<String> {
+    let (value, origin) = setting(proc_root, game, "log_duration")?;
+    let secs = log_duration_secs(&[("log_duration".to_string(), value.clone())])?;
+    let origin = match origin {
+        Origin::Env => "MANGOHUD_CONFIG".to_string(),
+        Origin::File(p) => p.display().to_string(),
+    };
+    let pid = game.pid;
+    if !control {
+        return Some(format!(
+            "pid {pid}'s MangoHud has log_duration={value} (from {origin}) and no control socket: it ends its log {secs} s after logging \
+             started, and no frames come after that. Restart the game without log_duration, or add control=mangohud-%p"
+        ));
+    }
+    let trial_secs = trial.as_secs_f64();
+    (f64::from(secs) < trial_secs).then(|| {
+        format!(
+            "pid {pid}'s MangoHud has log_duration={value} (from {origin}): it ends every log after {secs} s, and a trial takes \
+             {trial_secs} s. Restart the game without log_duration (or with log_duration={} or more), or use --trial-secs {secs} or less",
+            trial_secs.ceil()
+        )
     })
 }
 
@@ -783,6 +818,37 @@ Num       RefCount Protocol Flags    Type St Inode Path
         fs::remove_file(p.root().join("net/unix")).unwrap();
         let g = game_with(&p, 104, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);
+    }
+
+    #[test]
+    fn a_log_duration_shorter_than_a_trial_is_refused() {
+        use std::time::Duration;
+        let p = FakeProc::new();
+        let trial = Duration::from_secs(120);
+        let g = game_with(&p, 1, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p,log_duration=30")]);
+        let why = log_duration_problem(p.root(), &g, trial, true).unwrap();
+        assert!(why.starts_with("pid 1's MangoHud has log_duration=30 (from MANGOHUD_CONFIG): it ends every log after 30 s"), "{why}");
+        assert!(why.contains("a trial takes 120 s") && why.contains("--trial-secs 30 or less"), "{why}");
+        // Long enough for the trial: each trial's log is over before.
+        assert_eq!(log_duration_problem(p.root(), &g, Duration::from_secs(30), true), None);
+        // Without a socket the one log the tuner reads ends for good.
+        let why = log_duration_problem(p.root(), &g, Duration::from_secs(10), false).unwrap();
+        assert!(why.contains("no control socket") && why.contains("no frames come after that"), "{why}");
+        // No limit: 0, absent, or turned off again later.
+        for config in ["log_duration=0", "fps_limit=60", "log_duration=30:log_duration=0"] {
+            let g = game_with(&p, 2 + config.len() as u32, "/g", &[("MANGOHUD_CONFIG", config)]);
+            assert_eq!(log_duration_problem(p.root(), &g, trial, false), None, "{config}");
+        }
+        // From the player's config file (in the game's own root, so not
+        // this machine's /etc/MangoHud.conf): the message names it.
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("home/p/.config/MangoHud")).unwrap();
+        fs::write(root.path().join("home/p/.config/MangoHud/MangoHud.conf"), "log_duration=60\n").unwrap();
+        let d = p.add(50, Some("/g"), &[("HOME", "/home/p")]);
+        symlink(root.path(), d.join("root")).unwrap();
+        let g = GameProcess::read(p.root(), 50).unwrap();
+        let why = log_duration_problem(p.root(), &g, trial, true).unwrap();
+        assert!(why.contains("log_duration=60 (from /home/p/.config/MangoHud/MangoHud.conf)"), "{why}");
     }
 
     #[test]

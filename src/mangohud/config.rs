@@ -148,8 +148,45 @@ impl ConfigFileSearch<'_> {
     }
 }
 
-/// Keys the tuner sets; a player's value for them is replaced.
-const OWNED: [&str; 6] = ["output_folder", "log_interval", "control", "log_versioning", "autostart_log", "read_cfg"];
+/// Keys the tuner sets or must not let through; a player's value for them
+/// is replaced or dropped. `log_duration=N` makes MangoHud end every log N
+/// seconds after it started, also one started through the control socket:
+/// a trial longer than that would silently get N seconds of frames.
+/// Dropped, MangoHud's default (0) logs until told to stop.
+const OWNED: [&str; 7] = ["output_folder", "log_interval", "control", "log_versioning", "autostart_log", "read_cfg", "log_duration"];
+
+/// What MangoHud makes of a number setting (its parse_unsigned:
+/// `strtol(s, NULL, 0)` into an `unsigned`): leading blanks and a sign,
+/// `0x` hex, a leading `0` octal, digits up to the first other character;
+/// no digits is 0.
+pub fn mangohud_unsigned(value: &str) -> u32 {
+    let s = value.trim_start();
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (16, hex)
+    } else if s.starts_with('0') {
+        (8, s)
+    } else {
+        (10, s)
+    };
+    let mut n: i64 = 0;
+    for d in digits.chars().map_while(|c| c.to_digit(radix)) {
+        // strtol saturates at LONG_MAX.
+        n = n.saturating_mul(i64::from(radix)).saturating_add(i64::from(d));
+    }
+    // The long, converted to `unsigned`: its low 32 bits.
+    (if negative { n.wrapping_neg() } else { n }) as u32
+}
+
+/// The seconds after which MangoHud ends each log, when `settings` (as
+/// MangoHud applies them) set a limit; `None`: logs run until stopped.
+pub fn log_duration_secs(settings: &[(String, String)]) -> Option<u32> {
+    last(settings, "log_duration").map(mangohud_unsigned).filter(|&s| s > 0)
+}
 
 /// The settings MangoHud applies, in order (a later one wins): the config
 /// file's when it applies (no MANGOHUD_CONFIG, or one with `read_cfg`),
@@ -260,6 +297,30 @@ mod tests {
         let cfg = tuner_config(Some("read_cfg,position=bottom-right"), Some(file), Path::new("/o"));
         assert!(cfg.starts_with("fps_limit=60+144,position=top-left,gpu_stats,position=bottom-right,output_folder=/o"), "{cfg}");
         assert!(!cfg.contains("read_cfg"));
+    }
+
+    #[test]
+    fn a_players_log_duration_does_not_reach_a_game_we_start() {
+        // It would end each trial's log after 30 s, however long the trial.
+        let cfg = tuner_config(None, Some("log_duration=30\nfps_limit=60\n"), Path::new("/o"));
+        assert_eq!(cfg, "fps_limit=60,output_folder=/o,log_interval=0,log_versioning,control=mangohud-%p");
+        let cfg = tuner_config(Some("log_duration=30:fps_limit=60"), None, Path::new("/o"));
+        assert!(!cfg.contains("log_duration"), "{cfg}");
+    }
+
+    #[test]
+    fn log_duration_is_read_as_mangohud_reads_it() {
+        let secs = |text: &str| log_duration_secs(&env_settings(text));
+        assert_eq!(secs("log_duration=30"), Some(30));
+        assert_eq!(secs("log_duration=30,log_duration=0"), None, "the last wins; 0 is no limit");
+        assert_eq!(secs("fps_limit=60"), None);
+        assert_eq!(secs("log_duration= 0x10"), Some(16));
+        assert_eq!(secs("log_duration=010"), Some(8));
+        assert_eq!(secs("log_duration=90s"), Some(90));
+        assert_eq!(secs("log_duration=half"), None);
+        assert_eq!(secs("log_duration"), Some(1), "a bare key is 1");
+        assert_eq!(secs("log_duration=-1"), Some(u32::MAX));
+        assert_eq!(mangohud_unsigned("99999999999999999999999"), u32::MAX, "LONG_MAX's low bits");
     }
 
     #[test]

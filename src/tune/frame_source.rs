@@ -217,7 +217,16 @@ impl Frames for FrameSource {
     fn end(&mut self) -> Result<Measurement> {
         match self {
             Self::Control { control, watcher, folder, before } => {
-                control.stop_logging(STOP_TIMEOUT).context("stopping the trial's MangoHud log")?;
+                let ended_by_itself = control.stop_logging(STOP_TIMEOUT).context("stopping the trial's MangoHud log")?;
+                if ended_by_itself {
+                    // Its frames stop before the trial's end: a measurement
+                    // of part of the trial that would pass for all of it.
+                    bail!(
+                        "MangoHud ended this trial's log by itself before the trial was over: the game's MangoHud settings have \
+                         log_duration (it ends every log that many seconds after it started; restart the game without it, or with trials \
+                         no longer than it), or its logging key was pressed"
+                    );
+                }
                 let deadline = Instant::now() + LOG_WRITE_TIMEOUT;
                 let new = loop {
                     let new: Vec<PathBuf> = csv_logs(folder).difference(before).cloned().collect();
@@ -260,6 +269,64 @@ impl Frames for FrameSource {
                 }
             }
             Self::Stream { collecting, .. } => *collecting = false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+
+    /// A MangoHud on the socket `name` that writes a log into `folder` at
+    /// `:logging=1;`; with `duration_ends_it`, it ends the log at once by
+    /// itself (log_duration), else when told to.
+    fn fake_mangohud(name: &str, folder: &Path, duration_ends_it: bool) -> std::thread::JoinHandle<()> {
+        let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        let log = folder.join("game_2026-01-01_00-00-00.csv");
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b":MangoHudControlVersion=1;:MangoHudVersion=MangoHud v0.8.4;").unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                got.extend_from_slice(&buf[..n]);
+                if got.ends_with(b":logging=1;") {
+                    std::fs::write(&log, "v1\nv0.8.4\nfps,frametime,elapsed\n60,16.6,0\n60,16.6,16600000\n").unwrap();
+                    if duration_ends_it {
+                        s.write_all(b":LoggingFinished").unwrap();
+                    }
+                } else if got.ends_with(b":logging=0;") {
+                    s.write_all(b":LoggingFinished").unwrap();
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn a_trial_log_mangohud_ended_early_is_an_error_not_a_short_measurement() {
+        for duration_ends_it in [false, true] {
+            let folder = tempfile::tempdir().unwrap();
+            let name = format!("scx-gamer-fs-{}-{duration_ends_it}", std::process::id());
+            let server = fake_mangohud(&name, folder.path(), duration_ends_it);
+            let control = Control::connect_name(&name, Duration::from_secs(5)).unwrap();
+            let mut source = FrameSource::control(control, folder.path()).unwrap();
+            source.begin().unwrap();
+            std::thread::sleep(Duration::from_millis(200)); // the trial runs
+            let got = source.end();
+            drop(source);
+            server.join().unwrap();
+            if duration_ends_it {
+                let err = format!("{:#}", got.unwrap_err());
+                assert!(err.contains("MangoHud ended this trial's log by itself") && err.contains("log_duration"), "{err}");
+            } else {
+                assert_eq!(got.unwrap().frames_ns, vec![16_600_000]);
+            }
         }
     }
 }
