@@ -646,13 +646,26 @@ const READ_CHUNK: usize = 1 << 20;
 /// good part of the time), a chunk ahead of the parser; the parser sees the
 /// same bytes in the same order as from one thread, so the result is the
 /// same. Without a thread (spawning failed) it reads in line.
-pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
-    use std::io::Read;
+pub fn stream_file(path: &Path, sink: impl FnMut(&[Frame])) -> Result<LogParser> {
+    stream_file_from(path, 0, sink)
+}
+
+/// `stream_file` of the part of the file from byte `offset` on: the logs
+/// appended to a file that already held one (MangoHud appends a log
+/// started in the same second as the last to that log's file, preamble
+/// first). Line numbers in errors count from `offset`, which they name.
+pub fn stream_file_from(path: &Path, offset: u64, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
+    use std::io::{Read, Seek, SeekFrom};
     use std::sync::mpsc;
     if is_summary(path) {
         bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
     }
     let mut file = super::open::open_log(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = if offset == 0 { path.display().to_string() } else { format!("{} (from byte {offset})", path.display()) };
+    let path = Path::new(&name); // for messages only from here on
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let mut parser = LogParser::new();
     let mut frames = Vec::new();
     let mut parse = |chunk: &[u8], parser: &mut LogParser| -> Result<()> {
@@ -714,8 +727,13 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
 
 /// Read and parse a complete log into memory.
 pub fn parse_file(path: &Path) -> Result<ParsedLog> {
+    parse_file_from(path, 0)
+}
+
+/// `parse_file` of the part from byte `offset` on (see `stream_file_from`).
+pub fn parse_file_from(path: &Path, offset: u64) -> Result<ParsedLog> {
     let mut frames = Vec::new();
-    let parser = stream_file(path, |batch| frames.extend_from_slice(batch))?;
+    let parser = stream_file_from(path, offset, |batch| frames.extend_from_slice(batch))?;
     Ok(ParsedLog { frames, meta: parser.meta.clone(), bad_rows: parser.bad.clone(), dropped_first_rows: parser.dropped_first_rows })
 }
 

@@ -630,6 +630,24 @@ fn stream_file_reads_as_one_feed_would() {
 }
 
 #[test]
+fn a_file_is_read_from_an_offset_as_the_log_appended_there() {
+    // Over a read chunk in, so the reader thread starts from the offset.
+    let first = "fps,frametime,elapsed\n".to_string() + &"100,10000,0\n".repeat(READ_CHUNK / 10);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("game.csv");
+    std::fs::write(&path, format!("{first}{V068}")).unwrap();
+    let parsed = parse_file_from(&path, first.len() as u64).unwrap();
+    assert_eq!(parsed.frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![5_000_000, 10_000_000]);
+    assert_eq!((parsed.meta.segments, parsed.bad_rows.count), (1, 0));
+    assert_eq!(parsed.meta.mangohud_version.as_deref(), Some("0.6.8"));
+    // An error names the part that was read; lines count from there.
+    std::fs::write(&path, format!("{first}junk\n")).unwrap();
+    let err = parse_file_from(&path, first.len() as u64).err().unwrap().to_string();
+    let want = format!("{} (from byte {}): line 1: not a MangoHud log: expected a header, found 'junk'", path.display(), first.len());
+    assert_eq!(err, want);
+}
+
+#[test]
 fn summaries_and_frame_logs_are_told_apart_by_name_whatever_its_encoding() {
     use std::os::unix::ffi::OsStrExt;
     let latin1 = |tail: &str| {
