@@ -57,6 +57,8 @@ fn mutated_logs_never_panic_and_accepted_frames_obey_the_rule() {
     let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
     seeds.push(b"v1\nv0.8.2\nfps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n".to_vec());
     seeds.push(b"fps,cpu,gpu,elapsed\n10,1,1,0\n50,1,1,20000\n".to_vec());
+    // A build from git names itself as `git describe` does.
+    seeds.push(b"v1\nv0.8.1-45-gabcdef0+\nos,cpu\nArch,x\nfps,frametime,elapsed\n60,16.6,0\n60,16.667,16667000\n".to_vec());
     seeds.sort();
 
     let mut rng = Rng(0x2545F4914F6CDD1D);

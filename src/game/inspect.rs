@@ -15,10 +15,11 @@
 //! - MANGOHUD_CONFIG unset: the first config file that exists of
 //!   `$XDG_CONFIG_HOME/MangoHud/wine-<exe>.conf` (Wine games only),
 //!   `<folder of the executable>/MangoHud.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`,
-//!   `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf` (XDG_CONFIG_HOME defaulting
-//!   to `$HOME/.config`; neither set: no file), or only
-//!   `$MANGOHUD_CONFIGFILE` when that is set.
+//!   `$XDG_CONFIG_HOME/MangoHud/<exe>.conf`, `/etc/MangoHud.conf` (0.7.0
+//!   and later), `$XDG_CONFIG_HOME/MangoHud/MangoHud.conf`
+//!   (XDG_CONFIG_HOME defaulting to `$HOME/.config`; neither set: no file),
+//!   or only `$MANGOHUD_CONFIGFILE` when that is set; all of them as the
+//!   game sees them, in its root (`in_root`).
 //! - `output_folder` (like every path setting) starting with `~` is expanded
 //!   with wordexp(3), so `~/x` and `~user/x` work; any other relative path
 //!   is used as is, i.e. relative to the game's working folder.
@@ -40,7 +41,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::{file_name, same_file};
-use crate::mangohud::config::{ConfigFileSearch, applied, env_settings, last, truthy};
+use crate::mangohud::config::{ConfigFileSearch, applied, env_settings, last, log_duration_secs, truthy};
 use crate::procfs;
 
 /// What we can learn about a running process from `/proc/<pid>`.
@@ -387,6 +388,41 @@ pub fn no_display_origin(proc_root: &Path, game: &GameProcess) -> Option<String>
     })
 }
 
+/// Why the game's MangoHud cannot give a trial of `trial` its frames
+/// because of its `log_duration` (it ends every log that many seconds after
+/// it started, also one started through the control socket), or `None`.
+/// With a control socket (`control`) each trial is a log of its own, so
+/// only a limit shorter than a trial matters; without one the tuner reads
+/// the one log MangoHud keeps writing, which the limit ends for good.
+///
+/// A refusal, not a warning: the trials would get a few seconds of frames
+/// (or none) where the player asked for more, and the verdict would rest
+/// on less than it says; a player would rather restart the game without
+/// the setting, or shorten the trials, than get that.
+pub fn log_duration_problem(proc_root: &Path, game: &GameProcess, trial: std::time::Duration, control: bool) -> Option<String> {
+    let (value, origin) = setting(proc_root, game, "log_duration")?;
+    let secs = log_duration_secs(&[("log_duration".to_string(), value.clone())])?;
+    let origin = match origin {
+        Origin::Env => "MANGOHUD_CONFIG".to_string(),
+        Origin::File(p) => p.display().to_string(),
+    };
+    let pid = game.pid;
+    if !control {
+        return Some(format!(
+            "pid {pid}'s MangoHud has log_duration={value} (from {origin}) and no control socket: it ends its log {secs} s after logging \
+             started, and no frames come after that. Restart the game without log_duration, or add control=mangohud-%p"
+        ));
+    }
+    let trial_secs = trial.as_secs_f64();
+    (f64::from(secs) < trial_secs).then(|| {
+        format!(
+            "pid {pid}'s MangoHud has log_duration={value} (from {origin}): it ends every log after {secs} s, and a trial takes \
+             {trial_secs} s. Restart the game without log_duration (or with log_duration={} or more), or use --trial-secs {secs} or less",
+            trial_secs.ceil()
+        )
+    })
+}
+
 /// The game's MangoHud is set up to open a control socket (`control=` in
 /// its settings), listening yet or not: MangoHud opens it at the first
 /// frame it hooks, which can take seconds after the game started.
@@ -675,45 +711,53 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn log_folder_from_the_config_files_in_mangohuds_order() {
+        // The game runs in a root of its own, so the files it sees (its
+        // /etc/MangoHud.conf too) are the test's, not this machine's.
         let p = FakeProc::new();
-        let home = p.root().join("home");
-        let xdg = p.root().join("xdg");
-        let bin = p.root().join("opt/bin");
-        for d in [home.join(".config/MangoHud"), xdg.join("MangoHud"), bin.clone()] {
-            fs::create_dir_all(d).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let at = |path: &str| root.path().join(path.trim_start_matches('/'));
+        for d in ["/home/p/.config/MangoHud", "/xdg/MangoHud", "/opt/bin", "/etc"] {
+            fs::create_dir_all(at(d)).unwrap();
         }
-        let h = home.to_str().unwrap();
-        let exe = bin.join("game");
-        let exe = exe.to_str().unwrap();
-        let write = |path: PathBuf, folder: &str| {
-            fs::write(&path, format!("output_folder={folder}\n")).unwrap();
-            path
+        let write = |path: &str, folder: &str| {
+            fs::write(at(path), format!("output_folder={folder}\n")).unwrap();
+            PathBuf::from(path)
         };
         let check = |pid: u32, env: &[(&str, &str)], want: &str, file: &Path| {
-            let g = game_with(&p, pid, exe, env);
+            let d = p.add(pid, Some("/opt/bin/game"), env);
+            symlink(root.path(), d.join("root")).unwrap();
+            let g = GameProcess::read(p.root(), pid).unwrap();
             let got = log_folder_in(p.root(), &g).unwrap();
             assert_eq!(got, (PathBuf::from(want), FolderSource::ConfigFile(file.to_path_buf())), "pid {pid}");
         };
-        let global = write(home.join(".config/MangoHud/MangoHud.conf"), "/global");
-        check(1, &[("HOME", h)], "/global", &global);
-        let per_game = write(home.join(".config/MangoHud/game.conf"), "/per-game");
-        check(2, &[("HOME", h)], "/per-game", &per_game);
-        let beside = write(bin.join("MangoHud.conf"), "/beside");
-        check(3, &[("HOME", h)], "/beside", &beside);
+        let home = [("HOME", "/home/p")];
+        let global = write("/home/p/.config/MangoHud/MangoHud.conf", "/global");
+        check(1, &home, "/global", &global);
+        // MangoHud 0.7+ prefers /etc's file to the player's MangoHud.conf...
+        let system = write("/etc/MangoHud.conf", "/system");
+        check(8, &home, "/system", &system);
+        // ...but not to a per-game one.
+        let per_game = write("/home/p/.config/MangoHud/game.conf", "/per-game");
+        check(2, &home, "/per-game", &per_game);
+        let beside = write("/opt/bin/MangoHud.conf", "/beside");
+        check(3, &home, "/beside", &beside);
         // XDG_CONFIG_HOME replaces ~/.config.
-        let x = write(xdg.join("MangoHud/MangoHud.conf"), "/xdg");
-        fs::remove_file(&beside).unwrap();
-        check(4, &[("HOME", h), ("XDG_CONFIG_HOME", xdg.to_str().unwrap())], "/xdg", &x);
+        let x = write("/xdg/MangoHud/MangoHud.conf", "/xdg");
+        fs::remove_file(at("/opt/bin/MangoHud.conf")).unwrap();
+        fs::remove_file(at("/etc/MangoHud.conf")).unwrap();
+        check(4, &[("HOME", "/home/p"), ("XDG_CONFIG_HOME", "/xdg")], "/xdg", &x);
         // MANGOHUD_CONFIGFILE is the only file read when set.
-        let named = write(p.root().join("named.conf"), "/named");
-        check(5, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/named", &named);
+        let named = write("/named.conf", "/named");
+        check(5, &[("HOME", "/home/p"), ("MANGOHUD_CONFIGFILE", "/named.conf")], "/named", &named);
         // A comment in Latin-1 ("für" as one byte ü): the file still counts.
-        fs::write(&named, b"# f\xfcr mich\noutput_folder=/latin1\n").unwrap();
-        check(7, &[("HOME", h), ("MANGOHUD_CONFIGFILE", named.to_str().unwrap())], "/latin1", &named);
+        fs::write(at("/named.conf"), b"# f\xfcr mich\noutput_folder=/latin1\n").unwrap();
+        check(7, &[("HOME", "/home/p"), ("MANGOHUD_CONFIGFILE", "/named.conf")], "/latin1", &named);
         // A file without output_folder: the default.
-        fs::write(&per_game, "fps_limit=30\n").unwrap();
-        let g = game_with(&p, 6, exe, &[("HOME", h)]);
-        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (home.clone(), FolderSource::Default));
+        fs::write(at("/home/p/.config/MangoHud/game.conf"), "fps_limit=30\n").unwrap();
+        let d = p.add(6, Some("/opt/bin/game"), &home);
+        symlink(root.path(), d.join("root")).unwrap();
+        let g = GameProcess::read(p.root(), 6).unwrap();
+        assert_eq!(log_folder_in(p.root(), &g).unwrap(), (PathBuf::from("/home/p"), FolderSource::Default));
     }
 
     #[test]
@@ -774,6 +818,37 @@ Num       RefCount Protocol Flags    Type St Inode Path
         fs::remove_file(p.root().join("net/unix")).unwrap();
         let g = game_with(&p, 104, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p")]);
         assert_eq!(control_socket(p.root(), &g, &tree), None);
+    }
+
+    #[test]
+    fn a_log_duration_shorter_than_a_trial_is_refused() {
+        use std::time::Duration;
+        let p = FakeProc::new();
+        let trial = Duration::from_secs(120);
+        let g = game_with(&p, 1, "/g", &[("MANGOHUD_CONFIG", "control=mangohud-%p,log_duration=30")]);
+        let why = log_duration_problem(p.root(), &g, trial, true).unwrap();
+        assert!(why.starts_with("pid 1's MangoHud has log_duration=30 (from MANGOHUD_CONFIG): it ends every log after 30 s"), "{why}");
+        assert!(why.contains("a trial takes 120 s") && why.contains("--trial-secs 30 or less"), "{why}");
+        // Long enough for the trial: each trial's log is over before.
+        assert_eq!(log_duration_problem(p.root(), &g, Duration::from_secs(30), true), None);
+        // Without a socket the one log the tuner reads ends for good.
+        let why = log_duration_problem(p.root(), &g, Duration::from_secs(10), false).unwrap();
+        assert!(why.contains("no control socket") && why.contains("no frames come after that"), "{why}");
+        // No limit: 0, absent, or turned off again later.
+        for config in ["log_duration=0", "fps_limit=60", "log_duration=30:log_duration=0"] {
+            let g = game_with(&p, 2 + config.len() as u32, "/g", &[("MANGOHUD_CONFIG", config)]);
+            assert_eq!(log_duration_problem(p.root(), &g, trial, false), None, "{config}");
+        }
+        // From the player's config file (in the game's own root, so not
+        // this machine's /etc/MangoHud.conf): the message names it.
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("home/p/.config/MangoHud")).unwrap();
+        fs::write(root.path().join("home/p/.config/MangoHud/MangoHud.conf"), "log_duration=60\n").unwrap();
+        let d = p.add(50, Some("/g"), &[("HOME", "/home/p")]);
+        symlink(root.path(), d.join("root")).unwrap();
+        let g = GameProcess::read(p.root(), 50).unwrap();
+        let why = log_duration_problem(p.root(), &g, trial, true).unwrap();
+        assert!(why.contains("log_duration=60 (from /home/p/.config/MangoHud/MangoHud.conf)"), "{why}");
     }
 
     #[test]

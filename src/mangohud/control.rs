@@ -192,11 +192,35 @@ impl Control {
         self.send(":logging=1;")
     }
 
-    /// Stop the log and wait until MangoHud says it is written.
-    pub fn stop_logging(&mut self, timeout: Duration) -> Result<()> {
+    /// Stop the log and wait until MangoHud says it is written. True when
+    /// MangoHud had already ended it by itself (`log_duration`: it then
+    /// says LoggingFinished at once, and a `:logging=0;` would get no
+    /// answer, as it only stops a log that runs).
+    pub fn stop_logging(&mut self, timeout: Duration) -> Result<bool> {
+        if self.pending_text()?.contains("LoggingFinished") {
+            return Ok(true);
+        }
         self.send(":logging=0;")?;
         self.read_until(timeout, |msgs| msgs.iter().any(|(k, _)| k == "LoggingFinished"))?;
-        Ok(())
+        Ok(false)
+    }
+
+    /// What MangoHud has sent and we have not read, without waiting.
+    fn pending_text(&mut self) -> Result<String> {
+        let mut text = String::new();
+        let mut buf = [0u8; 1024];
+        self.stream.set_nonblocking(true)?;
+        let read = loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break Err(anyhow::anyhow!("MangoHud closed the control socket @{}", self.name)),
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e).with_context(|| format!("reading @{}", self.name)),
+            }
+        };
+        self.stream.set_nonblocking(false)?;
+        read.map(|()| text)
     }
 }
 
@@ -246,9 +270,42 @@ mod tests {
         // The fake listens in this process.
         assert_eq!(c.listener_pid().unwrap(), std::process::id());
         c.start_logging().unwrap();
-        c.stop_logging(Duration::from_secs(5)).unwrap();
+        assert!(!c.stop_logging(Duration::from_secs(5)).unwrap(), "stopped by us");
         drop(c);
         assert_eq!(server.join().unwrap(), b":logging=1;:logging=0;");
+    }
+
+    #[test]
+    fn a_log_mangohud_ended_by_itself_is_told_apart() {
+        // log_duration: MangoHud ends the log and says so before we ask;
+        // a `:logging=0;` would then get no answer at all.
+        let name = format!("scx-gamer-test-duration-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b":MangoHudControlVersion=1;:MangoHudVersion=MangoHud v0.8.4;").unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                if got.ends_with(b":logging=1;") {
+                    s.write_all(b":LoggingFinished").unwrap();
+                }
+            }
+            got
+        });
+        let mut c = Control::connect_name(&name, Duration::from_secs(5)).unwrap();
+        c.start_logging().unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // the log runs out
+        let started = Instant::now();
+        assert!(c.stop_logging(Duration::from_secs(5)).unwrap(), "ended by MangoHud");
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait for an answer that cannot come");
+        drop(c);
+        assert_eq!(server.join().unwrap(), b":logging=1;", "nothing to stop");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! MangoHud CSV logs → frames, streaming.
 //!
-//! A log is: optional version lines (`v1`, `v0.6.8`, `---…---` banners with
-//! `log_versioning`), a system-info header `os,cpu,gpu,…` and its values, a
-//! column header (`fps,frametime,…,elapsed`), then one row per frame (or per
-//! sample). Two logs started in the same second share one file, so a second
+//! A log is: optional version lines (`v1`, `v0.6.8` or a git build's
+//! `v0.8.1-45-gabcdef0`, `---…---` banners with `log_versioning`), a
+//! system-info header `os,cpu,gpu,…` and its values, a column header
+//! (`fps,frametime,…,elapsed`), then one row per frame (or per sample).
+//! Two logs started in the same second share one file, so a second
 //! preamble can follow rows. Columns are mapped by name; fields are never
 //! quoted.
 //!
@@ -65,7 +66,8 @@ pub enum FrametimeSource {
 /// What a log says about itself, beyond its frames.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LogMeta {
-    /// `0.6.8` from a `v0.6.8` line; `None` when the log does not say.
+    /// `0.6.8` from a `v0.6.8` line (`0.8.1-45-gabcdef0` from a git build's);
+    /// `None` when the log does not say.
     pub mangohud_version: Option<String>,
     /// `1` from a `v1` line (the log format version).
     pub log_format: Option<u32>,
@@ -158,8 +160,16 @@ impl fmt::Display for LogError {
 
 impl std::error::Error for LogError {}
 
-fn is_version_line(line: &str) -> bool {
-    line.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+/// What follows the `v` of a version line: `v1` (the log format) or
+/// MangoHud's own version. That one is `git describe --tags --dirty=+` of
+/// the build (its meson.build), so besides `v0.8.4` it can be
+/// `v0.8.1-45-gabcdef0` (a build from git: AUR mangohud-git, Gentoo 9999),
+/// `v0.8.4+` (uncommitted changes) or `v0.7.2-rc1`: any `v<digit>…` is one.
+/// No row starts with `v` and no header line has a `v<digit>` name; a
+/// comma means a (bad) row, not a version.
+fn version_line(line: &str) -> Option<&str> {
+    let v = line.strip_prefix('v')?;
+    (v.starts_with(|c: char| c.is_ascii_digit()) && !v.contains(',')).then_some(v)
 }
 
 impl LogParser {
@@ -279,8 +289,11 @@ impl LogParser {
         self.line_no += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         // Hot path: a data row (starts with a number) inside a log's rows.
+        // Not a `---…---` banner: that starts the preamble of a second log
+        // in the same file (see below), and no number starts with `--`.
         if let State::Rows { first } = self.state
             && raw.first().is_some_and(|b| b.is_ascii_digit() || *b == b'-' || *b == b'.')
+            && !raw.starts_with(b"--")
         {
             self.state = State::Rows { first: false };
             self.row(raw, first, out);
@@ -298,12 +311,13 @@ impl LogParser {
         if line.starts_with("---") {
             return Ok(());
         }
-        if is_version_line(line) {
-            let v = &line[1..];
-            if v.contains('.') {
-                self.meta.mangohud_version = Some(v.to_string());
-            } else {
-                self.meta.log_format = v.parse().ok();
+        // Not on the line after `os,…`: that one holds values (an OS name).
+        if self.state != State::SysInfo
+            && let Some(v) = version_line(line)
+        {
+            match v.parse() {
+                Ok(format) => self.meta.log_format = Some(format),
+                Err(_) => self.meta.mangohud_version = Some(v.to_string()),
             }
             return Ok(());
         }
@@ -356,14 +370,14 @@ impl LogParser {
         if cols.fps.is_none() && cols.frametime.is_none() {
             return Err(LogError { line: self.line_no, message: "column header has neither fps nor frametime".into() });
         }
-        let source = match (cols.frametime, self.meta.mangohud_version.as_deref()) {
+        let by_version = self.meta.mangohud_version.as_deref().and_then(unit_of_version);
+        let source = match (cols.frametime, by_version) {
             (None, _) => FrametimeSource::DerivedFromFps,
-            (Some(_), Some(v)) if version_at_least(v, (0, 6, 9)) => FrametimeSource::Millis,
-            (Some(_), Some(_)) => FrametimeSource::Micros,
+            (Some(_), Some(unit)) => unit,
             // Version unknown: decided from the first row (fps × frametime).
             (Some(_), None) => self.meta.frametime_source.unwrap_or(FrametimeSource::Micros),
         };
-        if self.meta.mangohud_version.is_some() || cols.frametime.is_none() {
+        if by_version.is_some() || cols.frametime.is_none() {
             self.meta.frametime_source = Some(source);
         }
         self.meta.columns = names.iter().map(|s| s.to_string()).collect();
@@ -586,6 +600,23 @@ fn guess_unit(fps: f64, frametime: f64) -> FrametimeSource {
     }
 }
 
+/// The `frametime` unit a MangoHud version writes: µs up to 0.6.8, ms from
+/// 0.6.9 (its commit 25b170d4, "logging: change frametime to float", came
+/// between). A build from git past 0.6.8 (`0.6.8-12-gabcdef0`) may write
+/// either: `None`, and the first row decides.
+fn unit_of_version(v: &str) -> Option<FrametimeSource> {
+    let git_build = v
+        .split('-')
+        .any(|p| p.trim_end_matches('+').strip_prefix('g').is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit())));
+    if version_at_least(v, (0, 6, 9)) {
+        Some(FrametimeSource::Millis)
+    } else if git_build && version_at_least(v, (0, 6, 8)) {
+        None
+    } else {
+        Some(FrametimeSource::Micros)
+    }
+}
+
 fn version_at_least(v: &str, min: (u32, u32, u32)) -> bool {
     let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|p| p.parse::<u32>().unwrap_or(0));
     let got = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
@@ -615,13 +646,26 @@ const READ_CHUNK: usize = 1 << 20;
 /// good part of the time), a chunk ahead of the parser; the parser sees the
 /// same bytes in the same order as from one thread, so the result is the
 /// same. Without a thread (spawning failed) it reads in line.
-pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
-    use std::io::Read;
+pub fn stream_file(path: &Path, sink: impl FnMut(&[Frame])) -> Result<LogParser> {
+    stream_file_from(path, 0, sink)
+}
+
+/// `stream_file` of the part of the file from byte `offset` on: the logs
+/// appended to a file that already held one (MangoHud appends a log
+/// started in the same second as the last to that log's file, preamble
+/// first). Line numbers in errors count from `offset`, which they name.
+pub fn stream_file_from(path: &Path, offset: u64, mut sink: impl FnMut(&[Frame])) -> Result<LogParser> {
+    use std::io::{Read, Seek, SeekFrom};
     use std::sync::mpsc;
     if is_summary(path) {
         bail!("{}: a MangoHud summary file (no frames); give the log beside it", path.display());
     }
     let mut file = super::open::open_log(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let name = if offset == 0 { path.display().to_string() } else { format!("{} (from byte {offset})", path.display()) };
+    let path = Path::new(&name); // for messages only from here on
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let mut parser = LogParser::new();
     let mut frames = Vec::new();
     let mut parse = |chunk: &[u8], parser: &mut LogParser| -> Result<()> {
@@ -683,8 +727,13 @@ pub fn stream_file(path: &Path, mut sink: impl FnMut(&[Frame])) -> Result<LogPar
 
 /// Read and parse a complete log into memory.
 pub fn parse_file(path: &Path) -> Result<ParsedLog> {
+    parse_file_from(path, 0)
+}
+
+/// `parse_file` of the part from byte `offset` on (see `stream_file_from`).
+pub fn parse_file_from(path: &Path, offset: u64) -> Result<ParsedLog> {
     let mut frames = Vec::new();
-    let parser = stream_file(path, |batch| frames.extend_from_slice(batch))?;
+    let parser = stream_file_from(path, offset, |batch| frames.extend_from_slice(batch))?;
     Ok(ParsedLog { frames, meta: parser.meta.clone(), bad_rows: parser.bad.clone(), dropped_first_rows: parser.dropped_first_rows })
 }
 

@@ -79,6 +79,8 @@ fn a_second_preamble_starts_a_new_log_in_the_same_file() {
     assert_eq!(frames.len(), 4);
     assert_eq!(p.meta().segments, 2);
     assert_eq!(p.dropped_first_rows(), 2);
+    // The second log's banners (log_versioning) are preamble, not bad rows.
+    assert_eq!(p.bad_rows().count, 0, "{:?}", p.bad_rows());
 }
 
 #[test]
@@ -131,6 +133,54 @@ fn an_endless_line_fed_in_chunks_is_one_bad_row() {
     assert_eq!(out.len(), 1);
     assert_eq!(p.bad_rows().count, 1);
     assert_eq!(p.line_no, 4);
+}
+
+#[test]
+fn git_dirty_and_rc_builds_have_a_version_line() {
+    // MangoHud's version is `git describe --tags --dirty=+` of the build.
+    let body = "---------------------SYSTEM INFO---------------------\n\
+        os,cpu,gpu,ram,kernel,driver,cpuscheduler\nArch,Ryzen,,1,6.18,,\n\
+        --------------------FRAME METRICS--------------------\n\
+        fps,frametime,cpu_load,elapsed\n60,16.6,1,0\n60,16.667,1,16667000\n120,8.333,1,25000000\n";
+    for version in ["0.8.1-45-gabcdef0", "0.8.4+", "0.7.2-rc1", "0.8.1-45-gabcdef0+"] {
+        let (frames, p) = parse(format!("v1\nv{version}\n{body}").as_bytes());
+        assert_eq!(frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![16_667_000, 8_333_000], "{version}");
+        assert_eq!(p.meta().mangohud_version.as_deref(), Some(version));
+        assert_eq!(p.meta().log_format, Some(1));
+        assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis), "{version}");
+        assert_eq!(p.meta().cpu.as_deref(), Some("Ryzen"));
+        // The same as a second log in a shared file.
+        let (frames, p) = parse(format!("v1\nv0.8.4\n{body}v1\nv{version}\n{body}").as_bytes());
+        assert_eq!(frames.len(), 4, "{version}");
+        assert_eq!(p.meta().segments, 2, "{version}");
+        assert_eq!(p.meta().mangohud_version.as_deref(), Some(version));
+    }
+}
+
+#[test]
+fn a_git_build_between_0_6_8_and_0_6_9_is_read_in_the_unit_its_rows_show() {
+    // The switch from µs to ms came between the two releases: a build from
+    // git in between may write either, so fps × frametime decides.
+    let ms = "fps,frametime,elapsed\n60,16.6,0\n60,16.667,16667000\n";
+    let (frames, p) = parse(format!("v1\nv0.6.8-30-g25b170d\n{ms}").as_bytes());
+    assert_eq!(frames[0].frametime_ns, 16_667_000);
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Millis));
+    let us = "fps,frametime,elapsed\n60,16600,0\n60,16667,16667000\n";
+    let (frames, p) = parse(format!("v1\nv0.6.8-3-g1234abc\n{us}").as_bytes());
+    assert_eq!(frames[0].frametime_ns, 16_667_000);
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Micros));
+    // A released 0.6.8 says µs whatever the rows look like.
+    let (_, p) = parse(format!("v1\nv0.6.8\n{ms}").as_bytes());
+    assert_eq!(p.meta().frametime_source, Some(FrametimeSource::Micros));
+}
+
+#[test]
+fn a_version_like_os_name_is_system_info_and_a_v_row_is_a_bad_row() {
+    let (_, p) = parse(b"os,cpu\nv2OS,x\nfps,frametime,elapsed\n60,16.6,0\n60,16.667,16667000\n");
+    assert_eq!(p.meta().os.as_deref(), Some("v2OS"));
+    assert_eq!(p.meta().mangohud_version, None);
+    let (frames, p) = parse(b"fps,frametime,elapsed\n60,16.6,0\nv60,16.667,16667000\n60,16.667,33334000\n");
+    assert_eq!((frames.len(), p.bad_rows().count), (1, 1));
 }
 
 #[test]
@@ -197,7 +247,7 @@ fn assert_same_as_general_path(text: &[u8], rng: &mut Rng) {
 /// rows that are not (so both paths and the hand-over between them run).
 fn synthetic_log(rng: &mut Rng) -> Vec<u8> {
     let mut text = String::new();
-    let version = *rng.pick(&["", "v1\nv0.8.2\n", "v1\nv0.6.8\n", "v0.7.0\n"]);
+    let version = *rng.pick(&["", "v1\nv0.8.2\n", "v1\nv0.6.8\n", "v0.7.0\n", "v1\nv0.8.1-45-gabcdef0+\n", "v1\nv0.6.8-3-g1234abc\n"]);
     text.push_str(version);
     if rng.below(2) == 0 {
         text.push_str("os,cpu,gpu,ram,kernel,driver,cpuscheduler\nDebian,EPYC,,1,6.1,,\n");
@@ -577,6 +627,24 @@ fn stream_file_reads_as_one_feed_would() {
         (Err(e), Err(w)) => assert_eq!(e.to_string(), format!("{}: {w}", path.display())),
         (got, want) => panic!("{:?} vs {want:?}", got.map(|p| p.frames.len())),
     }
+}
+
+#[test]
+fn a_file_is_read_from_an_offset_as_the_log_appended_there() {
+    // Over a read chunk in, so the reader thread starts from the offset.
+    let first = "fps,frametime,elapsed\n".to_string() + &"100,10000,0\n".repeat(READ_CHUNK / 10);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("game.csv");
+    std::fs::write(&path, format!("{first}{V068}")).unwrap();
+    let parsed = parse_file_from(&path, first.len() as u64).unwrap();
+    assert_eq!(parsed.frames.iter().map(|f| f.frametime_ns).collect::<Vec<_>>(), vec![5_000_000, 10_000_000]);
+    assert_eq!((parsed.meta.segments, parsed.bad_rows.count), (1, 0));
+    assert_eq!(parsed.meta.mangohud_version.as_deref(), Some("0.6.8"));
+    // An error names the part that was read; lines count from there.
+    std::fs::write(&path, format!("{first}junk\n")).unwrap();
+    let err = parse_file_from(&path, first.len() as u64).err().unwrap().to_string();
+    let want = format!("{} (from byte {}): line 1: not a MangoHud log: expected a header, found 'junk'", path.display(), first.len());
+    assert_eq!(err, want);
 }
 
 #[test]
