@@ -163,6 +163,9 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
         bail!("no game command given: put it after `--`, e.g. `scx_gamer tune -- mangohud ./game`");
     }
     let chain = launch_chain(cmd);
+    if let Some(problem) = &chain.problem {
+        bail!("the game command ends inside a wrapper: {problem}");
+    }
     if chain.wrappers.iter().any(|&i| is_mangohud(&cmd[i])) {
         return Ok(cmd.to_vec());
     }
@@ -512,6 +515,24 @@ mod tests {
             os(&["env", &set, "MANGOHUD=1", &ours, "mangohud", "game"]),
             "the file's setting stays (MANGOHUD_CONFIG wins over files)"
         );
+    }
+
+    #[test]
+    fn an_env_option_missing_its_value_is_named_not_a_panic() {
+        // `launch --tune -- env -C`: env's -C takes the next argument, and
+        // there is none; the end of env's own arguments lay past the end
+        // of the command and inserting ours there panicked.
+        let user = GameUser { uid: 1000, gid: 1000, name: "p".into(), home: PathBuf::from("/nonexistent") };
+        for opt in ["-C", "--chdir", "-S", "--split-string"] {
+            let cmd = os(&["mangohud", "env", opt]);
+            let (out, extra) = game_launch(&user, &cmd, &GameId::from_command(&cmd, &|_| None), &env_of(&[]), Path::new("/run/logs"));
+            let config = extra.iter().find(|(k, _)| k == "MANGOHUD_CONFIG").unwrap();
+            let config = OsString::from(format!("MANGOHUD_CONFIG={}", config.1));
+            assert_eq!(out, [&cmd[..], &[OsString::from("MANGOHUD=1"), config]].concat(), "{opt}");
+            let err = with_mangohud(&os(&["env", opt]), None).unwrap_err().to_string();
+            let what = if opt.contains('C') || opt.contains("chdir") { "a directory" } else { "a string" };
+            assert_eq!(err, format!("the game command ends inside a wrapper: env {opt} needs {what} after it"), "{opt}");
+        }
     }
 
     #[test]
