@@ -38,7 +38,7 @@ impl Settings {
 
     fn read(path: &Path) -> Result<Settings> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message())),
+            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}", parse_error(path, &text, &e))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -60,6 +60,21 @@ impl Settings {
     pub fn socket(&self) -> PathBuf {
         self.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
     }
+}
+
+/// A settings file's parse error on one line, with where it is: the
+/// message alone (`invalid type: string "yes", expected a boolean`) does
+/// not say which setting, and toml's own Display draws the spot over
+/// several lines, which a launch wrapper's one stderr line cannot hold.
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    // (`get`: a span that is not on a character boundary is not sliced.)
+    let Some(before) = e.span().and_then(|span| text.get(..span.start)) else { return format!("{}: {message}", path.display()) };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_no = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    format!("{}, line {line_no}, column {column}: {message} (in `{line}`)", path.display())
 }
 
 /// `$XDG_CONFIG_HOME/scx_gamer/config.toml` (default `~/.config`).
@@ -100,6 +115,21 @@ mod tests {
         std::fs::write(&user, "sockett = 1\n").unwrap();
         let err = Settings::load(&sys, Some(&user)).unwrap_err().to_string();
         assert!(err.contains("user.toml") && err.contains("unknown field `sockett`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys.toml");
+        std::fs::write(&sys, "socket = \"/run/a.sock\"\npause_scx_loader = \"yes\"\n").unwrap();
+        let err = Settings::load(&sys, None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, line 2, column 20: invalid type: string \"yes\", expected a boolean (in `pause_scx_loader = \"yes\"`)",
+                sys.display()
+            )
+        );
     }
 
     #[test]
