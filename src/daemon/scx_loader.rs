@@ -28,6 +28,11 @@ use crate::sched::preflight;
 pub const STATE_FILE: &str = "/run/scx_gamer/scx_loader-paused.json";
 /// How long a stopped scheduler may take to leave the kernel.
 const DETACH_WAIT: Duration = Duration::from_secs(10);
+/// After a failed put-back, the first wait before trying again; doubled
+/// after each failure, up to RETRY_MAX (each try may block the daemon's
+/// loop for busctl's timeout).
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(600);
 
 /// What scx_loader ran: enough to start it again as it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,12 +167,16 @@ impl LoaderBus for Busctl {
 pub struct Pauser<B: LoaderBus> {
     bus: B,
     state_file: PathBuf,
-    /// Paused for this connection: put back when it closes.
-    paused: Option<(u64, LoaderRun)>,
+    /// Paused for this connection (None: for none any more, to be put
+    /// back): put back when it closes.
+    paused: Option<(Option<u64>, LoaderRun)>,
     /// Whether sched_ext is free again after a stop, and how long to wait
     /// for it.
     is_free: fn() -> bool,
     detach_wait: Duration,
+    /// A put-back failed: when to try again, and the wait after that.
+    retry_at: Option<Instant>,
+    retry_wait: Duration,
 }
 
 fn sched_ext_free() -> bool {
@@ -182,7 +191,15 @@ impl Pauser<Busctl> {
 
 impl<B: LoaderBus> Pauser<B> {
     pub fn new(bus: B, state_file: &Path, is_free: fn() -> bool) -> Self {
-        Self { bus, state_file: state_file.to_path_buf(), paused: None, is_free, detach_wait: DETACH_WAIT }
+        Self {
+            bus,
+            state_file: state_file.to_path_buf(),
+            paused: None,
+            is_free,
+            detach_wait: DETACH_WAIT,
+            retry_at: None,
+            retry_wait: RETRY_FIRST,
+        }
     }
 
     /// Another scheduler is attached and `conn` wants ours: if it is
@@ -204,27 +221,63 @@ impl<B: LoaderBus> Pauser<B> {
             std::thread::sleep(Duration::from_millis(50));
         }
         info!("paused scx_loader's {run} for the game");
-        self.paused = Some((conn, run.clone()));
+        self.paused = Some((Some(conn), run.clone()));
         Ok(Some(run))
     }
 
     /// `conn` closed: if scx_loader's scheduler was paused for it, start
     /// it again. Call after ours is detached.
     pub fn closed(&mut self, conn: u64) {
-        if self.paused.as_ref().is_some_and(|(c, _)| *c == conn) {
+        if self.paused.as_ref().is_some_and(|(c, _)| *c == Some(conn)) {
             self.put_back();
         }
     }
 
-    /// Put back whatever is paused (the daemon stops).
+    /// Put back whatever is paused (the daemon stops). Forgotten only once
+    /// scx_loader has started it: a failed start (scx_loader busy, a busctl
+    /// timeout) leaves it paused, with its state file, for `retry` or the
+    /// next daemon's `recover` — forgetting it left the player without
+    /// their scheduler, and nothing tried again.
     pub fn put_back(&mut self) {
-        if let Some((_, run)) = self.paused.take() {
-            match self.bus.start(&run) {
-                Ok(()) => info!("put scx_loader's {run} back"),
-                Err(e) => warn!("putting scx_loader's {run} back: {e:#}"),
+        let Some((_, run)) = self.paused.take() else { return };
+        match self.bus.start(&run) {
+            Ok(()) => {
+                info!("put scx_loader's {run} back");
+                self.forget();
+                self.retry_at = None;
+                self.retry_wait = RETRY_FIRST;
             }
-            self.forget();
+            Err(e) => {
+                warn!(
+                    "putting scx_loader's {run} back: {e:#}; kept in {}, to try again in {} s (or when the daemon next starts)",
+                    self.state_file.display(),
+                    self.retry_wait.as_secs()
+                );
+                self.paused = Some((None, run));
+                self.retry_at = Some(Instant::now() + self.retry_wait);
+                self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
+            }
         }
+    }
+
+    /// Each tick of the daemon: try again to put back a scheduler whose
+    /// put-back failed, once its wait is over, unless a config of ours is
+    /// attached now (`ours_attached`) or scx_loader runs something again
+    /// (started by the player meanwhile: theirs stays).
+    pub fn retry(&mut self, ours_attached: bool) {
+        let due = self.retry_at.is_some_and(|at| Instant::now() >= at);
+        if !due || ours_attached || !matches!(self.paused, Some((None, _))) {
+            return;
+        }
+        if let Ok(Some(now)) = self.bus.running() {
+            info!("scx_loader runs {now} again: not putting back what was paused");
+            self.paused = None;
+            self.retry_at = None;
+            self.retry_wait = RETRY_FIRST;
+            self.forget();
+            return;
+        }
+        self.put_back();
     }
 
     /// At the daemon's start: a scheduler paused by a daemon that did not
@@ -238,7 +291,7 @@ impl<B: LoaderBus> Pauser<B> {
         match serde_json::from_str::<LoaderRun>(&text) {
             Ok(run) => {
                 info!("scx_loader's {run} was paused by a daemon that stopped without putting it back");
-                self.paused = Some((u64::MAX, run));
+                self.paused = Some((None, run));
                 self.put_back();
             }
             Err(e) => {
@@ -279,6 +332,9 @@ mod tests {
         running: Rc<RefCell<Option<LoaderRun>>>,
         calls: Rc<RefCell<Vec<String>>>,
         fail_stop: bool,
+        /// How many starts fail from now on (scx_loader busy, a busctl
+        /// timeout).
+        fail_starts: Rc<RefCell<u32>>,
     }
 
     impl LoaderBus for FakeLoader {
@@ -295,6 +351,10 @@ mod tests {
         }
         fn start(&mut self, run: &LoaderRun) -> Result<()> {
             self.calls.borrow_mut().push(format!("start {run}"));
+            if *self.fail_starts.borrow() > 0 {
+                *self.fail_starts.borrow_mut() -= 1;
+                bail!("Connection timed out");
+            }
             *self.running.borrow_mut() = Some(run.clone());
             Ok(())
         }
@@ -324,6 +384,58 @@ mod tests {
         p.closed(7);
         assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
         assert_eq!(*bus.calls.borrow(), ["stop", "start scx_bpfland -s 5000"]);
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn a_scheduler_that_failed_to_start_again_is_still_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("paused.json");
+        let bus = FakeLoader::default();
+        *bus.running.borrow_mut() = Some(bpfland(&["-s", "5000"]));
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(7).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.closed(7);
+        assert_eq!(*bus.running.borrow(), None);
+        // Not started: still on disk, for a retry or the next daemon.
+        assert!(state.exists(), "the paused scheduler was forgotten although it did not start");
+        // Tried again once its wait is over, not while ours is attached.
+        p.retry(false);
+        assert_eq!(bus.calls.borrow().len(), 2, "too early: {:?}", bus.calls.borrow());
+        p.retry_at = Some(Instant::now());
+        p.retry(true);
+        assert_eq!(bus.calls.borrow().len(), 2, "ours is attached: {:?}", bus.calls.borrow());
+        p.retry(false);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
+        assert!(!state.exists());
+        p.retry_at = Some(Instant::now());
+        p.retry(false);
+        assert_eq!(bus.calls.borrow().len(), 3, "nothing left to retry: {:?}", bus.calls.borrow());
+
+        // The daemon stops while the start fails: the next one's recover
+        // starts it.
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(1).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.put_back();
+        drop(p);
+        assert!(state.exists());
+        Pauser::new(bus.clone(), &state, free).recover();
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
+        assert!(!state.exists());
+
+        // The player started a scheduler meanwhile: theirs stays.
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(2).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.closed(2);
+        *bus.running.borrow_mut() = Some(bpfland(&[]));
+        p.retry_at = Some(Instant::now());
+        let starts = bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count();
+        p.retry(false);
+        assert_eq!(bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count(), starts);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
         assert!(!state.exists());
     }
 

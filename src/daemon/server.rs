@@ -338,6 +338,10 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
         while let Ok(msg) = rx.try_recv() {
             state.handle(&mut session, msg);
         }
+        let ours_attached = state.current.as_ref().is_some_and(|c| c.is_attached());
+        if let Some(loader) = state.loader.as_mut() {
+            loader.retry(ours_attached);
+        }
     }
     state.revert("shutting down");
     if let Some(loader) = state.loader.as_mut() {
