@@ -67,13 +67,12 @@ pub trait LoaderBus {
 }
 
 /// The system bus through `busctl`.
-pub struct Busctl;
+pub struct Busctl {
+    /// "busctl"; a stand-in in the tests.
+    program: String,
+}
 
 const DEST: [&str; 3] = ["org.scx.Loader", "/org/scx/Loader", "org.scx.Loader"];
-
-fn busctl(args: &[&str]) -> Result<Option<std::process::Output>> {
-    run_busctl("busctl", args)
-}
 
 /// `program` (busctl) on the system bus; None when there is no such program
 /// to run (no systemd: no scx_loader to ask either).
@@ -106,8 +105,16 @@ fn parse_property(json: &str) -> Result<serde_json::Value> {
 }
 
 impl Busctl {
+    pub fn system() -> Self {
+        Self { program: "busctl".into() }
+    }
+
+    fn busctl(&self, args: &[&str]) -> Result<Option<std::process::Output>> {
+        run_busctl(&self.program, args)
+    }
+
     fn property(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        let Some(out) = busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])? else { return Ok(None) };
+        let Some(out) = self.busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])? else { return Ok(None) };
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             if not_there(&stderr) {
@@ -121,7 +128,7 @@ impl Busctl {
     fn call(&self, args: &[&str]) -> Result<()> {
         let mut all = vec!["call", DEST[0], DEST[1], DEST[2]];
         all.extend_from_slice(args);
-        let out = busctl(&all)?.context("busctl (systemd) is not installed: scx_loader cannot be reached")?;
+        let out = self.busctl(&all)?.context("busctl (systemd) is not installed: scx_loader cannot be reached")?;
         if !out.status.success() {
             bail!("scx_loader's {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -138,9 +145,17 @@ impl LoaderBus for Busctl {
             return Ok(None);
         }
         let mode = self.property("SchedulerMode")?.and_then(|m| m.as_u64()).unwrap_or(0) as u32;
-        let args = match self.property("CurrentSchedulerArgs")? {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-            _ => Vec::new(),
+        // scx_loader before 1.0.15 has no CurrentSchedulerArgs (busctl:
+        // "Unknown property"); refusing every apply while such a version
+        // runs a scheduler would leave the daemon useless. What it started
+        // it started by mode, which is then how it comes back.
+        let args = match self.property("CurrentSchedulerArgs") {
+            Ok(Some(serde_json::Value::Array(a))) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                info!("{e:#}: taking {scheduler} as started by mode (an scx_loader older than 1.0.15)");
+                Vec::new()
+            }
         };
         Ok(Some(LoaderRun { scheduler, mode, args }))
     }
@@ -185,7 +200,7 @@ fn sched_ext_free() -> bool {
 
 impl Pauser<Busctl> {
     pub fn system() -> Self {
-        Self::new(Busctl, Path::new(STATE_FILE), sched_ext_free)
+        Self::new(Busctl::system(), Path::new(STATE_FILE), sched_ext_free)
     }
 }
 
@@ -504,6 +519,27 @@ mod tests {
         // One that cannot run for another reason is an error that says so.
         let err = run_busctl(dir.path().to_str().unwrap(), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("to reach scx_loader"), "{err:#}");
+    }
+
+    #[test]
+    fn an_scx_loader_without_current_scheduler_args_runs_by_mode() {
+        // scx_loader before 1.0.15 has no CurrentSchedulerArgs property:
+        // busctl fails reading it. Its scheduler was started by mode.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("busctl");
+        let script = r#"#!/bin/sh
+for last; do :; done
+case "$last" in
+CurrentScheduler) echo '{"type":"s","data":"scx_bpfland"}' ;;
+SchedulerMode) echo '{"type":"u","data":1}' ;;
+*) echo "Failed to get property $last on interface org.scx.Loader: Unknown property" >&2; exit 1 ;;
+esac
+"#;
+        std::fs::write(&fake, script).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut bus = Busctl { program: fake.to_str().unwrap().into() };
+        assert_eq!(bus.running().unwrap(), Some(bpfland(&[])));
     }
 
     #[test]
