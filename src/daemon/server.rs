@@ -188,10 +188,8 @@ impl State {
     }
 
     fn apply(&mut self, session: &mut Session, conn: u64, uid: u32, pid: u32, config: SchedConfig) -> Response {
-        if let Some(o) = &self.owner
-            && o.conn != conn
-        {
-            return Response::Error(format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid));
+        if let Some(why) = self.busy(conn, uid) {
+            return Response::Error(why);
         }
         if let Err(e) = may_act_on(procfs::root(), uid, pid) {
             return Response::Error(e);
@@ -259,6 +257,29 @@ impl State {
         Response::Ok(format!("applied {config}"))
     }
 
+    /// Whose game is served, and how, to the game's own user (any of its
+    /// connections: what `ps` shows them anyway) and root only; anyone
+    /// else learns "busy" — another user's pid and config are not theirs
+    /// to watch (as `stats` is the owner's).
+    fn status(&self, uid: u32) -> Response {
+        Response::Ok(match (&self.owner, &self.current) {
+            (Some(o), Some(s)) if uid == 0 || uid == o.uid => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
+            (Some(_), _) => "busy".into(),
+            _ => "idle".into(),
+        })
+    }
+
+    /// Why `uid` (on `conn`) may not apply now; None: it may. Whose game
+    /// it is only for that user or root, as for `status`.
+    fn busy(&self, conn: u64, uid: u32) -> Option<String> {
+        let o = self.owner.as_ref().filter(|o| o.conn != conn)?;
+        Some(if uid == 0 || uid == o.uid {
+            format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid)
+        } else {
+            "busy: serving another user's game; try again when it ends".into()
+        })
+    }
+
     /// Counters for the owner only: another user must not watch the game.
     fn stats(&self, conn: u64) -> Response {
         match (&self.owner, &self.current) {
@@ -296,10 +317,7 @@ impl State {
                         }
                     },
                     Request::Stats => self.stats(conn),
-                    Request::Status => Response::Ok(match (&self.owner, &self.current) {
-                        (Some(o), Some(s)) => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
-                        _ => "idle".into(),
-                    }),
+                    Request::Status => self.status(uid),
                 };
                 let _ = reply.send(response);
             }
@@ -379,6 +397,23 @@ mod tests {
         assert_eq!(err(state.stats(1)), "no config is applied for you: reverted (the game (pid 42) exited)");
         // Another connection does not learn what happened to the first.
         assert_eq!(err(state.stats(2)), "no config is applied for you");
+    }
+
+    #[test]
+    fn only_the_owner_learns_whose_game_is_served() {
+        let mut state = State { owner: Some(Owner { conn: 1, uid: 1000, pid: 42 }), ..Default::default() };
+        let ok = |r: Response| match r {
+            Response::Ok(s) => s,
+            other => panic!("{other:?}"),
+        };
+        // Another user: busy, no more.
+        assert_eq!(ok(state.status(1001)), "busy");
+        assert_eq!(state.busy(2, 1001).unwrap(), "busy: serving another user's game; try again when it ends");
+        assert!(state.busy(2, 1000).unwrap().contains("pid 42"), "their own game");
+        assert!(state.busy(2, 0).unwrap().contains("uid 1000"), "root sees all");
+        assert_eq!(state.busy(1, 1000), None, "the owner itself");
+        state.revert("asked to");
+        assert_eq!(ok(state.status(1001)), "idle");
     }
 
     #[test]
