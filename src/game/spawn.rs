@@ -187,6 +187,13 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
 pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Child> {
     let Some(program) = cmd.first() else { bail!("no game command to start") };
     let shown = program.to_string_lossy();
+    command_as(user, cmd, extra_env)?.spawn().with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+}
+
+/// The command `spawn_as` starts, for a caller that adds to it before it
+/// starts it (`launch` sets the game's signal mask).
+pub fn command_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Command> {
+    let Some(program) = cmd.first() else { bail!("no game command to start") };
     // Everything that allocates or reads the group database happens here,
     // before fork: between fork and exec only system calls are safe.
     let cname = CString::new(user.name.as_bytes()).with_context(|| format!("user name {:?}", user.name))?;
@@ -224,7 +231,7 @@ pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)
             Ok(())
         });
     }
-    command.spawn().with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+    Ok(command)
 }
 
 /// Stop a game we started: SIGTERM, up to `grace` to exit, then SIGKILL; the
