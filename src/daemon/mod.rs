@@ -3,9 +3,11 @@
 //! over a unix socket to apply a config for the player's own game.
 //!
 //! protocol (the wire format) → peer (who is asking) → server (the loop
-//! that owns the scheduler, pausing scx_loader's for a game); client is
-//! what `launch` uses.
+//! that owns the scheduler, pausing scx_loader's for a game; admission:
+//! how many connections a user may hold, how long one may say nothing);
+//! client is what `launch` uses.
 
+pub mod admission;
 pub mod client;
 pub mod peer;
 pub mod protocol;

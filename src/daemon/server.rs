@@ -16,13 +16,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use crossbeam::channel::{self, Receiver, Sender};
 use log::{info, warn};
 
+use super::admission::{Connections, FIRST_REQUEST_WAIT, Reading};
 use super::peer::{credentials, may_act_on};
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
 use super::scx_loader::{Busctl, Pauser};
@@ -31,9 +32,6 @@ use crate::sched::pool::Pool;
 use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{SchedConfig, Scheduler, preflight};
 
-/// More connections than this at once are refused (a local user must not
-/// be able to exhaust the daemon's threads).
-const MAX_CONNECTIONS: usize = 32;
 const TICK: Duration = Duration::from_millis(100);
 
 enum Msg {
@@ -121,12 +119,13 @@ fn read_line(reader: &mut impl BufRead) -> Option<Line> {
     }
 }
 
-/// One client connection, on its own thread.
-fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
-    let Ok((uid, pid)) = credentials(&stream) else { return };
+/// One client connection, on its own thread: `uid` and `pid` are the
+/// kernel's (SO_PEERCRED); `first_wait` is how long it has to send its
+/// first request (`admission`).
+fn serve_connection(stream: UnixStream, conn: u64, uid: u32, pid: i32, tx: Sender<Msg>, first_wait: Duration) {
     info!("connection {conn} from uid {uid} (pid {pid})");
     let Ok(read_half) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(Reading::new(read_half, first_wait));
     let mut writer = stream;
     while let Some(line) = read_line(&mut reader) {
         let response = match line {
@@ -134,6 +133,9 @@ fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
             Line::Bytes(bytes) => match parse_request(&bytes) {
                 Err(e) => Response::Error(e),
                 Ok(req) => {
+                    if reader.get_mut().lift_deadline().is_err() {
+                        break;
+                    }
                     let (reply, answer) = channel::bounded(1);
                     if tx.send(Msg::Request { conn, uid, req, reply }).is_err() {
                         break;
@@ -148,22 +150,33 @@ fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
             break;
         }
     }
+    if reader.get_ref().timed_out() {
+        info!("connection {conn} closed: no request within {first_wait:?}");
+    }
     let _ = tx.send(Msg::Closed { conn });
 }
 
 fn accept_loop(listener: UnixListener, tx: Sender<Msg>) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(Connections::default());
     for (conn, stream) in (1u64..).zip(listener.incoming()) {
         let Ok(mut stream) = stream else { continue };
-        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            let _ = stream.write_all(b"{\"error\":\"too many connections\"}\n");
-            continue;
-        }
-        open.fetch_add(1, Ordering::Relaxed);
-        let (tx, open) = (tx.clone(), open.clone());
+        let Ok((uid, pid)) = credentials(&stream) else { continue };
+        let admitted = match connections.admit(uid) {
+            Ok(a) => a,
+            Err(why) => {
+                warn!("connection from uid {uid} (pid {pid}) refused: {why}");
+                // A client that does not read must not hold up the loop.
+                let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+                let mut out = serde_json::to_vec(&Response::Error(why)).unwrap_or_default();
+                out.push(b'\n');
+                let _ = stream.write_all(&out);
+                continue;
+            }
+        };
+        let tx = tx.clone();
         std::thread::spawn(move || {
-            serve_connection(stream, conn, tx);
-            open.fetch_sub(1, Ordering::Relaxed);
+            serve_connection(stream, conn, uid, pid, tx, FIRST_REQUEST_WAIT);
+            drop(admitted);
         });
     }
 }
@@ -414,6 +427,28 @@ mod tests {
         assert_eq!(state.busy(1, 1000), None, "the owner itself");
         state.revert("asked to");
         assert_eq!(ok(state.status(1001)), "idle");
+    }
+
+    #[test]
+    fn a_connection_that_says_nothing_is_closed_and_one_that_asks_is_served() {
+        let (tx, rx) = channel::unbounded();
+        let (silent, server) = UnixStream::pair().unwrap();
+        let txc = tx.clone();
+        std::thread::spawn(move || serve_connection(server, 1, 1000, 1, txc, Duration::from_millis(200)));
+        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Ok(Msg::Closed { conn: 1 })), "not closed");
+        drop(silent);
+        // One that asks in time, then idles past the wait, is still served.
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || serve_connection(server, 2, 1000, 1, tx, Duration::from_millis(200)));
+        client.write_all(b"\"status\"\n").unwrap();
+        let Ok(Msg::Request { reply, .. }) = rx.recv() else { panic!("no request") };
+        reply.send(Response::Ok("idle".into())).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        client.write_all(b"\"status\"\n").unwrap();
+        let Ok(Msg::Request { reply, .. }) = rx.recv_timeout(Duration::from_secs(5)) else { panic!("closed while idle") };
+        reply.send(Response::Ok("idle".into())).unwrap();
+        drop(client);
+        serving.join().unwrap();
     }
 
     #[test]
