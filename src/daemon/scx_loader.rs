@@ -6,7 +6,9 @@
 //! DBus interface (`org.scx.Loader` on the system bus) and, when the game's
 //! launch ends (the game exits or crashes, the wrapper hangs up, the
 //! daemon stops), started again exactly as it ran: the same scheduler
-//! with the same arguments, or the same mode. What was stopped is written
+//! with the same arguments, or the same mode — once no config of ours is
+//! in place: a launch that attaches while another's pause lasts takes the
+//! pause over. What was stopped is written
 //! to a file under /run before it is stopped, so a daemon that crashed in
 //! between puts it back when systemd restarts it.
 //!
@@ -182,16 +184,24 @@ impl LoaderBus for Busctl {
 pub struct Pauser<B: LoaderBus> {
     bus: B,
     state_file: PathBuf,
-    /// Paused for this connection (None: for none any more, to be put
-    /// back): put back when it closes.
+    /// What is paused, and the connection it is held for (None: for none
+    /// any more, to be put back). The pause belongs to our scheduler being
+    /// in place, not to the connection that happened to stop scx_loader's:
+    /// another connection that attaches meanwhile takes it over
+    /// (`attached_for`). Tied to the first connection, its hang-up started
+    /// scx_loader's under another connection's attached config: the start
+    /// failed and the player's scheduler was lost.
     paused: Option<(Option<u64>, LoaderRun)>,
     /// Whether sched_ext is free again after a stop, and how long to wait
     /// for it.
     is_free: fn() -> bool,
     detach_wait: Duration,
-    /// A put-back failed: when to try again, and the wait after that.
+    /// When to put it back (its holder is gone), and after a failed start
+    /// the wait before the next try.
     retry_at: Option<Instant>,
     retry_wait: Duration,
+    /// Put-backs failed in a row.
+    failures: u32,
 }
 
 fn sched_ext_free() -> bool {
@@ -214,6 +224,7 @@ impl<B: LoaderBus> Pauser<B> {
             detach_wait: DETACH_WAIT,
             retry_at: None,
             retry_wait: RETRY_FIRST,
+            failures: 0,
         }
     }
 
@@ -240,17 +251,31 @@ impl<B: LoaderBus> Pauser<B> {
         Ok(Some(run))
     }
 
-    /// `conn` closed: if scx_loader's scheduler was paused for it, start
-    /// it again. Call after ours is detached.
+    /// A config of ours is attached for `conn`: a pause in force is now
+    /// held for it (whoever stopped scx_loader's, or none left).
+    pub fn attached_for(&mut self, conn: u64) {
+        if let Some((holder, _)) = self.paused.as_mut() {
+            *holder = Some(conn);
+        }
+    }
+
+    /// `conn` closed, or its apply failed (the player's own scheduler back
+    /// rather than none): a pause held for it is held for none, and put
+    /// back at the next `tick` with nothing of ours in place. Not while
+    /// `conn` merely reverted: `launch --tune`'s kernel turn is the
+    /// kernel's scheduler, and its next apply follows.
     pub fn closed(&mut self, conn: u64) {
-        if self.paused.as_ref().is_some_and(|(c, _)| *c == Some(conn)) {
-            self.put_back();
+        if let Some((holder, _)) = self.paused.as_mut()
+            && *holder == Some(conn)
+        {
+            *holder = None;
+            self.retry_at = Some(Instant::now());
         }
     }
 
     /// Put back whatever is paused (the daemon stops). Forgotten only once
     /// scx_loader has started it: a failed start (scx_loader busy, a busctl
-    /// timeout) leaves it paused, with its state file, for `retry` or the
+    /// timeout) leaves it paused, with its state file, for `tick` or the
     /// next daemon's `recover` — forgetting it left the player without
     /// their scheduler, and nothing tried again.
     pub fn put_back(&mut self) {
@@ -261,6 +286,7 @@ impl<B: LoaderBus> Pauser<B> {
                 self.forget();
                 self.retry_at = None;
                 self.retry_wait = RETRY_FIRST;
+                self.failures = 0;
             }
             Err(e) => {
                 warn!(
@@ -271,24 +297,30 @@ impl<B: LoaderBus> Pauser<B> {
                 self.paused = Some((None, run));
                 self.retry_at = Some(Instant::now() + self.retry_wait);
                 self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
+                self.failures += 1;
             }
         }
     }
 
-    /// Each tick of the daemon: try again to put back a scheduler whose
-    /// put-back failed, once its wait is over, unless a config of ours is
-    /// attached now (`ours_attached`) or scx_loader runs something again
-    /// (started by the player meanwhile: theirs stays).
-    pub fn retry(&mut self, ours_attached: bool) {
+    /// Each tick of the daemon: put back a pause held for no connection,
+    /// once due (at once after `closed`; after a failed start, when its
+    /// wait is over), unless a config of ours is in place (`ours_in_place`:
+    /// attached, or a connection owns the scheduler) — or, on a retry,
+    /// scx_loader runs something again (started by the player meanwhile:
+    /// theirs stays).
+    pub fn tick(&mut self, ours_in_place: bool) {
         let due = self.retry_at.is_some_and(|at| Instant::now() >= at);
-        if !due || ours_attached || !matches!(self.paused, Some((None, _))) {
+        if !due || ours_in_place || !matches!(self.paused, Some((None, _))) {
             return;
         }
-        if let Ok(Some(now)) = self.bus.running() {
+        if self.failures > 0
+            && let Ok(Some(now)) = self.bus.running()
+        {
             info!("scx_loader runs {now} again: not putting back what was paused");
             self.paused = None;
             self.retry_at = None;
             self.retry_wait = RETRY_FIRST;
+            self.failures = 0;
             self.forget();
             return;
         }
@@ -397,8 +429,39 @@ mod tests {
         p.closed(8); // someone else's connection: nothing
         assert_eq!(*bus.running.borrow(), None);
         p.closed(7);
+        p.tick(false);
         assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
         assert_eq!(*bus.calls.borrow(), ["stop", "start scx_bpfland -s 5000"]);
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn the_pause_lasts_while_a_config_of_ours_is_in_place_whichever_connection_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("paused.json");
+        let bus = FakeLoader::default();
+        *bus.running.borrow_mut() = Some(bpfland(&[]));
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        // A (launch --tune) pauses it, then reverts for the kernel's turn
+        // and stays connected: still paused (the kernel's turn is the
+        // kernel's scheduler, not scx_loader's).
+        p.pause_for(1).unwrap();
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), None);
+        // B applies meanwhile (nothing foreign attached: no pause of its
+        // own) and A hangs up: B's config is in place, nothing starts.
+        p.attached_for(2);
+        p.closed(1);
+        p.tick(true);
+        assert_eq!(*bus.running.borrow(), None, "started under B's attached config");
+        // B's game exits (reverted) while B stays: still B's.
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), None);
+        // B hangs up, nothing of ours attached: back.
+        p.closed(2);
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
+        assert_eq!(*bus.calls.borrow(), ["stop", "start scx_bpfland (mode 1)"]);
         assert!(!state.exists());
     }
 
@@ -412,20 +475,21 @@ mod tests {
         p.pause_for(7).unwrap();
         *bus.fail_starts.borrow_mut() = 1;
         p.closed(7);
+        p.tick(false);
         assert_eq!(*bus.running.borrow(), None);
         // Not started: still on disk, for a retry or the next daemon.
         assert!(state.exists(), "the paused scheduler was forgotten although it did not start");
         // Tried again once its wait is over, not while ours is attached.
-        p.retry(false);
+        p.tick(false);
         assert_eq!(bus.calls.borrow().len(), 2, "too early: {:?}", bus.calls.borrow());
         p.retry_at = Some(Instant::now());
-        p.retry(true);
+        p.tick(true);
         assert_eq!(bus.calls.borrow().len(), 2, "ours is attached: {:?}", bus.calls.borrow());
-        p.retry(false);
+        p.tick(false);
         assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
         assert!(!state.exists());
         p.retry_at = Some(Instant::now());
-        p.retry(false);
+        p.tick(false);
         assert_eq!(bus.calls.borrow().len(), 3, "nothing left to retry: {:?}", bus.calls.borrow());
 
         // The daemon stops while the start fails: the next one's recover
@@ -445,10 +509,11 @@ mod tests {
         p.pause_for(2).unwrap();
         *bus.fail_starts.borrow_mut() = 1;
         p.closed(2);
+        p.tick(false);
         *bus.running.borrow_mut() = Some(bpfland(&[]));
         p.retry_at = Some(Instant::now());
         let starts = bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count();
-        p.retry(false);
+        p.tick(false);
         assert_eq!(bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count(), starts);
         assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
         assert!(!state.exists());

@@ -8,7 +8,8 @@
 //! can crash the daemon or change its state unless it is a valid request
 //! from the owner (or from anyone while nobody owns it). When scx_loader
 //! runs a scheduler, it is paused for the game and put back when the
-//! game's connection closes (`scx_loader`).
+//! connection it is held for closes and nothing of ours is in place
+//! (`scx_loader`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
@@ -219,6 +220,9 @@ impl State {
                 warn!("telling the scheduler the game's processes: {e:#}");
             }
             self.owner = Some(Owner { conn, uid, pid });
+            if let Some(loader) = self.loader.as_mut() {
+                loader.attached_for(conn);
+            }
             info!("applied {config} for pid {pid} of uid {uid} (already in place: kept from its last turn)");
             return Response::Ok(format!("applied {config}"));
         }
@@ -255,7 +259,11 @@ impl State {
             Ok(loaded_afresh) => loaded_afresh,
             Err(e) => {
                 self.owner = None;
-                // The player's own scheduler back rather than none.
+                // Gone before scx_loader's may start: a half-attached
+                // `next` must not be in its way.
+                drop(next);
+                // The player's own scheduler back rather than none (at the
+                // next tick, nothing of ours being in place).
                 if let Some(loader) = self.loader.as_mut() {
                     loader.closed(conn);
                 }
@@ -267,6 +275,9 @@ impl State {
         info!("applied {config} for pid {pid} of uid {uid} ({how})");
         self.current = Some(next);
         self.owner = Some(Owner { conn, uid, pid });
+        if let Some(loader) = self.loader.as_mut() {
+            loader.attached_for(conn);
+        }
         Response::Ok(format!("applied {config}"))
     }
 
@@ -369,9 +380,11 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
         while let Ok(msg) = rx.try_recv() {
             state.handle(&mut session, msg);
         }
-        let ours_attached = state.current.as_ref().is_some_and(|c| c.is_attached());
+        // scx_loader's scheduler back once nothing of ours is in place and
+        // the connection it was paused for is gone.
+        let ours_in_place = state.owner.is_some() || state.current.as_ref().is_some_and(|c| c.is_attached());
         if let Some(loader) = state.loader.as_mut() {
-            loader.retry(ours_attached);
+            loader.tick(ours_in_place);
         }
     }
     state.revert("shutting down");
