@@ -26,6 +26,7 @@ use log::{info, warn};
 
 use super::admission::{Connections, FIRST_REQUEST_WAIT, Reading};
 use super::peer::{credentials, may_act_on};
+use super::pidns::CallerNs;
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
 use super::scx_loader::{Busctl, Pauser};
 use crate::procfs;
@@ -125,13 +126,16 @@ fn read_line(reader: &mut impl BufRead) -> Option<Line> {
 /// first request (`admission`).
 fn serve_connection(stream: UnixStream, conn: u64, uid: u32, pid: i32, tx: Sender<Msg>, first_wait: Duration) {
     info!("connection {conn} from uid {uid} (pid {pid})");
+    // Read now, while the caller waits on this connection: its pid cannot
+    // have gone to another process yet (pidns).
+    let caller_ns = CallerNs::of(procfs::root(), std::process::id(), u32::try_from(pid).unwrap_or(0));
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(Reading::new(read_half, first_wait));
     let mut writer = stream;
     while let Some(line) = read_line(&mut reader) {
         let response = match line {
             Line::TooLong(n) => Response::Error(format!("request too large: {n} bytes (at most {MAX_REQUEST})")),
-            Line::Bytes(bytes) => match parse_request(&bytes) {
+            Line::Bytes(bytes) => match parse_request(&bytes).and_then(|req| in_our_namespace(req, &caller_ns, conn)) {
                 Err(e) => Response::Error(e),
                 Ok(req) => {
                     if reader.get_mut().lift_deadline().is_err() {
@@ -155,6 +159,20 @@ fn serve_connection(stream: UnixStream, conn: u64, uid: u32, pid: i32, tx: Sende
         info!("connection {conn} closed: no request within {first_wait:?}");
     }
     let _ = tx.send(Msg::Closed { conn });
+}
+
+/// `req` with the pid it names as the daemon knows that process: a caller
+/// in a pid namespace of its own names it by its pid there.
+fn in_our_namespace(req: Request, caller_ns: &Result<Option<CallerNs>, String>, conn: u64) -> Result<Request, String> {
+    match (req, caller_ns) {
+        (Request::Apply { pid, config }, Ok(Some(ns))) => {
+            let here = ns.pid(procfs::root(), pid)?;
+            info!("connection {conn}: pid {pid} of the caller's pid namespace is pid {here} here");
+            Ok(Request::Apply { pid: here, config })
+        }
+        (Request::Apply { .. }, Err(e)) => Err(e.clone()),
+        (req, _) => Ok(req),
+    }
 }
 
 fn accept_loop(listener: UnixListener, tx: Sender<Msg>) {
@@ -462,6 +480,18 @@ mod tests {
         reply.send(Response::Ok("idle".into())).unwrap();
         drop(client);
         serving.join().unwrap();
+    }
+
+    #[test]
+    fn an_apply_names_its_game_as_the_daemon_knows_it() {
+        let apply = Request::Apply { pid: 42, config: SchedConfig::default() };
+        // The daemon's own namespace: as sent.
+        assert_eq!(in_our_namespace(apply.clone(), &Ok(None), 1), Ok(apply.clone()));
+        // A caller whose namespace could not be read names no process;
+        // its other requests name none.
+        let unread = Err("reading your pid namespace (pid 7 here): gone".to_string());
+        assert_eq!(in_our_namespace(apply, &unread, 1), Err("reading your pid namespace (pid 7 here): gone".into()));
+        assert_eq!(in_our_namespace(Request::Status, &unread, 1), Ok(Request::Status));
     }
 
     #[test]
