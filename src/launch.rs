@@ -20,6 +20,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
+use crate::game::spawn::GameUser;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
 use crate::verdict::choice;
@@ -120,6 +121,39 @@ impl HeldSignals {
     }
 }
 
+/// Who the game runs as, for a wrapper running as `uid`: None, as the
+/// wrapper (the player: Steam's launch option). The game never runs as
+/// root: `sudo scx_gamer launch -- ./game` runs it as the sudo caller
+/// (SUDO_UID/SUDO_GID, as `tune` does), and root without a caller to run
+/// it as is refused.
+pub(crate) fn game_user(uid: u32, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<GameUser>> {
+    if uid != 0 {
+        return Ok(None);
+    }
+    if env("SUDO_UID").is_none() && env("PKEXEC_UID").is_none() {
+        bail!(
+            "scx_gamer launch never runs the game as root: put `scx_gamer launch -- %command%` in Steam's launch options \
+             (Steam runs it as you), or run it through sudo from your account"
+        );
+    }
+    GameUser::resolve(None, env).map(Some)
+}
+
+/// The game's command: as the wrapper, or dropped to `user`.
+fn game_command(cmd: &[OsString], user: Option<&GameUser>) -> Result<Command> {
+    let Some((program, args)) = cmd.split_first() else {
+        bail!("no game command given (Steam: scx_gamer launch -- %command%)");
+    };
+    Ok(match user {
+        Some(user) => crate::game::spawn::command_as(user, cmd, &[])?,
+        None => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    })
+}
+
 /// Ask the daemon to apply `config` for `pid`; Err is the line to print.
 fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String> {
     let mut client = Client::connect(socket, DAEMON_TIMEOUT)
@@ -135,13 +169,15 @@ fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String>
 /// Run the game; returns its exit code. `held`: the signals held since
 /// the wrapper started, forwarded to the game once it runs.
 pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Result<i32> {
-    let Some((program, args)) = cmd.split_first() else {
-        bail!("no game command given (Steam: scx_gamer launch -- %command%)");
-    };
     let env = |k: &str| std::env::var(k).ok();
+    let user = game_user(nix::unistd::getuid().as_raw(), &env)?;
+    let mut command = game_command(cmd, user.as_ref())?;
     let game = GameId::from_command(cmd, &env);
-    let mut child =
-        held.spawn_unblocked(Command::new(program).args(args)).with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let shown = cmd[0].to_string_lossy();
+    let mut child = held.spawn_unblocked(&mut command).with_context(|| match &user {
+        Some(u) => format!("starting {shown} as {} (uid {})", u.name, u.uid),
+        None => format!("starting {shown}"),
+    })?;
     let pid = child.id();
     held.forward_to(pid)?;
     // The game first, then the config: a store without a recorded choice
@@ -174,6 +210,33 @@ mod tests {
         let code = |cmd: &str| exit_code(Command::new("sh").args(["-c", cmd]).status().unwrap());
         assert_eq!(code("exit 3"), 3);
         assert_eq!(code("kill -TERM $$"), 143);
+    }
+
+    #[test]
+    fn the_game_never_runs_as_root() {
+        let env = crate::game::test_env::env_of;
+        // The player (Steam's launch option): as the wrapper.
+        assert_eq!(game_user(1000, &env(&[])).unwrap(), None);
+        assert_eq!(game_user(1000, &env(&[("SUDO_UID", "65534")])).unwrap(), None, "not root: cannot be anyone else");
+        // Through sudo: as the one who ran sudo.
+        let user = game_user(0, &env(&[("SUDO_UID", "65534"), ("SUDO_GID", "65534")])).unwrap().unwrap();
+        assert_eq!((user.uid, user.gid, user.name.as_str()), (65534, 65534, "nobody"));
+        // Root itself: refused, saying how to run it.
+        let err = format!("{:#}", game_user(0, &env(&[])).unwrap_err());
+        assert!(err.contains("never runs the game as root") && err.contains("Steam's launch options"), "{err}");
+        let err = format!("{:#}", game_user(0, &env(&[("SUDO_UID", "0")])).unwrap_err());
+        assert!(err.contains("SUDO_UID=0"), "{err}");
+    }
+
+    #[test]
+    fn a_game_started_through_sudo_runs_as_the_caller() {
+        assert!(nix::unistd::geteuid().is_root(), "this test needs root (it starts a process as nobody)");
+        let nobody = GameUser::resolve(Some("nobody"), &|_| None).unwrap();
+        let cmd: Vec<OsString> = ["id", "-u"].iter().map(OsString::from).collect();
+        let out = game_command(&cmd, Some(&nobody)).unwrap().output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+        let out = game_command(&cmd, None).unwrap().output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     }
 
     #[test]

@@ -117,11 +117,12 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
     }
     let held = scx_gamer::launch::HeldSignals::hold()?;
     let env = |k: &str| std::env::var(k).ok();
-    // A broken settings file must not keep the game from starting.
-    let settings = Settings::load(Path::new(settings::SYSTEM_FILE), settings::user_file(&env).as_deref()).unwrap_or_else(|e| {
-        eprintln!("scx_gamer: ignoring settings: {e:#}");
-        Settings::default()
-    });
+    // A broken settings file must not keep the game from starting; the
+    // other one still counts.
+    let (settings, warnings) = Settings::load_for_launch(Path::new(settings::SYSTEM_FILE), settings::user_file(&env).as_deref());
+    for w in warnings {
+        eprintln!("scx_gamer: {w}");
+    }
     let uid = nix::unistd::getuid().as_raw();
     let opts = scx_gamer::launch::LaunchOptions {
         socket: args.socket.unwrap_or_else(|| settings.socket()),

@@ -183,6 +183,12 @@ pub fn namespace_pids(root: &Path, pid: u32) -> Vec<u32> {
     if ids.first() == Some(&pid) { ids } else { vec![pid] }
 }
 
+/// The pid namespace `pid` is in: the target of `<root>/<pid>/ns/pid`
+/// (e.g. "pid:[4026531836]"), the same for every process of it.
+pub fn pid_namespace(root: &Path, pid: u32) -> std::io::Result<std::path::PathBuf> {
+    fs::read_link(root.join(pid.to_string()).join("ns/pid"))
+}
+
 /// The CPU's model name (`/proc/cpuinfo`), or "" when unknown.
 pub fn cpu_model() -> String {
     fs::read_to_string(root().join("cpuinfo"))

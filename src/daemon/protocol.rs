@@ -5,7 +5,7 @@
 //! → {"apply":{"pid":1234,"config":{"slice_us":500}}}
 //! ← {"ok":"applied slice_us=500,input_window_us=5000,…"}
 //! → "revert"            ← {"ok":"reverted to the kernel's scheduler"}
-//! → "status"            ← {"ok":"idle"}
+//! → "status"            ← {"ok":"idle"}  (or "busy"; the game's user: whose game, which config)
 //! → "stats"             ← {"stats":{"nr_running":3,…}}   (the owner only)
 //! ← {"error":"pid 1234 belongs to uid 1001, not to you (uid 1000)"}
 //! ```

@@ -6,7 +6,9 @@
 //! DBus interface (`org.scx.Loader` on the system bus) and, when the game's
 //! launch ends (the game exits or crashes, the wrapper hangs up, the
 //! daemon stops), started again exactly as it ran: the same scheduler
-//! with the same arguments, or the same mode. What was stopped is written
+//! with the same arguments, or the same mode — once no config of ours is
+//! in place: a launch that attaches while another's pause lasts takes the
+//! pause over. What was stopped is written
 //! to a file under /run before it is stopped, so a daemon that crashed in
 //! between puts it back when systemd restarts it.
 //!
@@ -28,6 +30,11 @@ use crate::sched::preflight;
 pub const STATE_FILE: &str = "/run/scx_gamer/scx_loader-paused.json";
 /// How long a stopped scheduler may take to leave the kernel.
 const DETACH_WAIT: Duration = Duration::from_secs(10);
+/// After a failed put-back, the first wait before trying again; doubled
+/// after each failure, up to RETRY_MAX (each try may block the daemon's
+/// loop for busctl's timeout).
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(600);
 
 /// What scx_loader ran: enough to start it again as it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,13 +69,12 @@ pub trait LoaderBus {
 }
 
 /// The system bus through `busctl`.
-pub struct Busctl;
+pub struct Busctl {
+    /// "busctl"; a stand-in in the tests.
+    program: String,
+}
 
 const DEST: [&str; 3] = ["org.scx.Loader", "/org/scx/Loader", "org.scx.Loader"];
-
-fn busctl(args: &[&str]) -> Result<Option<std::process::Output>> {
-    run_busctl("busctl", args)
-}
 
 /// `program` (busctl) on the system bus; None when there is no such program
 /// to run (no systemd: no scx_loader to ask either).
@@ -101,8 +107,16 @@ fn parse_property(json: &str) -> Result<serde_json::Value> {
 }
 
 impl Busctl {
+    pub fn system() -> Self {
+        Self { program: "busctl".into() }
+    }
+
+    fn busctl(&self, args: &[&str]) -> Result<Option<std::process::Output>> {
+        run_busctl(&self.program, args)
+    }
+
     fn property(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        let Some(out) = busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])? else { return Ok(None) };
+        let Some(out) = self.busctl(&["get-property", DEST[0], DEST[1], DEST[2], name])? else { return Ok(None) };
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             if not_there(&stderr) {
@@ -116,7 +130,7 @@ impl Busctl {
     fn call(&self, args: &[&str]) -> Result<()> {
         let mut all = vec!["call", DEST[0], DEST[1], DEST[2]];
         all.extend_from_slice(args);
-        let out = busctl(&all)?.context("busctl (systemd) is not installed: scx_loader cannot be reached")?;
+        let out = self.busctl(&all)?.context("busctl (systemd) is not installed: scx_loader cannot be reached")?;
         if !out.status.success() {
             bail!("scx_loader's {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -133,9 +147,17 @@ impl LoaderBus for Busctl {
             return Ok(None);
         }
         let mode = self.property("SchedulerMode")?.and_then(|m| m.as_u64()).unwrap_or(0) as u32;
-        let args = match self.property("CurrentSchedulerArgs")? {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-            _ => Vec::new(),
+        // scx_loader before 1.0.15 has no CurrentSchedulerArgs (busctl:
+        // "Unknown property"); refusing every apply while such a version
+        // runs a scheduler would leave the daemon useless. What it started
+        // it started by mode, which is then how it comes back.
+        let args = match self.property("CurrentSchedulerArgs") {
+            Ok(Some(serde_json::Value::Array(a))) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                info!("{e:#}: taking {scheduler} as started by mode (an scx_loader older than 1.0.15)");
+                Vec::new()
+            }
         };
         Ok(Some(LoaderRun { scheduler, mode, args }))
     }
@@ -162,12 +184,24 @@ impl LoaderBus for Busctl {
 pub struct Pauser<B: LoaderBus> {
     bus: B,
     state_file: PathBuf,
-    /// Paused for this connection: put back when it closes.
-    paused: Option<(u64, LoaderRun)>,
+    /// What is paused, and the connection it is held for (None: for none
+    /// any more, to be put back). The pause belongs to our scheduler being
+    /// in place, not to the connection that happened to stop scx_loader's:
+    /// another connection that attaches meanwhile takes it over
+    /// (`attached_for`). Tied to the first connection, its hang-up started
+    /// scx_loader's under another connection's attached config: the start
+    /// failed and the player's scheduler was lost.
+    paused: Option<(Option<u64>, LoaderRun)>,
     /// Whether sched_ext is free again after a stop, and how long to wait
     /// for it.
     is_free: fn() -> bool,
     detach_wait: Duration,
+    /// When to put it back (its holder is gone), and after a failed start
+    /// the wait before the next try.
+    retry_at: Option<Instant>,
+    retry_wait: Duration,
+    /// Put-backs failed in a row.
+    failures: u32,
 }
 
 fn sched_ext_free() -> bool {
@@ -176,13 +210,22 @@ fn sched_ext_free() -> bool {
 
 impl Pauser<Busctl> {
     pub fn system() -> Self {
-        Self::new(Busctl, Path::new(STATE_FILE), sched_ext_free)
+        Self::new(Busctl::system(), Path::new(STATE_FILE), sched_ext_free)
     }
 }
 
 impl<B: LoaderBus> Pauser<B> {
     pub fn new(bus: B, state_file: &Path, is_free: fn() -> bool) -> Self {
-        Self { bus, state_file: state_file.to_path_buf(), paused: None, is_free, detach_wait: DETACH_WAIT }
+        Self {
+            bus,
+            state_file: state_file.to_path_buf(),
+            paused: None,
+            is_free,
+            detach_wait: DETACH_WAIT,
+            retry_at: None,
+            retry_wait: RETRY_FIRST,
+            failures: 0,
+        }
     }
 
     /// Another scheduler is attached and `conn` wants ours: if it is
@@ -204,27 +247,84 @@ impl<B: LoaderBus> Pauser<B> {
             std::thread::sleep(Duration::from_millis(50));
         }
         info!("paused scx_loader's {run} for the game");
-        self.paused = Some((conn, run.clone()));
+        self.paused = Some((Some(conn), run.clone()));
         Ok(Some(run))
     }
 
-    /// `conn` closed: if scx_loader's scheduler was paused for it, start
-    /// it again. Call after ours is detached.
-    pub fn closed(&mut self, conn: u64) {
-        if self.paused.as_ref().is_some_and(|(c, _)| *c == conn) {
-            self.put_back();
+    /// A config of ours is attached for `conn`: a pause in force is now
+    /// held for it (whoever stopped scx_loader's, or none left).
+    pub fn attached_for(&mut self, conn: u64) {
+        if let Some((holder, _)) = self.paused.as_mut() {
+            *holder = Some(conn);
         }
     }
 
-    /// Put back whatever is paused (the daemon stops).
-    pub fn put_back(&mut self) {
-        if let Some((_, run)) = self.paused.take() {
-            match self.bus.start(&run) {
-                Ok(()) => info!("put scx_loader's {run} back"),
-                Err(e) => warn!("putting scx_loader's {run} back: {e:#}"),
-            }
-            self.forget();
+    /// `conn` closed, or its apply failed (the player's own scheduler back
+    /// rather than none): a pause held for it is held for none, and put
+    /// back at the next `tick` with nothing of ours in place. Not while
+    /// `conn` merely reverted: `launch --tune`'s kernel turn is the
+    /// kernel's scheduler, and its next apply follows.
+    pub fn closed(&mut self, conn: u64) {
+        if let Some((holder, _)) = self.paused.as_mut()
+            && *holder == Some(conn)
+        {
+            *holder = None;
+            self.retry_at = Some(Instant::now());
         }
+    }
+
+    /// Put back whatever is paused (the daemon stops). Forgotten only once
+    /// scx_loader has started it: a failed start (scx_loader busy, a busctl
+    /// timeout) leaves it paused, with its state file, for `tick` or the
+    /// next daemon's `recover` — forgetting it left the player without
+    /// their scheduler, and nothing tried again.
+    pub fn put_back(&mut self) {
+        let Some((_, run)) = self.paused.take() else { return };
+        match self.bus.start(&run) {
+            Ok(()) => {
+                info!("put scx_loader's {run} back");
+                self.forget();
+                self.retry_at = None;
+                self.retry_wait = RETRY_FIRST;
+                self.failures = 0;
+            }
+            Err(e) => {
+                warn!(
+                    "putting scx_loader's {run} back: {e:#}; kept in {}, to try again in {} s (or when the daemon next starts)",
+                    self.state_file.display(),
+                    self.retry_wait.as_secs()
+                );
+                self.paused = Some((None, run));
+                self.retry_at = Some(Instant::now() + self.retry_wait);
+                self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
+                self.failures += 1;
+            }
+        }
+    }
+
+    /// Each tick of the daemon: put back a pause held for no connection,
+    /// once due (at once after `closed`; after a failed start, when its
+    /// wait is over), unless a config of ours is in place (`ours_in_place`:
+    /// attached, or a connection owns the scheduler) — or, on a retry,
+    /// scx_loader runs something again (started by the player meanwhile:
+    /// theirs stays).
+    pub fn tick(&mut self, ours_in_place: bool) {
+        let due = self.retry_at.is_some_and(|at| Instant::now() >= at);
+        if !due || ours_in_place || !matches!(self.paused, Some((None, _))) {
+            return;
+        }
+        if self.failures > 0
+            && let Ok(Some(now)) = self.bus.running()
+        {
+            info!("scx_loader runs {now} again: not putting back what was paused");
+            self.paused = None;
+            self.retry_at = None;
+            self.retry_wait = RETRY_FIRST;
+            self.failures = 0;
+            self.forget();
+            return;
+        }
+        self.put_back();
     }
 
     /// At the daemon's start: a scheduler paused by a daemon that did not
@@ -238,7 +338,7 @@ impl<B: LoaderBus> Pauser<B> {
         match serde_json::from_str::<LoaderRun>(&text) {
             Ok(run) => {
                 info!("scx_loader's {run} was paused by a daemon that stopped without putting it back");
-                self.paused = Some((u64::MAX, run));
+                self.paused = Some((None, run));
                 self.put_back();
             }
             Err(e) => {
@@ -279,6 +379,9 @@ mod tests {
         running: Rc<RefCell<Option<LoaderRun>>>,
         calls: Rc<RefCell<Vec<String>>>,
         fail_stop: bool,
+        /// How many starts fail from now on (scx_loader busy, a busctl
+        /// timeout).
+        fail_starts: Rc<RefCell<u32>>,
     }
 
     impl LoaderBus for FakeLoader {
@@ -295,6 +398,10 @@ mod tests {
         }
         fn start(&mut self, run: &LoaderRun) -> Result<()> {
             self.calls.borrow_mut().push(format!("start {run}"));
+            if *self.fail_starts.borrow() > 0 {
+                *self.fail_starts.borrow_mut() -= 1;
+                bail!("Connection timed out");
+            }
             *self.running.borrow_mut() = Some(run.clone());
             Ok(())
         }
@@ -322,8 +429,93 @@ mod tests {
         p.closed(8); // someone else's connection: nothing
         assert_eq!(*bus.running.borrow(), None);
         p.closed(7);
+        p.tick(false);
         assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
         assert_eq!(*bus.calls.borrow(), ["stop", "start scx_bpfland -s 5000"]);
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn the_pause_lasts_while_a_config_of_ours_is_in_place_whichever_connection_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("paused.json");
+        let bus = FakeLoader::default();
+        *bus.running.borrow_mut() = Some(bpfland(&[]));
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        // A (launch --tune) pauses it, then reverts for the kernel's turn
+        // and stays connected: still paused (the kernel's turn is the
+        // kernel's scheduler, not scx_loader's).
+        p.pause_for(1).unwrap();
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), None);
+        // B applies meanwhile (nothing foreign attached: no pause of its
+        // own) and A hangs up: B's config is in place, nothing starts.
+        p.attached_for(2);
+        p.closed(1);
+        p.tick(true);
+        assert_eq!(*bus.running.borrow(), None, "started under B's attached config");
+        // B's game exits (reverted) while B stays: still B's.
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), None);
+        // B hangs up, nothing of ours attached: back.
+        p.closed(2);
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
+        assert_eq!(*bus.calls.borrow(), ["stop", "start scx_bpfland (mode 1)"]);
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn a_scheduler_that_failed_to_start_again_is_still_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("paused.json");
+        let bus = FakeLoader::default();
+        *bus.running.borrow_mut() = Some(bpfland(&["-s", "5000"]));
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(7).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.closed(7);
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), None);
+        // Not started: still on disk, for a retry or the next daemon.
+        assert!(state.exists(), "the paused scheduler was forgotten although it did not start");
+        // Tried again once its wait is over, not while ours is attached.
+        p.tick(false);
+        assert_eq!(bus.calls.borrow().len(), 2, "too early: {:?}", bus.calls.borrow());
+        p.retry_at = Some(Instant::now());
+        p.tick(true);
+        assert_eq!(bus.calls.borrow().len(), 2, "ours is attached: {:?}", bus.calls.borrow());
+        p.tick(false);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
+        assert!(!state.exists());
+        p.retry_at = Some(Instant::now());
+        p.tick(false);
+        assert_eq!(bus.calls.borrow().len(), 3, "nothing left to retry: {:?}", bus.calls.borrow());
+
+        // The daemon stops while the start fails: the next one's recover
+        // starts it.
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(1).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.put_back();
+        drop(p);
+        assert!(state.exists());
+        Pauser::new(bus.clone(), &state, free).recover();
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&["-s", "5000"])));
+        assert!(!state.exists());
+
+        // The player started a scheduler meanwhile: theirs stays.
+        let mut p = Pauser::new(bus.clone(), &state, free);
+        p.pause_for(2).unwrap();
+        *bus.fail_starts.borrow_mut() = 1;
+        p.closed(2);
+        p.tick(false);
+        *bus.running.borrow_mut() = Some(bpfland(&[]));
+        p.retry_at = Some(Instant::now());
+        let starts = bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count();
+        p.tick(false);
+        assert_eq!(bus.calls.borrow().iter().filter(|c| c.starts_with("start")).count(), starts);
+        assert_eq!(*bus.running.borrow(), Some(bpfland(&[])));
         assert!(!state.exists());
     }
 
@@ -392,6 +584,27 @@ mod tests {
         // One that cannot run for another reason is an error that says so.
         let err = run_busctl(dir.path().to_str().unwrap(), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("to reach scx_loader"), "{err:#}");
+    }
+
+    #[test]
+    fn an_scx_loader_without_current_scheduler_args_runs_by_mode() {
+        // scx_loader before 1.0.15 has no CurrentSchedulerArgs property:
+        // busctl fails reading it. Its scheduler was started by mode.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("busctl");
+        let script = r#"#!/bin/sh
+for last; do :; done
+case "$last" in
+CurrentScheduler) echo '{"type":"s","data":"scx_bpfland"}' ;;
+SchedulerMode) echo '{"type":"u","data":1}' ;;
+*) echo "Failed to get property $last on interface org.scx.Loader: Unknown property" >&2; exit 1 ;;
+esac
+"#;
+        std::fs::write(&fake, script).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut bus = Busctl { program: fake.to_str().unwrap().into() };
+        assert_eq!(bus.running().unwrap(), Some(bpfland(&[])));
     }
 
     #[test]

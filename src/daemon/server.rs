@@ -8,7 +8,8 @@
 //! can crash the daemon or change its state unless it is a valid request
 //! from the owner (or from anyone while nobody owns it). When scx_loader
 //! runs a scheduler, it is paused for the game and put back when the
-//! game's connection closes (`scx_loader`).
+//! connection it is held for closes and nothing of ours is in place
+//! (`scx_loader`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
@@ -16,14 +17,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use crossbeam::channel::{self, Receiver, Sender};
 use log::{info, warn};
 
+use super::admission::{Connections, FIRST_REQUEST_WAIT, Reading};
 use super::peer::{credentials, may_act_on};
+use super::pidns::CallerNs;
 use super::protocol::{MAX_REQUEST, Request, Response, parse_request};
 use super::scx_loader::{Busctl, Pauser};
 use crate::procfs;
@@ -31,9 +34,6 @@ use crate::sched::pool::Pool;
 use crate::sched::session::{Feeds, Session, ejection_error};
 use crate::sched::{SchedConfig, Scheduler, preflight};
 
-/// More connections than this at once are refused (a local user must not
-/// be able to exhaust the daemon's threads).
-const MAX_CONNECTIONS: usize = 32;
 const TICK: Duration = Duration::from_millis(100);
 
 enum Msg {
@@ -121,19 +121,26 @@ fn read_line(reader: &mut impl BufRead) -> Option<Line> {
     }
 }
 
-/// One client connection, on its own thread.
-fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
-    let Ok((uid, pid)) = credentials(&stream) else { return };
+/// One client connection, on its own thread: `uid` and `pid` are the
+/// kernel's (SO_PEERCRED); `first_wait` is how long it has to send its
+/// first request (`admission`).
+fn serve_connection(stream: UnixStream, conn: u64, uid: u32, pid: i32, tx: Sender<Msg>, first_wait: Duration) {
     info!("connection {conn} from uid {uid} (pid {pid})");
+    // Read now, while the caller waits on this connection: its pid cannot
+    // have gone to another process yet (pidns).
+    let caller_ns = CallerNs::of(procfs::root(), std::process::id(), u32::try_from(pid).unwrap_or(0));
     let Ok(read_half) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(Reading::new(read_half, first_wait));
     let mut writer = stream;
     while let Some(line) = read_line(&mut reader) {
         let response = match line {
             Line::TooLong(n) => Response::Error(format!("request too large: {n} bytes (at most {MAX_REQUEST})")),
-            Line::Bytes(bytes) => match parse_request(&bytes) {
+            Line::Bytes(bytes) => match parse_request(&bytes).and_then(|req| in_our_namespace(req, &caller_ns, conn)) {
                 Err(e) => Response::Error(e),
                 Ok(req) => {
+                    if reader.get_mut().lift_deadline().is_err() {
+                        break;
+                    }
                     let (reply, answer) = channel::bounded(1);
                     if tx.send(Msg::Request { conn, uid, req, reply }).is_err() {
                         break;
@@ -148,22 +155,47 @@ fn serve_connection(stream: UnixStream, conn: u64, tx: Sender<Msg>) {
             break;
         }
     }
+    if reader.get_ref().timed_out() {
+        info!("connection {conn} closed: no request within {first_wait:?}");
+    }
     let _ = tx.send(Msg::Closed { conn });
 }
 
+/// `req` with the pid it names as the daemon knows that process: a caller
+/// in a pid namespace of its own names it by its pid there.
+fn in_our_namespace(req: Request, caller_ns: &Result<Option<CallerNs>, String>, conn: u64) -> Result<Request, String> {
+    match (req, caller_ns) {
+        (Request::Apply { pid, config }, Ok(Some(ns))) => {
+            let here = ns.pid(procfs::root(), pid)?;
+            info!("connection {conn}: pid {pid} of the caller's pid namespace is pid {here} here");
+            Ok(Request::Apply { pid: here, config })
+        }
+        (Request::Apply { .. }, Err(e)) => Err(e.clone()),
+        (req, _) => Ok(req),
+    }
+}
+
 fn accept_loop(listener: UnixListener, tx: Sender<Msg>) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(Connections::default());
     for (conn, stream) in (1u64..).zip(listener.incoming()) {
         let Ok(mut stream) = stream else { continue };
-        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            let _ = stream.write_all(b"{\"error\":\"too many connections\"}\n");
-            continue;
-        }
-        open.fetch_add(1, Ordering::Relaxed);
-        let (tx, open) = (tx.clone(), open.clone());
+        let Ok((uid, pid)) = credentials(&stream) else { continue };
+        let admitted = match connections.admit(uid) {
+            Ok(a) => a,
+            Err(why) => {
+                warn!("connection from uid {uid} (pid {pid}) refused: {why}");
+                // A client that does not read must not hold up the loop.
+                let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+                let mut out = serde_json::to_vec(&Response::Error(why)).unwrap_or_default();
+                out.push(b'\n');
+                let _ = stream.write_all(&out);
+                continue;
+            }
+        };
+        let tx = tx.clone();
         std::thread::spawn(move || {
-            serve_connection(stream, conn, tx);
-            open.fetch_sub(1, Ordering::Relaxed);
+            serve_connection(stream, conn, uid, pid, tx, FIRST_REQUEST_WAIT);
+            drop(admitted);
         });
     }
 }
@@ -188,10 +220,8 @@ impl State {
     }
 
     fn apply(&mut self, session: &mut Session, conn: u64, uid: u32, pid: u32, config: SchedConfig) -> Response {
-        if let Some(o) = &self.owner
-            && o.conn != conn
-        {
-            return Response::Error(format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid));
+        if let Some(why) = self.busy(conn, uid) {
+            return Response::Error(why);
         }
         if let Err(e) = may_act_on(procfs::root(), uid, pid) {
             return Response::Error(e);
@@ -208,6 +238,9 @@ impl State {
                 warn!("telling the scheduler the game's processes: {e:#}");
             }
             self.owner = Some(Owner { conn, uid, pid });
+            if let Some(loader) = self.loader.as_mut() {
+                loader.attached_for(conn);
+            }
             info!("applied {config} for pid {pid} of uid {uid} (already in place: kept from its last turn)");
             return Response::Ok(format!("applied {config}"));
         }
@@ -244,7 +277,11 @@ impl State {
             Ok(loaded_afresh) => loaded_afresh,
             Err(e) => {
                 self.owner = None;
-                // The player's own scheduler back rather than none.
+                // Gone before scx_loader's may start: a half-attached
+                // `next` must not be in its way.
+                drop(next);
+                // The player's own scheduler back rather than none (at the
+                // next tick, nothing of ours being in place).
                 if let Some(loader) = self.loader.as_mut() {
                     loader.closed(conn);
                 }
@@ -256,7 +293,33 @@ impl State {
         info!("applied {config} for pid {pid} of uid {uid} ({how})");
         self.current = Some(next);
         self.owner = Some(Owner { conn, uid, pid });
+        if let Some(loader) = self.loader.as_mut() {
+            loader.attached_for(conn);
+        }
         Response::Ok(format!("applied {config}"))
+    }
+
+    /// Whose game is served, and how, to the game's own user (any of its
+    /// connections: what `ps` shows them anyway) and root only; anyone
+    /// else learns "busy" — another user's pid and config are not theirs
+    /// to watch (as `stats` is the owner's).
+    fn status(&self, uid: u32) -> Response {
+        Response::Ok(match (&self.owner, &self.current) {
+            (Some(o), Some(s)) if uid == 0 || uid == o.uid => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
+            (Some(_), _) => "busy".into(),
+            _ => "idle".into(),
+        })
+    }
+
+    /// Why `uid` (on `conn`) may not apply now; None: it may. Whose game
+    /// it is only for that user or root, as for `status`.
+    fn busy(&self, conn: u64, uid: u32) -> Option<String> {
+        let o = self.owner.as_ref().filter(|o| o.conn != conn)?;
+        Some(if uid == 0 || uid == o.uid {
+            format!("busy: serving the game of uid {} (pid {}); try again when it ends", o.uid, o.pid)
+        } else {
+            "busy: serving another user's game; try again when it ends".into()
+        })
     }
 
     /// Counters for the owner only: another user must not watch the game.
@@ -296,10 +359,7 @@ impl State {
                         }
                     },
                     Request::Stats => self.stats(conn),
-                    Request::Status => Response::Ok(match (&self.owner, &self.current) {
-                        (Some(o), Some(s)) => format!("serving pid {} of uid {} with {}", o.pid, o.uid, s.config()),
-                        _ => "idle".into(),
-                    }),
+                    Request::Status => self.status(uid),
                 };
                 let _ = reply.send(response);
             }
@@ -338,6 +398,12 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
         while let Ok(msg) = rx.try_recv() {
             state.handle(&mut session, msg);
         }
+        // scx_loader's scheduler back once nothing of ours is in place and
+        // the connection it was paused for is gone.
+        let ours_in_place = state.owner.is_some() || state.current.as_ref().is_some_and(|c| c.is_attached());
+        if let Some(loader) = state.loader.as_mut() {
+            loader.tick(ours_in_place);
+        }
     }
     state.revert("shutting down");
     if let Some(loader) = state.loader.as_mut() {
@@ -375,6 +441,57 @@ mod tests {
         assert_eq!(err(state.stats(1)), "no config is applied for you: reverted (the game (pid 42) exited)");
         // Another connection does not learn what happened to the first.
         assert_eq!(err(state.stats(2)), "no config is applied for you");
+    }
+
+    #[test]
+    fn only_the_owner_learns_whose_game_is_served() {
+        let mut state = State { owner: Some(Owner { conn: 1, uid: 1000, pid: 42 }), ..Default::default() };
+        let ok = |r: Response| match r {
+            Response::Ok(s) => s,
+            other => panic!("{other:?}"),
+        };
+        // Another user: busy, no more.
+        assert_eq!(ok(state.status(1001)), "busy");
+        assert_eq!(state.busy(2, 1001).unwrap(), "busy: serving another user's game; try again when it ends");
+        assert!(state.busy(2, 1000).unwrap().contains("pid 42"), "their own game");
+        assert!(state.busy(2, 0).unwrap().contains("uid 1000"), "root sees all");
+        assert_eq!(state.busy(1, 1000), None, "the owner itself");
+        state.revert("asked to");
+        assert_eq!(ok(state.status(1001)), "idle");
+    }
+
+    #[test]
+    fn a_connection_that_says_nothing_is_closed_and_one_that_asks_is_served() {
+        let (tx, rx) = channel::unbounded();
+        let (silent, server) = UnixStream::pair().unwrap();
+        let txc = tx.clone();
+        std::thread::spawn(move || serve_connection(server, 1, 1000, 1, txc, Duration::from_millis(200)));
+        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Ok(Msg::Closed { conn: 1 })), "not closed");
+        drop(silent);
+        // One that asks in time, then idles past the wait, is still served.
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let serving = std::thread::spawn(move || serve_connection(server, 2, 1000, 1, tx, Duration::from_millis(200)));
+        client.write_all(b"\"status\"\n").unwrap();
+        let Ok(Msg::Request { reply, .. }) = rx.recv() else { panic!("no request") };
+        reply.send(Response::Ok("idle".into())).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        client.write_all(b"\"status\"\n").unwrap();
+        let Ok(Msg::Request { reply, .. }) = rx.recv_timeout(Duration::from_secs(5)) else { panic!("closed while idle") };
+        reply.send(Response::Ok("idle".into())).unwrap();
+        drop(client);
+        serving.join().unwrap();
+    }
+
+    #[test]
+    fn an_apply_names_its_game_as_the_daemon_knows_it() {
+        let apply = Request::Apply { pid: 42, config: SchedConfig::default() };
+        // The daemon's own namespace: as sent.
+        assert_eq!(in_our_namespace(apply.clone(), &Ok(None), 1), Ok(apply.clone()));
+        // A caller whose namespace could not be read names no process;
+        // its other requests name none.
+        let unread = Err("reading your pid namespace (pid 7 here): gone".to_string());
+        assert_eq!(in_our_namespace(apply, &unread, 1), Err("reading your pid namespace (pid 7 here): gone".into()));
+        assert_eq!(in_our_namespace(Request::Status, &unread, 1), Ok(Request::Status));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 
 pub const SYSTEM_FILE: &str = "/etc/scx_gamer.toml";
@@ -38,9 +38,10 @@ impl Settings {
 
     fn read(path: &Path) -> Result<Settings> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message())),
+            Ok(text) => toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}", parse_error(path, &text, &e))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            // The path first, as for a parse error: "ignoring <path>: …".
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
         }
     }
 
@@ -53,6 +54,27 @@ impl Settings {
         Ok(s)
     }
 
+    /// The launch wrapper's settings: a broken file must not keep the game
+    /// from starting, so it is left out with a warning (to print) naming
+    /// it; the other file still counts. Falling back to the built-in
+    /// settings for a broken user file dropped /etc's too: a daemon on a
+    /// socket of /etc's was then "not running".
+    pub fn load_for_launch(system: &Path, user: Option<&Path>) -> (Settings, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut read = |path: &Path| {
+            Self::read(path).unwrap_or_else(|e| {
+                // The error names the file (and the line) already.
+                warnings.push(format!("ignoring {e:#}"));
+                Settings::default()
+            })
+        };
+        let mut s = read(system);
+        if let Some(u) = user {
+            s = s.merge(read(u));
+        }
+        (s, warnings)
+    }
+
     pub fn pauses_scx_loader(&self) -> bool {
         self.pause_scx_loader.unwrap_or(true)
     }
@@ -60,6 +82,21 @@ impl Settings {
     pub fn socket(&self) -> PathBuf {
         self.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
     }
+}
+
+/// A settings file's parse error on one line, with where it is: the
+/// message alone (`invalid type: string "yes", expected a boolean`) does
+/// not say which setting, and toml's own Display draws the spot over
+/// several lines, which a launch wrapper's one stderr line cannot hold.
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    // (`get`: a span that is not on a character boundary is not sliced.)
+    let Some(before) = e.span().and_then(|span| text.get(..span.start)) else { return format!("{}: {message}", path.display()) };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_no = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    format!("{}, line {line_no}, column {column}: {message} (in `{line}`)", path.display())
 }
 
 /// `$XDG_CONFIG_HOME/scx_gamer/config.toml` (default `~/.config`).
@@ -100,6 +137,43 @@ mod tests {
         std::fs::write(&user, "sockett = 1\n").unwrap();
         let err = Settings::load(&sys, Some(&user)).unwrap_err().to_string();
         assert!(err.contains("user.toml") && err.contains("unknown field `sockett`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys.toml");
+        std::fs::write(&sys, "socket = \"/run/a.sock\"\npause_scx_loader = \"yes\"\n").unwrap();
+        let err = Settings::load(&sys, None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, line 2, column 20: invalid type: string \"yes\", expected a boolean (in `pause_scx_loader = \"yes\"`)",
+                sys.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_broken_user_file_leaves_the_system_settings_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sys, user) = (dir.path().join("sys.toml"), dir.path().join("user.toml"));
+        std::fs::write(&sys, "socket = \"/run/other.sock\"\ndata_dir = \"/d\"\n").unwrap();
+        std::fs::write(&user, "data_dir = 3\n").unwrap();
+        let (s, warnings) = Settings::load_for_launch(&sys, Some(&user));
+        // The daemon listens where /etc says: the wrapper must look there.
+        assert_eq!((s.socket(), s.data_dir), (PathBuf::from("/run/other.sock"), Some(PathBuf::from("/d"))));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with(&format!("ignoring {}, line 1", user.display())), "{warnings:?}");
+        // A broken system file: the user's settings over the built-in ones.
+        std::fs::write(&sys, "socket = [\n").unwrap();
+        std::fs::write(&user, "data_dir = \"/u\"\n").unwrap();
+        let (s, warnings) = Settings::load_for_launch(&sys, Some(&user));
+        assert_eq!((s.socket(), s.data_dir), (PathBuf::from(DEFAULT_SOCKET), Some(PathBuf::from("/u"))));
+        assert!(warnings.len() == 1 && warnings[0].starts_with(&format!("ignoring {}", sys.display())), "{warnings:?}");
+        // Both fine: nothing to say.
+        std::fs::write(&sys, "").unwrap();
+        assert!(Settings::load_for_launch(&sys, Some(&user)).1.is_empty());
     }
 
     #[test]

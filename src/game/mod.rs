@@ -30,6 +30,10 @@ pub struct LaunchChain {
     /// arguments end (its `--`, or the program it runs): an assignment
     /// inserted there holds whatever that `env` unset or cleared.
     pub env_ends: Vec<usize>,
+    /// What is wrong with the command's wrappers, e.g. `env -C` as its last
+    /// argument (GNU env would refuse it): said before the game is started
+    /// through them.
+    pub problem: Option<String>,
 }
 
 /// One change a wrapper makes to the environment it passes on.
@@ -149,8 +153,18 @@ fn skip_env(args: &[String], mut i: usize, chain: &mut LaunchChain) -> usize {
         } else if a == "-" || a == "-i" || a == "--ignore-environment" {
             chain.env.push(EnvStep::Clear);
             i += 1;
+        } else if with_value.contains(&a) {
+            if i + 1 == args.len() {
+                // Nothing after it: env's own arguments end with the
+                // command (an index past it would be out of range).
+                let what = if a == "-C" || a == "--chdir" { "a directory" } else { "a string" };
+                chain.problem = Some(format!("env {a} needs {what} after it"));
+                i += 1;
+            } else {
+                i += 2;
+            }
         } else if a.starts_with('-') {
-            i += if with_value.contains(&a) { 2 } else { 1 };
+            i += 1;
         } else if let Some((k, v)) = a.split_once('=') {
             chain.env.push(EnvStep::Set(k.to_string(), v.to_string()));
             i += 1;

@@ -163,6 +163,9 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
         bail!("no game command given: put it after `--`, e.g. `scx_gamer tune -- mangohud ./game`");
     }
     let chain = launch_chain(cmd);
+    if let Some(problem) = &chain.problem {
+        bail!("the game command ends inside a wrapper: {problem}");
+    }
     if chain.wrappers.iter().any(|&i| is_mangohud(&cmd[i])) {
         return Ok(cmd.to_vec());
     }
@@ -184,6 +187,13 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
 pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Child> {
     let Some(program) = cmd.first() else { bail!("no game command to start") };
     let shown = program.to_string_lossy();
+    command_as(user, cmd, extra_env)?.spawn().with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+}
+
+/// The command `spawn_as` starts, for a caller that adds to it before it
+/// starts it (`launch` sets the game's signal mask).
+pub fn command_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Command> {
+    let Some(program) = cmd.first() else { bail!("no game command to start") };
     // Everything that allocates or reads the group database happens here,
     // before fork: between fork and exec only system calls are safe.
     let cname = CString::new(user.name.as_bytes()).with_context(|| format!("user name {:?}", user.name))?;
@@ -221,7 +231,7 @@ pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)
             Ok(())
         });
     }
-    command.spawn().with_context(|| format!("starting {shown} as {} (uid {})", user.name, user.uid))
+    Ok(command)
 }
 
 /// Stop a game we started: SIGTERM, up to `grace` to exit, then SIGKILL; the
@@ -512,6 +522,24 @@ mod tests {
             os(&["env", &set, "MANGOHUD=1", &ours, "mangohud", "game"]),
             "the file's setting stays (MANGOHUD_CONFIG wins over files)"
         );
+    }
+
+    #[test]
+    fn an_env_option_missing_its_value_is_named_not_a_panic() {
+        // `launch --tune -- env -C`: env's -C takes the next argument, and
+        // there is none; the end of env's own arguments lay past the end
+        // of the command and inserting ours there panicked.
+        let user = GameUser { uid: 1000, gid: 1000, name: "p".into(), home: PathBuf::from("/nonexistent") };
+        for opt in ["-C", "--chdir", "-S", "--split-string"] {
+            let cmd = os(&["mangohud", "env", opt]);
+            let (out, extra) = game_launch(&user, &cmd, &GameId::from_command(&cmd, &|_| None), &env_of(&[]), Path::new("/run/logs"));
+            let config = extra.iter().find(|(k, _)| k == "MANGOHUD_CONFIG").unwrap();
+            let config = OsString::from(format!("MANGOHUD_CONFIG={}", config.1));
+            assert_eq!(out, [&cmd[..], &[OsString::from("MANGOHUD=1"), config]].concat(), "{opt}");
+            let err = with_mangohud(&os(&["env", opt]), None).unwrap_err().to_string();
+            let what = if opt.contains('C') || opt.contains("chdir") { "a directory" } else { "a string" };
+            assert_eq!(err, format!("the game command ends inside a wrapper: env {opt} needs {what} after it"), "{opt}");
+        }
     }
 
     #[test]

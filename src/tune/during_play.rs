@@ -63,8 +63,9 @@ fn prepare(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions) -> Result
     let env = |k: &str| std::env::var(k).ok();
     let uid = nix::unistd::getuid().as_raw();
     if uid == 0 {
-        // We start the game ourselves, as whoever we are: never as root.
-        return Err(NoTune(Some("launch --tune runs as the player (Steam's launch option), not as root".into())));
+        // We would start the game ourselves, as whoever we are: never as
+        // root. Plain `launch` then runs it as the sudo caller, or refuses.
+        return Err(NoTune(Some("not tuning this launch: launch --tune runs as the player (Steam's launch option), not as root".into())));
     }
     // Us, by uid: SUDO_UID and the like name someone else.
     let user = GameUser::resolve(Some(&uid.to_string()), &env)?;
