@@ -25,6 +25,15 @@ pub(crate) fn trial_record(session: &str, block: u32) -> crate::store::TrialReco
     .expect("a trial record")
 }
 
+/// For a test whose MangoHud config files are its own: MangoHud 0.7+
+/// also reads /etc/MangoHud.conf, which the test cannot move aside. Where
+/// one exists the test fails here, saying why, rather than on a file it
+/// knows nothing of.
+pub(crate) fn assert_no_system_mangohud_conf() {
+    let etc = std::path::Path::new("/etc/MangoHud.conf");
+    assert!(!etc.exists(), "this test needs a machine without {} (MangoHud reads it after the player's files)", etc.display());
+}
+
 /// A folder `name` under `parent` that belongs to nobody (uid and gid
 /// 65534), as a player's own folder would: for the tests of what a root
 /// tuner writes there. Needs root (the suite runs as root), and says so.

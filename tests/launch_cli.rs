@@ -17,10 +17,27 @@ use scx_gamer::store::{Choice, GameStore, TrialStatus, store_path};
 use scx_gamer::verdict::choice::{self, RULE};
 use support::store::{spiky_frames, synthetic_trial};
 
+/// `scx_gamer launch ARGS…` as a player runs it (Steam's launch option: as
+/// the player, here nobody; the game never runs as root).
+fn launch_as_player() -> Command {
+    support::assert_players_reach_the_checkout();
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_scx_gamer")]);
+    c.args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"]);
+    c
+}
+
+/// A temporary folder the player (nobody) may write to.
+fn players_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
 /// `scx_gamer launch -- sh -c 'echo $$ > PIDFILE; exec sleep 100'`.
 fn launch_sleeper(pidfile: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
-        .args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"])
+    launch_as_player()
         .args(["sh", "-c", &format!("echo $$ > {}; exec sleep 100", pidfile.display())])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -60,7 +77,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
 /// its full 100 s.
 #[test]
 fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = players_tempdir();
     let mut failures = Vec::new();
     let delays: Vec<Option<u64>> = (0..=60).step_by(3).map(Some).chain([None]).collect();
     for (i, delay) in delays.iter().enumerate() {
@@ -110,10 +127,9 @@ fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
 /// game would ignore the very SIGTERM it is sent.
 #[test]
 fn the_game_starts_with_no_signal_of_ours_blocked() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = players_tempdir();
     let out = dir.path().join("mask");
-    let status = Command::new(env!("CARGO_BIN_EXE_scx_gamer"))
-        .args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"])
+    let status = launch_as_player()
         // The mask of the game's own process, read by itself: `exec`, so
         // grep *is* the process the wrapper started (a mask survives exec).
         // Not /proc/$$ read from a child of the shell: dash blocks every
@@ -126,6 +142,33 @@ fn the_game_starts_with_no_signal_of_ours_blocked() {
     assert!(status.success());
     let line = std::fs::read_to_string(&out).unwrap();
     assert_eq!(line.split_whitespace().nth(1), Some("0000000000000000"), "{line}");
+}
+
+/// Run as root through sudo, launch starts the game as the one who ran
+/// sudo; as root without one, it refuses and starts nothing.
+#[test]
+fn the_game_never_runs_as_root() {
+    assert!(nix::unistd::geteuid().is_root(), "this test needs root (it runs launch as root)");
+    let dir = players_tempdir();
+    let out = dir.path().join("uid");
+    let root_launch = |sudo: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_scx_gamer"));
+        c.args(["launch", "--socket", "/nonexistent/scx_gamer.sock", "--data", "/nonexistent", "--"]);
+        c.args(["sh", "-c", &format!("id -u > {}", out.display())]);
+        c.env_remove("SUDO_UID").env_remove("SUDO_GID").env_remove("PKEXEC_UID");
+        if sudo {
+            c.envs([("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")]);
+        }
+        c.output().unwrap()
+    };
+    let o = root_launch(true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "65534");
+    std::fs::remove_file(&out).unwrap();
+    let o = root_launch(false);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never runs the game as root"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "the game ran as root");
 }
 
 /// Three blocks (the fewest a verdict stands on) in which "calm" (slice_us

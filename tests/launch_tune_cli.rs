@@ -16,13 +16,22 @@ use support::store::synthetic_trial;
 /// `launch --tune` as nobody (the player), for Steam app 570, against a
 /// socket nobody listens on; the game is `sh -c 'exit 3'` behind a stand-in
 /// `mangohud` (so the host's MangoHud plays no part).
-fn launch_tune(dir: &Path, as_nobody: bool, extra: &[&str]) -> Output {
+/// Who runs the wrapper: the player (nobody), root, or root through sudo
+/// called by nobody.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Player,
+    Root,
+    RootThroughSudo,
+}
+
+fn launch_tune(dir: &Path, who: Who, extra: &[&str]) -> Output {
     support::assert_players_reach_the_checkout();
     let mangohud = dir.join("mangohud");
     std::fs::write(&mangohud, "#!/bin/sh\nexec \"$@\"\n").unwrap();
     std::fs::set_permissions(&mangohud, std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = dir.join("data");
-    let mut args: Vec<String> = if as_nobody {
+    let mut args: Vec<String> = if who == Who::Player {
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_scx_gamer")].map(String::from).to_vec()
     } else {
         vec![env!("CARGO_BIN_EXE_scx_gamer").to_string()]
@@ -31,13 +40,13 @@ fn launch_tune(dir: &Path, as_nobody: bool, extra: &[&str]) -> Output {
     args.extend(extra.iter().map(|a| a.to_string()));
     args.extend(["--data".to_string(), data.display().to_string(), "--".into(), mangohud.display().to_string()]);
     args.extend(["sh", "-c", "exit 3"].map(String::from));
-    Command::new(&args[0])
-        .args(&args[1..])
-        .env("SteamAppId", "570")
-        .env("HOME", dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    let mut c = Command::new(&args[0]);
+    c.args(&args[1..]).env("SteamAppId", "570").env("HOME", dir).current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("SUDO_UID").env_remove("SUDO_GID").env_remove("PKEXEC_UID");
+    if who == Who::RootThroughSudo {
+        c.envs([("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")]);
+    }
+    c.output().unwrap()
 }
 
 fn lines(o: &Output) -> Vec<String> {
@@ -104,7 +113,7 @@ fn finished_race(data: &Path) {
 #[test]
 fn without_the_service_the_game_runs_and_one_line_says_how_to_install_it() {
     let dir = shared_tempdir();
-    let o = launch_tune(dir.path(), true, &[]);
+    let o = launch_tune(dir.path(), Who::Player, &[]);
     assert_eq!(o.status.code(), Some(3), "the game's status: {:?}", lines(&o));
     let said = lines(&o);
     assert_eq!(said.len(), 1, "{said:?}");
@@ -115,13 +124,13 @@ fn without_the_service_the_game_runs_and_one_line_says_how_to_install_it() {
 fn a_finished_plan_is_said_and_then_it_is_plain_launch() {
     let dir = shared_tempdir();
     finished_plan(&dir.path().join("data"));
-    let o = launch_tune(dir.path(), true, &["--measure", "blocks"]);
+    let o = launch_tune(dir.path(), Who::Player, &["--measure", "blocks"]);
     assert_eq!(o.status.code(), Some(3));
     let said = lines(&o);
     assert!(said[0].contains("the tuning plan of steam-570 is done (2 configs"), "{said:?}");
     assert!(said[1].contains("install-service.sh"), "{said:?}");
     // Those blocks are no race: interleaved (the default), it has not begun.
-    let o = launch_tune(dir.path(), true, &[]);
+    let o = launch_tune(dir.path(), Who::Player, &[]);
     assert!(lines(&o)[0].contains("install-service.sh"), "{:?}", lines(&o));
 }
 
@@ -129,7 +138,7 @@ fn a_finished_plan_is_said_and_then_it_is_plain_launch() {
 fn a_decided_race_is_a_finished_plan() {
     let dir = shared_tempdir();
     finished_race(&dir.path().join("data"));
-    let o = launch_tune(dir.path(), true, &[]);
+    let o = launch_tune(dir.path(), Who::Player, &[]);
     assert_eq!(o.status.code(), Some(3));
     let said = lines(&o);
     assert!(said[0].contains("the tuning plan of steam-570 is done (2 configs"), "{said:?}");
@@ -145,19 +154,24 @@ fn measuring_flags_without_tune_are_refused() {
 #[test]
 fn a_flag_of_the_other_mode_leaves_the_game_untuned_but_running() {
     let dir = shared_tempdir();
-    let o = launch_tune(dir.path(), true, &["--trial-secs", "30"]);
+    let o = launch_tune(dir.path(), Who::Player, &["--trial-secs", "30"]);
     assert_eq!(o.status.code(), Some(3), "the game ran: {:?}", lines(&o));
     let said = lines(&o);
     assert!(said[0].contains("not tuning this launch: --trial-secs is an option of --measure blocks"), "{said:?}");
 }
 
 #[test]
-fn as_root_it_does_not_tune_but_the_game_runs() {
+fn as_root_it_does_not_tune_and_the_game_runs_as_the_sudo_caller_or_not_at_all() {
     // The suite runs as root (the VM tests need it); as anyone else this
     // check cannot run, and a check that cannot run fails.
     assert!(nix::unistd::getuid().is_root(), "this test needs root (it starts launch --tune as root)");
     let dir = shared_tempdir();
-    let o = launch_tune(dir.path(), false, &[]);
-    assert_eq!(o.status.code(), Some(3));
+    // Through sudo: untuned, the game runs as the caller.
+    let o = launch_tune(dir.path(), Who::RootThroughSudo, &[]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", lines(&o));
     assert!(lines(&o)[0].contains("not as root"), "{:?}", lines(&o));
+    // Plain root: the game never runs as root.
+    let o = launch_tune(dir.path(), Who::Root, &[]);
+    assert_ne!(o.status.code(), Some(3), "{:?}", lines(&o));
+    assert!(lines(&o).iter().any(|l| l.contains("never runs the game as root")), "{:?}", lines(&o));
 }

@@ -122,6 +122,45 @@ fn attach_refuses_a_game_whose_mangohud_logs_nothing_and_names_the_setting() {
     }
 }
 
+/// A game whose MangoHud ends every log after `log_duration` seconds:
+/// attach refuses at once (before waiting for a control socket) and says
+/// why, rather than measure a few seconds of each trial or segment.
+#[test]
+fn attach_refuses_a_game_whose_mangohud_ends_its_logs_too_soon() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        // No control socket: the one log MangoHud writes ends for good.
+        ("output_folder=/tmp,log_duration=300", &[], "has log_duration=300 (from MANGOHUD_CONFIG) and no control socket"),
+        // A control socket: each segment (at most 20 s) is a log of its own.
+        ("output_folder=/tmp,control=mangohud-%p,log_duration=5", &[], "it ends every log after 5 s, and a trial takes 20 s"),
+        ("output_folder=/tmp,control=mangohud-%p,log_duration=5", &["--segment-secs", "4"], ""),
+    ];
+    for (config, extra, said) in cases {
+        let mut game = Command::new("sleep")
+            .arg("60")
+            .env_clear()
+            .env("HOME", home.path())
+            .env("MANGOHUD", "1")
+            .env("MANGOHUD_CONFIG", config)
+            .spawn()
+            .unwrap();
+        let pid = game.id().to_string();
+        let args = [&["attach", "--pid", &pid, "--trials", "trials/ci.toml", "--frames-timeout", "1"][..], extra].concat();
+        let o = scx_gamer_with_idle_sched_ext(&args);
+        let _ = game.kill();
+        let _ = game.wait();
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{err}");
+        if said.is_empty() {
+            // Segments shorter than the limit: no refusal for it (the tune
+            // goes on, to find no control socket in this test).
+            assert!(!err.contains("log_duration"), "{err}");
+        } else {
+            assert!(err.contains(said), "{config}: {err}");
+        }
+    }
+}
+
 #[test]
 fn bad_options_and_trial_files_are_named() {
     let dir = tempfile::tempdir().unwrap();

@@ -622,6 +622,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn reads_a_real_process() {
+        crate::testing::assert_no_system_mangohud_conf();
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("sleep")
             .arg("30")
@@ -685,6 +686,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn log_folder_from_the_environment() {
+        crate::testing::assert_no_system_mangohud_conf();
         let p = FakeProc::new();
         let home = p.root().join("home");
         let conf = home.join(".config/MangoHud");
@@ -762,6 +764,7 @@ Num       RefCount Protocol Flags    Type St Inode Path
 
     #[test]
     fn wine_games_have_their_own_file() {
+        crate::testing::assert_no_system_mangohud_conf();
         let p = FakeProc::new();
         let home = p.root().join("home");
         fs::create_dir_all(home.join(".config/MangoHud")).unwrap();

@@ -24,8 +24,9 @@ use crate::mangohud::env::game_env;
 /// `user` with the environment `env` (the tuner's, which the game
 /// inherits), if one exists: MANGOHUD_CONFIGFILE alone when set, else
 /// `ConfigFileSearch`'s order in the user's config folder
-/// (XDG_CONFIG_HOME, else ~/.config), the game's own folder and, for a
-/// Wine game, the file named after its Windows program. The tuner carries
+/// (XDG_CONFIG_HOME, else ~/.config), the game's own folder,
+/// /etc/MangoHud.conf and, for a Wine game, the file named after its
+/// Windows program. The tuner carries
 /// its settings over into the MANGOHUD_CONFIG it gives the game.
 pub fn players_config_file(user: &GameUser, cmd: &[OsString], game: &GameId, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let program = Program::of_command(cmd, env);
@@ -71,8 +72,8 @@ pub fn game_launch(
     logs: &Path,
 ) -> (Vec<OsString>, Vec<(String, String)>) {
     let chain = launch_chain(cmd);
-    let user_file = players_config_file(user, cmd, game, env).and_then(|p| crate::procfs::read_text(&p).ok());
-    let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_deref(), logs);
+    let user_file = players_config_file(user, cmd, game, env).and_then(|p| Some((crate::procfs::read_text(&p).ok()?, p)));
+    let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_ref().map(|(t, p)| (p.as_path(), t.as_str())), logs);
     let mut cmd = cmd.to_vec();
     // Ours go last in each `env`'s own arguments: env takes the last
     // assignment, and they hold whatever that env unset (`-u`, `-i`).
@@ -427,6 +428,7 @@ mod tests {
 
     #[test]
     fn finds_the_players_mangohud_config_file_where_mangohud_would() {
+        crate::testing::assert_no_system_mangohud_conf();
         let home = tempfile::tempdir().unwrap();
         let user = GameUser { uid: 1000, gid: 1000, name: "p".into(), home: home.path().to_path_buf() };
         let dir = home.path().join(".config/MangoHud");

@@ -73,6 +73,15 @@ fn segment_for(opts: &TuneOptions, fps: Option<f64>) -> Duration {
     }
 }
 
+/// The longest stretch one trial measures: a block trial, or an
+/// interleaved segment (`--segment-secs`, else at most MAX_SEGMENT).
+pub(crate) fn longest_measurement(opts: &TuneOptions) -> Duration {
+    match opts.measure {
+        MeasureMode::Blocks => opts.trial(),
+        MeasureMode::Interleaved => opts.segment_secs.map_or(MAX_SEGMENT, Duration::from_secs_f64),
+    }
+}
+
 /// The next warm-up probe's length after one that saw `frames` frames: twice
 /// as long while it saw some but too few to judge the rate (a game at a few
 /// fps, e.g. a heavily loaded machine), so that two probes can agree before

@@ -15,12 +15,14 @@ use log::{info, warn};
 use super::frame_source::{FrameSource, Frames};
 use super::game_watch::{Attached, Launched};
 use super::options::TuneOptions;
-use super::runner::{GameWatch, Runner, Stop};
+use super::runner::{GameWatch, Runner, Stop, longest_measurement};
 use super::search::{BLOCK, RACE_BATCH, Search, Strategy, new_search_batched};
 use super::switch::local::Local;
 use super::trials::TrialFile;
 use crate::game::identity::GameId;
-use crate::game::inspect::{GameProcess, as_seen_from_here, control_configured, control_socket, log_folder, no_display_origin};
+use crate::game::inspect::{
+    GameProcess, as_seen_from_here, control_configured, control_socket, log_duration_problem, log_folder, no_display_origin,
+};
 use crate::game::spawn::{self, GameUser, LogFolder, log_folder_for_game};
 use crate::mangohud::control::{Control, Pending};
 use crate::procfs;
@@ -289,6 +291,11 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
             "pid {pid} ({}) is not a MangoHud game: start it with `mangohud` (and control=mangohud-%p in MANGOHUD_CONFIG), or use `scx_gamer tune -- mangohud …`",
             process.exe_name
         );
+    }
+    // Before waiting for its control socket: a log_duration shorter than a
+    // trial is known from the settings alone.
+    if let Some(why) = log_duration_problem(proc_root, &process, longest_measurement(opts), control_configured(proc_root, &process)) {
+        bail!(why);
     }
     let game_id = GameId::from_process(proc_root, pid)?;
     let key = game_id.key.clone();
