@@ -7,6 +7,7 @@ pub mod bpf_intf;
 mod bpf_skel;
 pub mod daemon;
 pub mod frames;
+pub mod fs_user;
 pub mod game;
 pub mod launch;
 pub mod mangohud;

@@ -38,7 +38,11 @@ pub(crate) fn assert_no_system_mangohud_conf() {
 /// 65534), as a player's own folder would: for the tests of what a root
 /// tuner writes there. Needs root (the suite runs as root), and says so.
 pub(crate) fn players_folder(parent: &std::path::Path, name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     assert!(nix::unistd::geteuid().is_root(), "this test needs root (it gives files away)");
+    // The player can reach their folder (a tempdir is 0700).
+    let mode = std::fs::metadata(parent).unwrap().permissions().mode();
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o711)).unwrap();
     let folder = parent.join(name);
     std::fs::create_dir(&folder).unwrap();
     std::os::unix::fs::chown(&folder, Some(65534), Some(65534)).unwrap();

@@ -72,7 +72,18 @@ pub fn game_launch(
     logs: &Path,
 ) -> (Vec<OsString>, Vec<(String, String)>) {
     let chain = launch_chain(cmd);
-    let user_file = players_config_file(user, cmd, game, env).and_then(|p| Some((crate::procfs::read_text(&p).ok()?, p)));
+    // Read as the player (`fs_user`): it is their file, and as root a link
+    // there to /etc/shadow would have put its lines into the game's
+    // environment, which the player can read.
+    let user_file = players_config_file(user, cmd, game, env).and_then(|p| {
+        match crate::fs_user::as_owner(Some((user.uid, user.gid)), || crate::procfs::read_text(&p)) {
+            Ok(text) => Some((text, p)),
+            Err(e) => {
+                log::warn!("your MangoHud config {} cannot be read ({e}); the game starts without its settings", p.display());
+                None
+            }
+        }
+    });
     let extra = game_env(chain.var("MANGOHUD_CONFIG", env).as_deref(), user_file.as_ref().map(|(t, p)| (p.as_path(), t.as_str())), logs);
     let mut cmd = cmd.to_vec();
     // Ours go last in each `env`'s own arguments: env takes the last
@@ -384,19 +395,8 @@ fn make_in_root(root: &Path, relative: &Path, user: &GameUser) -> Result<()> {
         // A folder, not a link (EEXIST above may be anything the game made).
         open(Some(&dir), Path::new(name), OFlag::O_NOFOLLOW).map(drop)
     };
-    if !nix::unistd::geteuid().is_root() {
-        return below();
-    }
-    // The file-system ids are per thread: switch them in a thread of its own.
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::unistd::setfsgid(Gid::from_raw(user.gid));
-            nix::unistd::setfsuid(Uid::from_raw(user.uid));
-            below()
-        })
-        .join()
-        .unwrap_or_else(|_| bail!("making {} in the game's root panicked", relative.display()))
-    })
+    crate::fs_user::as_owner(Some((user.uid, user.gid)), || below().map_err(|e| std::io::Error::other(format!("{e:#}"))))?;
+    Ok(())
 }
 
 impl Drop for LogFolder {
@@ -524,6 +524,34 @@ mod tests {
             os(&["env", &set, "MANGOHUD=1", &ours, "mangohud", "game"]),
             "the file's setting stays (MANGOHUD_CONFIG wins over files)"
         );
+    }
+
+    #[test]
+    fn the_players_mangohud_config_is_read_as_the_player() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = crate::testing::players_folder(tmp.path(), "home");
+        let secret = tmp.path().join("shadow");
+        std::fs::write(&secret, "root:secret_hash\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = home.join(".config/MangoHud/MangoHud.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        let user = GameUser { uid: 65534, gid: 65534, name: "nobody".into(), home: home.clone() };
+        let cmd = os(&["mangohud", "game"]);
+        let config = |conf_text: Option<&str>| {
+            let _ = std::fs::remove_file(&conf);
+            match conf_text {
+                Some(t) => std::fs::write(&conf, t).unwrap(),
+                None => std::os::unix::fs::symlink(&secret, &conf).unwrap(),
+            }
+            let (_, extra) = game_launch(&user, &cmd, &GameId::from_command(&cmd, &|_| None), &env_of(&[]), Path::new("/run/logs"));
+            extra.into_iter().find(|(k, _)| k == "MANGOHUD_CONFIG").unwrap().1
+        };
+        // The player's own file: carried over.
+        assert!(config(Some("fps_limit=60\n")).starts_with("fps_limit=60,"));
+        // A link to a file only root may read: not read (as root, its lines
+        // landed in the game's environment).
+        let c = config(None);
+        assert!(!c.contains("secret"), "{c}");
     }
 
     #[test]

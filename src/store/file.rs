@@ -7,7 +7,7 @@
 //! appends its trials to the store's journal in between: `journal`.)
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -54,12 +54,13 @@ impl GameStore {
 
     /// Replace the file at `path` with this store, atomically. Run as root
     /// (`sudo scx_gamer tune`) into a player's folder, the store and any
-    /// folder created for it belong to the owner of the folder they are in,
-    /// not to root: the player's own `launch --tune` writes to it later.
+    /// folder created for it are written as the owner of the folder they
+    /// are in (`fs_user`), not as root: they are the player's (the player's
+    /// own `launch --tune` writes to them later), and a link planted there
+    /// leads root nowhere.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dir = folder_of(path);
         create_dir_all_owned(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let owner = owner_to_give(dir);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store.json");
         let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
         let write = || -> Result<()> {
@@ -73,9 +74,6 @@ impl GameStore {
             w.write_all(b"\n")?;
             let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
-            if let Some((uid, gid)) = owner {
-                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-            }
             fs::rename(&tmp, path)?;
             // The rename itself is durable once the folder is synced.
             File::open(dir)?.sync_all()?;
@@ -88,10 +86,13 @@ impl GameStore {
             }
             Ok(())
         };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            e.context(format!("writing {}", path.display()))
+        crate::fs_user::as_owner(owner_to_give(dir), || {
+            write().map_err(|e| {
+                let _ = fs::remove_file(&tmp);
+                io::Error::other(format!("{e:#}"))
+            })
         })
+        .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn next_trial_id(&self) -> u32 {
@@ -104,20 +105,34 @@ pub(super) fn folder_of(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-/// Who a file created in `dir` should belong to: `dir`'s owner, when we
-/// are root and `dir` is not root's (None: leave it as created).
+/// Whom root works as in `dir` (`fs_user::as_owner`): the owner of the
+/// last component of its path, walking down from `/`, that is not root's —
+/// a player's folder, or a link a player made (lstat: a link is its
+/// maker's), since from there on the player decides where the path leads.
+/// None when we are not root or the whole path is root's.
 pub(super) fn owner_to_give(dir: &Path) -> Option<(u32, u32)> {
     use std::os::unix::fs::MetadataExt;
     if !nix::unistd::geteuid().is_root() {
         return None;
     }
-    let m = fs::metadata(dir).ok()?;
-    (m.uid() != 0).then(|| (m.uid(), m.gid()))
+    let dir = std::env::current_dir().ok()?.join(dir);
+    let mut at = PathBuf::new();
+    let mut owner = None;
+    for part in dir.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.uid() != 0 => owner = Some((m.uid(), m.gid())),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    owner
 }
 
-/// `fs::create_dir_all`, and each folder it creates given to the owner of
-/// the folder it was created in (`owner_to_give`).
-fn create_dir_all_owned(dir: &Path) -> std::io::Result<()> {
+/// `fs::create_dir_all`, each folder made as the owner of the folder it is
+/// made in (`owner_to_give`, `fs_user`): in a player's folder, the
+/// player's.
+fn create_dir_all_owned(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut at = dir;
     while !at.as_os_str().is_empty() && !at.exists() {
@@ -127,11 +142,12 @@ fn create_dir_all_owned(dir: &Path) -> std::io::Result<()> {
             None => break,
         }
     }
-    fs::create_dir_all(dir)?;
     for d in missing.iter().rev() {
-        if let Some((uid, gid)) = d.parent().and_then(owner_to_give) {
-            std::os::unix::fs::chown(d, Some(uid), Some(gid))?;
-        }
+        let owner = d.parent().and_then(owner_to_give);
+        crate::fs_user::as_owner(owner, || match fs::create_dir(d) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        })?;
     }
     Ok(())
 }
@@ -210,6 +226,44 @@ mod tests {
         let own = tmp.path().join("root.json");
         store.save(&own).unwrap();
         assert_eq!(fs::metadata(&own).unwrap().uid(), 0);
+    }
+
+    #[test]
+    fn as_root_a_link_planted_in_a_players_folder_leads_nowhere() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("shadow");
+        fs::write(&victim, "root's").unwrap();
+        fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let data = crate::testing::players_folder(tmp.path(), "ml_data");
+        let path = data.join("game.json");
+        let store = GameStore::new(GameId { key: "game".into(), exe: "game".into(), steam_app_id: None });
+        // The temporary file's name is known in advance: linked to root's
+        // file, root truncated it and gave it to the player.
+        std::os::unix::fs::symlink(&victim, data.join(format!(".game.json.tmp.{}", std::process::id()))).unwrap();
+        assert!(store.save(&path).is_err());
+        // The journal, dangling: root created the file it named. (A store
+        // written whole first, large enough that the next trial is
+        // appended.)
+        let mut big = store.clone();
+        big.trials = (1..=5).map(|id| crate::store::TrialRecord { id, ..crate::testing::trial_record("s", 1) }).collect();
+        let mut writer = super::super::journal::StoreWriter::new(path.clone());
+        writer.save(&big).unwrap();
+        let created = tmp.path().join("ld.so.preload");
+        std::os::unix::fs::symlink(&created, data.join("game.json.trials")).unwrap();
+        assert!(writer.push_trial(&mut big, crate::store::TrialRecord { id: 6, ..crate::testing::trial_record("s", 1) }).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "root's");
+        assert_eq!(fs::metadata(&victim).unwrap().uid(), 0);
+        assert!(!created.exists());
+        // A player's own folder made a link to root's: written as the
+        // player, so not at all.
+        let link = tmp.path().join("player-link");
+        let roots = tmp.path().join("roots");
+        fs::create_dir(&roots).unwrap();
+        std::os::unix::fs::symlink(&roots, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        assert!(store.save(&link.join("game.json")).is_err());
+        assert_eq!(fs::read_dir(&roots).unwrap().count(), 0);
     }
 
     fn game() -> GameId {

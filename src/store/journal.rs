@@ -146,19 +146,22 @@ impl StoreWriter {
     }
 }
 
+/// Append `line` durably, as the folder's owner (`owner_to_give`): run as
+/// root into a player's folder, the journal is the player's and a link
+/// planted in its place leads root nowhere.
 fn append(path: &Path, line: &[u8]) -> Result<()> {
-    let created = !path.exists();
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(line)?;
-    f.sync_data()?;
-    if created {
-        let dir = super::file::folder_of(path);
-        if let Some((uid, gid)) = super::file::owner_to_give(dir) {
-            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    let dir = super::file::folder_of(path);
+    crate::fs_user::as_owner(super::file::owner_to_give(dir), || {
+        let created = !path.exists();
+        let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+        f.write_all(line)?;
+        f.sync_data()?;
+        if created {
+            // The new file's name is durable once its folder is synced.
+            File::open(dir)?.sync_all()?;
         }
-        // The new file's name is durable once its folder is synced.
-        File::open(dir)?.sync_all()?;
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
