@@ -87,9 +87,19 @@ pub fn check_pid(pid: u32) -> Result<()> {
 /// What to change in the scheduler's game set: `add` the tree members it
 /// lacks, `remove` the members whose process is gone. Members that are alive
 /// but outside the tree (added by BPF at fork, reparented since) stay.
-pub fn plan_update(current: &BTreeSet<u32>, tree: &BTreeSet<u32>, alive: &BTreeSet<u32>) -> (Vec<u32>, Vec<u32>) {
+/// `alive` is a process table that may be seconds old (`process_table`):
+/// a member missing from it may have been forked (and added by BPF) since,
+/// so it goes only if `gone_now` confirms it — else a game exe forked by a
+/// launcher that then exited left the set for good, missing from the
+/// table and from the tree.
+pub fn plan_update(
+    current: &BTreeSet<u32>,
+    tree: &BTreeSet<u32>,
+    alive: &BTreeSet<u32>,
+    gone_now: impl Fn(u32) -> bool,
+) -> (Vec<u32>, Vec<u32>) {
     let add = tree.difference(current).copied().collect();
-    let remove = current.iter().copied().filter(|p| !alive.contains(p)).collect();
+    let remove = current.iter().copied().filter(|&p| !alive.contains(&p) && gone_now(p)).collect();
     (add, remove)
 }
 
@@ -110,9 +120,13 @@ mod tests {
         let current: BTreeSet<u32> = [10, 30, 40].into();
         let tree: BTreeSet<u32> = [10, 11].into();
         let alive: BTreeSet<u32> = [10, 11, 30].into();
-        let (add, remove) = plan_update(&current, &tree, &alive);
+        let (add, remove) = plan_update(&current, &tree, &alive, |_| true);
         assert_eq!(add, vec![11]);
         assert_eq!(remove, vec![40]); // 30 is alive (fork-inherited): kept
+        // 40 missing from an old table but running now (forked since the
+        // table was read): kept.
+        let (_, remove) = plan_update(&current, &tree, &alive, |p| p != 40);
+        assert!(remove.is_empty(), "{remove:?}");
     }
 
     #[test]

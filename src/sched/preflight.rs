@@ -58,6 +58,12 @@ pub fn sched_ext_state() -> Result<String> {
     Ok(fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("state"))?.trim().to_string())
 }
 
+/// `/sys/kernel/sched_ext/hotplug_seq`: how many times a CPU went offline
+/// or online (None: not readable).
+pub fn hotplug_seq() -> Option<u64> {
+    fs::read_to_string(Path::new(SCHED_EXT_SYSFS).join("hotplug_seq")).ok()?.trim().parse().ok()
+}
+
 /// Name of the attached sched_ext scheduler, if any.
 pub fn attached_ops() -> Option<String> {
     let state = sched_ext_state().ok()?;

@@ -124,6 +124,9 @@ pub struct Scheduler {
     /// Counters of the copies this one replaced (`restart`), so that a
     /// scheduler that came back reads on where the old one stopped.
     carried: Metrics,
+    /// sched_ext's CPU hotplug count when this copy was opened (scx_utils
+    /// writes it into the struct_ops; 0: not known).
+    hotplug_seq: u64,
 }
 
 /// Timings of one switch from an attached scheduler to a loaded one.
@@ -146,6 +149,10 @@ trait Linkable: Sized {
     fn config(&self) -> &SchedConfig;
     /// Attached before and detached since: kept for another turn.
     fn kept(&self) -> bool;
+    /// Loaded before a CPU went offline or online (suspend/resume,
+    /// hotplug): the kernel ends such a copy as soon as it is enabled
+    /// ("expected hotplug seq … did not match"), asking for a restart.
+    fn stale(&self) -> bool;
     /// Link the struct_ops map: from now on it is the system's scheduler.
     fn link(&mut self) -> Result<()>;
     /// A fresh load of the same config that reads on where this copy
@@ -158,6 +165,15 @@ trait Linkable: Sized {
 /// linked (true). A copy never attached has nothing to fall back on, so its
 /// error is the caller's. On error `sched` stays as it was, unlinked.
 fn link_or_load_afresh<S: Linkable>(sched: &mut S) -> Result<bool> {
+    if sched.stale() {
+        // A suspend and resume between two turns of a race: every copy in
+        // the pool (and one preloaded) was loaded for the CPUs before it.
+        log::info!("{}: CPUs went offline or online since it was loaded (suspend/resume, hotplug): loading it afresh", sched.config());
+        let mut fresh = sched.load_afresh()?;
+        fresh.link()?;
+        *sched = fresh;
+        return Ok(true);
+    }
     let Err(e) = sched.link() else { return Ok(false) };
     if !sched.kept() {
         return Err(e);
@@ -193,6 +209,7 @@ impl Scheduler {
         let builder = BpfSkelBuilder::default();
         let mut open = scx_ops_open!(builder, storage, gamer_ops, None::<libbpf_sys::bpf_object_open_opts>)
             .context("opening the scx_gamer BPF object")?;
+        let hotplug_seq = open.struct_ops.gamer_ops_mut().hotplug_seq;
 
         let rodata = open.maps.rodata_data.as_mut().context("BPF object has no rodata")?;
         write_rodata(config, rodata);
@@ -273,6 +290,7 @@ impl Scheduler {
             phase: Phase::Loaded,
             load_time: start.elapsed(),
             carried: Metrics::default(),
+            hotplug_seq,
         })
     }
 
@@ -342,7 +360,10 @@ impl Scheduler {
         let detach = self.detach()?;
         let detached_at = Instant::now();
         let loaded_afresh = next.attach()?;
-        wait_for_state(|s| s == "enabled", Duration::from_secs(10)).context("sched_ext did not become enabled after attaching")?;
+        // Or ended at once (a CPU went offline or online just now): the
+        // caller's restart takes over, as after any ejection.
+        wait_for_state(|s| s == "enabled" || next.exited(), Duration::from_secs(10))
+            .context("sched_ext did not become enabled after attaching")?;
         Ok(SwitchTiming { detach, gap: detached_at.elapsed(), loaded_afresh })
     }
 
@@ -471,15 +492,18 @@ impl Scheduler {
         }
         let map = &self.skel.maps.game_tgids;
         let origin = bpf_intf::game_tgid_origin_GAME_FROM_USER.to_ne_bytes();
-        for tgid in add {
-            map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY).with_context(|| format!("adding game process {tgid}"))?;
-        }
+        // Removals first: in a full map the additions fail, and the dead
+        // members must still make room for the next try.
         for tgid in remove {
             // Already gone (raced with another removal) is fine.
             let _ = map.delete(&tgid.to_ne_bytes());
         }
+        let added = add.iter().try_for_each(|tgid| {
+            map.update(&tgid.to_ne_bytes(), &origin, MapFlags::ANY).with_context(|| format!("adding game process {tgid}"))
+        });
+        // BPF learns of whatever changed, also when an addition failed.
         self.bump_game_gen();
-        Ok(())
+        added
     }
 
     fn bump_game_gen(&self) {
@@ -525,6 +549,10 @@ impl Linkable for Scheduler {
 
     fn kept(&self) -> bool {
         self.phase == Phase::Detached
+    }
+
+    fn stale(&self) -> bool {
+        self.hotplug_seq != 0 && preflight::hotplug_seq().is_some_and(|now| now != self.hotplug_seq)
     }
 
     fn link(&mut self) -> Result<()> {
@@ -602,10 +630,12 @@ mod tests {
         refused: bool,
         linked: bool,
         game: Vec<u32>,
+        stale: bool,
+        loads: u32,
     }
 
     fn fake(kept: bool, refused: bool) -> Fake {
-        Fake { config: SchedConfig::default(), kept, refused, linked: false, game: Vec::new() }
+        Fake { config: SchedConfig::default(), kept, refused, linked: false, game: Vec::new(), stale: false, loads: 0 }
     }
 
     impl Linkable for Fake {
@@ -615,6 +645,9 @@ mod tests {
         fn kept(&self) -> bool {
             self.kept
         }
+        fn stale(&self) -> bool {
+            self.stale
+        }
         fn link(&mut self) -> Result<()> {
             anyhow::ensure!(!self.refused, "EINVAL");
             self.linked = true;
@@ -622,8 +655,24 @@ mod tests {
         }
         fn load_afresh(&self) -> Result<Self> {
             anyhow::ensure!(self.config.slice_us != 13, "the verifier said no");
-            Ok(Fake { game: self.game.clone(), ..fake(false, false) })
+            Ok(Fake { game: self.game.clone(), loads: self.loads + 1, ..fake(false, false) })
         }
+    }
+
+    #[test]
+    fn a_copy_loaded_before_a_suspend_is_loaded_afresh_before_it_links() {
+        // Kept from an earlier turn, or preloaded and never attached: the
+        // kernel would link it and end it at once.
+        for kept in [true, false] {
+            let mut sched = Fake { game: vec![7], stale: true, ..fake(kept, false) };
+            assert!(link_or_load_afresh(&mut sched).unwrap(), "reported as a load");
+            assert_eq!((sched.loads, sched.linked, sched.stale, &sched.game[..]), (1, true, false, &[7][..]));
+        }
+        // The load failing is the caller's error; the copy stays unlinked.
+        let mut sched = Fake { stale: true, ..fake(true, false) };
+        sched.config.slice_us = 13;
+        assert!(link_or_load_afresh(&mut sched).is_err());
+        assert!(!sched.linked && sched.stale);
     }
 
     #[test]

@@ -118,7 +118,8 @@ impl Session {
         let table = game_tree::process_table(self.scan_max_age)?;
         let alive: BTreeSet<u32> = table.procs.iter().map(|&(pid, _)| pid).collect();
         let tree = game_tree::process_tree(&self.feeds.game_pids, &table.procs);
-        let (add, remove) = game_tree::plan_update(&sched.game_tgids(), &tree, &alive);
+        let gone_now = |pid| crate::procfs::exited(crate::procfs::root(), pid).is_some();
+        let (add, remove) = game_tree::plan_update(&sched.game_tgids(), &tree, &alive, gone_now);
         if !add.is_empty() {
             info!("game processes added: {add:?}");
         }

@@ -119,12 +119,36 @@ $SCX_GAMER cycle --game-pid $GAME --hold-secs 2 \
     --config $A --config $B --config slice_us=5,game_boost_us=0 --config $A --config $B > /tmp/cycle.out 2>&1 &
 wait_pid $! 240; echo CYCLE_RC=$?
 cat /tmp/cycle.out
-kill $WATCH $GAME
+kill $WATCH
 echo STATE_AFTER=$(cat /sys/kernel/sched_ext/state)
 echo OPS_SEEN=$(sort -u /tmp/ops.log | grep -c scx_gamer)
+# A CPU goes offline and online (as in a suspend and resume) during B's
+# turn: B restarts; the copy of A kept from its first turn was loaded for
+# the CPUs before and is loaded afresh for its second (the kernel ends a
+# copy whose hotplug count is old as soon as it is enabled).
+$SCX_GAMER cycle --game-pid $GAME --hold-secs 6 --config $A --config $B --config $A > /tmp/cycle2.out 2>&1 &
+C2=$!
+wait_line /tmp/cycle2.out gap_ms
+echo 0 > /sys/devices/system/cpu/cpu1/online
+wait_line /tmp/cycle2.out 'going offline' 60
+echo 1 > /sys/devices/system/cpu/cpu1/online
+wait_pid $C2 240; echo CYCLE2_RC=$?
+sed 's/^/C2: /' /tmp/cycle2.out
+kill $GAME
+echo STATE_AFTER2=$(cat /sys/kernel/sched_ext/state)
 "#
     );
-    let out = run_in_vm(&script, 360);
+    let out = run_in_vm(&script, 480);
+    assert_eq!(out.field("CYCLE2_RC"), "0", "{}", out.output);
+    assert_eq!(out.field("STATE_AFTER2"), "disabled");
+    let second: Vec<serde_json::Value> =
+        out.output.lines().filter_map(|l| l.strip_prefix("C2: ")).filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(second.len(), 3, "{}", out.output);
+    assert!(out.output.contains("CPUs went offline or online since it was loaded"), "{}", out.output);
+    // A's second turn: loaded afresh (the kept copy was stale), and it
+    // scheduled the game.
+    assert!(second[2]["load_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{}", second[2]);
+    assert!(num(&second[2]["stats"], "game_dispatches") > 0, "{}", second[2]);
     assert_eq!(out.field("CYCLE_RC"), "0", "{}", out.output);
     assert_eq!(out.field("STATE_AFTER"), "disabled");
     assert!(out.field("OPS_SEEN").parse::<u32>().unwrap() >= 1, "{}", out.output);
