@@ -152,9 +152,10 @@ pub(crate) struct ReportArgs {
     /// Write a self-contained HTML report (charts, tables) to FILE instead.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "csv", "best"])]
     pub(crate) html: Option<PathBuf>,
-    /// Folder of the tuning data.
-    #[arg(long, default_value = "ml_data")]
-    pub(crate) data: PathBuf,
+    /// Folder of the tuning data (default: yours, where `launch` reads it:
+    /// ~/.local/share/scx_gamer/ml_data; through sudo, the caller's).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
 }
 
 /// Options of `tune` and `attach`.
@@ -179,9 +180,10 @@ pub(crate) struct TuneArgs {
     /// Seed of the trial order and the search (default: from the clock).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Folder of the tuning data.
-    #[arg(long, default_value = "ml_data")]
-    pub(crate) data: PathBuf,
+    /// Folder of the tuning data (default: the player's, where their
+    /// `launch` reads it: ~/.local/share/scx_gamer/ml_data).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
     /// Measure the kernel's own scheduler (no sched_ext) in every block
     /// (the default).
     #[arg(long, overrides_with = "no_baseline")]
@@ -202,7 +204,9 @@ pub(crate) fn clock_seed() -> u64 {
 }
 
 impl TuneArgs {
-    pub(crate) fn options(&self) -> Result<TuneOptions> {
+    /// The options, the tuning data in `players_data` unless `--data` says.
+    pub(crate) fn options(&self, players_data: impl FnOnce() -> PathBuf) -> Result<TuneOptions> {
+        let data_dir = self.data.clone().unwrap_or_else(players_data);
         let mut opts = TuneOptions {
             trials_file: self.trials.clone(),
             trial_secs: DEFAULT_TRIAL_SECS,
@@ -211,7 +215,7 @@ impl TuneArgs {
             search: self.search,
             max_trials: self.max_trials,
             seed: self.seed.unwrap_or_else(clock_seed),
-            data_dir: self.data.clone(),
+            data_dir,
             baseline: !self.no_baseline,
             frames_timeout_secs: self.frames_timeout,
             input_dir: self.input_dir.clone(),

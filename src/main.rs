@@ -1,7 +1,7 @@
 //! The `scx_gamer` command line.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::{CommandFactory, Parser};
 use scx_gamer::daemon::settings::{self, Settings};
+use scx_gamer::game::inspect::GameProcess;
+use scx_gamer::game::spawn::GameUser;
 use scx_gamer::run::{self, StatsOutput};
 use scx_gamer::tune::{Outcome, TuneOptions};
 
@@ -91,12 +93,25 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => do_run(args, shutdown()?)?,
         Some(Command::Report(args)) => do_report(args)?,
         Some(Command::Tune(args)) => {
-            let opts = args.opts.options()?;
+            let env = |k: &str| std::env::var(k).ok();
+            let opts = args.opts.options(|| match GameUser::resolve(args.user.as_deref(), &env) {
+                // Under sudo the player's own XDG variables are not ours to
+                // see: their home's default, as their launch has it.
+                Ok(player) => players_data_dir(player.uid, &|k| (k == "HOME").then(|| player.home.display().to_string())),
+                Err(_) => players_data_dir(nix::unistd::getuid().as_raw(), &env),
+            })?;
             let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
         Some(Command::Attach(args)) => {
-            let opts = args.opts.options()?;
+            // The game's owner, in the game's environment: where a launch
+            // of this game (Steam's, in that environment) reads its data.
+            let proc_root = scx_gamer::procfs::root();
+            let opts = args.opts.options(|| {
+                let game = GameProcess::read(proc_root, args.pid).ok();
+                let owner = scx_gamer::procfs::real_uid(proc_root, args.pid).unwrap_or(0);
+                players_data_dir(owner, &|k| game.as_ref().and_then(|g| g.var(k)).map(str::to_string))
+            })?;
             let (outcome, game) = scx_gamer::tune::attach(&opts, args.pid, shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
@@ -140,10 +155,24 @@ fn do_launch(args: LaunchCmd) -> Result<ExitCode> {
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
+/// Where `uid`'s tuning data is, with `env` that user's environment: where
+/// their `launch` reads it (the settings' `data_dir`, else
+/// `settings::user_data_dir`). `tune` and `attach` run as root for a
+/// player, and what they find must be where the player's Steam launch
+/// option looks (they wrote to ./ml_data, and launch never applied it).
+fn players_data_dir(uid: u32, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let (settings, warnings) = Settings::load_for_launch(Path::new(settings::SYSTEM_FILE), settings::user_file(env).as_deref());
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    settings.data_dir.unwrap_or_else(|| settings::user_data_dir(uid, env))
+}
+
 fn do_report(args: ReportArgs) -> Result<()> {
     use scx_gamer::report::ranking::{self, Format};
+    let data = args.data.clone().unwrap_or_else(callers_data_dir);
     if let Some(g) = &args.best {
-        return ranking::best(&args.data, g);
+        return ranking::best(&data, g);
     }
     if let Some(out) = &args.html {
         if !args.logs.is_empty() {
@@ -152,7 +181,7 @@ fn do_report(args: ReportArgs) -> Result<()> {
             let Some(g) = args.game.as_deref() else {
                 bail!("--html needs a GAME (or --log FILE...)");
             };
-            scx_gamer::report::html::write_game(&args.data, g, out)?;
+            scx_gamer::report::html::write_game(&data, g, out)?;
         }
         eprintln!("wrote {}", out.display());
         return Ok(());
@@ -167,7 +196,19 @@ fn do_report(args: ReportArgs) -> Result<()> {
     } else {
         Format::Text
     };
-    ranking::run(&args.data, args.game.as_deref(), format)
+    ranking::run(&data, args.game.as_deref(), format)
+}
+
+/// The tuning data of whoever runs `report`: theirs, and through sudo the
+/// caller's (as `tune` writes it).
+fn callers_data_dir() -> PathBuf {
+    let env = |k: &str| std::env::var(k).ok();
+    match GameUser::resolve(None, &env) {
+        Ok(player) if nix::unistd::getuid().is_root() => {
+            players_data_dir(player.uid, &|k| (k == "HOME").then(|| player.home.display().to_string()))
+        }
+        _ => players_data_dir(nix::unistd::getuid().as_raw(), &env),
+    }
 }
 
 /// Say how the tune ended and show the ranking.

@@ -220,6 +220,29 @@ fn write_store(dir: &Path) {
     store.save(&store_path(dir, "steam-570")).unwrap();
 }
 
+/// Without --data, report reads the data where the player's launch reads
+/// it (~/.local/share/scx_gamer/ml_data), as tune and attach now write it
+/// (they wrote ./ml_data, and a player's Steam launch never found it).
+#[test]
+fn report_reads_the_players_data_where_launch_does() {
+    use std::os::unix::fs::PermissionsExt;
+    support::assert_players_reach_the_checkout();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = home.path().join(".local/share/scx_gamer/ml_data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_store(&data);
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_scx_gamer"), "report", "--best", "steam-570"])
+        .env_clear()
+        .env("HOME", home.path())
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("--slice-us 500 "), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
 #[test]
 fn report_ranks_a_store_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
