@@ -43,7 +43,13 @@ pub struct LaunchOptions {
 /// the one the last tune recorded (`verdict::choice`); only a store without
 /// a current record is ranked here.
 pub fn choose_config(data_dir: &Path, game: &GameId) -> (SchedConfig, String) {
-    let Ok(path) = find_store(data_dir, &game.key) else {
+    // A Steam game tuned with `sudo scx_gamer tune -- ./game` (sudo drops
+    // SteamAppId, so that store is keyed by the exe): found by its exe.
+    let found = find_store(data_dir, &game.key).or_else(|e| match game.steam_app_id {
+        Some(_) => find_store(data_dir, &game.exe),
+        None => Err(e),
+    });
+    let Ok(path) = found else {
         return (SchedConfig::default(), "the default config (this game has no tuning data)".into());
     };
     match GameStore::load(&path).and_then(|s| choice::current(&s)) {

@@ -205,6 +205,23 @@ fn a_tune_records_its_choice_and_launch_applies_it() {
     assert!(from.contains("the tuned config 'calm'"), "{from}");
 }
 
+/// A Steam game tuned with `sudo scx_gamer tune -- ./g` (sudo drops
+/// SteamAppId: the store is keyed by the exe) is found by Steam's launch,
+/// which knows the game as steam-570.
+#[test]
+fn a_steam_launch_finds_the_game_tuned_under_its_exe_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(dir.path(), "g");
+    calm_wins().save(&path).unwrap();
+    choice::record(&path).unwrap();
+    let steam = GameId { key: "steam-570".into(), exe: "g".into(), steam_app_id: Some("570".into()) };
+    let (config, from) = choose_config(dir.path(), &steam);
+    assert_eq!(config.slice_us, 1234, "{from}");
+    // Another game's exe is not it.
+    let other = GameId { key: "steam-571".into(), exe: "h".into(), steam_app_id: Some("571".into()) };
+    assert!(choose_config(dir.path(), &other).1.contains("no tuning data"));
+}
+
 #[test]
 fn launch_uses_a_current_record_as_it_is_and_ranks_a_stale_one_again() {
     let dir = tempfile::tempdir().unwrap();
