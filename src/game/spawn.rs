@@ -190,10 +190,24 @@ pub fn with_mangohud(cmd: &[OsString], path_env: Option<&OsStr>) -> Result<Vec<O
     Ok(out)
 }
 
+/// The session bus address for a game started as `uid` whose runtime folder
+/// is `runtime_dir`, when what it inherits (`inherited`) will not do: sudo
+/// drops DBUS_SESSION_BUS_ADDRESS, and root's own names root's bus, so the
+/// game found no session bus (portals, screensaver inhibition, Steam's
+/// overlay helpers). The player's systemd user bus,
+/// `unix:path=<runtime_dir>/bus`, when it exists; None: leave it as it is.
+fn session_bus(inherited: Option<&str>, runtime_dir: &Path, uid: u32) -> Option<String> {
+    let theirs = format!("/run/user/{uid}/");
+    let usable = inherited.is_some_and(|a| !a.contains("/run/user/") || a.contains(&theirs));
+    let bus = runtime_dir.join("bus");
+    (!usable && std::fs::symlink_metadata(&bus).is_ok()).then(|| format!("unix:path={}", bus.display()))
+}
+
 /// Start `cmd` as `user`, with our environment plus `extra_env`, HOME, USER
 /// and LOGNAME of the user (sudo may have left root's) and XDG_RUNTIME_DIR
 /// `/run/user/<uid>` when that folder exists and the variable is unset (or
-/// names another user's folder). The standard
+/// names another user's folder), and the player's session bus when the
+/// inherited one is missing or another user's (`session_bus`). The standard
 /// streams and the process group are ours, so the terminal's Ctrl-C reaches
 /// the game as it would without the tuner.
 pub fn spawn_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, String)]) -> Result<Child> {
@@ -230,6 +244,10 @@ pub fn command_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, Strin
         command.env("XDG_RUNTIME_DIR", &runtime_dir);
     } else if !runtime_set && someone_elses {
         command.env_remove("XDG_RUNTIME_DIR");
+    }
+    let bus_set = extra_env.iter().any(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS");
+    if !bus_set && let Some(bus) = session_bus(std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().as_deref(), &runtime_dir, user.uid) {
+        command.env("DBUS_SESSION_BUS_ADDRESS", bus);
     }
     // SAFETY: the closure only makes the setgroups/setgid/setuid system
     // calls on data prepared above; it allocates nothing and takes no lock.
@@ -524,6 +542,21 @@ mod tests {
             os(&["env", &set, "MANGOHUD=1", &ours, "mangohud", "game"]),
             "the file's setting stays (MANGOHUD_CONFIG wins over files)"
         );
+    }
+
+    #[test]
+    fn the_game_gets_the_players_session_bus_when_it_inherits_none_or_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path();
+        // No bus socket: nothing to give.
+        assert_eq!(session_bus(None, runtime, 1000), None);
+        std::os::unix::net::UnixListener::bind(runtime.join("bus")).unwrap();
+        let theirs = format!("unix:path={}/bus", runtime.display());
+        assert_eq!(session_bus(None, runtime, 1000), Some(theirs.clone()), "sudo dropped it");
+        assert_eq!(session_bus(Some("unix:path=/run/user/0/bus"), runtime, 1000), Some(theirs), "root's");
+        // Their own, or one not under /run/user (a dbus-launch address): kept.
+        assert_eq!(session_bus(Some("unix:path=/run/user/1000/bus"), runtime, 1000), None);
+        assert_eq!(session_bus(Some("unix:abstract=/tmp/dbus-x"), runtime, 1000), None);
     }
 
     #[test]

@@ -656,7 +656,9 @@ impl<'a> Runner<'a> {
             frames_us = self.record_frames(&mut rec, m)?;
         }
         self.save(&mut rec)?;
-        self.frameless = if frames_us.is_empty() { self.frameless + started.elapsed() } else { Duration::ZERO };
+        // (A trial given up after CPU changes had frames it threw away.)
+        let frameless = frames_us.is_empty() && rec.remeasured < MAX_REMEASURES;
+        self.frameless = if frameless { self.frameless + started.elapsed() } else { Duration::ZERO };
         if matches!(rec.status, TrialStatus::Unmeasured(_)) && self.frameless >= self.opts.frames_timeout() {
             bail!(
                 "no frames from the game for {:.0} s ({}); tuning stopped, the trials so far are recorded",
