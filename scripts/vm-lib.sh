@@ -46,6 +46,21 @@ press_keys() {
     fi
 }
 
+# key_events EVENT...: single key events on the VM's PS/2 keyboard,
+# "down:KEY" or "up:KEY" (qemu's key names), sent by the host's vm-run
+# through qemu's QMP: e.g. a release of a key that is up, which the
+# keyboard driver reports and the kernel's input core drops.
+key_events() {
+    local req=${SCX_GAMER_VM_WORK:?key_events: not in the VM test bed}/keyevents.req
+    rm -f "$SCX_GAMER_VM_WORK/keyevents.done"
+    echo "$*" > "$req.tmp" && mv "$req.tmp" "$req"
+    wait_for 30 "the host to send the key events '$*'" test -e "$SCX_GAMER_VM_WORK/keyevents.done"
+    if [ -s "$SCX_GAMER_VM_WORK/sendkey.err" ]; then
+        cat "$SCX_GAMER_VM_WORK/sendkey.err"
+        return 1
+    fi
+}
+
 # load_module NAME: load this kernel's module NAME (scripts/fetch-kernel.sh
 # keeps the few the tests need beside the kernel; the host's /lib/modules
 # has none of the guest's kernel). Fails, saying so, where there is none.

@@ -780,22 +780,71 @@ int signal_input(struct input_arg *arg)
 #define GAMER_EV_REL 0x02
 #define GAMER_EV_ABS 0x03
 
+/* uapi input-event-codes.h */
+#define GAMER_KEY_CNT			0x300
+#define GAMER_ABS_MT_SLOT		0x2f
+#define GAMER_INPUT_PROP_ACCELEROMETER	0x06
+
+/*
+ * Whether an event is input a player made: what the input core passes on
+ * to the handlers (input_get_disposition(), which runs after this hook) —
+ * a key or button that goes down or up or repeats (value 2), a relative
+ * axis that moved, an absolute axis at a new value (multi-touch codes
+ * always) — and not from a motion sensor. A driver may report a device's
+ * whole state in every report: a game controller resends every button and
+ * axis hundreds of times a second while it lies untouched, a keyboard a
+ * release for a key that is up, and a controller's motion-sensor device
+ * never rests. Counting those held the input window open for good.
+ * Unreadable state counts as a change.
+ */
+static bool input_changes(struct input_dev *dev, unsigned int type, unsigned int code, int value)
+{
+	unsigned long props = 0, keys[GAMER_KEY_CNT / 64];
+	struct input_absinfo *info;
+	int now;
+
+	if (type != GAMER_EV_KEY && type != GAMER_EV_REL && type != GAMER_EV_ABS)
+		return false;
+	if (!bpf_probe_read_kernel(&props, sizeof(props), &dev->propbit) &&
+	    (props & (1UL << GAMER_INPUT_PROP_ACCELEROMETER)))
+		return false;
+	if (type == GAMER_EV_REL)
+		return value != 0;
+	if (type == GAMER_EV_KEY) {
+		/* (masked: the verifier then knows the word index in 64 bits) */
+		u64 word = (code >> 6) & 15;
+
+		if (value == 2 || code >= GAMER_KEY_CNT || word >= GAMER_KEY_CNT / 64 ||
+		    bpf_probe_read_kernel(keys, sizeof(keys), &dev->key))
+			return true;
+		return !!(keys[word] & (1UL << (code & 63))) != !!value;
+	}
+	if (code >= GAMER_ABS_MT_SLOT)
+		return true;
+	info = BPF_CORE_READ(dev, absinfo);
+	if (!info || bpf_probe_read_kernel(&now, sizeof(now), &info[code].value))
+		return true;
+	return now != value;
+}
+
 /*
  * Every input event of every device, in the kernel's input core: the
  * window opens in the same instant as the event, with no wake-up of a
  * userspace reader, no syscall after it, and no /dev/input access (uinput
  * devices such as Steam Input's virtual pads come through here too). Keys
- * and buttons, relative and absolute axes count, as in the userspace
- * reader; sync and scan-code events do not. Only the first copy of the
- * scheduler a process loads loads and attaches it, at once, for the
- * process's life (where it cannot attach, the trampoline full, each later
- * load tries with its own until one does): it stamps input_shared, which
- * every copy shares (not loaded at all where input_event has no BTF).
+ * and buttons, relative and absolute axes count when they change the
+ * device's state (input_changes()), as in the userspace reader, which reads
+ * what the input core passed on; sync and scan-code events do not. Only
+ * the first copy of the scheduler a process loads loads and attaches it,
+ * at once, for the process's life (where it cannot attach, the trampoline
+ * full, each later load tries with its own until one does): it stamps
+ * input_shared, which every copy shares (not loaded at all where
+ * input_event has no BTF).
  */
 SEC("fentry/input_event")
 int BPF_PROG(on_input_event, struct input_dev *dev, unsigned int type, unsigned int code, int value)
 {
-	if (type == GAMER_EV_KEY || type == GAMER_EV_REL || type == GAMER_EV_ABS)
+	if (input_changes(dev, type, code, value))
 		input_seen(1);
 	return 0;
 }

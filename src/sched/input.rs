@@ -93,6 +93,29 @@ fn monotonic_stamps(file: &File) -> bool {
     unsafe { eviocsclockid(file.as_raw_fd(), &clock) }.is_ok()
 }
 
+// EVIOCGPROP(len) (linux/input.h): the device's property bits.
+nix::ioctl_read_buf!(eviocgprop, b'E', 0x09, u8);
+
+/// INPUT_PROP_ACCELEROMETER (input-event-codes.h).
+const INPUT_PROP_ACCELEROMETER: usize = 0x06;
+
+/// Whether a device with property bits `props` is a motion sensor (a game
+/// controller's IMU, a laptop's accelerometer): it reports all the time,
+/// whatever the player does, and is no input here (as in the hook).
+fn is_motion_sensor(props: &[u8]) -> bool {
+    props.get(INPUT_PROP_ACCELEROMETER / 8).is_some_and(|b| b & (1 << (INPUT_PROP_ACCELEROMETER % 8)) != 0)
+}
+
+/// The property bits of the evdev device `file` (None: not one, or it
+/// refuses).
+fn properties(file: &File) -> Option<[u8; 8]> {
+    use std::os::fd::AsRawFd;
+    let mut props = [0u8; 8];
+    // SAFETY: a plain ioctl on our own open fd into a buffer of the length
+    // the request names, which outlives the call.
+    unsafe { eviocgprop(file.as_raw_fd(), &mut props) }.ok().map(|_| props)
+}
+
 fn is_event_device(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event"))
 }
@@ -136,6 +159,10 @@ fn spawn_reader(path: PathBuf, readers: &Arc<Mutex<HashSet<PathBuf>>>, tx: &Send
 
 fn read_device(path: &Path, tx: &Sender<InputBatch>) -> Result<()> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    if properties(&file).is_some_and(|p| is_motion_sensor(&p)) {
+        debug!("{}: a motion sensor, not read (it reports whatever the player does)", path.display());
+        return Ok(());
+    }
     let stamped = monotonic_stamps(&file);
     if !stamped {
         debug!("{}: no CLOCK_MONOTONIC stamps (EVIOCSCLOCKID refused): its input delay is not measured", path.display());
@@ -198,6 +225,13 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::time::Duration;
+
+    #[test]
+    fn a_motion_sensor_is_known_by_its_property_bit() {
+        assert!(is_motion_sensor(&[1 << 6, 0]));
+        assert!(!is_motion_sensor(&[0b0011_1111, 0xff]), "pointer, direct, buttonpad, … but no accelerometer");
+        assert!(!is_motion_sensor(&[]));
+    }
 
     fn event(kind: u16, code: u16, value: i32) -> Vec<u8> {
         stamped_event(0, 0, kind, code, value)
