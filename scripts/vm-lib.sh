@@ -36,10 +36,16 @@ dump_state() {
 # vm-run through qemu's monitor: the path a player's keyboard takes, from
 # the i8042 controller up through the kernel's input core.
 press_keys() {
-    local req=${SCX_GAMER_VM_WORK:?press_keys: not in the VM test bed}/sendkey.req
-    rm -f "$SCX_GAMER_VM_WORK/sendkey.done"
-    echo "$*" > "$req.tmp" && mv "$req.tmp" "$req"
-    wait_for 30 "the host to press the keys '$*'" test -e "$SCX_GAMER_VM_WORK/sendkey.done"
+    _ask_host sendkey "press the keys '$*'" "$*"
+}
+
+# _ask_host NAME WHAT LINE: hand LINE to vm-run as $work/NAME.req, wait for
+# its NAME.done; fails with what vm-run wrote to sendkey.err.
+_ask_host() {
+    local req=${SCX_GAMER_VM_WORK:?$1: not in the VM test bed}/$1.req
+    rm -f "$SCX_GAMER_VM_WORK/$1.done"
+    echo "$3" > "$req.tmp" && mv "$req.tmp" "$req"
+    wait_for 30 "the host to $2" test -e "$SCX_GAMER_VM_WORK/$1.done"
     if [ -s "$SCX_GAMER_VM_WORK/sendkey.err" ]; then
         cat "$SCX_GAMER_VM_WORK/sendkey.err"
         return 1
@@ -51,14 +57,7 @@ press_keys() {
 # through qemu's QMP: e.g. a release of a key that is up, which the
 # keyboard driver reports and the kernel's input core drops.
 key_events() {
-    local req=${SCX_GAMER_VM_WORK:?key_events: not in the VM test bed}/keyevents.req
-    rm -f "$SCX_GAMER_VM_WORK/keyevents.done"
-    echo "$*" > "$req.tmp" && mv "$req.tmp" "$req"
-    wait_for 30 "the host to send the key events '$*'" test -e "$SCX_GAMER_VM_WORK/keyevents.done"
-    if [ -s "$SCX_GAMER_VM_WORK/sendkey.err" ]; then
-        cat "$SCX_GAMER_VM_WORK/sendkey.err"
-        return 1
-    fi
+    _ask_host keyevents "send the key events '$*'" "$*"
 }
 
 # load_module NAME: load this kernel's module NAME (scripts/fetch-kernel.sh

@@ -241,6 +241,13 @@ mod tests {
     }
 
     fn fake_mangohud(name: &str, greet: &'static [u8]) -> std::thread::JoinHandle<Vec<u8>> {
+        fake_mangohud_finishing_after(name, greet, b":logging=0;")
+    }
+
+    /// A fake MangoHud that says `:LoggingFinished` once what it got ends
+    /// with `after` (MangoHud's answer to `:logging=0;`, or what it sends
+    /// by itself when its log_duration ends a log).
+    fn fake_mangohud_finishing_after(name: &str, greet: &'static [u8], after: &'static [u8]) -> std::thread::JoinHandle<Vec<u8>> {
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let listener = UnixListener::bind_addr(&addr).unwrap();
         std::thread::spawn(move || {
@@ -253,7 +260,7 @@ mod tests {
                     break;
                 }
                 got.extend_from_slice(&buf[..n]);
-                if got.ends_with(b":logging=0;") {
+                if got.ends_with(after) {
                     s.write_all(b":LoggingFinished").unwrap();
                 }
             }
@@ -280,24 +287,7 @@ mod tests {
         // log_duration: MangoHud ends the log and says so before we ask;
         // a `:logging=0;` would then get no answer at all.
         let name = format!("scx-gamer-test-duration-{}", std::process::id());
-        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        let listener = UnixListener::bind_addr(&addr).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            s.write_all(b":MangoHudControlVersion=1;:MangoHudVersion=MangoHud v0.8.4;").unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 64];
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-                if got.ends_with(b":logging=1;") {
-                    s.write_all(b":LoggingFinished").unwrap();
-                }
-            }
-            got
-        });
+        let server = fake_mangohud_finishing_after(&name, b":MangoHudControlVersion=1;:MangoHudVersion=MangoHud v0.8.4;", b":logging=1;");
         let mut c = Control::connect_name(&name, Duration::from_secs(5)).unwrap();
         c.start_logging().unwrap();
         std::thread::sleep(Duration::from_millis(200)); // the log runs out
