@@ -92,7 +92,8 @@ pub(super) fn keep_unreadable(store: &Path, lines: &[String]) -> Result<()> {
     let bad = bad_path(&journal_path(store));
     let mut text = lines.join("\n");
     text.push('\n');
-    append(&bad, text.as_bytes()).with_context(|| format!("keeping unreadable journal lines in {}", bad.display()))
+    // (Called from inside the whole write, already as the folder's owner.)
+    append(&bad, text.as_bytes(), None).with_context(|| format!("keeping unreadable journal lines in {}", bad.display()))
 }
 
 /// Records a store's trials: whole writes, with the trials in between
@@ -104,11 +105,15 @@ pub struct StoreWriter {
     whole_bytes: u64,
     /// Bytes appended to the journal since.
     journal_bytes: u64,
+    /// Whom the journal is appended as (`file::owner_to_give` of the
+    /// store's folder, found at the last whole write): a trial is appended
+    /// every few seconds, and the folder's owner does not change.
+    owner: Option<(u32, u32)>,
 }
 
 impl StoreWriter {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, whole_bytes: 0, journal_bytes: 0 }
+        Self { path, whole_bytes: 0, journal_bytes: 0, owner: None }
     }
 
     pub fn path(&self) -> &Path {
@@ -118,6 +123,7 @@ impl StoreWriter {
     /// Write `store` whole (and drop the journal, whose trials it holds).
     pub fn save(&mut self, store: &GameStore) -> Result<()> {
         store.save(&self.path)?;
+        self.owner = super::file::owner_to_give(super::file::folder_of(&self.path));
         self.whole_bytes = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(1).max(1);
         self.journal_bytes = 0;
         Ok(())
@@ -134,7 +140,7 @@ impl StoreWriter {
             return self.save(store);
         }
         let journal = journal_path(&self.path);
-        append(&journal, &line).with_context(|| format!("appending a trial to {}", journal.display()))?;
+        append(&journal, &line, self.owner).with_context(|| format!("appending a trial to {}", journal.display()))?;
         self.journal_bytes += line.len() as u64;
         Ok(())
     }
@@ -146,12 +152,12 @@ impl StoreWriter {
     }
 }
 
-/// Append `line` durably, as the folder's owner (`owner_to_give`): run as
-/// root into a player's folder, the journal is the player's and a link
+/// Append `line` durably, as `owner` (the folder's, `owner_to_give`): run
+/// as root into a player's folder, the journal is the player's and a link
 /// planted in its place leads root nowhere.
-fn append(path: &Path, line: &[u8]) -> Result<()> {
+fn append(path: &Path, line: &[u8], owner: Option<(u32, u32)>) -> Result<()> {
     let dir = super::file::folder_of(path);
-    crate::fs_user::as_owner(super::file::owner_to_give(dir), || {
+    crate::fs_user::as_owner(owner, || {
         let created = !path.exists();
         let mut f = OpenOptions::new().create(true).append(true).open(path)?;
         f.write_all(line)?;

@@ -222,7 +222,10 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
     if pairs.is_empty() {
         return Interval { estimate: f64::NAN, low: f64::NAN, high: f64::NAN };
     }
-    let estimate = geo_mean(pairs.iter().map(|p| p99_us(p.config) / p99_us(p.baseline)));
+    // Each pair's p99s (a selection over its frames): the estimate's, and
+    // the t-interval's below.
+    let p99s: Vec<(f64, f64)> = pairs.iter().map(|p| (p99_us(p.config), p99_us(p.baseline))).collect();
+    let estimate = geo_mean(p99s.iter().map(|&(c, b)| c / b));
     let mut rng = SmallRng::seed_from_u64(SEED);
     let mut trials: Vec<(Resampler, Resampler)> =
         pairs.iter().map(|p| (Resampler::new(p.config, 0.99), Resampler::new(p.baseline, 0.99))).collect();
@@ -250,8 +253,11 @@ pub fn p99_ratio(pairs: &[Pair]) -> Interval {
     // rounds judged by it are not called wrong more often than allowed
     // (BENCHMARKS.md "Scene changes"), while spanning t there too cost the
     // race a tenth of the gains it finds.
-    let t = paired_ratio(pairs.iter().map(|p| (p99_us(p.config), p99_us(p.baseline))), 0.95);
-    if !(MIN_PAIRS..SMALL_SAMPLE).contains(&pairs.len()) || !t.low.is_finite() || !t.high.is_finite() {
+    if !(MIN_PAIRS..SMALL_SAMPLE).contains(&pairs.len()) {
+        return boot;
+    }
+    let t = paired_ratio(p99s, 0.95);
+    if !t.low.is_finite() || !t.high.is_finite() {
         return boot;
     }
     Interval { estimate, low: boot.low.min(t.low), high: boot.high.max(t.high) }
