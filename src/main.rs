@@ -93,13 +93,7 @@ fn main_inner(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => do_run(args, shutdown()?)?,
         Some(Command::Report(args)) => do_report(args)?,
         Some(Command::Tune(args)) => {
-            let env = |k: &str| std::env::var(k).ok();
-            let opts = args.opts.options(|| match GameUser::resolve(args.user.as_deref(), &env) {
-                // Under sudo the player's own XDG variables are not ours to
-                // see: their home's default, as their launch has it.
-                Ok(player) => players_data_dir(player.uid, &|k| (k == "HOME").then(|| player.home.display().to_string())),
-                Err(_) => players_data_dir(nix::unistd::getuid().as_raw(), &env),
-            })?;
+            let opts = args.opts.options(|| callers_data_dir(args.user.as_deref()))?;
             let (outcome, game) = scx_gamer::tune::tune(&opts, &args.command, args.user.as_deref(), shutdown()?)?;
             return finish_tune(&opts, outcome, &game);
         }
@@ -170,7 +164,7 @@ fn players_data_dir(uid: u32, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 
 fn do_report(args: ReportArgs) -> Result<()> {
     use scx_gamer::report::ranking::{self, Format};
-    let data = args.data.clone().unwrap_or_else(callers_data_dir);
+    let data = args.data.clone().unwrap_or_else(|| callers_data_dir(None));
     if let Some(g) = &args.best {
         return ranking::best(&data, g);
     }
@@ -199,11 +193,13 @@ fn do_report(args: ReportArgs) -> Result<()> {
     ranking::run(&data, args.game.as_deref(), format)
 }
 
-/// The tuning data of whoever runs `report`: theirs, and through sudo the
-/// caller's (as `tune` writes it).
-fn callers_data_dir() -> PathBuf {
+/// The tuning data of whoever runs `tune` or `report`: theirs; as root,
+/// the player's (`--user NAME`, else the sudo caller) — under sudo the
+/// player's own XDG variables are not ours to see: their home's default,
+/// as their launch has it.
+fn callers_data_dir(user: Option<&str>) -> PathBuf {
     let env = |k: &str| std::env::var(k).ok();
-    match GameUser::resolve(None, &env) {
+    match GameUser::resolve(user, &env) {
         Ok(player) if nix::unistd::getuid().is_root() => {
             players_data_dir(player.uid, &|k| (k == "HOME").then(|| player.home.display().to_string()))
         }

@@ -108,7 +108,13 @@ pub(crate) fn csv_logs(folder: &Path) -> BTreeSet<PathBuf> {
 /// The frame logs in `folder` and their sizes (of the file itself, not of
 /// what a link points to).
 fn csv_log_sizes(folder: &Path) -> BTreeMap<PathBuf, u64> {
-    csv_logs(folder).into_iter().filter_map(|p| Some((std::fs::symlink_metadata(&p).ok()?.len(), p))).map(|(n, p)| (p, n)).collect()
+    csv_logs(folder)
+        .into_iter()
+        .filter_map(|p| {
+            let size = std::fs::symlink_metadata(&p).ok()?.len();
+            Some((p, size))
+        })
+        .collect()
 }
 
 /// The logs a trial wrote, each with the byte it starts at: files that are
