@@ -10,6 +10,7 @@ pub mod game_tree;
 pub mod input;
 pub mod pool;
 pub mod preflight;
+pub mod rt_switch;
 pub mod scheduler;
 pub mod session;
 pub mod stats;

@@ -24,6 +24,7 @@ use super::bpf_skel::{BpfSkel, BpfSkelBuilder};
 use super::config::SchedConfig;
 use super::input::InputBatch;
 use super::preflight;
+use super::rt_switch;
 use super::stats::Metrics;
 
 /// Each knob into its BPF rodata field (`for_each_knob!`: name × scale).
@@ -348,7 +349,10 @@ impl Scheduler {
     pub fn detach(&mut self) -> Result<Duration> {
         let start = Instant::now();
         if self.phase == Phase::Attached {
-            drop(self.link.take());
+            // In the real-time class: an older kernel can wedge when the
+            // thread that disables sched_ext is preempted (rt_switch).
+            let link = self.link.take();
+            rt_switch::in_rt_class(|| drop(link));
             self.phase = Phase::Detached;
             wait_for_state(|s| s == "disabled", Duration::from_secs(10)).context("sched_ext did not become disabled after detaching")?;
         }
@@ -560,7 +564,10 @@ impl Linkable for Scheduler {
         // scx_utils' scx_ops_attach! calls): that one attaches every
         // auto-attached program again each time and overwrote the
         // skeleton's links — a third attach of one copy crashed in libbpf.
-        let link = self.skel.maps.gamer_ops.attach_struct_ops().with_context(|| format!("attaching scx_gamer ({})", self.config))?;
+        // In the real-time class: an older kernel can starve the thread
+        // that enables sched_ext (rt_switch).
+        let link = rt_switch::in_rt_class(|| self.skel.maps.gamer_ops.attach_struct_ops())
+            .with_context(|| format!("attaching scx_gamer ({})", self.config))?;
         self.link = Some(link);
         self.phase = Phase::Attached;
         Ok(())
