@@ -20,7 +20,9 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Request, Response};
 use crate::game::identity::GameId;
+use crate::game::reaper;
 use crate::game::spawn::GameUser;
+use crate::procfs;
 use crate::sched::SchedConfig;
 use crate::store::{GameStore, find_store};
 use crate::verdict::choice;
@@ -106,10 +108,12 @@ impl HeldSignals {
         cmd.spawn()
     }
 
-    /// Send every forwarded signal, the held ones first, to `pid`. A signal
-    /// the terminal sent (Ctrl-C) already reached the game, which shares
-    /// our process group: it is not sent twice.
-    pub(crate) fn forward_to(self, pid: u32) -> Result<()> {
+    /// Send every forwarded signal, the held ones first, to our children:
+    /// the game we started, and the orphans it left us (reaper: a launcher
+    /// that exited; its game runs on). A signal the terminal sent (Ctrl-C)
+    /// already reached the game, which shares our process group: it is not
+    /// sent twice.
+    pub(crate) fn forward_to(self) -> Result<()> {
         let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED.map(|s| s as i32))?;
         std::thread::spawn(move || {
             for info in signals.forever() {
@@ -117,7 +121,12 @@ impl HeldSignals {
                     continue; // from the kernel (the tty)
                 }
                 if let Ok(sig) = Signal::try_from(info.signal) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+                    // Our children: the launcher while it runs, and the
+                    // orphans that came to us. A reaped launcher is not
+                    // among them: its pid, reused, is never signalled.
+                    for child in reaper::our_children(procfs::root()) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child as i32), sig);
+                    }
                 }
             }
         });
@@ -175,8 +184,13 @@ fn apply(socket: &Path, pid: u32, config: SchedConfig) -> Result<Client, String>
 /// Run the game; returns its exit code. `held`: the signals held since
 /// the wrapper started, forwarded to the game once it runs.
 pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Result<i32> {
-    let env = |k: &str| std::env::var(k).ok();
+    let env = |k: &str| crate::game::caller_env::var(k);
     let user = game_user(nix::unistd::getuid().as_raw(), &env)?;
+    // Before the game starts: what its launcher leaves running is ours
+    // to wait for (reaper).
+    if let Err(e) = reaper::become_subreaper() {
+        eprintln!("scx_gamer: {e:#}; a game its launcher leaves running will run without the config");
+    }
     let mut command = game_command(cmd, user.as_ref())?;
     let game = GameId::from_command(cmd, &env);
     let shown = cmd[0].to_string_lossy();
@@ -185,7 +199,7 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
         None => format!("starting {shown}"),
     })?;
     let pid = child.id();
-    held.forward_to(pid)?;
+    held.forward_to()?;
     // The game first, then the config: a store without a recorded choice
     // is ranked (a bootstrap over its trials), and the game must not wait
     // for that (a loaded run of the booted-system test spent over two
@@ -204,6 +218,13 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
         }
     };
     let status = child.wait().context("waiting for the game")?;
+    // The launcher is gone; the game it started may not be. The daemon
+    // keeps the config while any process of the game runs, and this
+    // connection is held until the last of them exits.
+    reaper::wait_for_orphans(procfs::root(), |left| {
+        let names: Vec<String> = left.iter().map(|(pid, name)| format!("{name} (pid {pid})")).collect();
+        eprintln!("scx_gamer: the game's launcher exited; waiting for what it left running: {}", names.join(", "));
+    });
     Ok(exit_code(status))
 }
 

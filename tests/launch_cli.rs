@@ -125,6 +125,37 @@ fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
 /// The wrapper holds signals while it starts; the game must not inherit
 /// that: it starts with the wrapper's own mask (none blocked here), or a
 /// game would ignore the very SIGTERM it is sent.
+/// A launcher that starts the game and exits: the wrapper waits for the
+/// game (it is the game's subreaper), passes SIGTERM on to it, and exits
+/// with the launcher's status. Before, the wrapper exited with its child,
+/// the game ran on under init, and the daemon reverted its config.
+#[test]
+fn the_game_a_launcher_leaves_running_is_waited_for_and_signalled() {
+    let dir = players_tempdir();
+    let (launcher, game) = (dir.path().join("launcher"), dir.path().join("game"));
+    let script = format!("echo $$ > {}; sleep 100 & echo $! > {}; exit 4", launcher.display(), game.display());
+    let mut wrapper = launch_as_player().args(["sh", "-c", &script]).stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (launcher_pid, game_pid) = loop {
+        if let (Some(l), Some(g)) = (game_pid(&launcher), game_pid(&game))
+            && !alive(l)
+        {
+            break (l, g);
+        }
+        assert!(Instant::now() < deadline, "the launcher did not start its game and exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(alive(game_pid), "the game {game_pid} left by launcher {launcher_pid} runs on");
+    assert_eq!(wait_exit(&mut wrapper, Duration::from_millis(300)), None, "the wrapper left with the launcher, not the game");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(wrapper.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_exit(&mut wrapper, Duration::from_secs(20)).expect("the wrapper ends once the game it waits for has");
+    assert_eq!(status.code(), Some(4), "the launcher's status");
+    assert!(!alive(game_pid), "SIGTERM reached the game its launcher left");
+    let mut said = String::new();
+    std::io::Read::read_to_string(wrapper.stderr.as_mut().unwrap(), &mut said).unwrap();
+    assert!(said.contains("launcher exited; waiting for what it left running: sleep (pid "), "{said}");
+}
+
 #[test]
 fn the_game_starts_with_no_signal_of_ours_blocked() {
     let dir = players_tempdir();

@@ -11,6 +11,7 @@
 //! connection it is held for closes and nothing of ours is in place
 //! (`scx_loader`).
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -204,6 +205,14 @@ fn alive(pid: u32) -> bool {
     procfs::exited(procfs::root(), pid).is_none()
 }
 
+/// The game runs while the process it was applied for does, or any
+/// process of its set: a launcher that started the game and exited (a
+/// Windows launcher under Wine, a script that backgrounds the game) leaves
+/// the game running, and `launch` waits for it (game::reaper).
+fn game_alive(pid: u32, set: BTreeSet<u32>, alive: impl Fn(u32) -> bool) -> bool {
+    alive(pid) || set.into_iter().any(alive)
+}
+
 impl State {
     fn revert(&mut self, why: &str) {
         if let Some(o) = &self.owner {
@@ -390,7 +399,7 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
             state.revert(&format!("the kernel ejected the scheduler: {why}"));
         }
         if let Some(o) = &state.owner
-            && !alive(o.pid)
+            && !game_alive(o.pid, state.current.as_ref().map(Scheduler::game_tgids).unwrap_or_default(), alive)
         {
             let why = format!("the game (pid {}) exited", o.pid);
             state.revert(&why);
@@ -500,6 +509,16 @@ mod tests {
         assert!(alive(child.id()));
         child.wait().unwrap();
         assert!(!alive(child.id()));
+    }
+
+    #[test]
+    fn the_game_runs_while_any_process_of_its_set_does() {
+        let running = |live: &'static [u32]| move |p: u32| live.contains(&p);
+        assert!(game_alive(10, BTreeSet::new(), running(&[10])));
+        // Its launcher exited; the game it started runs on.
+        assert!(game_alive(10, BTreeSet::from([10, 11]), running(&[11])));
+        assert!(!game_alive(10, BTreeSet::from([10, 11]), running(&[12])));
+        assert!(!game_alive(10, BTreeSet::new(), running(&[])));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! see whether MangoHud is already in the chain; naming needs it to find the
 //! game behind the wrappers.
 
+pub mod caller_env;
 pub mod identity;
 pub mod inspect;
+pub mod reaper;
 pub mod spawn;
 
 use std::ffi::OsStr;

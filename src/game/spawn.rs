@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Gid, Uid, User};
 
+use super::caller_env;
 use super::identity::{GameId, Program};
 use super::{find_in_path, is_mangohud, launch_chain, same_file};
 use crate::mangohud::config::ConfigFileSearch;
@@ -203,7 +204,8 @@ fn session_bus(inherited: Option<&str>, runtime_dir: &Path, uid: u32) -> Option<
     (!usable && std::fs::symlink_metadata(&bus).is_ok()).then(|| format!("unix:path={}", bus.display()))
 }
 
-/// Start `cmd` as `user`, with our environment plus `extra_env`, HOME, USER
+/// Start `cmd` as `user`, with our environment (through sudo, with what sudo
+/// removed of the player's put back: `caller_env`) plus `extra_env`, HOME, USER
 /// and LOGNAME of the user (sudo may have left root's) and XDG_RUNTIME_DIR
 /// `/run/user/<uid>` when that folder exists and the variable is unset (or
 /// names another user's folder), and the player's session bus when the
@@ -229,24 +231,33 @@ pub fn command_as(user: &GameUser, cmd: &[OsString], extra_env: &[(String, Strin
         .with_context(|| format!("reading the groups of {} (needed for video, input, audio access)", user.name))?;
 
     let mut command = Command::new(program);
-    command.args(&cmd[1..]).envs(extra_env.iter().map(|(k, v)| (k, v)));
+    command.args(&cmd[1..]);
+    // Through sudo: the player's own environment, which sudo reset
+    // (caller_env); ours and the tuner's settings go on top.
+    let caller = caller_env::through_sudo();
+    if let Some(caller) = caller {
+        command.envs(caller.for_game(&|k| std::env::var_os(k)));
+    }
+    let inherited = |k: &str| std::env::var_os(k).or_else(|| caller?.var_os(k).map(OsStr::to_owned));
+    command.envs(extra_env.iter().map(|(k, v)| (k, v)));
     command.env("HOME", &user.home).env("USER", &user.name).env("LOGNAME", &user.name);
     let runtime_dir = Path::new("/run/user").join(user.uid.to_string());
     // Unset, or root's own (`su -`, a root login): the game would look for
     // its audio and Wayland sockets in a folder it cannot enter.
-    let inherited = std::env::var_os("XDG_RUNTIME_DIR");
-    let someone_elses = inherited
+    let inherited_runtime = inherited("XDG_RUNTIME_DIR");
+    let someone_elses = inherited_runtime
         .as_deref()
         .and_then(|d| Path::new(d).strip_prefix("/run/user").ok())
         .is_some_and(|n| n.as_os_str() != OsStr::new(&user.uid.to_string()));
-    let runtime_set = (inherited.is_some() && !someone_elses) || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
+    let runtime_set = (inherited_runtime.is_some() && !someone_elses) || extra_env.iter().any(|(k, _)| k == "XDG_RUNTIME_DIR");
     if !runtime_set && runtime_dir.is_dir() {
         command.env("XDG_RUNTIME_DIR", &runtime_dir);
     } else if !runtime_set && someone_elses {
         command.env_remove("XDG_RUNTIME_DIR");
     }
     let bus_set = extra_env.iter().any(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS");
-    if !bus_set && let Some(bus) = session_bus(std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().as_deref(), &runtime_dir, user.uid) {
+    let inherited_bus = inherited("DBUS_SESSION_BUS_ADDRESS").and_then(|a| a.into_string().ok());
+    if !bus_set && let Some(bus) = session_bus(inherited_bus.as_deref(), &runtime_dir, user.uid) {
         command.env("DBUS_SESSION_BUS_ADDRESS", bus);
     }
     // SAFETY: the closure only makes the setgroups/setgid/setuid system

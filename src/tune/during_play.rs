@@ -210,7 +210,7 @@ fn run(ready: Ready, opts: &LaunchOptions, tune: &TuneOptions, held: HeldSignals
     let logs = LogFolder::create(&std::env::temp_dir(), &ready.user)?;
     let child = spawn(&ready, logs.path(), &held)?;
     let pid = child.id();
-    held.forward_to(pid)?;
+    held.forward_to()?;
     let mut game = Launched::new(child);
     let (left, total) = (ready.pending.len(), plan::configs(&ready.plan).len());
     match tune.measure {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::runner::GameWatch;
+use crate::game::reaper;
 use crate::procfs::{self, StatFile};
 use crate::sched::game_tree;
 
@@ -58,26 +59,54 @@ impl TreeCpu {
     }
 }
 
-/// A game we started: it is there until its process exits.
+/// A game we started: it is there until its process exits — and, when we
+/// are its subreaper (`reaping`), until what that process left running
+/// has exited too (a launcher that starts the game and exits).
 pub(crate) struct Launched {
     pub(crate) child: Child,
     tree: TreeCpu,
+    reaping: bool,
+    /// How the first process ended, once it has.
+    ended: Option<String>,
 }
 
 impl Launched {
     pub(crate) fn new(child: Child) -> Self {
         let tree = TreeCpu::new(child.id());
-        Self { child, tree }
+        Self { child, tree, reaping: false, ended: None }
+    }
+
+    /// We are the game's subreaper (game::reaper): the orphans its first
+    /// process leaves are ours, and the game runs while any of them does.
+    /// (Only where no other child of ours could be mistaken for one.)
+    pub(crate) fn reaping(mut self) -> Self {
+        self.reaping = true;
+        self
     }
 }
 
 impl GameWatch for Launched {
     fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(format!("cannot wait for it: {e}")),
+        if self.ended.is_none() {
+            self.ended = match self.child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                Ok(None) => return None,
+                Err(e) => Some(format!("cannot wait for it: {e}")),
+            };
+            if self.reaping && !reaper::our_children(procfs::root()).is_empty() {
+                log::info!(
+                    "the game's launcher exited ({}); the tune goes on with what it left running",
+                    self.ended.as_deref().unwrap_or("?")
+                );
+            }
         }
+        if self.reaping {
+            reaper::reap_exited();
+            if !reaper::our_children(procfs::root()).is_empty() {
+                return None;
+            }
+        }
+        self.ended.clone()
     }
 
     fn cpu_secs(&mut self) -> Option<f64> {

@@ -19,10 +19,12 @@ use super::runner::{GameWatch, Runner, Stop, longest_measurement};
 use super::search::{BLOCK, RACE_BATCH, Search, Strategy, new_search_batched};
 use super::switch::local::Local;
 use super::trials::TrialFile;
+use crate::game::caller_env;
 use crate::game::identity::GameId;
 use crate::game::inspect::{
     GameProcess, as_seen_from_here, control_configured, control_socket, log_duration_problem, log_folder, no_display_origin,
 };
+use crate::game::reaper;
 use crate::game::spawn::{self, GameUser, LogFolder, log_folder_for_game};
 use crate::mangohud::control::{Control, Pending};
 use crate::procfs;
@@ -250,19 +252,29 @@ fn outcome(stop: Stop) -> Outcome {
 /// Returns how it ended and the game's store key.
 pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: Arc<AtomicBool>) -> Result<(Outcome, String)> {
     let plan = plan(opts)?;
-    let env = |k: &str| std::env::var(k).ok();
+    // The game's settings as the player set them, also those sudo removed
+    // (MANGOHUD_CONFIG, SteamAppId: caller_env).
+    let env = |k: &str| caller_env::var(k);
     let user = GameUser::resolve(user, &env)?;
-    let cmd = spawn::with_mangohud(cmd, std::env::var_os("PATH").as_deref())?;
+    // MangoHud where the player would find it (sudo's secure_path lacks
+    // ~/.local/bin), else where root does.
+    let path = caller_env::path_then_ours();
+    let cmd = spawn::with_mangohud(cmd, path.as_deref())?;
     let game_id = GameId::from_command(&cmd, &env);
     let key = game_id.key.clone();
     let logs = LogFolder::create(Path::new(&std::env::temp_dir()), &user)?;
     // The player's MangoHud settings survive; logging is ours.
     let (cmd, extra) = spawn::game_launch(&user, &cmd, &game_id, &env, logs.path());
 
+    // What a launcher leaves running is the game still (game::reaper).
+    let reaping = reaper::become_subreaper().inspect_err(|e| log::warn!("{e:#}: a game its launcher leaves running ends the tune")).is_ok();
     let child = spawn::spawn_as(&user, &cmd, &extra)?;
     let pid = child.id();
     info!("started the game (pid {pid}) as {}", user.name);
     let mut game = Launched::new(child);
+    if reaping {
+        game = game.reaping();
+    }
     let result = (|| {
         let Some((renders, control)) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
             return Ok(Outcome::Interrupted);
@@ -276,6 +288,9 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
         if let Err(e) = spawn::stop(&mut game.child, GAME_STOP_GRACE) {
             log::warn!("stopping the game: {e:#}");
         }
+    }
+    if reaping {
+        reaper::stop_orphans(procfs::root(), GAME_STOP_GRACE);
     }
     Ok((result?, key))
 }

@@ -61,6 +61,24 @@ wait_for 10 "the game (sleep) to end" sh -c '! pgrep -x sleep'
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
 wait_state disabled 30
 
+# A launcher that starts the game and exits (a Windows launcher under
+# Wine, a script that backgrounds the game): the game keeps its config, the
+# wrapper waits for it and passes signals on to it, and exits with the
+# launcher's status once the game has gone.
+$AS_USER $SCX_GAMER launch --socket $S --data /tmp/none -- \
+    sh -c 'sleep 500 & while [ ! -e /tmp/launcher-done ]; do sleep 0.2; done; exit 5' 2>/tmp/orphan.err &
+L=$!
+wait_state enabled 60
+touch /tmp/launcher-done
+wait_line /tmp/orphan.err 'launcher exited' 60
+sleep 2
+echo ORPHAN_STATE=$(cat /sys/kernel/sched_ext/state)
+echo ORPHAN_STATUS=$(ask '"status"')
+kill -TERM $L; wait_pid $L 30; echo ORPHAN_RC=$?
+echo ORPHAN_LEFT=$(pgrep -c -x sleep)
+wait_state disabled 30
+echo ORPHAN_SAID=$(grep 'launcher exited' /tmp/orphan.err)
+
 # Requests that must change nothing.
 echo OTHER_UID=$(ask "{\"apply\":{\"pid\":$D,\"config\":{}}}")
 echo OUT_OF_RANGE=$(ask '{"apply":{"pid":1,"config":{"slice_us":0}}}')
@@ -94,6 +112,11 @@ cat /tmp/daemon.out
     assert!(out.output.contains("going offline") && out.output.contains("going online"), "{}", out.output);
     assert_eq!(out.field("SIGTERM_RC"), "143", "{}", out.output);
     assert_eq!(out.field("SLEEP_LEFT"), "0");
+    assert_eq!(out.field("ORPHAN_STATE"), "enabled", "the config went with the launcher:\n{}", out.output);
+    assert!(out.field("ORPHAN_STATUS").contains("serving pid"), "{}", out.output);
+    assert!(out.field("ORPHAN_SAID").contains("sleep (pid "), "{}", out.output);
+    assert_eq!(out.field("ORPHAN_RC"), "5", "the launcher's status:\n{}", out.output);
+    assert_eq!(out.field("ORPHAN_LEFT"), "0", "SIGTERM reached the game the launcher left:\n{}", out.output);
     assert!(out.field("OTHER_UID").contains("not to you (uid 65534)"), "{}", out.output);
     assert!(out.field("OUT_OF_RANGE").contains("slice_us = 0 is out of range"), "{}", out.output);
     assert!(out.field("MALFORMED").contains("unknown field `exec`"), "{}", out.output);

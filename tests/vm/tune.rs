@@ -358,6 +358,20 @@ $SCX_GAMER tune --trials trials/ci.toml --frames-timeout 5 --data /tmp/nf -- man
 wait_pid $! 60; echo NOFRAMES_RC=$?
 echo NOFRAMES=$(grep error /tmp/nf.out)
 echo SLEEP_LEFT=$(pgrep -c -x sleep)
+# Through sudo, whose env_reset drops the player's settings: the game gets
+# them back from sudo's own process. A copy of dash named sudo runs the
+# tuner as its child with an environment of sudo's making (env -i).
+mkdir -p /tmp/fakesudo && cp /bin/dash /tmp/fakesudo/sudo
+PLAYERS_OWN=kept MANGOHUD_CONFIG=fps_limit=30 /tmp/fakesudo/sudo -c \
+    "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin SUDO_UID=65534 SUDO_GID=65534 $SCX_GAMER tune --trials trials/ci.toml --frames-timeout 10 --data /tmp/nf2 -- mangohud sleep 60; true" > /tmp/sudo.out 2>&1 &
+SUDO=$!
+wait_for 60 "the game started through sudo" pgrep -x sleep && {{
+    S=$(pgrep -n -x sleep)
+    echo SUDO_GAME_OWNER=$(ps -o user= -p $S)
+    echo SUDO_GAME_OWN=$(tr '\0' '\n' < /proc/$S/environ | grep '^PLAYERS_OWN=' | cut -d= -f2-)
+    echo SUDO_GAME_MANGOHUD=$(tr '\0' '\n' < /proc/$S/environ | grep '^MANGOHUD_CONFIG=' | cut -d= -f2-)
+}}
+wait_pid $SUDO 60; cat /tmp/sudo.out
 "#
     );
     let out = run_in_vm(&script, 600);
@@ -368,6 +382,10 @@ echo SLEEP_LEFT=$(pgrep -c -x sleep)
     assert_eq!(out.field("NOFRAMES_RC"), "1");
     assert!(out.field("NOFRAMES").contains("no frames from the game within 5s"), "{}", out.output);
     assert_eq!(out.field("SLEEP_LEFT"), "0", "the game is stopped after the error");
+    assert_eq!(out.field("SUDO_GAME_OWNER"), "nobody", "{}", out.output);
+    assert_eq!(out.field("SUDO_GAME_OWN"), "kept", "sudo's env_reset took the player's variable from the game: {}", out.output);
+    let hud = out.field("SUDO_GAME_MANGOHUD");
+    assert!(hud.contains("fps_limit=30") && hud.contains("output_folder"), "the player's MangoHud settings and ours: {hud}");
 }
 
 #[test]
