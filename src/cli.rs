@@ -389,7 +389,7 @@ pub(crate) struct FeedArgs {
 
 impl FeedArgs {
     pub(crate) fn feeds(&self) -> Feeds {
-        Feeds { game_pids: self.game_pids.clone(), input_dir: self.input_dir.clone() }
+        Feeds { game_pids: self.game_pids.clone(), adopted: false, input_dir: self.input_dir.clone() }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `scx_gamer launch -- %command%`: the Steam launch option. Runs as the
 //! player; starts the game untouched (arguments, environment, stdio), asks
 //! the root daemon to apply this game's best known config while it runs,
-//! passes signals through, and exits with the game's status.
+//! passes signals through, and exits with the game's status (its first
+//! process's: a launcher's that exited before the game it started).
 //!
 //! The game always starts: no daemon, a refused request, a broken store —
 //! each is one line on stderr, never a reason to block the game.
@@ -198,7 +199,6 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
         Some(u) => format!("starting {shown} as {} (uid {})", u.name, u.uid),
         None => format!("starting {shown}"),
     })?;
-    let pid = child.id();
     held.forward_to()?;
     // The game first, then the config: a store without a recorded choice
     // is ranked (a bootstrap over its trials), and the game must not wait
@@ -206,8 +206,13 @@ pub fn launch(cmd: &[OsString], opts: &LaunchOptions, held: HeldSignals) -> Resu
     // minutes ranking before the game started). The daemon applies to the
     // running game all the same.
     let (config, from) = choose_config(&opts.data_dir, &game);
-    // Held open while the game runs: the daemon reverts when it closes.
-    let _client = match apply(&opts.socket, pid, config) {
+    // For our own pid: the game is the tree under the wrapper, which holds
+    // the game's first process and, as their subreaper, the processes a
+    // launcher that exits leaves running (applied for the launcher, the
+    // game lost its config when the launcher went, even before the daemon
+    // answered). Held open while the game runs: the daemon reverts when
+    // it closes.
+    let _client = match apply(&opts.socket, std::process::id(), config) {
         Ok(c) => {
             eprintln!("scx_gamer: {} ({config}) for {}", from, game.key);
             Some(c)

@@ -122,9 +122,6 @@ fn sigterm_at_any_moment_ends_the_game_and_the_wrapper_says_so() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The wrapper holds signals while it starts; the game must not inherit
-/// that: it starts with the wrapper's own mask (none blocked here), or a
-/// game would ignore the very SIGTERM it is sent.
 /// A launcher that starts the game and exits: the wrapper waits for the
 /// game (it is the game's subreaper), passes SIGTERM on to it, and exits
 /// with the launcher's status. Before, the wrapper exited with its child,
@@ -156,6 +153,9 @@ fn the_game_a_launcher_leaves_running_is_waited_for_and_signalled() {
     assert!(said.contains("launcher exited; waiting for what it left running: sleep (pid "), "{said}");
 }
 
+/// The wrapper holds signals while it starts; the game must not inherit
+/// that: it starts with the wrapper's own mask (none blocked here), or a
+/// game would ignore the very SIGTERM it is sent.
 #[test]
 fn the_game_starts_with_no_signal_of_ours_blocked() {
     let dir = players_tempdir();

@@ -209,8 +209,8 @@ fn alive(pid: u32) -> bool {
 /// process of its set: a launcher that started the game and exited (a
 /// Windows launcher under Wine, a script that backgrounds the game) leaves
 /// the game running, and `launch` waits for it (game::reaper).
-fn game_alive(pid: u32, set: BTreeSet<u32>, alive: impl Fn(u32) -> bool) -> bool {
-    alive(pid) || set.into_iter().any(alive)
+fn game_alive(pid: u32, set: impl FnOnce() -> BTreeSet<u32>, alive: impl Fn(u32) -> bool) -> bool {
+    alive(pid) || set().into_iter().any(alive)
 }
 
 impl State {
@@ -384,7 +384,7 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
     let (listener, bound) = listen(socket)?;
     let (tx, rx): (Sender<Msg>, Receiver<Msg>) = channel::unbounded();
     std::thread::spawn(move || accept_loop(listener, tx));
-    let mut session = Session::start(Feeds { game_pids: Vec::new(), input_dir: input_dir.to_path_buf() }, shutdown)?;
+    let mut session = Session::start(Feeds { game_pids: Vec::new(), adopted: false, input_dir: input_dir.to_path_buf() }, shutdown)?;
     let mut state = State { loader: pause_scx_loader.then(Pauser::system), ..State::default() };
     if let Some(loader) = state.loader.as_mut() {
         loader.recover();
@@ -399,7 +399,7 @@ pub fn run(socket: &Path, input_dir: &Path, pause_scx_loader: bool, shutdown: Ar
             state.revert(&format!("the kernel ejected the scheduler: {why}"));
         }
         if let Some(o) = &state.owner
-            && !game_alive(o.pid, state.current.as_ref().map(Scheduler::game_tgids).unwrap_or_default(), alive)
+            && !game_alive(o.pid, || state.current.as_ref().map(Scheduler::game_tgids).unwrap_or_default(), alive)
         {
             let why = format!("the game (pid {}) exited", o.pid);
             state.revert(&why);
@@ -514,11 +514,11 @@ mod tests {
     #[test]
     fn the_game_runs_while_any_process_of_its_set_does() {
         let running = |live: &'static [u32]| move |p: u32| live.contains(&p);
-        assert!(game_alive(10, BTreeSet::new(), running(&[10])));
+        assert!(game_alive(10, || unreachable!("the set is read only once the first process is gone"), running(&[10])));
         // Its launcher exited; the game it started runs on.
-        assert!(game_alive(10, BTreeSet::from([10, 11]), running(&[11])));
-        assert!(!game_alive(10, BTreeSet::from([10, 11]), running(&[12])));
-        assert!(!game_alive(10, BTreeSet::new(), running(&[])));
+        assert!(game_alive(10, || BTreeSet::from([10, 11]), running(&[11])));
+        assert!(!game_alive(10, || BTreeSet::from([10, 11]), running(&[12])));
+        assert!(!game_alive(10, BTreeSet::new, running(&[])));
     }
 
     #[test]

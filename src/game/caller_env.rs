@@ -71,7 +71,10 @@ pub fn through_sudo() -> Option<&'static CallerEnv> {
     CALLER
         .get_or_init(|| {
             let ppid = nix::unistd::getppid().as_raw() as u32;
-            let found = CallerEnv::of_sudo_parent(crate::procfs::root(), ppid, std::env::var("SUDO_UID").ok().as_deref());
+            let found = CallerEnv::of_sudo_parent(crate::procfs::root(), ppid, std::env::var("SUDO_UID").ok().as_deref())
+                // Still our parent after the read: not a pid sudo left and
+                // another process (another user's sudo) was given since.
+                .filter(|_| nix::unistd::getppid().as_raw() as u32 == ppid);
             if let Some(env) = &found {
                 log::debug!("through sudo: the game gets back {} variables of your environment", env.vars.len());
             }
@@ -81,8 +84,14 @@ pub fn through_sudo() -> Option<&'static CallerEnv> {
 }
 
 /// A variable as the game's settings see it: ours, else the caller's from
-/// before sudo (a MANGOHUD_CONFIG or SteamAppId sudo removed).
+/// before sudo (a MANGOHUD_CONFIG or SteamAppId sudo removed); PATH is the
+/// caller's first (`path_then_ours`), as the game is looked up there — and
+/// the game is named by the program found (a Steam launch, as the player,
+/// must find the same name).
 pub fn var(name: &str) -> Option<String> {
+    if name == "PATH" {
+        return path_then_ours().and_then(|p| p.into_string().ok());
+    }
     std::env::var(name).ok().or_else(|| through_sudo()?.var_os(name).and_then(|v| v.to_str()).map(str::to_owned))
 }
 

@@ -26,18 +26,37 @@ pub fn become_subreaper() -> Result<()> {
     Ok(())
 }
 
-/// Our children now, of every thread (an orphan is given to one of them),
-/// from `proc_root`/self/task/*/children.
+/// Our children now in our session: the game's first process while it
+/// runs, and the orphans it left us. A daemon the game started that made a
+/// session of its own (setsid: a sound server, a D-Bus session) is not the
+/// game, and neither waited for nor stopped.
 pub fn our_children(proc_root: &Path) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(proc_root.join("self/task")) else { return Vec::new() };
-    let mut pids: Vec<u32> = tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
-        .collect();
+    let ours = nix::unistd::getsid(None).ok();
+    let listed = children_listed(proc_root).unwrap_or_else(|| children_by_scan(proc_root));
+    listed.into_iter().filter(|&pid| nix::unistd::getsid(Some(Pid::from_raw(pid as i32))).ok() == ours).collect()
+}
+
+/// From `proc_root`/self/task/*/children (every thread's: an orphan is given
+/// to one of them); None where the kernel has no such files
+/// (CONFIG_PROC_CHILDREN unset).
+fn children_listed(proc_root: &Path) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(proc_root.join("self/task")).ok()?;
+    let lists: Vec<String> = tasks.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok()).collect();
+    if lists.is_empty() {
+        return None;
+    }
+    let mut pids: Vec<u32> = lists.iter().flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok())).collect();
     pids.sort_unstable();
     pids.dedup();
-    pids
+    Some(pids)
+}
+
+/// Every process whose parent is us, from a scan of the process table.
+fn children_by_scan(proc_root: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    crate::procfs::scan_processes(proc_root)
+        .map(|procs| procs.into_iter().filter(|&(_, ppid)| ppid == me).map(|(pid, _)| pid).collect())
+        .unwrap_or_default()
 }
 
 /// Reap every child we still have, orphans included, until none is left.
@@ -75,33 +94,28 @@ pub fn reap_exited() {
 /// SIGKILL; each is reaped. Gives up a few seconds after SIGKILL (a
 /// process stuck in the kernel) rather than hang.
 pub fn stop_orphans(proc_root: &Path, grace: Duration) {
-    let signal_all = |sig: Signal| {
-        for pid in our_children(proc_root) {
-            let _ = kill(Pid::from_raw(pid as i32), sig);
-        }
-    };
     reap_exited();
     if our_children(proc_root).is_empty() {
         return;
     }
-    signal_all(Signal::SIGTERM);
     let (term_until, kill_until) = (Instant::now() + grace, Instant::now() + grace + Duration::from_secs(5));
-    let mut killed = false;
     loop {
+        // Each pass: one that came to us since (a grandchild whose parent
+        // just ended) is signalled too; SIGTERM again is harmless.
+        let sig = if Instant::now() < term_until { Signal::SIGTERM } else { Signal::SIGKILL };
+        for pid in our_children(proc_root) {
+            let _ = kill(Pid::from_raw(pid as i32), sig);
+        }
+        std::thread::sleep(Duration::from_millis(50));
         reap_exited();
         let left = our_children(proc_root);
         if left.is_empty() {
             return;
         }
-        if !killed && Instant::now() >= term_until {
-            signal_all(Signal::SIGKILL);
-            killed = true;
-        }
         if Instant::now() >= kill_until {
             log::warn!("processes the game left running did not end even after SIGKILL: {left:?}");
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -111,13 +125,35 @@ mod tests {
 
     #[test]
     fn children_of_every_thread_are_read() {
+        assert_eq!(children_listed(Path::new("/nonexistent")), None, "no children files: the scan instead");
         let root = tempfile::tempdir().unwrap();
         for (tid, list) in [("10", "11 12 "), ("13", ""), ("14", "12 15")] {
             let dir = root.path().join("self/task").join(tid);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("children"), list).unwrap();
         }
-        assert_eq!(our_children(root.path()), [11, 12, 15]);
-        assert!(our_children(Path::new("/nonexistent")).is_empty());
+        assert_eq!(children_listed(root.path()), Some(vec![11, 12, 15]));
+    }
+
+    #[test]
+    fn a_child_in_our_session_is_ours_and_one_in_a_session_of_its_own_is_not() {
+        use std::process::Command;
+        let mut same = Command::new("sleep").arg("30").spawn().unwrap();
+        // (setsid execs sleep in the same process once it has its session.)
+        let mut own = Command::new("setsid").args(["sleep", "30"]).spawn().unwrap();
+        let own_pid = Pid::from_raw(own.id() as i32);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while nix::unistd::getsid(Some(own_pid)).ok() != Some(own_pid) {
+            assert!(Instant::now() < deadline, "setsid did not make a session");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let root = crate::procfs::root();
+        let (mine, scanned) = (our_children(root), children_by_scan(root));
+        for child in [&mut same, &mut own] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert!(mine.contains(&same.id()) && !mine.contains(&own.id()), "{mine:?}");
+        assert!(scanned.contains(&same.id()) && scanned.contains(&own.id()), "the scan finds every child: {scanned:?}");
     }
 }

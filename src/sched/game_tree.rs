@@ -73,6 +73,19 @@ pub fn process_tree(roots: &[u32], procs: &[(u32, u32)]) -> BTreeSet<u32> {
     tree
 }
 
+/// The roots of the game's tree: `pids`, and with `adopted` every child of
+/// ours — we are the game's subreaper (`tune`: game::reaper), so what a
+/// launcher that exited left running came to us, out of the launcher's
+/// tree. (Our only children are then the game's.)
+pub fn roots(pids: &[u32], adopted: bool, procs: &[(u32, u32)]) -> Vec<u32> {
+    let mut roots = pids.to_vec();
+    if adopted {
+        let me = std::process::id();
+        roots.extend(procs.iter().filter(|&&(_, ppid)| ppid == me).map(|&(pid, _)| pid));
+    }
+    roots
+}
+
 /// A pid given on the command line must name a running process.
 pub fn check_pid(pid: u32) -> Result<()> {
     if pid == 0 {

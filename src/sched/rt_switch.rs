@@ -48,8 +48,11 @@ impl RtClass {
             if policy < 0 || libc::sched_getparam(0, &mut param) != 0 {
                 return Self { before: None };
             }
-            if matches!(policy & !libc::SCHED_RESET_ON_FORK, libc::SCHED_FIFO | libc::SCHED_RR) {
-                return Self { before: None }; // already out of sched_ext's reach
+            // Only from the classes sched_ext takes (SCHED_EXT is 7): a
+            // real-time thread is out of its reach already, and a deadline
+            // one could not be put back with sched_setscheduler.
+            if !matches!(policy & !libc::SCHED_RESET_ON_FORK, libc::SCHED_OTHER | libc::SCHED_BATCH | libc::SCHED_IDLE | 7) {
+                return Self { before: None };
             }
             let fifo = libc::sched_param { sched_priority: 1 };
             // RESET_ON_FORK: nothing forked meanwhile inherits the class.

@@ -33,6 +33,8 @@ const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// What a running scheduler is fed and what it reports.
 pub struct Feeds {
     pub game_pids: Vec<u32>,
+    /// The game also is every child of ours (game_tree::roots).
+    pub adopted: bool,
     pub input_dir: PathBuf,
 }
 
@@ -63,7 +65,9 @@ pub struct Session {
 
 impl Session {
     pub fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
-        for &pid in &feeds.game_pids {
+        // (Adopted: the game's first process may have exited already, a
+        // launcher that left the game to us.)
+        for &pid in feeds.game_pids.iter().filter(|_| !feeds.adopted) {
             game_tree::check_pid(pid)?;
         }
         let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
@@ -117,7 +121,8 @@ impl Session {
         }
         let table = game_tree::process_table(self.scan_max_age)?;
         let alive: BTreeSet<u32> = table.procs.iter().map(|&(pid, _)| pid).collect();
-        let tree = game_tree::process_tree(&self.feeds.game_pids, &table.procs);
+        let roots = game_tree::roots(&self.feeds.game_pids, self.feeds.adopted, &table.procs);
+        let tree = game_tree::process_tree(&roots, &table.procs);
         let gone_now = |pid| crate::procfs::exited(crate::procfs::root(), pid).is_some();
         let (add, remove) = game_tree::plan_update(&sched.game_tgids(), &tree, &alive, gone_now);
         if !add.is_empty() {

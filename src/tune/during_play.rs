@@ -128,7 +128,7 @@ pub fn launch_tune(cmd: &[OsString], opts: &LaunchOptions, tune: &TuneOptions, h
 /// that name in its root, which is made there for it.
 fn frame_source(root: u32, folder: &Path, user: &GameUser, game: &mut dyn GameWatch, timeout: Duration) -> Result<Box<dyn Frames>> {
     let deadline = Instant::now() + timeout;
-    let mut search = ControlSearch::new(root);
+    let mut search = ControlSearch::new(root, false);
     let mut folders = GameFolders::new(folder);
     loop {
         if let Some(reason) = game.exited() {

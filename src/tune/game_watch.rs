@@ -27,6 +27,8 @@ use crate::sched::game_tree;
 /// with it), one that leaves is not counted, as before.
 struct TreeCpu {
     root: u32,
+    /// The game also is every child of ours (game_tree::roots).
+    adopted: bool,
     members: Vec<(u32, StatFile)>,
     /// When the process table of `members` was read.
     table_at: Option<Instant>,
@@ -36,7 +38,7 @@ struct TreeCpu {
 
 impl TreeCpu {
     fn new(root: u32) -> Self {
-        Self { root, members: Vec::new(), table_at: None, max_age: game_tree::RESCAN }
+        Self { root, adopted: false, members: Vec::new(), table_at: None, max_age: game_tree::RESCAN }
     }
 
     /// CPU time (s) of the tree's processes still there; None when even
@@ -44,7 +46,7 @@ impl TreeCpu {
     fn cpu_secs(&mut self) -> Option<f64> {
         let table = game_tree::process_table(self.max_age).ok()?;
         if self.table_at != Some(table.read_at) {
-            let tree = game_tree::process_tree(&[self.root], &table.procs);
+            let tree = game_tree::process_tree(&game_tree::roots(&[self.root], self.adopted, &table.procs), &table.procs);
             self.members.retain(|(pid, _)| tree.contains(pid));
             for pid in tree {
                 if !self.members.iter().any(|&(p, _)| p == pid)
@@ -81,6 +83,7 @@ impl Launched {
     /// (Only where no other child of ours could be mistaken for one.)
     pub(crate) fn reaping(mut self) -> Self {
         self.reaping = true;
+        self.tree.adopted = true;
         self
     }
 }

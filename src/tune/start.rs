@@ -99,14 +99,16 @@ pub(super) fn system_info(mangohud_version: Option<String>) -> SystemInfo {
 /// (see `control::Pending`: that starved a slow game's socket).
 pub(super) struct ControlSearch {
     root: u32,
+    /// The game also is every child of ours (game_tree::roots).
+    adopted: bool,
     /// The pending connection and the pid whose socket it is.
     pending: Option<(u32, Pending)>,
     last_err: Option<anyhow::Error>,
 }
 
 impl ControlSearch {
-    pub(super) fn new(root: u32) -> Self {
-        Self { root, pending: None, last_err: None }
+    pub(super) fn new(root: u32, adopted: bool) -> Self {
+        Self { root, adopted, pending: None, last_err: None }
     }
 
     /// One look (at most ~0.5 s): Some once MangoHud has greeted, with the
@@ -123,7 +125,7 @@ impl ControlSearch {
             }
         }
         let procs = procfs::scan_processes(procfs::root())?;
-        let tree = game_tree::process_tree(&[self.root], &procs);
+        let tree = game_tree::process_tree(&game_tree::roots(&[self.root], self.adopted, &procs), &procs);
         // MangoHud's %p is the pid the game knows itself by: in a pid
         // namespace of its own (Flatpak, bwrap --unshare-pid) not ours.
         // Such a name may be another sandbox's, so the listener must be
@@ -159,9 +161,15 @@ impl ControlSearch {
 
 /// Connect to the game's MangoHud (see `ControlSearch`): the pid it runs
 /// in and the connection. None: SIGINT/SIGTERM came first.
-fn connect_control(root: u32, game: &mut dyn GameWatch, timeout: Duration, shutdown: &AtomicBool) -> Result<Option<(u32, Control)>> {
+fn connect_control(
+    root: u32,
+    adopted: bool,
+    game: &mut dyn GameWatch,
+    timeout: Duration,
+    shutdown: &AtomicBool,
+) -> Result<Option<(u32, Control)>> {
     let deadline = Instant::now() + timeout;
-    let mut search = ControlSearch::new(root);
+    let mut search = ControlSearch::new(root, adopted);
     loop {
         if shutdown.load(Ordering::Relaxed) {
             return Ok(None);
@@ -215,12 +223,13 @@ fn run_trials(
     mut plan: Prepared,
     mode: SessionMode,
     game_id: GameId,
-    pid: u32,
+    game: Feeds,
     source: Box<dyn Frames>,
     watch: &mut dyn GameWatch,
     shutdown: Arc<AtomicBool>,
 ) -> Result<Outcome> {
-    let session = Session::start(Feeds { game_pids: vec![pid], input_dir: opts.input_dir.clone() }, shutdown)?;
+    let pid = game.game_pids.first().copied().unwrap_or(0);
+    let session = Session::start(game, shutdown)?;
     let mut switcher = Local::new(session);
     let path = store_path(&opts.data_dir, &game_id.key);
     let store = GameStore::open_or_new(&path, game_id)?;
@@ -276,12 +285,13 @@ pub fn tune(opts: &TuneOptions, cmd: &[OsString], user: Option<&str>, shutdown: 
         game = game.reaping();
     }
     let result = (|| {
-        let Some((renders, control)) = connect_control(pid, &mut game, opts.frames_timeout(), &shutdown)? else {
+        let Some((renders, control)) = connect_control(pid, reaping, &mut game, opts.frames_timeout(), &shutdown)? else {
             return Ok(Outcome::Interrupted);
         };
         let folder = log_folder_for_game(procfs::root(), renders, logs.path(), &user)?;
         let source: Box<dyn Frames> = Box::new(FrameSource::control(control, &folder)?);
-        run_trials(opts, plan, SessionMode::Tune, game_id, pid, source, &mut game, shutdown)
+        let feeds = Feeds { game_pids: vec![pid], adopted: reaping, input_dir: opts.input_dir.clone() };
+        run_trials(opts, plan, SessionMode::Tune, game_id, feeds, source, &mut game, shutdown)
     })();
     if game.child.try_wait().ok().flatten().is_none() {
         info!("stopping the game");
@@ -348,7 +358,8 @@ pub fn attach(opts: &TuneOptions, pid: u32, shutdown: Arc<AtomicBool>) -> Result
             Box::new(FrameSource::stream(&folder)?)
         }
     };
-    let outcome = run_trials(opts, plan, SessionMode::Attach, game_id, pid, source, &mut game, shutdown)
+    let feeds = Feeds { game_pids: vec![pid], adopted: false, input_dir: opts.input_dir.clone() };
+    let outcome = run_trials(opts, plan, SessionMode::Attach, game_id, feeds, source, &mut game, shutdown)
         .with_context(|| format!("tuning pid {pid} ({})", process.exe_name))?;
     Ok((outcome, key))
 }
@@ -395,7 +406,7 @@ mod tests {
         // wait (0.5 s) before dropping it and queueing another.
         let me = std::process::id();
         let server = slow_mangohud(&format!("mangohud-{me}"), Duration::from_millis(1200));
-        let mut search = ControlSearch::new(me);
+        let mut search = ControlSearch::new(me, false);
         let deadline = Instant::now() + Duration::from_secs(20);
         let control = loop {
             if let Some((_, c)) = search.poll().unwrap() {
@@ -415,7 +426,7 @@ mod tests {
         let mut game = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let name = format!("mangohud-{}", game.id());
         let _listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
-        let mut search = ControlSearch::new(game.id());
+        let mut search = ControlSearch::new(game.id(), false);
         assert!(search.poll().unwrap().is_none());
         let why = search.why();
         let _ = game.kill();

@@ -298,8 +298,10 @@ slice_us = 2000
 name = "c"
 slice_us = 500
 T
+# The game is started by a launcher that exits a second later (a Windows
+# launcher under Wine, a backgrounding script): the tune goes on with it.
 $SCX_GAMER -v tune --trials /tmp/three.toml --measure blocks --trial-secs 30 --warmup-secs 1 --repeats 1 --seed 5 --data /tmp/ml_data $FIRST_FRAME \
-    -- mangohud glxgears -geometry 64x64 > /tmp/tune.out 2>&1 &
+    -- mangohud sh -c 'glxgears -geometry 64x64 & sleep 1' > /tmp/tune.out 2>&1 &
 T=$!
 wait_line /tmp/tune.out 'game processes added' 300
 # Trial 2's scheduler will not load: libbpf needs the kernel config…
@@ -340,6 +342,7 @@ cat /tmp/ml_data/*.json
     assert_eq!(state(&t[3]), "partial", "{}", t[3]["status"]);
     assert!(reason(&t[3]).contains("the game exited"));
     assert!(out.output.contains("the game exited"), "{}", show(&out));
+    assert!(out.output.contains("the game's launcher exited"), "{}", show(&out));
 }
 
 #[test]
