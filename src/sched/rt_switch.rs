@@ -93,11 +93,13 @@ mod tests {
             assert!(nix::unistd::Uid::effective().is_root(), "this test needs root (CAP_SYS_NICE): run the suite as root");
             let before = policy();
             assert_eq!(before, libc::SCHED_OTHER);
-            let nice_before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            // A nice value of its own (this thread's: PRIO_PROCESS 0 on
+            // Linux), which the round trip must keep.
+            assert_eq!(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) }, 0);
             let inside = in_rt_class(policy);
             assert_eq!(inside, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK);
             assert_eq!(policy(), before);
-            assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, nice_before);
+            assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, 5, "the nice value is kept");
         })
         .join()
         .unwrap();

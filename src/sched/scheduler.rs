@@ -192,6 +192,7 @@ impl Scheduler {
         config.validate()?;
         preflight::check_privileges()?;
         preflight::check_sched_ext_kernel()?;
+        preflight::warn_about_kernel();
         scx_utils::try_set_rlimit_infinity();
         // Info, not Debug: the verifier's log of a rejected program comes
         // as a warning; libbpf's debug chatter (every map, relocation and
