@@ -157,6 +157,11 @@ pub fn scan_processes(root: &Path) -> Result<Vec<(u32, u32)>> {
     Ok(out)
 }
 
+/// The children of `parent` in a process table (`scan_processes`).
+pub fn children_of(procs: &[(u32, u32)], parent: u32) -> impl Iterator<Item = u32> + '_ {
+    procs.iter().filter(move |&&(_, ppid)| ppid == parent).map(|&(pid, _)| pid)
+}
+
 /// Real uid of `pid`, from `<root>/<pid>/status`.
 pub fn real_uid(root: &Path, pid: u32) -> Result<u32, String> {
     let status = read_text(&root.join(pid.to_string()).join("status")).map_err(|_| format!("no process with pid {pid}"))?;

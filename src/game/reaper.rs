@@ -53,10 +53,8 @@ fn children_listed(proc_root: &Path) -> Option<Vec<u32>> {
 
 /// Every process whose parent is us, from a scan of the process table.
 fn children_by_scan(proc_root: &Path) -> Vec<u32> {
-    let me = std::process::id();
-    crate::procfs::scan_processes(proc_root)
-        .map(|procs| procs.into_iter().filter(|&(_, ppid)| ppid == me).map(|(pid, _)| pid).collect())
-        .unwrap_or_default()
+    let procs = crate::procfs::scan_processes(proc_root).unwrap_or_default();
+    crate::procfs::children_of(&procs, std::process::id()).collect()
 }
 
 /// Reap every child we still have, orphans included, until none is left.

@@ -80,8 +80,7 @@ pub fn process_tree(roots: &[u32], procs: &[(u32, u32)]) -> BTreeSet<u32> {
 pub fn roots(pids: &[u32], adopted: bool, procs: &[(u32, u32)]) -> Vec<u32> {
     let mut roots = pids.to_vec();
     if adopted {
-        let me = std::process::id();
-        roots.extend(procs.iter().filter(|&&(_, ppid)| ppid == me).map(|&(pid, _)| pid));
+        roots.extend(crate::procfs::children_of(procs, std::process::id()));
     }
     roots
 }

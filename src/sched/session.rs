@@ -67,8 +67,10 @@ impl Session {
     pub fn start(feeds: Feeds, shutdown: Arc<AtomicBool>) -> Result<Self> {
         // (Adopted: the game's first process may have exited already, a
         // launcher that left the game to us.)
-        for &pid in feeds.game_pids.iter().filter(|_| !feeds.adopted) {
-            game_tree::check_pid(pid)?;
+        if !feeds.adopted {
+            for &pid in &feeds.game_pids {
+                game_tree::check_pid(pid)?;
+            }
         }
         let server = StatsServer::new(stats::server_data()).launch().context("starting the stats server")?;
         let (stats_res, stats_req) = server.channels();

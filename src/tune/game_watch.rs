@@ -66,8 +66,8 @@ impl TreeCpu {
 /// has exited too (a launcher that starts the game and exits).
 pub(crate) struct Launched {
     pub(crate) child: Child,
+    /// Its `adopted` says whether we reap (`reaping`).
     tree: TreeCpu,
-    reaping: bool,
     /// How the first process ended, once it has.
     ended: Option<String>,
 }
@@ -75,14 +75,13 @@ pub(crate) struct Launched {
 impl Launched {
     pub(crate) fn new(child: Child) -> Self {
         let tree = TreeCpu::new(child.id());
-        Self { child, tree, reaping: false, ended: None }
+        Self { child, tree, ended: None }
     }
 
     /// We are the game's subreaper (game::reaper): the orphans its first
     /// process leaves are ours, and the game runs while any of them does.
     /// (Only where no other child of ours could be mistaken for one.)
     pub(crate) fn reaping(mut self) -> Self {
-        self.reaping = true;
         self.tree.adopted = true;
         self
     }
@@ -90,22 +89,21 @@ impl Launched {
 
 impl GameWatch for Launched {
     fn exited(&mut self) -> Option<String> {
-        if self.ended.is_none() {
+        let just_ended = self.ended.is_none();
+        if just_ended {
             self.ended = match self.child.try_wait() {
                 Ok(Some(status)) => Some(status.to_string()),
                 Ok(None) => return None,
                 Err(e) => Some(format!("cannot wait for it: {e}")),
             };
-            if self.reaping && !reaper::our_children(procfs::root()).is_empty() {
-                log::info!(
-                    "the game's launcher exited ({}); the tune goes on with what it left running",
-                    self.ended.as_deref().unwrap_or("?")
-                );
-            }
         }
-        if self.reaping {
+        if self.tree.adopted {
             reaper::reap_exited();
             if !reaper::our_children(procfs::root()).is_empty() {
+                if just_ended {
+                    let how = self.ended.as_deref().unwrap_or("?");
+                    log::info!("the game's launcher exited ({how}); the tune goes on with what it left running");
+                }
                 return None;
             }
         }
